@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Per-IP traffic accounting at the TC hook.
+ *
+ * tc_ingress / tc_egress count packets and bytes per (ifindex, direction, src, dst)
+ * into the per-CPU hash "flows". They never change, drop or redirect a packet:
+ * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
+ * normal path runs as if we were not there.
+ *
+ * Counting rules (README "How traffic is counted"):
+ *   packets += gso_segs (1 for a normal skb): packets as they are on the wire.
+ *   bytes   += skb->len (the frame at the hook, Ethernet header included)
+ *              + (gso_segs - 1) * header length, the headers the extra segments carry.
+ *   Non-IP and malformed frames go to "stats", never to "flows".
+ *   When "flows" is full the packet still counts, in the per-direction overflow stat.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "traffic.h"
+
+#define ETH_P_8021Q_BE  bpf_htons(0x8100)
+#define ETH_P_8021AD_BE bpf_htons(0x88A8)
+#define ETH_P_IP_BE     bpf_htons(0x0800)
+#define ETH_P_IPV6_BE   bpf_htons(0x86DD)
+#define MAX_VLAN_TAGS   2
+#define MAX_IPV6_EXT    6
+#define EEXIST          17
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, STATS_ENTRIES);
+	__type(key, struct stat_key);
+	__type(value, struct flow_value);
+} stats SEC(".maps");
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;
+};
+
+union scratch {
+	struct ethhdr eth;
+	struct vlan_tag vlan;
+	struct iphdr ip4;
+	struct ipv6hdr ip6;
+	__u8 raw[40];
+};
+
+/*
+ * A pointer to len bytes at off: straight into the linear packet data when the
+ * headers are there (the common case), else copied with bpf_skb_load_bytes,
+ * which also reads non-linear skbs. NULL when the frame is shorter.
+ */
+static __always_inline void *header(struct __sk_buff *skb, __u32 off, __u32 len, void *buf)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	if (off > 1024)
+		return NULL;
+	if (data + off + len <= end)
+		return data + off;
+	if (bpf_skb_load_bytes(skb, off, buf, len) < 0)
+		return NULL;
+	return buf;
+}
+
+/* Slow path: non-IP, malformed and overflow packets. */
+static __noinline void add_stat(struct __sk_buff *skb, __u8 stat, __u8 dir, __u64 packets, __u64 bytes)
+{
+	struct stat_key key = { .ifindex = skb->ifindex, .direction = dir, .stat = stat };
+	struct flow_value *v = bpf_map_lookup_elem(&stats, &key);
+
+	if (!v) {
+		struct flow_value init = {};
+		bpf_map_update_elem(&stats, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&stats, &key);
+	}
+	if (v) {
+		v->packets += packets;
+		v->bytes += bytes;
+	}
+}
+
+/* Same ranges as flow/IpClass.java; only used on the overflow (slow) path. */
+static __always_inline int is_private(const __u8 *a)
+{
+	__u64 hi = *(const __u64 *)a;
+	__u32 mid = *(const __u32 *)(a + 8);
+
+	if (hi == 0 && mid == bpf_htonl(0x0000ffff)) { /* IPv4-mapped */
+		__u8 b0 = a[12], b1 = a[13];
+		return b0 == 10 || b0 == 127 ||
+		       (b0 == 172 && (b1 & 0xf0) == 16) ||
+		       (b0 == 192 && b1 == 168) ||
+		       (b0 == 100 && (b1 & 0xc0) == 64) ||
+		       (b0 == 169 && b1 == 254);
+	}
+	if ((a[0] & 0xfe) == 0xfc) /* fc00::/7 */
+		return 1;
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* fe80::/10 */
+		return 1;
+	return hi == 0 && mid == 0 && *(const __u32 *)(a + 12) == bpf_htonl(1); /* ::1 */
+}
+
+/* Length of the L4 header at off, for GSO byte accounting only. */
+static __always_inline __u32 l4_header_len(struct __sk_buff *skb, __u8 proto, __u32 off)
+{
+	__u8 doff_byte;
+
+	if (proto == IPPROTO_UDP)
+		return 8;
+	if (proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, off + 12, &doff_byte, 1) == 0)
+		return (doff_byte >> 4) * 4;
+	return 0;
+}
+
+/* Skip IPv6 extension headers; returns the L4 protocol and moves *off past them. */
+static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u32 *off)
+{
+	__u8 ext[2];
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT; i++) {
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+		    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+			break;
+		if (bpf_skb_load_bytes(skb, *off, ext, 2) < 0)
+			break;
+		if (next == IPPROTO_FRAGMENT)
+			*off += 8;
+		else if (next == IPPROTO_AH)
+			*off += ((__u32)ext[1] + 2) * 4;
+		else
+			*off += ((__u32)ext[1] + 1) * 8;
+		next = ext[0];
+	}
+	return next;
+}
+
+static __always_inline int account(struct __sk_buff *skb, __u8 dir)
+{
+	struct flow_key key = {};
+	union scratch buf;
+	__u64 packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	__u64 bytes = skb->len;
+	__u32 off = sizeof(struct ethhdr), l3len;
+	__u8 l4proto;
+	__be16 proto;
+
+	struct ethhdr *eth = header(skb, 0, sizeof(*eth), &buf);
+	if (!eth) {
+		add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+		return TC_ACT_UNSPEC;
+	}
+	proto = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
+			break;
+		struct vlan_tag *tag = header(skb, off, sizeof(*tag), &buf);
+		if (!tag) {
+			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			return TC_ACT_UNSPEC;
+		}
+		proto = tag->proto;
+		off += sizeof(*tag);
+	}
+
+	if (proto == ETH_P_IP_BE) {
+		struct iphdr *ip = header(skb, off, sizeof(*ip), &buf);
+		if (!ip || ip->version != 4 || ip->ihl < 5 || off + ip->ihl * 4 > skb->len) {
+			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			return TC_ACT_UNSPEC;
+		}
+		key.src[10] = key.src[11] = 0xff;
+		key.dst[10] = key.dst[11] = 0xff;
+		__builtin_memcpy(&key.src[12], &ip->saddr, 4);
+		__builtin_memcpy(&key.dst[12], &ip->daddr, 4);
+		l3len = ip->ihl * 4;
+		l4proto = ip->protocol;
+	} else if (proto == ETH_P_IPV6_BE) {
+		struct ipv6hdr *ip6 = header(skb, off, sizeof(*ip6), &buf);
+		if (!ip6 || ip6->version != 6) {
+			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			return TC_ACT_UNSPEC;
+		}
+		__builtin_memcpy(key.src, &ip6->saddr, 16);
+		__builtin_memcpy(key.dst, &ip6->daddr, 16);
+		l3len = sizeof(*ip6);
+		l4proto = ip6->nexthdr;
+	} else {
+		add_stat(skb, STAT_NON_IP, dir, packets, bytes);
+		return TC_ACT_UNSPEC;
+	}
+
+	if (packets > 1) {
+		/* Each extra wire segment repeats the L2, L3 and L4 headers. */
+		__u32 l4off = off + l3len;
+		if (proto == ETH_P_IPV6_BE)
+			l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
+		bytes += (packets - 1) * (l4off + l4_header_len(skb, l4proto, l4off));
+	}
+
+	key.ifindex = skb->ifindex;
+	key.direction = dir;
+
+	struct flow_value *v = bpf_map_lookup_elem(&flows, &key);
+	if (v) {
+		v->packets += packets;
+		v->bytes += bytes;
+		return TC_ACT_UNSPEC;
+	}
+	struct flow_value init = { .packets = packets, .bytes = bytes };
+	long err = bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST);
+	if (err == 0)
+		return TC_ACT_UNSPEC;
+	if (err == -EEXIST) { /* another CPU created it in between */
+		v = bpf_map_lookup_elem(&flows, &key);
+		if (v) {
+			v->packets += packets;
+			v->bytes += bytes;
+			return TC_ACT_UNSPEC;
+		}
+	}
+	/* Map full (-E2BIG) or no memory: the packet still counts. */
+	add_stat(skb, is_private(key.dst) ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC, dir, packets, bytes);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb)
+{
+	return account(skb, DIR_INGRESS);
+}
+
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	return account(skb, DIR_EGRESS);
+}

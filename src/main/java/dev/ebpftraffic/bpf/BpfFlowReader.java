@@ -1,0 +1,156 @@
+package dev.ebpftraffic.bpf;
+
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfException;
+import dev.ebpftraffic.libbpf.Libc;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Reads the per-CPU hash maps with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
+ * plus lookup on kernels without batch support. Values are summed over possible CPUs.
+ * Buffers are allocated once; callers serialise reads.
+ */
+public final class BpfFlowReader implements FlowReader, AutoCloseable {
+    static final int BATCH = 1024;
+
+    private final Libbpf lib;
+    private final int flowsFd;
+    private final int statsFd;
+    private final int flowCapacity;
+    private final int cpus;
+    private final long valueStride; // per-CPU values are 8-byte aligned: round_up(16, 8)
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment keys;
+    private final MemorySegment values;
+    private final MemorySegment inBatch;
+    private final MemorySegment outBatch;
+    private final MemorySegment count;
+    private boolean batchUnsupported;
+
+    public BpfFlowReader(Libbpf lib, int flowsFd, int statsFd, int flowCapacity) {
+        this.lib = lib;
+        this.flowsFd = flowsFd;
+        this.statsFd = statsFd;
+        this.flowCapacity = flowCapacity;
+        this.cpus = lib.numPossibleCpus();
+        this.valueStride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
+        this.keys = arena.allocate(FlowKey.LAYOUT.byteSize() * BATCH, 8);
+        this.values = arena.allocate(valueStride * cpus * BATCH, 8);
+        this.inBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
+        this.outBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
+        this.count = arena.allocate(JAVA_INT);
+    }
+
+    public static BpfFlowReader of(BpfObject obj) {
+        return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS), obj.mapFd(BpfObject.MAP_STATS),
+                obj.maxEntries(BpfObject.MAP_FLOWS));
+    }
+
+    @Override
+    public void readFlows(Sink<FlowKey> sink) {
+        read(flowsFd, FlowKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read(seg, off), p, b));
+    }
+
+    @Override
+    public void readStats(Sink<StatKey> sink) {
+        read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+    }
+
+    @Override
+    public int flowCapacity() {
+        return flowCapacity;
+    }
+
+    /** Forces the get-next-key path, as on a kernel without batch lookups (tests use it). */
+    void forceOneByOne() {
+        batchUnsupported = true;
+    }
+
+    /** Whether reads use get-next-key (no batch support). */
+    public boolean usesFallback() {
+        return batchUnsupported;
+    }
+
+    private interface RawSink {
+        void accept(MemorySegment keys, long offset, long packets, long bytes);
+    }
+
+    private void read(int fd, long keySize, RawSink sink) {
+        if (!batchUnsupported) {
+            int err = readBatched(fd, keySize, sink);
+            if (err == 0) {
+                return;
+            }
+            if (err != Errno.EINVAL && err != Errno.EOPNOTSUPP && err != Errno.ENOTSUPP) {
+                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(err), err);
+            }
+            batchUnsupported = true; // only reached before the first batch succeeded
+        }
+        readOneByOne(fd, keySize, sink);
+    }
+
+    /** Returns 0, or the errno when the very first batch call failed. */
+    private int readBatched(int fd, long keySize, RawSink sink) {
+        boolean first = true;
+        while (true) {
+            count.set(JAVA_INT, 0, BATCH);
+            int ret = lib.mapLookupBatch(fd, first ? MemorySegment.NULL : inBatch, outBatch, keys, values, count);
+            if (ret < 0 && ret != -Errno.ENOENT) {
+                if (first) {
+                    return -ret;
+                }
+                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
+            }
+            int n = count.get(JAVA_INT, 0);
+            for (int i = 0; i < n; i++) {
+                emit(sink, keys, i * keySize, values, i * valueStride * cpus);
+            }
+            if (ret == -Errno.ENOENT) {
+                return 0;
+            }
+            MemorySegment.copy(outBatch, 0, inBatch, 0, keySize);
+            first = false;
+        }
+    }
+
+    private void readOneByOne(int fd, long keySize, RawSink sink) {
+        MemorySegment key = keys.asSlice(0, keySize);
+        MemorySegment next = keys.asSlice(keySize, keySize);
+        MemorySegment value = values.asSlice(0, valueStride * cpus);
+        int ret = lib.mapGetNextKey(fd, MemorySegment.NULL, next);
+        while (ret == 0) {
+            MemorySegment.copy(next, 0, key, 0, keySize);
+            if (lib.mapLookupElem(fd, key, value) == 0) { // the entry may have been deleted meanwhile
+                emit(sink, key, 0, value, 0);
+            }
+            ret = lib.mapGetNextKey(fd, key, next);
+        }
+        if (ret != -Errno.ENOENT) {
+            throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
+        }
+    }
+
+    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff) {
+        long packets = 0;
+        long bytes = 0;
+        for (int c = 0; c < cpus; c++) {
+            long base = valOff + c * valueStride;
+            packets += valSeg.get(JAVA_LONG, base + FlowValue.OFF_PACKETS);
+            bytes += valSeg.get(JAVA_LONG, base + FlowValue.OFF_BYTES);
+        }
+        sink.accept(keySeg, keyOff, packets, bytes);
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

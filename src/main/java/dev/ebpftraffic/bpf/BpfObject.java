@@ -1,0 +1,138 @@
+package dev.ebpftraffic.bpf;
+
+import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfException;
+import dev.ebpftraffic.libbpf.Libc;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The embedded traffic.bpf.o, opened (and optionally loaded) through libbpf.
+ * Names here must match bpf/traffic.bpf.c; BpfNamesTest checks them against the object.
+ */
+public final class BpfObject implements AutoCloseable {
+    public static final String RESOURCE = "/bpf/traffic.bpf.o";
+    public static final String MAP_FLOWS = "flows";
+    public static final String MAP_STATS = "stats";
+    public static final String PROG_INGRESS = "tc_ingress";
+    public static final String PROG_EGRESS = "tc_egress";
+
+    private final Libbpf lib;
+    private final Arena arena;
+    private final MemorySegment obj;
+    private boolean loaded;
+
+    private BpfObject(Libbpf lib, Arena arena, MemorySegment obj) {
+        this.lib = lib;
+        this.arena = arena;
+        this.obj = obj;
+    }
+
+    /** Opens the object embedded in the jar; nothing reaches the kernel yet. */
+    public static BpfObject openEmbedded(Libbpf lib) {
+        byte[] bytes;
+        try (InputStream in = BpfObject.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(RESOURCE + " is missing from the jar: build with `make build`");
+            }
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Arena arena = Arena.ofShared();
+        try {
+            // libbpf keeps pointing into this buffer until the object is closed.
+            MemorySegment buf = arena.allocate(bytes.length, 8);
+            buf.copyFrom(MemorySegment.ofArray(bytes));
+            return new BpfObject(lib, arena, lib.objectOpenMem(buf));
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    public void setMaxEntries(String map, int entries) {
+        int err = lib.mapSetMaxEntries(lib.findMap(obj, map), entries);
+        if (err < 0) {
+            throw new LibbpfException("cannot size map " + map + " to " + entries + ": " + Libc.strerror(-err), -err);
+        }
+    }
+
+    public int maxEntries(String map) {
+        return lib.mapMaxEntries(lib.findMap(obj, map));
+    }
+
+    /** Creates the maps and loads the programs into the kernel. */
+    public void load() {
+        int err = lib.objectLoad(obj);
+        if (err < 0) {
+            throw new LibbpfException(loadErrorMessage(-err), -err);
+        }
+        loaded = true;
+    }
+
+    static String loadErrorMessage(int errno) {
+        return switch (errno) {
+            case Errno.EPERM -> "permission denied loading the BPF program: run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
+            case Errno.ENOSYS -> "this kernel has no BPF support (bpf() returned ENOSYS): a kernel built with CONFIG_BPF_SYSCALL is required";
+            case Errno.EACCES -> "the kernel's verifier rejected the BPF program (see the libbpf log above): the kernel may be too old (5.8+ needed)";
+            default -> "cannot load the BPF program: " + Libc.strerror(errno) + " (see the libbpf log above)";
+        };
+    }
+
+    public int mapFd(String name) {
+        requireLoaded();
+        return lib.mapFd(lib.findMap(obj, name));
+    }
+
+    public int programFd(String name) {
+        requireLoaded();
+        return lib.programFd(lib.findProgram(obj, name));
+    }
+
+    /** True when the object has a program of that name (usable before load). */
+    public boolean hasProgram(String name) {
+        try {
+            lib.findProgram(obj, name);
+            return true;
+        } catch (LibbpfException e) {
+            return false;
+        }
+    }
+
+    /** True when the object has a map of that name (usable before load). */
+    public boolean hasMap(String name) {
+        try {
+            lib.findMap(obj, name);
+            return true;
+        } catch (LibbpfException e) {
+            return false;
+        }
+    }
+
+    /** The object's BTF, for layout checks. */
+    public MemorySegment btf() {
+        return lib.objectBtf(obj);
+    }
+
+    public Libbpf lib() {
+        return lib;
+    }
+
+    private void requireLoaded() {
+        if (!loaded) {
+            throw new IllegalStateException("the BPF object is not loaded");
+        }
+    }
+
+    @Override
+    public void close() {
+        lib.objectClose(obj);
+        arena.close();
+    }
+}

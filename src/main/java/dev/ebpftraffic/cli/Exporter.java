@@ -1,0 +1,116 @@
+package dev.ebpftraffic.cli;
+
+import dev.ebpftraffic.bpf.BpfFlowReader;
+import dev.ebpftraffic.bpf.BpfObject;
+import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.metrics.BuildInfo;
+import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.web.MetricsServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The running exporter: program loaded, HTTP bound, hooks attached. Start-up order makes every
+ * failure leave nothing behind: the HTTP port is bound before anything is attached, and each
+ * step's resources are closed in reverse if a later step fails.
+ */
+public final class Exporter implements AutoCloseable {
+    private final List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order
+    private final Map<Integer, String> ifaceNames = new ConcurrentHashMap<>();
+    private volatile List<TcAttachment.Hook> hooks = List.of();
+    private boolean closed;
+
+    private Exporter() {
+    }
+
+    public static Exporter start(Options o) {
+        Exporter e = new Exporter();
+        try {
+            e.doStart(o);
+            return e;
+        } catch (RuntimeException ex) {
+            e.close();
+            throw ex;
+        }
+    }
+
+    private void doStart(Options o) {
+        Libbpf lib = Libbpf.load(o.libbpfPath());
+        lib.setPrint(new Libbpf.PrintSink() {
+            @Override
+            public boolean enabled(int level) {
+                return Log.enabled(libbpfLevel(level));
+            }
+
+            @Override
+            public void print(int level, String line) {
+                Log.log(libbpfLevel(level), "libbpf: " + line);
+            }
+        });
+
+        int ifindex = Libc.ifNameToIndex(o.iface());
+        if (ifindex == 0) {
+            throw new IllegalStateException("interface \"" + o.iface() + "\" does not exist: pick one from `ip link` with --iface");
+        }
+        ifaceNames.put(ifindex, o.iface());
+
+        BpfObject obj = BpfObject.openEmbedded(lib);
+        resources.add(obj);
+        obj.load();
+        BpfFlowReader reader = BpfFlowReader.of(obj);
+        resources.add(reader);
+
+        PrometheusRegistry registry = new PrometheusRegistry();
+        registry.register(new TrafficCollector(reader, this::ifaceName, () -> hooks, BuildInfo.current(),
+                Log::warn));
+        MetricsServer server = MetricsServer.start(o.addr(), registry);
+        resources.add(server);
+        Log.info("listening on " + o.addr() + " (metrics at /metrics)");
+
+        TcAttachment attachment = TcAttachment.attach(lib, o.iface(), ifindex,
+                obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);
+        resources.add(attachment);
+        hooks = attachment.hooks();
+        Log.info("attached to " + o.iface() + " (ifindex " + ifindex + ", ingress and egress, mode "
+                + hooks.getFirst().mode() + ")");
+    }
+
+    private static Log.Level libbpfLevel(int level) {
+        return level == 0 ? Log.Level.WARN : Log.Level.DEBUG; // LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG
+    }
+
+    private String ifaceName(int ifindex) {
+        return ifaceNames.computeIfAbsent(ifindex, i -> {
+            String name = Libc.ifIndexToName(i);
+            return name != null ? name : "ifindex" + i;
+        });
+    }
+
+    /** Detaches first, then stops serving and frees the maps. Safe to call twice. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        hooks = List.of();
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            AutoCloseable r = resources.get(i);
+            try {
+                r.close();
+                if (r instanceof TcAttachment a) {
+                    Log.info("detached from " + a.iface());
+                }
+            } catch (Exception ex) {
+                Log.warn("closing " + r.getClass().getSimpleName() + ": " + ex.getMessage());
+            }
+        }
+        resources.clear();
+    }
+}

@@ -1,0 +1,47 @@
+package dev.ebpftraffic.cli;
+
+import dev.ebpftraffic.metrics.BuildInfo;
+
+import java.util.concurrent.CountDownLatch;
+
+/** Entry point: parse flags, start, run until SIGINT/SIGTERM, detach. */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        Options o;
+        try {
+            o = Options.parse(args);
+        } catch (UsageException e) {
+            System.err.println("ebpf-traffic-exporter: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        if (o.help()) {
+            System.out.print(Options.USAGE);
+            return;
+        }
+        if (o.version()) {
+            System.out.println("ebpf-traffic-exporter " + BuildInfo.current().version() + " (java " + Runtime.version() + ")");
+            return;
+        }
+        Log.setLevel(o.logLevel());
+
+        Exporter exporter;
+        try {
+            exporter = Exporter.start(o);
+        } catch (RuntimeException e) {
+            Log.error(e.getMessage());
+            System.exit(1);
+            return;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            Log.info("shutting down");
+            exporter.close();
+            stopped.countDown();
+        }, "shutdown"));
+        stopped.await();
+    }
+}

@@ -33,6 +33,8 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private final MemorySegment inBatch;
     private final MemorySegment outBatch;
     private final MemorySegment count;
+    private final MemorySegment drainKey;
+    private final MemorySegment drainValue;
     private boolean batchUnsupported;
 
     public BpfFlowReader(Libbpf lib, int flowsFd, int statsFd, int flowCapacity) {
@@ -47,6 +49,8 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         this.inBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
         this.outBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
         this.count = arena.allocate(JAVA_INT);
+        this.drainKey = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
+        this.drainValue = arena.allocate(valueStride * cpus, 8);
     }
 
     public static BpfFlowReader of(BpfObject obj) {
@@ -62,6 +66,29 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     @Override
     public void readStats(Sink<StatKey> sink) {
         read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+    }
+
+    @Override
+    public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+        MemorySegment k = drainKey;
+        key.write(k, 0);
+        int ret = lib.mapLookupAndDeleteElem(flowsFd, k, drainValue);
+        if (ret == -Errno.EINVAL || ret == -Errno.EOPNOTSUPP || ret == -Errno.ENOTSUPP) {
+            // Kernels before 5.14 cannot lookup-and-delete hash maps: a packet landing between
+            // the two calls is lost, which is why only idle entries are drained.
+            ret = lib.mapLookupElem(flowsFd, k, drainValue);
+            if (ret == 0) {
+                lib.mapDeleteElem(flowsFd, k);
+            }
+        }
+        if (ret == -Errno.ENOENT) {
+            return false;
+        }
+        if (ret < 0) {
+            throw new LibbpfException("cannot drain a BPF map entry: " + Libc.strerror(-ret), -ret);
+        }
+        emit((seg, off, p, b) -> sink.accept(key, p, b), k, 0, drainValue, 0);
+        return true;
     }
 
     @Override

@@ -13,6 +13,12 @@ public interface FlowReader {
     /** Calls sink once per entry of the "stats" map, with values summed over possible CPUs. */
     void readStats(Sink<StatKey> sink);
 
+    /**
+     * Deletes one "flows" entry and passes its final value (summed over CPUs) to sink, atomically
+     * with respect to other readers. Returns false when the entry was already gone.
+     */
+    boolean drainFlow(FlowKey key, Sink<FlowKey> sink);
+
     /** max_entries of the "flows" map. */
     int flowCapacity();
 

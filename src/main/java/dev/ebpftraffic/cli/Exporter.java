@@ -3,6 +3,8 @@ package dev.ebpftraffic.cli;
 import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.flow.FlowAggregator;
+import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.metrics.BuildInfo;
@@ -10,10 +12,14 @@ import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The running exporter: program loaded, HTTP bound, hooks attached. Start-up order makes every
@@ -21,6 +27,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * step's resources are closed in reverse if a later step fails.
  */
 public final class Exporter implements AutoCloseable {
+    /** How often the kernel map is read between scrapes. */
+    static final Duration REFRESH = Duration.ofSeconds(5);
+    /** Kernel entries unchanged this long are drained into userspace (at most half the series TTL). */
+    static final Duration DRAIN_IDLE = Duration.ofSeconds(30);
+
     private final List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order
     private final Map<Integer, String> ifaceNames = new ConcurrentHashMap<>();
     private volatile List<TcAttachment.Hook> hooks = List.of();
@@ -41,6 +52,7 @@ public final class Exporter implements AutoCloseable {
     }
 
     private void doStart(Options o) {
+        Labeler labeler = Labeler.plain();
         Libbpf lib = Libbpf.load(o.libbpfPath());
         lib.setPrint(new Libbpf.PrintSink() {
             @Override
@@ -62,13 +74,18 @@ public final class Exporter implements AutoCloseable {
 
         BpfObject obj = BpfObject.openEmbedded(lib);
         resources.add(obj);
+        obj.setMaxEntries(BpfObject.MAP_FLOWS, o.mapSize());
         obj.load();
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);
 
         PrometheusRegistry registry = new PrometheusRegistry();
-        registry.register(new TrafficCollector(reader, this::ifaceName, () -> hooks, BuildInfo.current(),
-                Log::warn));
+        FlowAggregator.Settings settings = new FlowAggregator.Settings(o.maxSeries(), o.seriesTtl().toNanos(),
+                Math.min(DRAIN_IDLE.toNanos(), o.seriesTtl().toNanos() / 2),
+                FlowAggregator.Settings.defaultMaxTracked(o.maxSeries(), o.mapSize()));
+        TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
+                this::ifaceName, () -> hooks, BuildInfo.current(), Log::warn);
+        registry.register(collector);
         MetricsServer server = MetricsServer.start(o.addr(), registry);
         resources.add(server);
         Log.info("listening on " + o.addr() + " (metrics at /metrics)");
@@ -77,6 +94,15 @@ public final class Exporter implements AutoCloseable {
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);
         resources.add(attachment);
         hooks = attachment.hooks();
+
+        // Between scrapes, keep draining idle kernel entries so the map never fills with old pairs.
+        ScheduledExecutorService refresher = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "map-refresh");
+            t.setDaemon(true);
+            return t;
+        });
+        resources.add(refresher::shutdownNow);
+        refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("attached to " + o.iface() + " (ifindex " + ifindex + ", ingress and egress, mode "
                 + hooks.getFirst().mode() + ")");
     }

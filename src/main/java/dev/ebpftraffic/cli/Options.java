@@ -3,9 +3,17 @@ package dev.ebpftraffic.cli;
 import dev.ebpftraffic.bpf.AttachMode;
 import dev.ebpftraffic.libbpf.Libbpf;
 
+import java.time.Duration;
+
 /** Parsed command line. Flags take "--name value" or "--name=value". */
 public record Options(String iface, ListenAddress addr, AttachMode attachMode, String libbpfPath,
-                      Log.Level logLevel, boolean help, boolean version) {
+                      Log.Level logLevel, int maxSeries, Duration seriesTtl, int mapSize, String configFile,
+                      boolean help, boolean version) {
+    public static final int DEFAULT_MAX_SERIES = 10_000;
+    public static final Duration DEFAULT_SERIES_TTL = Duration.ofMinutes(10);
+    public static final int DEFAULT_MAP_SIZE = 16_384;
+    static final int MAX_MAP_SIZE = 1 << 24;
+    static final int MIN_MAX_SERIES = 4;
 
     public static final String USAGE = """
             usage: ebpf-traffic-exporter [flags]
@@ -16,6 +24,11 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             flags:
               --iface NAME            interface to watch (default eth0)
               --addr ADDR             listen address for /metrics: :PORT, HOST:PORT or [IPV6]:PORT (default :9091)
+              --max-series N          export at most N IP-pair series, "other" included; the rest fold into
+                                      src_ip="other",dst_ip="other" (default 10000; 0 = unlimited)
+              --series-ttl DURATION   drop a pair idle this long, keeping its totals in "other" (default 10m)
+              --map-size N            entries of the kernel flows map (default 16384)
+              --config.file PATH      YAML file with CIDR groups (see README)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)
               --libbpf-path PATH      libbpf shared library to load (default libbpf.so.1)
@@ -29,6 +42,10 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         String mode = "auto";
         String libbpf = Libbpf.DEFAULT_PATH;
         String level = "info";
+        String maxSeries = String.valueOf(DEFAULT_MAX_SERIES);
+        String ttl = "10m";
+        String mapSize = String.valueOf(DEFAULT_MAP_SIZE);
+        String configFile = null;
         boolean help = false;
         boolean version = false;
         for (int i = 0; i < args.length; i++) {
@@ -52,7 +69,8 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 value = a.substring(eq + 1);
             }
             switch (name) {
-                case "--iface", "--addr", "--attach-mode", "--libbpf-path", "--log.level" -> {
+                case "--iface", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
+                     "--max-series", "--series-ttl", "--map-size", "--config.file" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
                             throw new UsageException("flag " + name + " needs a value, see --help");
@@ -68,6 +86,10 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 case "--attach-mode" -> mode = value;
                 case "--libbpf-path" -> libbpf = value;
                 case "--log.level" -> level = value;
+                case "--max-series" -> maxSeries = value;
+                case "--series-ttl" -> ttl = value;
+                case "--map-size" -> mapSize = value;
+                case "--config.file" -> configFile = value;
                 default -> throw new AssertionError(name);
             }
         }
@@ -80,6 +102,30 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
-        return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level), help, version);
+        int maxSeriesN = parseInt("--max-series", maxSeries, 0, Integer.MAX_VALUE);
+        if (maxSeriesN > 0 && maxSeriesN < MIN_MAX_SERIES) {
+            throw new UsageException("invalid --max-series " + maxSeries + ": must be 0 (unlimited) or at least "
+                    + MIN_MAX_SERIES + ", room for the 4 \"other\" series of an interface");
+        }
+        Duration seriesTtl = Durations.parse("--series-ttl", ttl);
+        if (seriesTtl.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new UsageException("invalid --series-ttl \"" + ttl + "\": must be at least 1s");
+        }
+        return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level),
+                maxSeriesN, seriesTtl,
+                parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, help, version);
+    }
+
+    private static int parseInt(String flag, String value, int min, int max) {
+        long n;
+        try {
+            n = Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new UsageException("invalid " + flag + " \"" + value + "\": not a whole number");
+        }
+        if (n < min || n > max) {
+            throw new UsageException("invalid " + flag + " " + value + ": must be between " + min + " and " + max);
+        }
+        return (int) n;
     }
 }

@@ -85,6 +85,7 @@ public final class Libbpf {
     private final MethodHandle mapLookupElem;
     private final MethodHandle mapUpdateElem;
     private final MethodHandle mapDeleteElem;
+    private final MethodHandle mapLookupAndDeleteElem;
     private final MethodHandle numPossibleCpus;
     private final MethodHandle progTestRun;
     private final MethodHandle btfFindByNameKind;
@@ -116,6 +117,7 @@ public final class Libbpf {
         mapLookupElem = handle("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         mapUpdateElem = handle("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         mapDeleteElem = handle("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        mapLookupAndDeleteElem = handle("bpf_map_lookup_and_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         numPossibleCpus = handle("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
         progTestRun = handle("bpf_prog_test_run_opts", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
         btfFindByNameKind = handle("btf__find_by_name_kind", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
@@ -355,6 +357,15 @@ public final class Libbpf {
     public int mapDeleteElem(int fd, MemorySegment key) {
         try {
             return (int) mapDeleteElem.invokeExact(fd, key);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** bpf_map_lookup_and_delete_elem (hash maps: Linux 5.14+): 0 or -errno. */
+    public int mapLookupAndDeleteElem(int fd, MemorySegment key, MemorySegment value) {
+        try {
+            return (int) mapLookupAndDeleteElem.invokeExact(fd, key, value);
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }

@@ -4,9 +4,9 @@ import dev.ebpftraffic.bpf.FlowReader;
 import dev.ebpftraffic.bpf.KernelStat;
 import dev.ebpftraffic.bpf.StatKey;
 import dev.ebpftraffic.bpf.TcAttachment;
-import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowTable;
-import dev.ebpftraffic.flow.IpClass;
+import dev.ebpftraffic.flow.OtherKey;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
@@ -17,7 +17,9 @@ import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import io.prometheus.metrics.model.snapshots.Unit;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
 import java.util.function.Consumer;
@@ -25,9 +27,10 @@ import java.util.function.Consumer;
 /**
  * Builds all metric snapshots at scrape time from the kernel maps.
  *
- * <p>Traffic: network_traffic_{bytes,packets}_total per (src_ip, dst_ip, direction, ip_type, iface).
- * Packets the kernel could not put in the full flows map are exported in the same families with
- * src_ip="other", dst_ip="other", so a sum over all series is exact.
+ * <p>Traffic: network_traffic_{bytes,packets}_total per (src_ip, dst_ip, direction, ip_type, iface),
+ * as FlowAggregator bounds them. Folded and expired series, and packets the kernel could not put in
+ * its full flows map, are exported in the same families with src_ip="other", dst_ip="other", so a
+ * sum over all series is exact.
  *
  * <p>Self-metrics are prefixed ebpf_traffic_exporter_.
  */
@@ -42,48 +45,64 @@ public final class TrafficCollector implements MultiCollector {
     private final Supplier<List<TcAttachment.Hook>> hooks;
     private final BuildInfo buildInfo;
     private final Consumer<String> errorLog;
-    private final FlowTable<FlowKey> flows = new FlowTable<>();
+    private final FlowAggregator flows;
     private final FlowTable<StatKey> stats = new FlowTable<>();
     private long readErrors;
 
-    public TrafficCollector(FlowReader reader, IntFunction<String> ifaceName, Supplier<List<TcAttachment.Hook>> hooks,
-                            BuildInfo buildInfo, Consumer<String> errorLog) {
+    public TrafficCollector(FlowReader reader, FlowAggregator flows, IntFunction<String> ifaceName,
+                            Supplier<List<TcAttachment.Hook>> hooks, BuildInfo buildInfo, Consumer<String> errorLog) {
         this.reader = reader;
+        this.flows = flows;
         this.ifaceName = ifaceName;
         this.hooks = hooks;
         this.buildInfo = buildInfo;
         this.errorLog = errorLog;
     }
 
-    @Override
-    public synchronized MetricSnapshots collect() {
-        long start = System.nanoTime();
+    /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
+    public synchronized void refresh() {
         try {
-            flows.beginRead();
-            reader.readFlows(flows::observe);
-            flows.endRead();
             stats.beginRead();
             reader.readStats(stats::observe);
             stats.endRead();
+            List<OtherKey> overflowKeys = new ArrayList<>();
+            for (FlowTable.Entry<StatKey> e : stats.entries()) {
+                StatKey k = e.key();
+                if (k.stat().isOverflow()) {
+                    overflowKeys.add(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()));
+                }
+            }
+            flows.refresh(reader, System.nanoTime(), overflowKeys);
         } catch (RuntimeException e) {
             // Keep serving the last totals; the error counter tells the operator.
             readErrors++;
             errorLog.accept("reading the BPF maps failed: " + e.getMessage());
         }
+    }
+
+    @Override
+    public synchronized MetricSnapshots collect() {
+        long start = System.nanoTime();
+        refresh();
 
         CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES)
                 .help("Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)");
         CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS)
                 .help("Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)");
-        for (FlowTable.Entry<FlowKey> e : flows.entries()) {
-            Labels labels = (Labels) e.exportCache;
+        flows.forEachExported((key, s) -> {
+            Labels labels = (Labels) s.exportCache;
             if (labels == null) {
-                labels = flowLabels(e.key());
-                e.exportCache = labels;
+                labels = Labels.of("direction", key.direction().label(), "dst_ip", key.dst(),
+                        "iface", ifaceName.apply(key.ifindex()), "ip_type", key.ipType(), "src_ip", key.src());
+                s.exportCache = labels;
             }
-            bytes.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(e.bytes()).build());
-            packets.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(e.packets()).build());
-        }
+            bytes.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(s.bytes()).build());
+            packets.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(s.packets()).build());
+        });
+
+        // "other": folded and expired series plus what the kernel could not fit in its map.
+        Map<OtherKey, long[]> other = new HashMap<>();
+        flows.other().forEach((k, v) -> other.put(k, v.clone()));
 
         CounterSnapshot.Builder overflowPackets = CounterSnapshot.builder().name(SELF + "flow_map_overflow_packets")
                 .help("Packets counted in src_ip=\"other\" because the kernel flows map was full");
@@ -98,10 +117,9 @@ public final class TrafficCollector implements MultiCollector {
             String iface = ifaceName.apply(k.ifindex());
             String dir = k.direction().label();
             if (k.stat().isOverflow()) {
-                Labels other = Labels.of("direction", dir, "dst_ip", OTHER, "iface", iface,
-                        "ip_type", k.stat().ipType(), "src_ip", OTHER);
-                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(other).value(e.bytes()).build());
-                packets.dataPoint(CounterDataPointSnapshot.builder().labels(other).value(e.packets()).build());
+                long[] o = other.computeIfAbsent(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()), x -> new long[2]);
+                o[0] += e.packets();
+                o[1] += e.bytes();
                 Labels self = Labels.of("direction", dir, "iface", iface, "ip_type", k.stat().ipType());
                 overflowPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.packets()).build());
                 overflowBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
@@ -112,6 +130,12 @@ public final class TrafficCollector implements MultiCollector {
                 skippedBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
             }
         }
+        other.forEach((k, v) -> {
+            Labels labels = Labels.of("direction", k.direction().label(), "dst_ip", OTHER,
+                    "iface", ifaceName.apply(k.ifindex()), "ip_type", k.ipType(), "src_ip", OTHER);
+            bytes.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(v[1]).build());
+            packets.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(v[0]).build());
+        });
 
         List<io.prometheus.metrics.model.snapshots.MetricSnapshot> out = new ArrayList<>();
         out.add(bytes.build());
@@ -122,10 +146,20 @@ public final class TrafficCollector implements MultiCollector {
         out.add(skippedBytes.build());
         out.add(gauge(SELF + "build_info", "Build information of the exporter; always 1",
                 Labels.of("version", buildInfo.version(), "java_version", buildInfo.javaVersion()), 1));
-        out.add(gauge(SELF + "flow_map_entries", "Entries in the kernel flows map at the last scrape",
-                Labels.EMPTY, flows.lastReadCount()));
-        out.add(gauge(SELF + "flow_map_capacity", "max_entries of the kernel flows map", Labels.EMPTY, reader.flowCapacity()));
-        out.add(gauge(SELF + "flow_series", "IP-pair series tracked in userspace", Labels.EMPTY, flows.size()));
+        out.add(gauge(SELF + "flow_map_entries", "Entries in the kernel flows map at the last read",
+                Labels.EMPTY, flows.kernelEntries()));
+        out.add(gauge(SELF + "flow_map_capacity", "max_entries of the kernel flows map (--map-size)", Labels.EMPTY, reader.flowCapacity()));
+        out.add(counter(SELF + "flow_map_drained", "Idle kernel map entries drained into userspace totals", flows.drainedTotal()));
+        out.add(gauge(SELF + "series_budget", "--max-series: most network_traffic_bytes_total series exported, \"other\" included (0: unlimited)",
+                Labels.EMPTY, flows.settings().maxSeries()));
+        out.add(gauge(SELF + "series_tracked", "IP-pair series held in userspace, exported or folded into \"other\"",
+                Labels.EMPTY, flows.trackedSeries()));
+        out.add(gauge(SELF + "series_exported", "IP-pair series exported under their own labels (\"other\" not included)",
+                Labels.EMPTY, flows.exportedSeries()));
+        out.add(counter(SELF + "series_expired", "Series dropped after --series-ttl without traffic (totals kept in \"other\")",
+                flows.expiredTotal()));
+        out.add(counter(SELF + "series_evicted", "Folded series forgotten to bound memory (totals kept in \"other\")",
+                flows.evictedTotal()));
         GaugeSnapshot.Builder attached = GaugeSnapshot.builder().name(SELF + "attached")
                 .help("1 for each TC hook the program is attached to; mode is tcx or legacy (clsact)");
         for (TcAttachment.Hook h : hooks.get()) {
@@ -133,21 +167,15 @@ public final class TrafficCollector implements MultiCollector {
                     .labels(Labels.of("hook", h.hook(), "iface", h.iface(), "mode", h.mode())).value(1).build());
         }
         out.add(attached.build());
-        out.add(CounterSnapshot.builder().name(SELF + "map_read_errors")
-                .help("Scrapes in which reading the kernel maps failed (the last totals were served)")
-                .dataPoint(CounterDataPointSnapshot.builder().value(readErrors).build()).build());
+        out.add(counter(SELF + "map_read_errors", "Reads of the kernel maps that failed (the last totals were served)", readErrors));
         out.add(gauge(SELF + "scrape_duration_seconds", "Time this scrape spent reading the maps and building the snapshots",
                 Labels.EMPTY, (System.nanoTime() - start) / 1e9));
         return new MetricSnapshots(out);
     }
 
-    private Labels flowLabels(FlowKey k) {
-        return Labels.of(
-                "direction", k.direction().label(),
-                "dst_ip", k.dst().toString(),
-                "iface", ifaceName.apply(k.ifindex()),
-                "ip_type", IpClass.of(k.dst()),
-                "src_ip", k.src().toString());
+    private static CounterSnapshot counter(String name, String help, double value) {
+        return CounterSnapshot.builder().name(name).help(help)
+                .dataPoint(CounterDataPointSnapshot.builder().value(value).build()).build();
     }
 
     private static GaugeSnapshot gauge(String name, String help, Labels labels, double value) {
@@ -160,7 +188,9 @@ public final class TrafficCollector implements MultiCollector {
         return List.of(BYTES, PACKETS,
                 SELF + "flow_map_overflow_packets", SELF + "flow_map_overflow_bytes",
                 SELF + "skipped_packets", SELF + "skipped_bytes", SELF + "build_info",
-                SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_series", SELF + "attached",
+                SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_map_drained", SELF + "series_budget",
+                SELF + "series_tracked", SELF + "series_exported", SELF + "series_expired", SELF + "series_evicted",
+                SELF + "attached",
                 SELF + "map_read_errors", SELF + "scrape_duration_seconds");
     }
 }

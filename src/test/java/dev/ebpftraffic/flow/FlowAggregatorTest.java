@@ -1,0 +1,231 @@
+package dev.ebpftraffic.flow;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static dev.ebpftraffic.flow.FakeKernelMap.key;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class FlowAggregatorTest {
+    static final long S = 1_000_000_000L;
+
+    static FlowAggregator aggregator(int maxSeries, long ttl, long drainIdle, int maxTracked) {
+        return new FlowAggregator(new FlowAggregator.Settings(maxSeries, ttl, drainIdle, maxTracked), Labeler.plain());
+    }
+
+    /** Exported view: label text -> {packets, bytes}, "other" included. */
+    static Map<String, long[]> exported(FlowAggregator a) {
+        Map<String, long[]> out = new HashMap<>();
+        a.forEachExported((k, s) -> out.put(k.direction().label() + " " + k.src() + ">" + k.dst(), new long[]{s.packets(), s.bytes()}));
+        a.other().forEach((k, v) -> out.put(k.direction().label() + " other " + k.ipType(), v.clone()));
+        return out;
+    }
+
+    static long[] sum(Map<String, long[]> m) {
+        long[] t = new long[2];
+        m.values().forEach(v -> {
+            t[0] += v[0];
+            t[1] += v[1];
+        });
+        return t;
+    }
+
+    @Test
+    void withinBudgetEveryPairIsExportedExactly() {
+        FakeKernelMap k = new FakeKernelMap(100);
+        FlowAggregator a = aggregator(10, 600 * S, 30 * S, 1000);
+        k.send(key(Direction.INBOUND, "1.1.1.1", "192.168.1.5"), 3, 300);
+        k.send(key(Direction.OUTBOUND, "192.168.1.5", "8.8.8.8"), 2, 200);
+        a.refresh(k, 0, List.of());
+        Map<String, long[]> e = exported(a);
+        assertEquals(2, e.size());
+        assertEquals(List.of(3L, 300L), List.of(e.get("inbound 1.1.1.1>192.168.1.5")[0], e.get("inbound 1.1.1.1>192.168.1.5")[1]));
+        assertEquals(List.of(2L, 200L), List.of(e.get("outbound 192.168.1.5>8.8.8.8")[0], e.get("outbound 192.168.1.5>8.8.8.8")[1]));
+        assertEquals(2, a.exportedSeries());
+    }
+
+    @Test
+    void overBudgetTheQuietestFoldIntoOtherAndSumsStayExact() {
+        FakeKernelMap k = new FakeKernelMap(1000);
+        FlowAggregator a = aggregator(6, 600 * S, 30 * S, 1000);
+        long sentP = 0;
+        long sentB = 0;
+        for (int i = 1; i <= 20; i++) { // 20 inbound pairs, pair i sends i packets of 100 bytes
+            k.send(key(Direction.INBOUND, "10.0.0." + i, "10.1.0.1"), i, i * 100L);
+            sentP += i;
+            sentB += i * 100L;
+        }
+        a.refresh(k, 0, List.of());
+        Map<String, long[]> e = exported(a);
+        assertTrue(e.size() <= 6, "series " + e.size() + " over budget 6: " + e.keySet());
+        assertEquals(sentP, sum(e)[0]);
+        assertEquals(sentB, sum(e)[1]);
+        // One "other" slot is reserved for the one (direction, ip_type) group seen: 5 pairs remain, the loudest.
+        assertEquals(5, a.exportedSeries());
+        assertEquals(6, e.size());
+        for (int i = 16; i <= 20; i++) {
+            assertTrue(e.containsKey("inbound 10.0.0." + i + ">10.1.0.1"), e.keySet().toString());
+        }
+        long otherPackets = 0;
+        for (int i = 1; i <= 15; i++) {
+            otherPackets += i;
+        }
+        assertEquals(otherPackets, e.get("inbound other private")[0]);
+        assertEquals(otherPackets * 100, e.get("inbound other private")[1]);
+    }
+
+    @Test
+    void countersNeverDecreaseAndSumIsConservedAcrossManyRandomRefreshes() {
+        FakeKernelMap k = new FakeKernelMap(16);
+        FlowAggregator a = aggregator(12, 20 * S, 3 * S, 40);
+        Random r = new Random(42);
+        Map<String, long[]> last = new HashMap<>();
+        long sentP = 0;
+        long sentB = 0;
+        for (int step = 0; step < 300; step++) {
+            long now = step * S;
+            for (int n = 0; n < 30; n++) {
+                int src = r.nextInt(r.nextBoolean() ? 8 : 200); // a few heavy hitters and a long tail
+                long p = 1 + r.nextInt(5);
+                k.send(key(r.nextBoolean() ? Direction.INBOUND : Direction.OUTBOUND, "10.2." + (src / 250) + "." + (src % 250),
+                        src % 3 == 0 ? "203.0.113.9" : "10.1.0.1"), p, p * 90);
+                sentP += p;
+                sentB += p * 90;
+            }
+            a.refresh(k, now, List.of());
+            Map<String, long[]> e = exported(a);
+            long[] total = sum(e);
+            assertEquals(sentP - k.overflowPackets, total[0], "packets at step " + step);
+            assertEquals(sentB - k.overflowBytes, total[1], "bytes at step " + step);
+            assertTrue(e.size() <= 12, "series over budget at step " + step + ": " + e.size());
+            assertTrue(a.trackedSeries() <= 40, "tracked " + a.trackedSeries());
+            // "other" never goes down; a pair series never goes down while it stays exported.
+            for (Map.Entry<String, long[]> x : e.entrySet()) {
+                long[] before = last.get(x.getKey());
+                if (before != null) {
+                    assertTrue(x.getValue()[1] >= before[1], x.getKey() + " went down at step " + step);
+                }
+            }
+            last = e;
+        }
+        assertTrue(a.drainedTotal() > 0, "idle kernel entries were drained");
+        assertTrue(a.evictedTotal() + a.expiredTotal() > 0, "memory bound exercised");
+    }
+
+    @Test
+    void nearTheBoundaryPairsDoNotFlap() {
+        FakeKernelMap k = new FakeKernelMap(100);
+        FlowAggregator a = aggregator(3, 600 * S, 30 * S, 1000); // 2 pair slots + 1 "other" slot
+        FlowKey x = key(Direction.INBOUND, "10.0.0.1", "10.1.0.1");
+        FlowKey y = key(Direction.INBOUND, "10.0.0.2", "10.1.0.1");
+        FlowKey z = key(Direction.INBOUND, "10.0.0.3", "10.1.0.1");
+        int swaps = 0;
+        String before = null;
+        for (int step = 0; step < 50; step++) {
+            // y and z trade places by a few percent every step; x is far ahead.
+            k.send(x, 10, 10_000);
+            k.send(y, 1, step % 2 == 0 ? 1_050 : 950);
+            k.send(z, 1, step % 2 == 0 ? 950 : 1_050);
+            a.refresh(k, step * S, List.of());
+            String exportedNow = exported(a).keySet().stream().filter(s -> !s.contains("other")).sorted().toList().toString();
+            if (before != null && !before.equals(exportedNow)) {
+                swaps++;
+            }
+            before = exportedNow;
+        }
+        assertEquals(0, swaps, "the exported set changed " + swaps + " times");
+    }
+
+    @Test
+    void aClearlyLouderPairTakesTheSlot() {
+        FakeKernelMap k = new FakeKernelMap(100);
+        FlowAggregator a = aggregator(2, 600 * S, 30 * S, 1000);
+        FlowKey quiet1 = key(Direction.INBOUND, "10.0.0.1", "10.1.0.1");
+        FlowKey quiet2 = key(Direction.INBOUND, "10.0.0.3", "10.1.0.1");
+        FlowKey loud = key(Direction.INBOUND, "10.0.0.2", "10.1.0.1");
+        k.send(quiet1, 1, 100);
+        k.send(quiet2, 2, 200);
+        a.refresh(k, 0, List.of());
+        assertEquals(2, exported(a).size(), "two pairs fit a budget of 2 without an \"other\"");
+        k.send(loud, 10, 10_000);
+        a.refresh(k, S, List.of());
+        Map<String, long[]> e = exported(a);
+        // Three pairs do not fit: one slot goes to "other", the other to the loudest pair, which
+        // competes with its first traffic and keeps it. The quiet pairs' totals move to "other".
+        assertEquals(2, e.size(), e.keySet().toString());
+        assertEquals(10, e.get("inbound 10.0.0.2>10.1.0.1")[0]);
+        assertEquals(3, e.get("inbound other private")[0]);
+        assertEquals(300, e.get("inbound other private")[1]);
+        k.send(loud, 5, 5_000);
+        k.send(quiet1, 2, 200); // folded: straight into "other"
+        a.refresh(k, 2 * S, List.of());
+        e = exported(a);
+        assertEquals(15, e.get("inbound 10.0.0.2>10.1.0.1")[0]);
+        assertEquals(5, e.get("inbound other private")[0]);
+        assertFalse(e.containsKey("inbound 10.0.0.1>10.1.0.1"));
+    }
+
+    @Test
+    void idlePairsExpireIntoOtherAndMemoryIsFreed() {
+        FakeKernelMap k = new FakeKernelMap(100);
+        FlowAggregator a = aggregator(100, 60 * S, 10 * S, 1000);
+        k.send(key(Direction.OUTBOUND, "10.0.0.1", "192.0.2.7"), 4, 400);
+        a.refresh(k, 0, List.of());
+        assertEquals(1, a.trackedSeries());
+        a.refresh(k, 10 * S, List.of()); // idle 10 s: the kernel entry is drained
+        assertTrue(k.flows.isEmpty());
+        assertEquals(1, a.drainedTotal());
+        assertEquals(1, a.trackedSeries());
+        assertEquals(4, exported(a).get("outbound 10.0.0.1>192.0.2.7")[0]);
+        a.refresh(k, 70 * S, List.of()); // idle 70 s > ttl
+        assertEquals(0, a.trackedSeries());
+        assertEquals(1, a.expiredTotal());
+        Map<String, long[]> e = exported(a);
+        assertEquals(1, e.size());
+        assertEquals(4, e.get("outbound other public")[0]);
+        assertEquals(400, e.get("outbound other public")[1]);
+        // It comes back: a new series from zero; "other" keeps the old total.
+        k.send(key(Direction.OUTBOUND, "10.0.0.1", "192.0.2.7"), 1, 100);
+        a.refresh(k, 71 * S, List.of());
+        e = exported(a);
+        assertEquals(1, e.get("outbound 10.0.0.1>192.0.2.7")[0]);
+        assertEquals(4, e.get("outbound other public")[0]);
+    }
+
+    @Test
+    void kernelEntryRecreatedBySomeoneElseCountsFromZero() {
+        FakeKernelMap k = new FakeKernelMap(100);
+        FlowAggregator a = aggregator(0, 600 * S, 600 * S, Integer.MAX_VALUE);
+        FlowKey f = key(Direction.INBOUND, "fd00::1", "fd00::2");
+        k.send(f, 5, 500);
+        a.refresh(k, 0, List.of());
+        k.flows.remove(f); // deleted behind our back
+        a.refresh(k, S, List.of());
+        k.send(f, 2, 200);
+        a.refresh(k, 2 * S, List.of());
+        assertEquals(7, exported(a).get("inbound fd00::1>fd00::2")[0]);
+        assertEquals(700, exported(a).get("inbound fd00::1>fd00::2")[1]);
+    }
+
+    @Test
+    void mapUnderPressureDrainsEverythingThatDidNotChange() {
+        FakeKernelMap k = new FakeKernelMap(8);
+        FlowAggregator a = aggregator(0, 600 * S, 600 * S, Integer.MAX_VALUE);
+        for (int i = 0; i < 7; i++) {
+            k.send(key(Direction.INBOUND, "10.0.0." + i, "10.1.0.1"), 1, 60);
+        }
+        a.refresh(k, 0, List.of());
+        assertEquals(7, k.flows.size());
+        k.send(key(Direction.INBOUND, "10.0.0.0", "10.1.0.1"), 1, 60);
+        a.refresh(k, S, List.of()); // 7/8 > 75%: the 6 unchanged entries go
+        assertEquals(1, k.flows.size());
+        assertEquals(6, a.drainedTotal());
+        assertEquals(8, sum(exported(a))[0]);
+    }
+}

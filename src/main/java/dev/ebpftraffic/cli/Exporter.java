@@ -3,6 +3,7 @@ package dev.ebpftraffic.cli;
 import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.libbpf.Libbpf;
@@ -12,6 +13,7 @@ import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,7 +54,8 @@ public final class Exporter implements AutoCloseable {
     }
 
     private void doStart(Options o) {
-        Labeler labeler = Labeler.plain();
+        // Read the config first: a bad file must stop us before anything touches the kernel.
+        Labeler labeler = o.configFile() == null ? Labeler.plain() : TrafficConfig.load(Path.of(o.configFile())).labeler();
         Libbpf lib = Libbpf.load(o.libbpfPath());
         lib.setPrint(new Libbpf.PrintSink() {
             @Override

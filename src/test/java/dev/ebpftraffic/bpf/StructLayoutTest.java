@@ -204,13 +204,14 @@ class StructLayoutTest {
             assertEquals(s, KernelStat.ofCode(s.code()));
         }
         java.put("STAT_MAX", KernelStat.values().length);
-        assertEquals(java, c, "enum stat vs KernelStat (plus STAT_MAX = number of stats)");
+        assertEquals(c, java, "enum stat (C, expected) vs KernelStat (plus STAT_MAX = number of stats)");
     }
 
     @Test
     void enumDirection() {
         Map<String, Integer> c = enumValues("direction");
-        assertEquals(Map.of("DIR_INGRESS", Direction.INBOUND.code(), "DIR_EGRESS", Direction.OUTBOUND.code()), c);
+        assertEquals(c, Map.of("DIR_INGRESS", Direction.INBOUND.code(), "DIR_EGRESS", Direction.OUTBOUND.code()),
+                "enum direction (C, expected) vs Direction codes");
         assertEquals(2, Direction.values().length);
         assertEquals(Arrays.asList(Direction.values()),
                 List.of(Direction.ofCode(c.get("DIR_INGRESS")), Direction.ofCode(c.get("DIR_EGRESS"))));

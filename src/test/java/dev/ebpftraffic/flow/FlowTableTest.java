@@ -114,7 +114,6 @@ class FlowTableTest {
         t.endRead();
         assertEquals(3, t.lastReadCount());
         t.beginRead();
-        assertEquals(0, t.lastReadCount());
         t.observe("c", 1, 1);
         t.endRead();
         assertEquals(1, t.lastReadCount());
@@ -141,5 +140,28 @@ class FlowTableTest {
         FlowTable.Entry<String> again = t.entries().iterator().next();
         assertSame(e, again);
         assertSame(cache, again.exportCache);
+    }
+
+    /** A read that throws half-way never reaches endRead: nothing is reset, the last count stays. */
+    @Test
+    void failedReadChangesNothingButWhatItSaw() {
+        FlowTable<String> t = new FlowTable<>();
+        t.beginRead();
+        t.observe("a", 1, 100);
+        t.observe("b", 2, 200);
+        t.endRead();
+        assertEquals(2, t.lastReadCount());
+
+        t.beginRead();
+        t.observe("a", 3, 300); // then the reader throws
+        assertEquals(2, t.lastReadCount()); // still the last complete read
+        assertEquals(Map.of("a", "3/300", "b", "2/200"), totals(t));
+
+        t.beginRead();
+        t.observe("a", 3, 300);
+        t.observe("b", 4, 400); // b was not marked gone by the failed read: only the difference counts
+        t.endRead();
+        assertEquals(2, t.lastReadCount());
+        assertEquals(Map.of("a", "3/300", "b", "4/400"), totals(t));
     }
 }

@@ -82,8 +82,12 @@ static __always_inline void *header(struct __sk_buff *skb, __u32 off, __u32 len,
 	return buf;
 }
 
-/* Slow path: non-IP, malformed and overflow packets. */
-static __noinline void add_stat(struct __sk_buff *skb, __u8 stat, __u8 dir, __u64 packets, __u64 bytes)
+/*
+ * Slow path: non-IP, malformed and overflow packets. Not inlined, and typed with the enums:
+ * that puts enum stat and enum direction into the object's BTF (clang emits only the types
+ * a function or variable uses), where StructLayoutTest checks them against the Java side.
+ */
+static __noinline void add_stat(struct __sk_buff *skb, enum stat stat, enum direction dir, __u64 packets, __u64 bytes)
 {
 	struct stat_key key = { .ifindex = skb->ifindex, .direction = dir, .stat = stat };
 	struct flow_value *v = bpf_map_lookup_elem(&stats, &key);
@@ -155,7 +159,7 @@ static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u3
 	return next;
 }
 
-static __always_inline int account(struct __sk_buff *skb, __u8 dir)
+static __always_inline int account(struct __sk_buff *skb, enum direction dir)
 {
 	struct flow_key key = {};
 	union scratch buf;

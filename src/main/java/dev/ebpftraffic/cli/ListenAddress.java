@@ -9,7 +9,7 @@ public record ListenAddress(String host, int port) {
     public static ListenAddress parse(String s) {
         String hint = "; use :PORT, HOST:PORT or [IPV6]:PORT, e.g. :9091";
         int colon = s.lastIndexOf(':');
-        if (colon < 0) {
+        if (colon < 0 || s.startsWith("[") && s.endsWith("]")) { // "9091", "[::1]"
             throw new UsageException("invalid --addr \"" + s + "\": missing port" + hint);
         }
         String host = s.substring(0, colon);

@@ -30,19 +30,20 @@ public final class FlowTable<K> {
     private final Map<K, Entry<K>> entries = new HashMap<>();
     private final Function<K, Entry<K>> create = Entry::new;
     private long generation;
+    private int readCount;
     private int lastReadCount;
 
     /** Starts a full read of the kernel map. */
     public void beginRead() {
         generation++;
-        lastReadCount = 0;
+        readCount = 0;
     }
 
     public void observe(K key, long packets, long bytes) {
         Entry<K> e = entries.computeIfAbsent(key, create);
         e.observe(packets, bytes);
         e.seen = generation;
-        lastReadCount++;
+        readCount++;
     }
 
     /** Ends a full read: keys the kernel no longer has restart from zero when they come back. */
@@ -52,9 +53,10 @@ public final class FlowTable<K> {
                 e.kernelEntryGone();
             }
         }
+        lastReadCount = readCount;
     }
 
-    /** Keys seen in the last read, i.e. live kernel map entries. */
+    /** Keys seen in the last complete read, i.e. live kernel map entries (a failed read leaves it). */
     public int lastReadCount() {
         return lastReadCount;
     }

@@ -115,7 +115,7 @@ public record IpAddress(long hi, long lo) {
         String text = s.toLowerCase(Locale.ROOT);
         int[] groups = new int[8];
         int dbl = text.indexOf("::");
-        if (dbl >= 0 && text.indexOf("::", dbl + 1) >= 0) {
+        if (dbl >= 0 && (text.indexOf("::", dbl + 1) >= 0 || text.lastIndexOf('.', dbl) >= 0)) { // dotted IPv4 only last
             throw new IllegalArgumentException("not an IP address: " + s);
         }
         String head = dbl >= 0 ? text.substring(0, dbl) : text;
@@ -146,19 +146,22 @@ public record IpAddress(long hi, long lo) {
         for (int i = 0; i < items.length; i++) {
             String g = items[i];
             if (dottedTail && i == items.length - 1) {
-                int v4 = parseIpv4(g);
+                int v4;
+                try {
+                    v4 = parseIpv4(g);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("not an IP address: " + original);
+                }
                 out[i] = v4 >>> 16;
                 out[i + 1] = v4 & 0xFFFF;
                 break;
             }
-            if (g.isEmpty() || g.length() > 4) {
+            // Only ASCII hex digits: Integer.parseInt alone would take a sign and non-ASCII digits.
+            if (g.isEmpty() || g.length() > 4
+                    || !g.chars().allMatch(c -> c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
                 throw new IllegalArgumentException("not an IP address: " + original);
             }
-            try {
-                out[i] = Integer.parseInt(g, 16);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("not an IP address: " + original);
-            }
+            out[i] = Integer.parseInt(g, 16);
         }
         return out;
     }

@@ -13,8 +13,10 @@ public class MonotonicCounter {
     /** Feeds the kernel's current values. */
     public void observe(long kPackets, long kBytes) {
         // A smaller value than last time means the kernel entry started over: all of it is new.
-        packets += kPackets >= kernelPackets ? kPackets - kernelPackets : kPackets;
-        bytes += kBytes >= kernelBytes ? kBytes - kernelBytes : kBytes;
+        // Either value going down means that, for both (fewer packets can carry more bytes).
+        boolean restarted = kPackets < kernelPackets || kBytes < kernelBytes;
+        packets += restarted ? kPackets : kPackets - kernelPackets;
+        bytes += restarted ? kBytes : kBytes - kernelBytes;
         kernelPackets = kPackets;
         kernelBytes = kBytes;
     }

@@ -1,0 +1,45 @@
+package dev.ebpftraffic.bpf;
+
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfException;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The names BpfObject uses exist in the compiled object (opened only, nothing loaded: no root needed). */
+class BpfNamesTest {
+
+    @Test
+    void namesExistInTheObject() {
+        try (BpfObject obj = BpfObject.openEmbedded(Libbpf.load(Libbpf.DEFAULT_PATH))) {
+            assertTrue(obj.hasMap(BpfObject.MAP_FLOWS), BpfObject.MAP_FLOWS);
+            assertTrue(obj.hasMap(BpfObject.MAP_STATS), BpfObject.MAP_STATS);
+            assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
+            assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
+
+            assertFalse(obj.hasMap("no_such_map"));
+            assertFalse(obj.hasProgram("no_such_prog"));
+            // A map name is not a program name and the other way round.
+            assertFalse(obj.hasProgram(BpfObject.MAP_FLOWS));
+            assertFalse(obj.hasMap(BpfObject.PROG_INGRESS));
+            // Near misses.
+            assertFalse(obj.hasMap("flow"));
+            assertFalse(obj.hasProgram("tc_ingres"));
+
+            // Sizes from bpf/traffic.h (FLOWS_DEFAULT_ENTRIES, STATS_ENTRIES), readable before load.
+            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS));
+            assertEquals(4096, obj.maxEntries(BpfObject.MAP_STATS));
+            obj.setMaxEntries(BpfObject.MAP_FLOWS, 1000);
+            assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS));
+
+            LibbpfException e = assertThrows(LibbpfException.class, () -> obj.maxEntries("no_such_map"));
+            assertEquals("the BPF object has no map named no_such_map", e.getMessage());
+            // Fds need a loaded object.
+            assertThrows(IllegalStateException.class, () -> obj.mapFd(BpfObject.MAP_FLOWS));
+            assertThrows(IllegalStateException.class, () -> obj.programFd(BpfObject.PROG_INGRESS));
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.ebpftraffic.cli;
+
+import dev.ebpftraffic.bpf.AttachMode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class OptionsTest {
+
+    private static Options parse(String... args) {
+        return Options.parse(args);
+    }
+
+    @Test
+    void defaults() {
+        Options o = parse();
+        assertEquals("eth0", o.iface());
+        assertEquals(new ListenAddress(null, 9091), o.addr());
+        assertEquals(":9091", o.addr().toString());
+        assertEquals(AttachMode.AUTO, o.attachMode());
+        assertEquals("libbpf.so.1", o.libbpfPath());
+        assertEquals(Log.Level.INFO, o.logLevel());
+        assertFalse(o.help());
+        assertFalse(o.version());
+    }
+
+    @Test
+    void equalsForm() {
+        Options o = parse("--iface=x", "--addr=127.0.0.1:9100", "--attach-mode=legacy", "--libbpf-path=/opt/libbpf.so",
+                "--log.level=debug");
+        assertEquals("x", o.iface());
+        assertEquals(new ListenAddress("127.0.0.1", 9100), o.addr());
+        assertEquals(AttachMode.LEGACY, o.attachMode());
+        assertEquals("/opt/libbpf.so", o.libbpfPath());
+        assertEquals(Log.Level.DEBUG, o.logLevel());
+    }
+
+    @Test
+    void spaceForm() {
+        Options o = parse("--iface", "x", "--addr", "[::1]:9100", "--attach-mode", "tcx", "--libbpf-path", "/opt/l.so",
+                "--log.level", "warn");
+        assertEquals("x", o.iface());
+        assertEquals(new ListenAddress("::1", 9100), o.addr());
+        assertEquals(AttachMode.TCX, o.attachMode());
+        assertEquals("/opt/l.so", o.libbpfPath());
+        assertEquals(Log.Level.WARN, o.logLevel());
+    }
+
+    @Test
+    void bothFormsTheSame() {
+        assertEquals(parse("--iface", "veth-a1", "--addr", ":80"), parse("--iface=veth-a1", "--addr=:80"));
+    }
+
+    @Test
+    void lastOneWinsAndCaseInsensitiveEnums() {
+        Options o = parse("--iface=a", "--iface=b", "--attach-mode", "LEGACY", "--log.level", "Error");
+        assertEquals("b", o.iface());
+        assertEquals(AttachMode.LEGACY, o.attachMode());
+        assertEquals(Log.Level.ERROR, o.logLevel());
+        assertEquals(AttachMode.AUTO, parse("--attach-mode=auto").attachMode());
+    }
+
+    @Test
+    void valueMayContainEquals() {
+        assertEquals("/x=y/libbpf.so", parse("--libbpf-path=/x=y/libbpf.so").libbpfPath());
+    }
+
+    @Test
+    void helpAndVersion() {
+        assertTrue(parse("-h").help());
+        assertTrue(parse("--help").help());
+        assertTrue(parse("-help").help());
+        assertTrue(parse("--version").version());
+        assertFalse(parse("--version").help());
+        assertTrue(Options.USAGE.contains("--iface"));
+        assertTrue(Options.USAGE.contains("--addr"));
+        assertTrue(Options.USAGE.contains("--attach-mode"));
+        assertTrue(Options.USAGE.contains("--log.level"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            // arguments (space separated) | words the message must contain
+            "--foo | unknown flag --foo",
+            "--foo=bar | unknown flag --foo",
+            "--iface=eth0 --bogus x | unknown flag --bogus",
+            "eth0 | unexpected argument \"eth0\"",
+            "-iface eth0 | flags start with --",
+            "--iface | flag --iface needs a value",
+            "--addr | flag --addr needs a value",
+            "--iface=x --attach-mode | flag --attach-mode needs a value",
+            "--log.level | flag --log.level needs a value",
+            "--libbpf-path | flag --libbpf-path needs a value",
+            "--iface= | --iface is empty",
+            "--attach-mode=xdp | use auto, tcx or legacy",
+            "--attach-mode tc | use auto, tcx or legacy",
+            "--attach-mode= | use auto, tcx or legacy",
+            "--log.level=verbose | use debug, info, warn or error",
+            "--log.level trace | use debug, info, warn or error",
+            "--addr 9091 | missing port",
+            "--addr=::1:9091 | need brackets",
+            "--addr=:0 | out of range",
+    })
+    void rejects(String args, String mustMention) {
+        String[] argv = args.strip().split(" ");
+        UsageException e = assertThrows(UsageException.class, () -> Options.parse(argv), () -> "accepted " + args);
+        String m = e.getMessage();
+        assertFalse(m.contains("\n"), m);
+        assertFalse(m.contains("\r"), m);
+        assertFalse(m.isBlank());
+        assertTrue(m.contains(mustMention), () -> "\"" + m + "\" does not mention " + mustMention);
+    }
+
+    @Test
+    void badModeAndLevelNameTheBadValue() {
+        UsageException mode = assertThrows(UsageException.class, () -> parse("--attach-mode=xdp"));
+        assertEquals("invalid --attach-mode \"xdp\": use auto, tcx or legacy", mode.getMessage());
+        UsageException level = assertThrows(UsageException.class, () -> parse("--log.level=verbose"));
+        assertEquals("invalid --log.level \"verbose\": use debug, info, warn or error", level.getMessage());
+        UsageException unknown = assertThrows(UsageException.class, () -> parse("--foo"));
+        assertEquals("unknown flag --foo, see --help", unknown.getMessage());
+        UsageException missing = assertThrows(UsageException.class, () -> parse("--iface"));
+        assertEquals("flag --iface needs a value, see --help", missing.getMessage());
+    }
+}

@@ -1,0 +1,302 @@
+package dev.ebpftraffic.metrics;
+
+import dev.ebpftraffic.bpf.FlowReader;
+import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.IpAddress;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The collector with a fake FlowReader, scraped through a real PrometheusRegistry and the real
+ * text format writer (as client_java's own tests do), compared with the whole expected text.
+ */
+class TrafficCollectorTest {
+    static final int ETH0 = 2;
+    static final int VETH = 7;
+    static final String SCRAPE_DURATION = "ebpf_traffic_exporter_scrape_duration_seconds ";
+
+    /** The kernel maps, as a reader would sum them over CPUs. Values may be changed between scrapes. */
+    static final class FakeReader implements FlowReader {
+        final Map<FlowKey, long[]> flows = new LinkedHashMap<>();
+        final Map<StatKey, long[]> stats = new LinkedHashMap<>();
+        RuntimeException failFlows;
+        RuntimeException failStats;
+        int reads;
+
+        void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
+            flows.put(FlowKey.of(ifindex, d, IpAddress.parse(src), IpAddress.parse(dst)), new long[]{packets, bytes});
+        }
+
+        void stat(int ifindex, Direction d, KernelStat s, long packets, long bytes) {
+            stats.put(new StatKey(ifindex, d, s), new long[]{packets, bytes});
+        }
+
+        @Override
+        public void readFlows(Sink<FlowKey> sink) {
+            reads++;
+            if (failFlows != null) {
+                throw failFlows;
+            }
+            flows.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+        }
+
+        @Override
+        public void readStats(Sink<StatKey> sink) {
+            if (failStats != null) {
+                throw failStats;
+            }
+            stats.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+        }
+
+        @Override
+        public int flowCapacity() {
+            return 65536;
+        }
+    }
+
+    FakeReader reader;
+    PrometheusRegistry registry;
+    List<String> errors;
+
+    @BeforeEach
+    void setUp() {
+        reader = new FakeReader();
+        // IPv4 both ways; the spec's example flow (public source, private destination).
+        reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 10, 1234);
+        reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "1.1.1.1", 8, 640);
+        // Documentation range: public.
+        reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "192.0.2.1", 1, 98);
+        // IPv6, private and public destinations, RFC 5952 text.
+        reader.flow(ETH0, Direction.INBOUND, "2001:0db8:0:0:0:0:0:1", "fd00:0:0:0:0:0:0:2", 3, 258);
+        reader.flow(ETH0, Direction.OUTBOUND, "fd00::2", "2001:db8::1", 4, 400);
+        // Another interface.
+        reader.flow(VETH, Direction.INBOUND, "fe80::1", "ff02::1", 2, 180);
+        reader.stat(ETH0, Direction.INBOUND, KernelStat.OVERFLOW_PRIVATE, 5, 500);
+        reader.stat(ETH0, Direction.OUTBOUND, KernelStat.OVERFLOW_PUBLIC, 6, 600);
+        reader.stat(ETH0, Direction.INBOUND, KernelStat.NON_IP, 7, 420);
+        reader.stat(ETH0, Direction.OUTBOUND, KernelStat.MALFORMED, 1, 20);
+
+        errors = new ArrayList<>();
+        List<TcAttachment.Hook> hooks = List.of(new TcAttachment.Hook("eth0", "ingress", "tcx"),
+                new TcAttachment.Hook("eth0", "egress", "tcx"));
+        TrafficCollector collector = new TrafficCollector(reader,
+                i -> i == ETH0 ? "eth0" : "veth-t" + i, () -> hooks, new BuildInfo("0.1.0-test", "25.0.1"), errors::add);
+        registry = new PrometheusRegistry();
+        registry.register(collector);
+    }
+
+    /** One scrape in the Prometheus text format. */
+    String scrape() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrometheusTextFormatWriter.create().write(out, registry.scrape());
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /** The scrape without its scrape_duration_seconds sample, which varies; that one is checked here. */
+    String scrapeStable() throws IOException {
+        String text = scrape();
+        StringBuilder sb = new StringBuilder();
+        int durations = 0;
+        for (String line : text.split("\n", -1)) {
+            if (line.startsWith(SCRAPE_DURATION)) {
+                durations++;
+                double seconds = Double.parseDouble(line.substring(SCRAPE_DURATION.length()));
+                assertTrue(seconds > 0 && seconds < 10, line);
+                continue;
+            }
+            sb.append(line).append('\n');
+        }
+        assertEquals(1, durations, text);
+        return sb.substring(0, sb.length() - 1);
+    }
+
+    static String expected(String... overrides) {
+        String text = EXPECTED;
+        for (int i = 0; i < overrides.length; i += 2) {
+            assertTrue(text.contains(overrides[i]), overrides[i]);
+            text = text.replace(overrides[i], overrides[i + 1]);
+        }
+        return text;
+    }
+
+    static final String EXPECTED = """
+            # HELP ebpf_traffic_exporter_attached 1 for each TC hook the program is attached to; mode is tcx or legacy (clsact)
+            # TYPE ebpf_traffic_exporter_attached gauge
+            ebpf_traffic_exporter_attached{hook="egress",iface="eth0",mode="tcx"} 1.0
+            ebpf_traffic_exporter_attached{hook="ingress",iface="eth0",mode="tcx"} 1.0
+            # HELP ebpf_traffic_exporter_build_info Build information of the exporter; always 1
+            # TYPE ebpf_traffic_exporter_build_info gauge
+            ebpf_traffic_exporter_build_info{java_version="25.0.1",version="0.1.0-test"} 1.0
+            # HELP ebpf_traffic_exporter_flow_map_capacity max_entries of the kernel flows map
+            # TYPE ebpf_traffic_exporter_flow_map_capacity gauge
+            ebpf_traffic_exporter_flow_map_capacity 65536.0
+            # HELP ebpf_traffic_exporter_flow_map_entries Entries in the kernel flows map at the last scrape
+            # TYPE ebpf_traffic_exporter_flow_map_entries gauge
+            ebpf_traffic_exporter_flow_map_entries 6.0
+            # HELP ebpf_traffic_exporter_flow_map_overflow_bytes_total Bytes counted in src_ip="other" because the kernel flows map was full
+            # TYPE ebpf_traffic_exporter_flow_map_overflow_bytes_total counter
+            ebpf_traffic_exporter_flow_map_overflow_bytes_total{direction="inbound",iface="eth0",ip_type="private"} 500.0
+            ebpf_traffic_exporter_flow_map_overflow_bytes_total{direction="outbound",iface="eth0",ip_type="public"} 600.0
+            # HELP ebpf_traffic_exporter_flow_map_overflow_packets_total Packets counted in src_ip="other" because the kernel flows map was full
+            # TYPE ebpf_traffic_exporter_flow_map_overflow_packets_total counter
+            ebpf_traffic_exporter_flow_map_overflow_packets_total{direction="inbound",iface="eth0",ip_type="private"} 5.0
+            ebpf_traffic_exporter_flow_map_overflow_packets_total{direction="outbound",iface="eth0",ip_type="public"} 6.0
+            # HELP ebpf_traffic_exporter_flow_series IP-pair series tracked in userspace
+            # TYPE ebpf_traffic_exporter_flow_series gauge
+            ebpf_traffic_exporter_flow_series 6.0
+            # HELP ebpf_traffic_exporter_map_read_errors_total Scrapes in which reading the kernel maps failed (the last totals were served)
+            # TYPE ebpf_traffic_exporter_map_read_errors_total counter
+            ebpf_traffic_exporter_map_read_errors_total 0.0
+            # HELP ebpf_traffic_exporter_scrape_duration_seconds Time this scrape spent reading the maps and building the snapshots
+            # TYPE ebpf_traffic_exporter_scrape_duration_seconds gauge
+            # HELP ebpf_traffic_exporter_skipped_bytes_total Bytes of the packets in ebpf_traffic_exporter_skipped_packets_total
+            # TYPE ebpf_traffic_exporter_skipped_bytes_total counter
+            ebpf_traffic_exporter_skipped_bytes_total{direction="inbound",iface="eth0",reason="non_ip"} 420.0
+            ebpf_traffic_exporter_skipped_bytes_total{direction="outbound",iface="eth0",reason="malformed"} 20.0
+            # HELP ebpf_traffic_exporter_skipped_packets_total Packets not attributed to an IP pair: reason=non_ip (ARP, LLDP, ...) or malformed (truncated or invalid IP header); always passed on unchanged
+            # TYPE ebpf_traffic_exporter_skipped_packets_total counter
+            ebpf_traffic_exporter_skipped_packets_total{direction="inbound",iface="eth0",reason="non_ip"} 7.0
+            ebpf_traffic_exporter_skipped_packets_total{direction="outbound",iface="eth0",reason="malformed"} 1.0
+            # HELP network_traffic_bytes_total Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)
+            # TYPE network_traffic_bytes_total counter
+            network_traffic_bytes_total{direction="inbound",dst_ip="192.168.1.5",iface="eth0",ip_type="private",src_ip="1.1.1.1"} 1234.0
+            network_traffic_bytes_total{direction="inbound",dst_ip="fd00::2",iface="eth0",ip_type="private",src_ip="2001:db8::1"} 258.0
+            network_traffic_bytes_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="public",src_ip="fe80::1"} 180.0
+            network_traffic_bytes_total{direction="inbound",dst_ip="other",iface="eth0",ip_type="private",src_ip="other"} 500.0
+            network_traffic_bytes_total{direction="outbound",dst_ip="1.1.1.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 640.0
+            network_traffic_bytes_total{direction="outbound",dst_ip="192.0.2.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 98.0
+            network_traffic_bytes_total{direction="outbound",dst_ip="2001:db8::1",iface="eth0",ip_type="public",src_ip="fd00::2"} 400.0
+            network_traffic_bytes_total{direction="outbound",dst_ip="other",iface="eth0",ip_type="public",src_ip="other"} 600.0
+            # HELP network_traffic_packets_total Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)
+            # TYPE network_traffic_packets_total counter
+            network_traffic_packets_total{direction="inbound",dst_ip="192.168.1.5",iface="eth0",ip_type="private",src_ip="1.1.1.1"} 10.0
+            network_traffic_packets_total{direction="inbound",dst_ip="fd00::2",iface="eth0",ip_type="private",src_ip="2001:db8::1"} 3.0
+            network_traffic_packets_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="public",src_ip="fe80::1"} 2.0
+            network_traffic_packets_total{direction="inbound",dst_ip="other",iface="eth0",ip_type="private",src_ip="other"} 5.0
+            network_traffic_packets_total{direction="outbound",dst_ip="1.1.1.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 8.0
+            network_traffic_packets_total{direction="outbound",dst_ip="192.0.2.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 1.0
+            network_traffic_packets_total{direction="outbound",dst_ip="2001:db8::1",iface="eth0",ip_type="public",src_ip="fd00::2"} 4.0
+            network_traffic_packets_total{direction="outbound",dst_ip="other",iface="eth0",ip_type="public",src_ip="other"} 6.0
+            """;
+
+    @Test
+    void wholeExposition() throws IOException {
+        assertEquals(EXPECTED, scrapeStable());
+        assertEquals(List.of(), errors);
+    }
+
+    @Test
+    void specExampleLine() throws IOException {
+        List<String> lines = List.of(scrape().split("\n"));
+        assertTrue(lines.contains("network_traffic_bytes_total{direction=\"inbound\",dst_ip=\"192.168.1.5\",iface=\"eth0\","
+                + "ip_type=\"private\",src_ip=\"1.1.1.1\"} 1234.0"), String.join("\n", lines));
+    }
+
+    @Test
+    void totalsNeverDecreaseWhenKernelEntriesAreRecreated() throws IOException {
+        assertEquals(EXPECTED, scrapeStable());
+        // Between scrapes the kernel recreated these entries (smaller values) and others grew.
+        reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 2, 200);       // recreated
+        reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "1.1.1.1", 9, 700);       // grew
+        reader.stat(ETH0, Direction.INBOUND, KernelStat.OVERFLOW_PRIVATE, 1, 100);     // recreated
+        reader.stat(ETH0, Direction.INBOUND, KernelStat.NON_IP, 1, 60);               // recreated
+        String second = scrapeStable();
+        assertEquals(expected(
+                "src_ip=\"1.1.1.1\"} 1234.0", "src_ip=\"1.1.1.1\"} 1434.0",
+                "src_ip=\"1.1.1.1\"} 10.0", "src_ip=\"1.1.1.1\"} 12.0",
+                "dst_ip=\"1.1.1.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 640.0",
+                "dst_ip=\"1.1.1.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 700.0",
+                "dst_ip=\"1.1.1.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 8.0",
+                "dst_ip=\"1.1.1.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 9.0",
+                "dst_ip=\"other\",iface=\"eth0\",ip_type=\"private\",src_ip=\"other\"} 500.0",
+                "dst_ip=\"other\",iface=\"eth0\",ip_type=\"private\",src_ip=\"other\"} 600.0",
+                "dst_ip=\"other\",iface=\"eth0\",ip_type=\"private\",src_ip=\"other\"} 5.0",
+                "dst_ip=\"other\",iface=\"eth0\",ip_type=\"private\",src_ip=\"other\"} 6.0",
+                "overflow_bytes_total{direction=\"inbound\",iface=\"eth0\",ip_type=\"private\"} 500.0",
+                "overflow_bytes_total{direction=\"inbound\",iface=\"eth0\",ip_type=\"private\"} 600.0",
+                "overflow_packets_total{direction=\"inbound\",iface=\"eth0\",ip_type=\"private\"} 5.0",
+                "overflow_packets_total{direction=\"inbound\",iface=\"eth0\",ip_type=\"private\"} 6.0",
+                "skipped_bytes_total{direction=\"inbound\",iface=\"eth0\",reason=\"non_ip\"} 420.0",
+                "skipped_bytes_total{direction=\"inbound\",iface=\"eth0\",reason=\"non_ip\"} 480.0",
+                "skipped_packets_total{direction=\"inbound\",iface=\"eth0\",reason=\"non_ip\"} 7.0",
+                "skipped_packets_total{direction=\"inbound\",iface=\"eth0\",reason=\"non_ip\"} 8.0"), second);
+        assertEquals(List.of(), errors);
+    }
+
+    @Test
+    void entryGoneFromTheMapKeepsItsSeriesAndRestartsFromZero() throws IOException {
+        assertEquals(EXPECTED, scrapeStable());
+        FlowKey gone = FlowKey.of(ETH0, Direction.OUTBOUND, IpAddress.parse("192.168.1.5"), IpAddress.parse("192.0.2.1"));
+        long[] before = reader.flows.remove(gone);
+        assertEquals(98, before[1]);
+        assertEquals(expected("ebpf_traffic_exporter_flow_map_entries 6.0", "ebpf_traffic_exporter_flow_map_entries 5.0"),
+                scrapeStable());
+        // Back with 3 packets / 300 bytes: all of it new, even though 300 > 98.
+        reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "192.0.2.1", 3, 300);
+        assertEquals(expected(
+                "dst_ip=\"192.0.2.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 98.0",
+                "dst_ip=\"192.0.2.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 398.0",
+                "dst_ip=\"192.0.2.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 1.0",
+                "dst_ip=\"192.0.2.1\",iface=\"eth0\",ip_type=\"public\",src_ip=\"192.168.1.5\"} 4.0"), scrapeStable());
+    }
+
+    @Test
+    void readErrorCountsAndKeepsTheLastTotals() throws IOException {
+        assertEquals(EXPECTED, scrapeStable());
+        reader.failFlows = new IllegalStateException("cannot read BPF map: Bad file descriptor");
+        reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 11, 2000); // not visible: the read fails
+        String failed = scrapeStable();
+        assertEquals(expected("ebpf_traffic_exporter_map_read_errors_total 0.0", "ebpf_traffic_exporter_map_read_errors_total 1.0"),
+                failed);
+        assertEquals(List.of("reading the BPF maps failed: cannot read BPF map: Bad file descriptor"), errors);
+
+        reader.failFlows = null;
+        reader.failStats = new IllegalStateException("stats broke");
+        String statsFailed = scrapeStable();
+        assertEquals(expected(
+                "ebpf_traffic_exporter_map_read_errors_total 0.0", "ebpf_traffic_exporter_map_read_errors_total 2.0",
+                "src_ip=\"1.1.1.1\"} 1234.0", "src_ip=\"1.1.1.1\"} 2000.0",
+                "src_ip=\"1.1.1.1\"} 10.0", "src_ip=\"1.1.1.1\"} 11.0"), statsFailed);
+        assertEquals(2, errors.size());
+        assertEquals("reading the BPF maps failed: stats broke", errors.get(1));
+
+        reader.failStats = null; // recovered: the counter stays
+        assertEquals(expected(
+                "ebpf_traffic_exporter_map_read_errors_total 0.0", "ebpf_traffic_exporter_map_read_errors_total 2.0",
+                "src_ip=\"1.1.1.1\"} 1234.0", "src_ip=\"1.1.1.1\"} 2000.0",
+                "src_ip=\"1.1.1.1\"} 10.0", "src_ip=\"1.1.1.1\"} 11.0"), scrapeStable());
+        assertEquals(4, reader.reads);
+    }
+
+    @Test
+    void emptyMapsAndNoHooks() throws IOException {
+        FakeReader empty = new FakeReader();
+        PrometheusRegistry r = new PrometheusRegistry();
+        r.register(new TrafficCollector(empty, i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrometheusTextFormatWriter.create().write(out, r.scrape());
+        String text = out.toString(StandardCharsets.UTF_8);
+        assertTrue(text.contains("\nebpf_traffic_exporter_flow_map_entries 0.0\n"), text);
+        assertTrue(text.contains("\nebpf_traffic_exporter_flow_series 0.0\n"), text);
+        assertTrue(text.contains("\nebpf_traffic_exporter_map_read_errors_total 0.0\n"), text);
+        assertTrue(!text.contains("network_traffic_bytes_total{"), text);
+        assertTrue(!text.contains("ebpf_traffic_exporter_attached{"), text);
+    }
+}

@@ -13,32 +13,52 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSna
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import io.prometheus.metrics.model.snapshots.Unit;
 
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.IntFunction;
-import java.util.function.Supplier;
+import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.IntFunction;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
- * Builds all metric snapshots at scrape time from the kernel maps.
+ * All metrics of the exporter, built at scrape time from the kernel maps.
  *
  * <p>Traffic: network_traffic_{bytes,packets}_total per (src_ip, dst_ip, direction, ip_type, iface),
  * as FlowAggregator bounds them. Folded and expired series, and packets the kernel could not put in
  * its full flows map, are exported in the same families with src_ip="other", dst_ip="other", so a
- * sum over all series is exact.
- *
- * <p>Self-metrics are prefixed ebpf_traffic_exporter_.
+ * sum over all series is exact. These two families have two renderings: snapshots for the client
+ * library (any format it negotiates), and {@link #writeTrafficText}, a streaming writer of the text
+ * format that a 100k-series scrape needs. Self-metrics are prefixed ebpf_traffic_exporter_.
  */
 public final class TrafficCollector implements MultiCollector {
     public static final String BYTES = "network_traffic_bytes";
     public static final String PACKETS = "network_traffic_packets";
+    /** The two families as the text format names them. */
+    public static final Set<String> TRAFFIC_NAMES = Set.of(BYTES + "_total", PACKETS + "_total");
     public static final String OTHER = "other";
     static final String SELF = "ebpf_traffic_exporter_";
+    static final String BYTES_HELP = "Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)";
+    static final String PACKETS_HELP = "Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)";
+
+    /** Per-series label renderings, made once per series. */
+    private static final class SeriesLabels {
+        final byte[] text; // {direction="...",dst_ip="...",iface="...",ip_type="...",src_ip="..."}
+        Labels labels;
+
+        SeriesLabels(byte[] text) {
+            this.text = text;
+        }
+    }
 
     private final FlowReader reader;
     private final IntFunction<String> ifaceName;
@@ -48,6 +68,7 @@ public final class TrafficCollector implements MultiCollector {
     private final FlowAggregator flows;
     private final FlowTable<StatKey> stats = new FlowTable<>();
     private long readErrors;
+    private double lastScrapeSeconds;
 
     public TrafficCollector(FlowReader reader, FlowAggregator flows, IntFunction<String> ifaceName,
                             Supplier<List<TcAttachment.Hook>> hooks, BuildInfo buildInfo, Consumer<String> errorLog) {
@@ -61,48 +82,147 @@ public final class TrafficCollector implements MultiCollector {
 
     /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
     public synchronized void refresh() {
+        // The two maps are read independently: one failing does not stall the other.
         try {
             stats.beginRead();
             reader.readStats(stats::observe);
             stats.endRead();
-            List<OtherKey> overflowKeys = new ArrayList<>();
-            for (FlowTable.Entry<StatKey> e : stats.entries()) {
-                StatKey k = e.key();
-                if (k.stat().isOverflow()) {
-                    overflowKeys.add(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()));
-                }
+        } catch (RuntimeException e) {
+            readFailed(e);
+        }
+        List<OtherKey> overflowKeys = new ArrayList<>();
+        for (FlowTable.Entry<StatKey> e : stats.entries()) {
+            StatKey k = e.key();
+            if (k.stat().isOverflow()) {
+                overflowKeys.add(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()));
             }
+        }
+        try {
             flows.refresh(reader, System.nanoTime(), overflowKeys);
         } catch (RuntimeException e) {
-            // Keep serving the last totals; the error counter tells the operator.
-            readErrors++;
-            errorLog.accept("reading the BPF maps failed: " + e.getMessage());
+            readFailed(e);
         }
     }
 
-    @Override
-    public synchronized MetricSnapshots collect() {
-        long start = System.nanoTime();
-        refresh();
+    private void readFailed(RuntimeException e) {
+        // Keep serving the last totals; the error counter tells the operator.
+        readErrors++;
+        errorLog.accept("reading the BPF maps failed: " + e.getMessage());
+    }
 
-        CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES)
-                .help("Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)");
-        CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS)
-                .help("Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)");
+    // ---- the traffic families -------------------------------------------------------------
+
+    /** One exported traffic series, copied out under the lock so writing needs none. */
+    private record Row(SeriesLabels labels, long packets, long bytes) {
+    }
+
+    /** Refreshes and copies every traffic series, "other" included. Caller holds the lock. */
+    private List<Row> trafficRows() {
+        List<Row> rows = new ArrayList<>(flows.exportedSeries() + 8);
         flows.forEachExported((key, s) -> {
-            Labels labels = (Labels) s.exportCache;
-            if (labels == null) {
-                labels = Labels.of("direction", key.direction().label(), "dst_ip", key.dst(),
-                        "iface", ifaceName.apply(key.ifindex()), "ip_type", key.ipType(), "src_ip", key.src());
-                s.exportCache = labels;
+            SeriesLabels l = (SeriesLabels) s.exportCache;
+            if (l == null) {
+                l = seriesLabels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                s.exportCache = l;
             }
-            bytes.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(s.bytes()).build());
-            packets.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(s.packets()).build());
+            rows.add(new Row(l, s.packets(), s.bytes()));
         });
+        otherTotals().forEach((k, v) -> rows.add(new Row(seriesLabels(k.direction().label(), OTHER,
+                ifaceName.apply(k.ifindex()), k.ipType(), OTHER), v[0], v[1])));
+        return rows;
+    }
 
-        // "other": folded and expired series plus what the kernel could not fit in its map.
+    /** "other": folded and expired series plus what the kernel could not fit in its map. */
+    private Map<OtherKey, long[]> otherTotals() {
         Map<OtherKey, long[]> other = new HashMap<>();
         flows.other().forEach((k, v) -> other.put(k, v.clone()));
+        for (FlowTable.Entry<StatKey> e : stats.entries()) {
+            StatKey k = e.key();
+            if (k.stat().isOverflow()) {
+                long[] o = other.computeIfAbsent(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()), x -> new long[2]);
+                o[0] += e.packets();
+                o[1] += e.bytes();
+            }
+        }
+        return other;
+    }
+
+    private static SeriesLabels seriesLabels(String direction, String dst, String iface, String ipType, String src) {
+        String text = "{direction=\"" + direction + "\",dst_ip=\"" + TextLines.escape(dst) + "\",iface=\""
+                + TextLines.escape(iface) + "\",ip_type=\"" + ipType + "\",src_ip=\"" + TextLines.escape(src) + "\"}";
+        return new SeriesLabels(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Writes network_traffic_bytes_total and network_traffic_packets_total in the Prometheus text
+     * format (0.0.4), after a fresh read of the maps. The lock is held only to read and copy.
+     */
+    public void writeTrafficText(OutputStream out) throws IOException {
+        long start = System.nanoTime();
+        List<Row> rows;
+        synchronized (this) {
+            refresh();
+            rows = trafficRows();
+        }
+        TextLines w = new TextLines(out);
+        byte[] bytesName = (BYTES + "_total").getBytes(StandardCharsets.US_ASCII);
+        byte[] packetsName = (PACKETS + "_total").getBytes(StandardCharsets.US_ASCII);
+        w.ascii("# HELP " + BYTES + "_total " + BYTES_HELP + "\n# TYPE " + BYTES + "_total counter\n");
+        for (Row r : rows) {
+            w.bytes(bytesName).bytes(r.labels().text).ch(' ').number(r.bytes()).ch('\n');
+        }
+        w.ascii("# HELP " + PACKETS + "_total " + PACKETS_HELP + "\n# TYPE " + PACKETS + "_total counter\n");
+        for (Row r : rows) {
+            w.bytes(packetsName).bytes(r.labels().text).ch(' ').number(r.packets()).ch('\n');
+        }
+        w.flush();
+        synchronized (this) {
+            lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
+        }
+    }
+
+    // ---- the client library path ------------------------------------------------------------
+
+    @Override
+    public MetricSnapshots collect() {
+        return collect(name -> true);
+    }
+
+    /**
+     * Snapshots of every family whose name (with or without _total) passes the filter. The traffic families
+     * (and the map read that feeds them) are skipped when filtered out: the streaming writer
+     * renders them, and the client renders the rest.
+     */
+    @Override
+    public synchronized MetricSnapshots collect(Predicate<String> includedNames) {
+        long start = System.nanoTime();
+        Predicate<String> included = base -> includedNames.test(base) || includedNames.test(base + "_total");
+        boolean traffic = included.test(BYTES) || included.test(PACKETS);
+        List<MetricSnapshot> out = new ArrayList<>();
+        if (traffic) {
+            refresh();
+            CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
+            CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
+            flows.forEachExported((key, s) -> {
+                if (s.exportCache == null) {
+                    s.exportCache = seriesLabels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()),
+                            key.ipType(), key.src());
+                }
+                SeriesLabels l = (SeriesLabels) s.exportCache;
+                if (l.labels == null) {
+                    l.labels = labels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                }
+                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l.labels).value(s.bytes()).build());
+                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l.labels).value(s.packets()).build());
+            });
+            otherTotals().forEach((k, v) -> {
+                Labels l = labels(k.direction().label(), OTHER, ifaceName.apply(k.ifindex()), k.ipType(), OTHER);
+                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[1]).build());
+                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[0]).build());
+            });
+            out.add(bytes.build());
+            out.add(packets.build());
+        }
 
         CounterSnapshot.Builder overflowPackets = CounterSnapshot.builder().name(SELF + "flow_map_overflow_packets")
                 .help("Packets counted in src_ip=\"other\" because the kernel flows map was full");
@@ -117,9 +237,6 @@ public final class TrafficCollector implements MultiCollector {
             String iface = ifaceName.apply(k.ifindex());
             String dir = k.direction().label();
             if (k.stat().isOverflow()) {
-                long[] o = other.computeIfAbsent(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()), x -> new long[2]);
-                o[0] += e.packets();
-                o[1] += e.bytes();
                 Labels self = Labels.of("direction", dir, "iface", iface, "ip_type", k.stat().ipType());
                 overflowPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.packets()).build());
                 overflowBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
@@ -130,16 +247,6 @@ public final class TrafficCollector implements MultiCollector {
                 skippedBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
             }
         }
-        other.forEach((k, v) -> {
-            Labels labels = Labels.of("direction", k.direction().label(), "dst_ip", OTHER,
-                    "iface", ifaceName.apply(k.ifindex()), "ip_type", k.ipType(), "src_ip", OTHER);
-            bytes.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(v[1]).build());
-            packets.dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(v[0]).build());
-        });
-
-        List<io.prometheus.metrics.model.snapshots.MetricSnapshot> out = new ArrayList<>();
-        out.add(bytes.build());
-        out.add(packets.build());
         out.add(overflowPackets.build());
         out.add(overflowBytes.build());
         out.add(skippedPackets.build());
@@ -168,19 +275,32 @@ public final class TrafficCollector implements MultiCollector {
         }
         out.add(attached.build());
         out.add(counter(SELF + "map_read_errors", "Reads of the kernel maps that failed (the last totals were served)", readErrors));
-        out.add(gauge(SELF + "scrape_duration_seconds", "Time this scrape spent reading the maps and building the snapshots",
-                Labels.EMPTY, (System.nanoTime() - start) / 1e9));
+        if (traffic) {
+            lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
+        }
+        out.add(gauge(SELF + "scrape_duration_seconds",
+                "Time the last scrape spent reading the maps and rendering the traffic series", Labels.EMPTY, lastScrapeSeconds));
+        out.removeIf(s -> !included.test(s.getMetadata().getPrometheusName()));
         return new MetricSnapshots(out);
     }
 
-    private static CounterSnapshot counter(String name, String help, double value) {
-        return CounterSnapshot.builder().name(name).help(help)
-                .dataPoint(CounterDataPointSnapshot.builder().value(value).build()).build();
+    /** True for the names of the traffic families, with or without _total: for name filters. */
+    public static boolean isTrafficName(String name) {
+        return name.equals(BYTES) || name.equals(PACKETS) || TRAFFIC_NAMES.contains(name);
+    }
+
+    private static Labels labels(String direction, String dst, String iface, String ipType, String src) {
+        return Labels.of("direction", direction, "dst_ip", dst, "iface", iface, "ip_type", ipType, "src_ip", src);
     }
 
     private static GaugeSnapshot gauge(String name, String help, Labels labels, double value) {
         return GaugeSnapshot.builder().name(name).help(help)
                 .dataPoint(GaugeDataPointSnapshot.builder().labels(labels).value(value).build()).build();
+    }
+
+    private static CounterSnapshot counter(String name, String help, double value) {
+        return CounterSnapshot.builder().name(name).help(help)
+                .dataPoint(CounterDataPointSnapshot.builder().value(value).build()).build();
     }
 
     @Override
@@ -190,7 +310,6 @@ public final class TrafficCollector implements MultiCollector {
                 SELF + "skipped_packets", SELF + "skipped_bytes", SELF + "build_info",
                 SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_map_drained", SELF + "series_budget",
                 SELF + "series_tracked", SELF + "series_exported", SELF + "series_expired", SELF + "series_evicted",
-                SELF + "attached",
-                SELF + "map_read_errors", SELF + "scrape_duration_seconds");
+                SELF + "attached", SELF + "map_read_errors", SELF + "scrape_duration_seconds");
     }
 }

@@ -5,6 +5,8 @@ import dev.ebpftraffic.bpf.KernelStat;
 import dev.ebpftraffic.bpf.StatKey;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowAggregator;
+import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.IpAddress;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -66,12 +68,29 @@ class TrafficCollectorTest {
         }
 
         @Override
+        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+            long[] v = flows.remove(key);
+            if (v == null) {
+                return false;
+            }
+            sink.accept(key, v[0], v[1]);
+            return true;
+        }
+
+        @Override
         public int flowCapacity() {
             return 65536;
         }
     }
 
+    /** No budget, nothing drained or expired: the aggregation tests cover those. */
+    static FlowAggregator unbounded() {
+        return new FlowAggregator(new FlowAggregator.Settings(0, Long.MAX_VALUE / 4, Long.MAX_VALUE / 4, Integer.MAX_VALUE),
+                Labeler.plain());
+    }
+
     FakeReader reader;
+    TrafficCollector collector;
     PrometheusRegistry registry;
     List<String> errors;
 
@@ -96,7 +115,7 @@ class TrafficCollectorTest {
         errors = new ArrayList<>();
         List<TcAttachment.Hook> hooks = List.of(new TcAttachment.Hook("eth0", "ingress", "tcx"),
                 new TcAttachment.Hook("eth0", "egress", "tcx"));
-        TrafficCollector collector = new TrafficCollector(reader,
+        collector = new TrafficCollector(reader, unbounded(),
                 i -> i == ETH0 ? "eth0" : "veth-t" + i, () -> hooks, new BuildInfo("0.1.0-test", "25.0.1"), errors::add);
         registry = new PrometheusRegistry();
         registry.register(collector);
@@ -144,10 +163,13 @@ class TrafficCollectorTest {
             # HELP ebpf_traffic_exporter_build_info Build information of the exporter; always 1
             # TYPE ebpf_traffic_exporter_build_info gauge
             ebpf_traffic_exporter_build_info{java_version="25.0.1",version="0.1.0-test"} 1.0
-            # HELP ebpf_traffic_exporter_flow_map_capacity max_entries of the kernel flows map
+            # HELP ebpf_traffic_exporter_flow_map_capacity max_entries of the kernel flows map (--map-size)
             # TYPE ebpf_traffic_exporter_flow_map_capacity gauge
             ebpf_traffic_exporter_flow_map_capacity 65536.0
-            # HELP ebpf_traffic_exporter_flow_map_entries Entries in the kernel flows map at the last scrape
+            # HELP ebpf_traffic_exporter_flow_map_drained_total Idle kernel map entries drained into userspace totals
+            # TYPE ebpf_traffic_exporter_flow_map_drained_total counter
+            ebpf_traffic_exporter_flow_map_drained_total 0.0
+            # HELP ebpf_traffic_exporter_flow_map_entries Entries in the kernel flows map at the last read
             # TYPE ebpf_traffic_exporter_flow_map_entries gauge
             ebpf_traffic_exporter_flow_map_entries 6.0
             # HELP ebpf_traffic_exporter_flow_map_overflow_bytes_total Bytes counted in src_ip="other" because the kernel flows map was full
@@ -158,14 +180,26 @@ class TrafficCollectorTest {
             # TYPE ebpf_traffic_exporter_flow_map_overflow_packets_total counter
             ebpf_traffic_exporter_flow_map_overflow_packets_total{direction="inbound",iface="eth0",ip_type="private"} 5.0
             ebpf_traffic_exporter_flow_map_overflow_packets_total{direction="outbound",iface="eth0",ip_type="public"} 6.0
-            # HELP ebpf_traffic_exporter_flow_series IP-pair series tracked in userspace
-            # TYPE ebpf_traffic_exporter_flow_series gauge
-            ebpf_traffic_exporter_flow_series 6.0
-            # HELP ebpf_traffic_exporter_map_read_errors_total Scrapes in which reading the kernel maps failed (the last totals were served)
+            # HELP ebpf_traffic_exporter_map_read_errors_total Reads of the kernel maps that failed (the last totals were served)
             # TYPE ebpf_traffic_exporter_map_read_errors_total counter
             ebpf_traffic_exporter_map_read_errors_total 0.0
-            # HELP ebpf_traffic_exporter_scrape_duration_seconds Time this scrape spent reading the maps and building the snapshots
+            # HELP ebpf_traffic_exporter_scrape_duration_seconds Time the last scrape spent reading the maps and rendering the traffic series
             # TYPE ebpf_traffic_exporter_scrape_duration_seconds gauge
+            # HELP ebpf_traffic_exporter_series_budget --max-series: most network_traffic_bytes_total series exported, "other" included (0: unlimited)
+            # TYPE ebpf_traffic_exporter_series_budget gauge
+            ebpf_traffic_exporter_series_budget 0.0
+            # HELP ebpf_traffic_exporter_series_evicted_total Folded series forgotten to bound memory (totals kept in "other")
+            # TYPE ebpf_traffic_exporter_series_evicted_total counter
+            ebpf_traffic_exporter_series_evicted_total 0.0
+            # HELP ebpf_traffic_exporter_series_expired_total Series dropped after --series-ttl without traffic (totals kept in "other")
+            # TYPE ebpf_traffic_exporter_series_expired_total counter
+            ebpf_traffic_exporter_series_expired_total 0.0
+            # HELP ebpf_traffic_exporter_series_exported IP-pair series exported under their own labels ("other" not included)
+            # TYPE ebpf_traffic_exporter_series_exported gauge
+            ebpf_traffic_exporter_series_exported 6.0
+            # HELP ebpf_traffic_exporter_series_tracked IP-pair series held in userspace, exported or folded into "other"
+            # TYPE ebpf_traffic_exporter_series_tracked gauge
+            ebpf_traffic_exporter_series_tracked 6.0
             # HELP ebpf_traffic_exporter_skipped_bytes_total Bytes of the packets in ebpf_traffic_exporter_skipped_packets_total
             # TYPE ebpf_traffic_exporter_skipped_bytes_total counter
             ebpf_traffic_exporter_skipped_bytes_total{direction="inbound",iface="eth0",reason="non_ip"} 420.0
@@ -289,14 +323,67 @@ class TrafficCollectorTest {
     void emptyMapsAndNoHooks() throws IOException {
         FakeReader empty = new FakeReader();
         PrometheusRegistry r = new PrometheusRegistry();
-        r.register(new TrafficCollector(empty, i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add));
+        r.register(new TrafficCollector(empty, unbounded(), i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrometheusTextFormatWriter.create().write(out, r.scrape());
         String text = out.toString(StandardCharsets.UTF_8);
         assertTrue(text.contains("\nebpf_traffic_exporter_flow_map_entries 0.0\n"), text);
-        assertTrue(text.contains("\nebpf_traffic_exporter_flow_series 0.0\n"), text);
+        assertTrue(text.contains("\nebpf_traffic_exporter_series_tracked 0.0\n"), text);
         assertTrue(text.contains("\nebpf_traffic_exporter_map_read_errors_total 0.0\n"), text);
         assertTrue(!text.contains("network_traffic_bytes_total{"), text);
         assertTrue(!text.contains("ebpf_traffic_exporter_attached{"), text);
+    }
+
+    /** The traffic families as the streaming writer renders them, then the rest through the client. */
+    String streamingScrape() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        collector.writeTrafficText(out);
+        PrometheusTextFormatWriter.create().write(out, registry.scrape(name -> !TrafficCollector.isTrafficName(name)));
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /** Sample lines of a text exposition, values parsed, HELP/TYPE kept, the varying duration dropped. */
+    static java.util.TreeMap<String, Double> samples(String text) {
+        java.util.TreeMap<String, Double> m = new java.util.TreeMap<>();
+        for (String line : text.split("\n")) {
+            if (line.isEmpty() || line.startsWith(SCRAPE_DURATION)) {
+                continue;
+            }
+            if (line.startsWith("#")) {
+                m.put(line, 0.0);
+                continue;
+            }
+            int sp = line.lastIndexOf(' ');
+            m.put(line.substring(0, sp), Double.parseDouble(line.substring(sp + 1)));
+        }
+        return m;
+    }
+
+    @Test
+    void streamingWriterSaysExactlyWhatTheClientSays() throws IOException {
+        String client = scrapeStable();
+        reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 12, 1500); // both see the same growth
+        String streaming = streamingScrape();
+        String clientAgain = scrapeStable();
+        assertTrue(streaming.contains("\nnetwork_traffic_bytes_total{direction=\"inbound\",dst_ip=\"192.168.1.5\",iface=\"eth0\","
+                + "ip_type=\"private\",src_ip=\"1.1.1.1\"} 1500\n"), streaming);
+        assertEquals(samples(clientAgain), samples(streaming));
+        assertTrue(!client.equals(clientAgain));
+        // Every traffic sample is an exact integer in the streaming text.
+        for (String line : streaming.split("\n")) {
+            if (line.startsWith("network_traffic_")) {
+                assertTrue(line.matches(".*\\} [0-9]+"), line);
+            }
+        }
+    }
+
+    @Test
+    void labelValuesAreEscapedInTheStreamingWriter() throws IOException {
+        FakeReader r = new FakeReader();
+        r.flow(9, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 1, 60);
+        TrafficCollector c = new TrafficCollector(r, unbounded(), i -> "we\"ird\\if", List::of, new BuildInfo("v", "j"), errors::add);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        c.writeTrafficText(out);
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("iface=\"we\\\"ird\\\\if\""), out.toString(StandardCharsets.UTF_8));
     }
 }

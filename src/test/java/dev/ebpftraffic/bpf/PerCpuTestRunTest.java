@@ -1,0 +1,215 @@
+package dev.ebpftraffic.bpf;
+
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.flow.IpAddress;
+import dev.ebpftraffic.testing.KernelTest;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static dev.ebpftraffic.flow.Direction.INBOUND;
+import static dev.ebpftraffic.flow.Direction.OUTBOUND;
+import static dev.ebpftraffic.testing.Frames.ethernet;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Per-CPU values: the maps are BPF_MAP_TYPE_PERCPU_HASH and readers sum over possible CPUs.
+ *
+ * <p>BPF_F_TEST_RUN_ON_CPU cannot choose the CPU for a SCHED_CLS program (the kernel refuses flags
+ * and cpu with EINVAL, see TrafficProgTestRunTest#cpuOptionIsRefusedForTcPrograms). A test run runs
+ * the program on the calling thread's CPU with migration disabled, so these tests pin a thread to one
+ * CPU with sched_setaffinity and run the program from there; the CPU each value lands on is then known.
+ */
+@KernelTest
+class PerCpuTestRunTest {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    private static final MethodHandle SCHED_SETAFFINITY = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("sched_setaffinity").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("sched_getcpu").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+
+    /** Pins the calling thread (pid 0 = this thread only) to one CPU and checks it is running there. */
+    static void pinTo(int cpu) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mask = arena.allocate(128, 8); // cpu_set_t: 1024 bits
+            mask.set(JAVA_LONG, (cpu / 64) * 8L, 1L << (cpu % 64));
+            MemorySegment state = arena.allocate(CAPTURE);
+            int r = (int) SCHED_SETAFFINITY.invokeExact(state, 0, 128L, mask);
+            assertEquals(0, r, () -> "sched_setaffinity(" + cpu + "): errno " + (int) ERRNO.get(state, 0L));
+            assertEquals(cpu, (int) SCHED_GETCPU.invokeExact(), "still not on the pinned CPU");
+        } catch (Throwable t) {
+            if (t instanceof Error e) {
+                throw e;
+            }
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** The online CPUs from /sys/devices/system/cpu/online ("0-3,6"). */
+    static List<Integer> onlineCpus() throws IOException {
+        List<Integer> cpus = new ArrayList<>();
+        for (String part : Files.readString(Path.of("/sys/devices/system/cpu/online")).trim().split(",")) {
+            String[] r = part.split("-");
+            int from = Integer.parseInt(r[0]);
+            int to = r.length > 1 ? Integer.parseInt(r[1]) : from;
+            for (int c = from; c <= to; c++) {
+                cpus.add(c);
+            }
+        }
+        return cpus;
+    }
+
+    /** Runs body on a new platform thread pinned to cpu; rethrows what it threw. */
+    static void onCpu(int cpu, Runnable body) throws InterruptedException {
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = Thread.ofPlatform().name("cpu" + cpu).start(() -> {
+            try {
+                pinTo(cpu);
+                body.run();
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        t.join();
+        rethrow(failure.get());
+    }
+
+    private static void rethrow(Throwable t) {
+        if (t instanceof RuntimeException e) {
+            throw e;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t != null) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    static FlowKey flow(Direction dir, String src, String dst) {
+        return FlowKey.of(ProgTestRun.loopbackIfindex(), dir, IpAddress.parse(src), IpAddress.parse(dst));
+    }
+
+    @Test
+    void valuesLandOnTheRunningCpuAndReadersSumThem() throws Exception {
+        List<Integer> cpus = onlineCpus();
+        assumeTrue(cpus.size() >= 2, "needs two online CPUs");
+        int a = cpus.get(0);
+        int b = cpus.get(cpus.size() - 1);
+        byte[] f = ethernet().ipv4("10.0.0.1", "1.1.1.1").udp(1, 53).payload(50).build();
+        byte[] arp = ethernet().arp("10.0.0.1", "10.0.0.2").build();
+        try (ProgTestRun t = ProgTestRun.load()) {
+            onCpu(a, () -> {
+                for (int i = 0; i < 3; i++) {
+                    t.run(OUTBOUND, f);
+                }
+                t.run(INBOUND, arp);
+            });
+            onCpu(b, () -> {
+                for (int i = 0; i < 5; i++) {
+                    t.run(OUTBOUND, f);
+                }
+                t.run(INBOUND, arp, null, 7);
+            });
+            FlowKey key = flow(OUTBOUND, "10.0.0.1", "1.1.1.1");
+            long[][] raw = t.perCpu(key);
+            long[][] expected = new long[raw.length][2];
+            expected[a] = new long[] {3, 3L * f.length};
+            expected[b] = new long[] {5, 5L * f.length};
+            for (int c = 0; c < raw.length; c++) {
+                assertArrayEquals(expected[c], raw[c], "CPU " + c);
+            }
+            t.assertMaps(Map.of(key, new FlowValue(8, 8L * f.length)),
+                    Map.of(new StatKey(ProgTestRun.loopbackIfindex(), INBOUND, KernelStat.NON_IP), new FlowValue(8, 8L * arp.length)));
+        }
+    }
+
+    /**
+     * Two CPUs create the same new keys at the same moment: one insert wins, the other gets EEXIST and
+     * must add to the entry it then finds. No packet may be lost, and each CPU's slot holds exactly
+     * what ran on it.
+     */
+    @Test
+    void concurrentCreationOfTheSameFlowsLosesNothing() throws Exception {
+        List<Integer> cpus = onlineCpus();
+        assumeTrue(cpus.size() >= 2, "needs two online CPUs");
+        int a = cpus.get(0);
+        int b = cpus.get(1);
+        int flows = 300;
+        int reps = 4;
+        List<byte[]> frames = new ArrayList<>();
+        Map<FlowKey, FlowValue> expected = new HashMap<>();
+        for (int i = 0; i < flows; i++) {
+            byte[] f = ethernet().ipv4("10.9." + (i >> 8) + "." + (i & 0xff), "8.8.8.8").tcp(1, 2).payload(i % 64).build();
+            frames.add(f);
+            expected.put(flow(INBOUND, "10.9." + (i >> 8) + "." + (i & 0xff), "8.8.8.8"), new FlowValue(2L * reps, 2L * reps * f.length));
+        }
+        try (ProgTestRun t = ProgTestRun.load()) {
+            CyclicBarrier start = new CyclicBarrier(2);
+            AtomicReference<Throwable> other = new AtomicReference<>();
+            Runnable body = () -> {
+                try {
+                    for (byte[] f : frames) {
+                        start.await(30, TimeUnit.SECONDS); // both CPUs meet every new key at the same moment
+                        for (int r = 0; r < reps; r++) {
+                            t.run(INBOUND, f);
+                        }
+                    }
+                } catch (Error e) {
+                    start.reset(); // releases the other thread if it waits
+                    throw e;
+                } catch (Exception e) {
+                    start.reset();
+                    throw new IllegalStateException(e);
+                }
+            };
+            Thread tb = Thread.ofPlatform().name("cpu" + b).start(() -> {
+                try {
+                    pinTo(b);
+                    body.run();
+                } catch (Throwable e) {
+                    other.set(e);
+                }
+            });
+            try {
+                onCpu(a, body);
+            } finally {
+                tb.join();
+            }
+            rethrow(other.get());
+            t.assertMaps(expected, Map.of());
+            for (int i = 0; i < flows; i += 37) {
+                long[][] raw = t.perCpu(flow(INBOUND, "10.9." + (i >> 8) + "." + (i & 0xff), "8.8.8.8"));
+                long len = frames.get(i).length;
+                assertArrayEquals(new long[] {reps, reps * len}, raw[a], "flow " + i + " CPU " + a);
+                assertArrayEquals(new long[] {reps, reps * len}, raw[b], "flow " + i + " CPU " + b);
+            }
+        }
+    }
+}

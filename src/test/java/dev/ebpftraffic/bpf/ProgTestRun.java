@@ -1,0 +1,246 @@
+package dev.ebpftraffic.bpf;
+
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.Libc;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * A freshly opened and loaded embedded BPF object whose tc_ingress / tc_egress programs are run on
+ * crafted frames with BPF_PROG_TEST_RUN (bpf_prog_test_run_opts), never attached anywhere.
+ *
+ * <p>What the kernel does with a SCHED_CLS test run (net/bpf/test_run.c, bpf_prog_test_run_skb):
+ * data_size_in must be at least ETH_HLEN (14) or the call fails with EINVAL; the frame becomes a linear
+ * skb whose device is the calling thread's netns loopback unless the ctx names an ifindex > 1; the
+ * ctx (struct __sk_buff) may only set mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len,
+ * gso_segs, gso_size and hwtstamp (any other non-zero byte: EINVAL); flags, cpu and batch_size must be
+ * zero (EINVAL otherwise).
+ */
+final class ProgTestRun implements AutoCloseable {
+    /** TC_ACT_UNSPEC: the program's only return value. */
+    static final int TC_ACT_UNSPEC = -1;
+    /** BPF_F_TEST_RUN_ON_CPU from linux/bpf.h. */
+    static final int BPF_F_TEST_RUN_ON_CPU = 1;
+
+    /** struct __sk_buff: size and the offsets of the fields we set (from /usr/include/linux/bpf.h, UAPI, stable). */
+    static final int SKB_SIZE = 192;
+    static final int SKB_OFF_IFINDEX = 40;
+    static final int SKB_OFF_GSO_SEGS = 164;
+    static final int SKB_OFF_GSO_SIZE = 176;
+
+    private static Libbpf lib;
+
+    private final BpfObject obj;
+    private final BpfFlowReader reader;
+
+    /** The fields of struct __sk_buff a test sets (0 = leave the kernel's default). */
+    record Skb(int gsoSegs, int gsoSize, int ifindex) {
+        static Skb gso(int segs, int size) {
+            return new Skb(segs, size, 0);
+        }
+
+        static Skb ifindex(int ifindex) {
+            return new Skb(0, 0, ifindex);
+        }
+    }
+
+    /** The result of one bpf_prog_test_run_opts call. */
+    record Outcome(int err, int retval, int dataSizeOut, byte[] dataOut) {
+    }
+
+    private ProgTestRun(BpfObject obj) {
+        this.obj = obj;
+        this.reader = BpfFlowReader.of(obj);
+    }
+
+    static synchronized Libbpf lib() {
+        if (lib == null) {
+            lib = Libbpf.load(Libbpf.DEFAULT_PATH);
+        }
+        return lib;
+    }
+
+    /** Opens and loads the embedded object with the default map sizes. */
+    static ProgTestRun load() {
+        return load(0);
+    }
+
+    /** Opens the embedded object, sizes "flows" to flowsMaxEntries (when > 0) and loads it. */
+    static ProgTestRun load(int flowsMaxEntries) {
+        BpfObject obj = BpfObject.openEmbedded(lib());
+        try {
+            if (flowsMaxEntries > 0) {
+                obj.setMaxEntries(BpfObject.MAP_FLOWS, flowsMaxEntries);
+            }
+            obj.load();
+            return new ProgTestRun(obj);
+        } catch (RuntimeException | Error e) {
+            obj.close();
+            throw e;
+        }
+    }
+
+    /** ifindex of loopback in the calling thread's network namespace: the test run's default device. */
+    static int loopbackIfindex() {
+        int lo = Libc.ifNameToIndex("lo");
+        assertTrue(lo > 0, "no lo in this network namespace");
+        return lo;
+    }
+
+    BpfObject object() {
+        return obj;
+    }
+
+    BpfFlowReader reader() {
+        return reader;
+    }
+
+    static String program(Direction dir) {
+        return dir == Direction.INBOUND ? BpfObject.PROG_INGRESS : BpfObject.PROG_EGRESS;
+    }
+
+    /** Runs the program of dir once on frame and checks it returned TC_ACT_UNSPEC and left the frame alone. */
+    void run(Direction dir, byte[] frame) {
+        run(dir, frame, null, 0);
+    }
+
+    void run(Direction dir, byte[] frame, Skb skb) {
+        run(dir, frame, skb, 0);
+    }
+
+    /** As run, with the kernel repeating the program repeat times on the same skb (0 = once). */
+    void run(Direction dir, byte[] frame, Skb skb, int repeat) {
+        Outcome o = tryRun(dir, frame, skb, repeat, 0, 0);
+        assertEquals(0, o.err(), () -> "bpf_prog_test_run_opts failed: " + Libc.strerror(-o.err()));
+        assertEquals(TC_ACT_UNSPEC, o.retval(), "the program must return TC_ACT_UNSPEC");
+        assertEquals(frame.length, o.dataSizeOut(), "the packet length changed");
+        assertArrayEquals(frame, o.dataOut(), "the packet was changed");
+    }
+
+    /** One raw bpf_prog_test_run_opts call: no assertions; err is 0 or -errno. */
+    Outcome tryRun(Direction dir, byte[] frame, Skb skb, int repeat, int flags, int cpu) {
+        Libbpf l = obj.lib();
+        int progFd = obj.programFd(program(dir));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocate(Math.max(1, frame.length));
+            MemorySegment.copy(frame, 0, in, JAVA_BYTE, 0, frame.length);
+            int outCap = frame.length + 256;
+            MemorySegment out = arena.allocate(outCap);
+            MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
+            opts.set(JAVA_LONG, off("sz"), Libbpf.TEST_RUN_OPTS.byteSize());
+            opts.set(ADDRESS, off("data_in"), in);
+            opts.set(ADDRESS, off("data_out"), out);
+            opts.set(JAVA_INT, off("data_size_in"), frame.length);
+            opts.set(JAVA_INT, off("data_size_out"), outCap);
+            if (skb != null) {
+                MemorySegment ctx = arena.allocate(SKB_SIZE, 8); // zeroed: every other field stays 0
+                ctx.set(JAVA_INT, SKB_OFF_IFINDEX, skb.ifindex());
+                ctx.set(JAVA_INT, SKB_OFF_GSO_SEGS, skb.gsoSegs());
+                ctx.set(JAVA_INT, SKB_OFF_GSO_SIZE, skb.gsoSize());
+                opts.set(ADDRESS, off("ctx_in"), ctx);
+                opts.set(JAVA_INT, off("ctx_size_in"), SKB_SIZE);
+            }
+            opts.set(JAVA_INT, off("repeat"), repeat);
+            opts.set(JAVA_INT, off("flags"), flags);
+            opts.set(JAVA_INT, off("cpu"), cpu);
+            int err = l.progTestRun(progFd, opts);
+            int sizeOut = opts.get(JAVA_INT, off("data_size_out"));
+            byte[] data = err == 0 ? out.asSlice(0, Math.min(sizeOut, outCap)).toArray(JAVA_BYTE) : new byte[0];
+            return new Outcome(err, opts.get(JAVA_INT, off("retval")), sizeOut, data);
+        }
+    }
+
+    private static long off(String field) {
+        return Libbpf.TEST_RUN_OPTS.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement(field));
+    }
+
+    /** The whole "flows" map, values summed over CPUs; fails on a key reported twice. */
+    Map<FlowKey, FlowValue> flows() {
+        return flows(reader);
+    }
+
+    static Map<FlowKey, FlowValue> flows(BpfFlowReader r) {
+        Map<FlowKey, FlowValue> m = new LinkedHashMap<>();
+        r.readFlows((k, p, b) -> {
+            if (m.put(k, new FlowValue(p, b)) != null) {
+                fail("the reader returned " + k + " twice");
+            }
+        });
+        return m;
+    }
+
+    /** The whole "stats" map, values summed over CPUs; fails on a key reported twice. */
+    Map<StatKey, FlowValue> stats() {
+        Map<StatKey, FlowValue> m = new LinkedHashMap<>();
+        reader.readStats((k, p, b) -> {
+            if (m.put(k, new FlowValue(p, b)) != null) {
+                fail("the reader returned " + k + " twice");
+            }
+        });
+        return m;
+    }
+
+    /** Asserts the exact contents of both maps: every key, exact packets and bytes, nothing else. */
+    void assertMaps(Map<FlowKey, FlowValue> expectedFlows, Map<StatKey, FlowValue> expectedStats) {
+        assertEquals(sorted(expectedFlows), sorted(flows()), "flows map");
+        assertEquals(sorted(expectedStats), sorted(stats()), "stats map");
+    }
+
+    /** Same content, printed in a stable order so a failure diff is readable. */
+    private static <K> Map<String, FlowValue> sorted(Map<K, FlowValue> m) {
+        Map<String, FlowValue> s = new TreeMap<>();
+        m.forEach((k, v) -> s.put(k.toString(), v));
+        assertEquals(m.size(), s.size(), "two keys print the same: " + m.keySet());
+        return s;
+    }
+
+    /** The per-CPU values of one flows entry, raw from bpf_map_lookup_elem: [cpu] = {packets, bytes}. */
+    long[][] perCpu(FlowKey key) {
+        Libbpf l = obj.lib();
+        int cpus = l.numPossibleCpus();
+        long stride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = arena.allocate(FlowKey.LAYOUT);
+            key.write(k, 0);
+            MemorySegment v = arena.allocate(stride * cpus, 8);
+            int err = l.mapLookupElem(obj.mapFd(BpfObject.MAP_FLOWS), k, v);
+            assertEquals(0, err, () -> "lookup of " + key + ": " + Libc.strerror(-err));
+            long[][] r = new long[cpus][2];
+            for (int c = 0; c < cpus; c++) {
+                r[c][0] = v.get(JAVA_LONG, c * stride + FlowValue.OFF_PACKETS);
+                r[c][1] = v.get(JAVA_LONG, c * stride + FlowValue.OFF_BYTES);
+            }
+            return r;
+        }
+    }
+
+    static String hex(byte[] frame) {
+        return HexFormat.of().formatHex(frame);
+    }
+
+    @Override
+    public void close() {
+        try {
+            reader.close();
+        } finally {
+            obj.close();
+        }
+    }
+}

@@ -25,7 +25,8 @@ import java.util.List;
  * latency p50/p90/max of a full scrape (map read from a fake reader of N entries, aggregation,
  * snapshots, text exposition), bytes allocated per scrape, and RSS. bench/scrape.sh drives it.
  *
- * Usage: ScrapeBench N [scrapes]
+ * Usage: ScrapeBench N [scrapes] [both|streaming]: "streaming" renders only as the exporter does,
+ * so its RSS is the exporter's with N series.
  */
 public final class ScrapeBench {
     /** A kernel map of n entries whose counters grow a little at every read. */
@@ -94,13 +95,14 @@ public final class ScrapeBench {
 
         // Two ways to render the same scrape, alternated: the client's snapshot path for every
         // family (the baseline), and the exporter's: streaming traffic families + client for the rest.
+        boolean onlyStreaming = args.length > 2 && args[2].equals("streaming"); // else "both"
         String[] modes = {"client", "streaming"};
         long[][] nanos = new long[2][scrapes];
         long[][] alloc = new long[2][scrapes];
         long[] size = new long[2];
         int warmup = Math.max(3, scrapes / 4);
         for (int i = -warmup; i < scrapes; i++) {
-            for (int m = 0; m < 2; m++) {
+            for (int m = onlyStreaming ? 1 : 0; m < 2; m++) {
                 CountingStream out = new CountingStream();
                 long a0 = threads.getThreadAllocatedBytes(tid);
                 long t0 = System.nanoTime();
@@ -121,14 +123,19 @@ public final class ScrapeBench {
         }
         System.gc();
         long rss = rssMb();
-        for (int m = 0; m < 2; m++) {
+        Runtime rt = Runtime.getRuntime();
+        System.out.printf("pairs=%d heap_used_mb=%d heap_committed_mb=%d%n", n,
+                (rt.totalMemory() - rt.freeMemory()) >> 20, rt.totalMemory() >> 20);
+        for (int m = onlyStreaming ? 1 : 0; m < 2; m++) {
             Arrays.sort(nanos[m]);
             Arrays.sort(alloc[m]);
             System.out.printf("pairs=%d mode=%s scrapes=%d p50_ms=%.2f p90_ms=%.2f max_ms=%.2f alloc_mb_p50=%.1f body_mb=%.1f rss_mb=%d%n",
                     n, modes[m], scrapes, nanos[m][scrapes / 2] / 1e6, nanos[m][(int) (scrapes * 0.9)] / 1e6,
                     nanos[m][scrapes - 1] / 1e6, alloc[m][scrapes / 2] / 1048576.0, size[m] / 1048576.0, rss);
         }
-        System.out.printf("pairs=%d streaming_vs_client_p50_ratio=%.3f%n", n, (double) nanos[1][scrapes / 2] / nanos[0][scrapes / 2]);
+        if (!onlyStreaming) {
+            System.out.printf("pairs=%d streaming_vs_client_p50_ratio=%.3f%n", n, (double) nanos[1][scrapes / 2] / nanos[0][scrapes / 2]);
+        }
     }
 
     static long rssMb() throws IOException {

@@ -26,6 +26,12 @@ import java.util.Map;
  */
 public final class NetNs implements AutoCloseable {
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** Still open; removed by a shutdown hook if the test JVM is stopped (e.g. a surefire timeout). */
+    private static final java.util.Set<NetNs> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> OPEN.forEach(NetNs::closeForShutdown), "netns-cleanup"));
+    }
 
     public final String a;
     public final String b;
@@ -55,6 +61,7 @@ public final class NetNs implements AutoCloseable {
     public static NetNs pair() {
         KernelTestCondition.check();
         NetNs n = new NetNs();
+        OPEN.add(n);
         try {
             n.setUp();
             return n;
@@ -163,11 +170,20 @@ public final class NetNs implements AutoCloseable {
         closeQuietly(null);
     }
 
-    private void closeQuietly(Throwable primary) {
+    private void closeForShutdown() {
+        try {
+            close();
+        } catch (RuntimeException | Error e) {
+            System.err.println("netns cleanup at exit: " + e);
+        }
+    }
+
+    private synchronized void closeQuietly(Throwable primary) {
         if (closed) {
             return;
         }
         closed = true;
+        OPEN.remove(this);
         List<Throwable> errors = new ArrayList<>();
         while (!owned.isEmpty()) {
             try {

@@ -65,7 +65,8 @@ public final class Exporter implements AutoCloseable {
 
             @Override
             public void print(int level, String line) {
-                Log.log(libbpfLevel(level), "libbpf: " + line);
+                // libbpf's own messages already start with "libbpf: "; don't print it twice.
+                Log.log(libbpfLevel(level), line.startsWith("libbpf: ") ? line : "libbpf: " + line);
             }
         });
 

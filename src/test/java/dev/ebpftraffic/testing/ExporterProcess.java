@@ -1,0 +1,219 @@
+package dev.ebpftraffic.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The exporter started through the repository's launcher (./ebpf-traffic-exporter, built by
+ * `make build`) inside a network namespace: {@code ip netns exec NS [wrapper...] LAUNCHER args}.
+ * ip netns exec and the launcher both exec, so the process is the exporter's JVM itself and
+ * SIGTERM/SIGKILL reach it directly. stdout and stderr go to target/e2e-logs/.
+ */
+public final class ExporterProcess implements AutoCloseable {
+    /** Where every exporter listens, inside its own namespace. */
+    public static final int PORT = 9091;
+    public static final String LISTEN = "127.0.0.1:" + PORT;
+    private static final AtomicInteger SEQ = new AtomicInteger();
+
+    private final String ns;
+    private final String name;
+    private final Process process;
+    private final Path out;
+    private final Path err;
+
+    private ExporterProcess(String ns, String name, Process process, Path out, Path err) {
+        this.ns = ns;
+        this.name = name;
+        this.process = process;
+        this.out = out;
+        this.err = err;
+    }
+
+    public static Path projectRoot() {
+        String root = System.getProperty("project.root");
+        if (root == null) {
+            throw new AssertionError("system property project.root is not set (surefire sets it; run through scripts/mvn)");
+        }
+        return Path.of(root).toAbsolutePath();
+    }
+
+    /** ./ebpf-traffic-exporter in the repository root; fails when `make build` was not run. */
+    public static Path launcher() {
+        Path l = projectRoot().resolve("ebpf-traffic-exporter");
+        if (!Files.isExecutable(l) || !Files.exists(projectRoot().resolve("target/ebpf-traffic-exporter.jar"))) {
+            throw new AssertionError(l + " or target/ebpf-traffic-exporter.jar is missing: run `make build` first");
+        }
+        return l;
+    }
+
+    public static Path logDir() {
+        Path d = projectRoot().resolve("target/e2e-logs");
+        try {
+            Files.createDirectories(d);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return d;
+    }
+
+    /** Starts the launcher with args in ns; does not wait for anything. */
+    public static ExporterProcess start(String ns, String name, String... args) {
+        return start(ns, name, List.of(), args);
+    }
+
+    /**
+     * Starts {@code ip netns exec ns wrapper... LAUNCHER args...}. The wrapper (setpriv, a seccomp
+     * shim) must exec the launcher, so that signals reach the JVM.
+     */
+    public static ExporterProcess start(String ns, String name, List<String> wrapper, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        cmd.addAll(wrapper);
+        cmd.add(launcher().toString());
+        cmd.addAll(List.of(args));
+        String base = name + "-" + SEQ.incrementAndGet();
+        Path out = logDir().resolve(base + ".out");
+        Path err = logDir().resolve(base + ".err");
+        try {
+            Files.writeString(logDir().resolve(base + ".cmd"), String.join(" ", cmd) + "\n");
+            Process p = new ProcessBuilder(cmd)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(out.toFile())
+                    .redirectError(err.toFile())
+                    .start();
+            return new ExporterProcess(ns, base, p, out, err);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + cmd, e);
+        }
+    }
+
+    /** Runs the launcher to completion (for start-up failures) and returns what it did. */
+    public static Cmd.Result run(String ns, String name, List<String> wrapper, String... args) {
+        try (ExporterProcess p = start(ns, name, wrapper, args)) {
+            int code = p.waitForExit(Duration.ofSeconds(30));
+            List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+            cmd.addAll(wrapper);
+            cmd.add(launcher().toString());
+            cmd.addAll(List.of(args));
+            return new Cmd.Result(cmd, code, p.stdout(), p.stderr());
+        }
+    }
+
+    /**
+     * Polls /metrics (from inside the namespace) until ebpf_traffic_exporter_attached shows both
+     * hooks; fails with the exporter's log if it exits or takes longer than timeout.
+     */
+    public Metrics awaitAttached(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String last = "no scrape yet";
+        while (true) {
+            if (!process.isAlive()) {
+                throw new AssertionError("exporter " + name + " exited with " + process.exitValue()
+                        + " before attaching; stderr:\n" + stderr());
+            }
+            try {
+                Metrics m = Metrics.scrape(ns, "127.0.0.1", PORT);
+                List<Metrics.Sample> hooks = m.samples("ebpf_traffic_exporter_attached");
+                if (hooks.stream().anyMatch(s -> "ingress".equals(s.label("hook")))
+                        && hooks.stream().anyMatch(s -> "egress".equals(s.label("hook")))) {
+                    return m;
+                }
+                last = "attached=" + hooks;
+            } catch (RuntimeException e) {
+                last = e.toString();
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("exporter " + name + " not attached after " + timeout + " (" + last
+                        + "); stderr:\n" + stderr());
+            }
+            sleep(100);
+        }
+    }
+
+    public Metrics scrape() {
+        return Metrics.scrape(ns, "127.0.0.1", PORT);
+    }
+
+    /** SIGTERM, then waits for the exit; returns the exit code. */
+    public int stop() {
+        process.destroy();
+        return waitForExit(Duration.ofSeconds(20));
+    }
+
+    /** SIGKILL, then waits for the exit. */
+    public int kill() {
+        process.destroyForcibly();
+        return waitForExit(Duration.ofSeconds(20));
+    }
+
+    public int waitForExit(Duration timeout) {
+        try {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+                throw new AssertionError("exporter " + name + " did not exit within " + timeout + "; stderr:\n" + stderr());
+            }
+            return process.exitValue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public String stderr() {
+        return read(err);
+    }
+
+    public String stdout() {
+        return read(out);
+    }
+
+    /** The logfmt lines with level=error. */
+    public static List<String> errorLines(String stderr) {
+        return stderr.lines().filter(l -> l.contains(" level=error ")).toList();
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            return "<" + e + ">";
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Kills the exporter if it still runs (a test that stops it on purpose calls stop() first). */
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            process.destroyForcibly();
+            try {
+                process.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

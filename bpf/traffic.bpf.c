@@ -8,7 +8,8 @@
  * normal path runs as if we were not there.
  *
  * Counting rules (README "How traffic is counted"):
- *   packets += gso_segs (1 for a normal skb): packets as they are on the wire.
+ *   packets += gso_segs (1 for a normal skb): packets as they are on the wire; for an
+ *              untrusted GSO skb with gso_segs 0, ceil(L4 payload / gso_size).
  *   bytes   += skb->len (the frame at the hook, Ethernet header included)
  *              + (gso_segs - 1) * header length, the headers the extra segments carry.
  *   Non-IP and malformed frames go to "stats", never to "flows".
@@ -216,12 +217,20 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir)
 		return TC_ACT_UNSPEC;
 	}
 
-	if (packets > 1) {
-		/* Each extra wire segment repeats the L2, L3 and L4 headers. */
+	/*
+	 * GSO: each extra wire segment repeats the L2, L3 and L4 headers. An untrusted GSO skb
+	 * (SKB_GSO_DODGY, from virtio/tun/packet sockets) arrives with gso_segs 0: work the segment
+	 * count out from gso_size, as the kernel's own qdisc accounting does.
+	 */
+	__u32 gso_size = skb->gso_size;
+	if (packets > 1 || (skb->gso_segs == 0 && gso_size > 0)) {
 		__u32 l4off = off + l3len;
 		if (proto == ETH_P_IPV6_BE)
 			l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
-		bytes += (packets - 1) * (l4off + l4_header_len(skb, l4proto, l4off));
+		__u32 hdr = l4off + l4_header_len(skb, l4proto, l4off);
+		if (skb->gso_segs == 0 && skb->len > hdr)
+			packets = (skb->len - hdr + gso_size - 1) / gso_size;
+		bytes += (packets - 1) * hdr;
 	}
 
 	key.ifindex = skb->ifindex;

@@ -453,6 +453,19 @@ class TrafficProgTestRunTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}, gso_segs 0 (untrusted GSO), worked out as {2}")
+    @MethodSource("gso")
+    void untrustedGsoWithoutSegmentCountIsWorkedOutFromGsoSize(String name, Frames.Builder b, int segs, int headerLen) {
+        int gsoSize = 500;
+        byte[] f = b.payload(gsoSize * (segs - 1) + 123).build(); // the last segment carries the rest
+        IpAddress[] addrs = addresses(f);
+        try (ProgTestRun t = ProgTestRun.load()) {
+            t.run(INBOUND, f, Skb.gso(0, gsoSize));
+            t.assertMaps(Map.of(FlowKey.of(lo(), INBOUND, addrs[0], addrs[1]),
+                    v(segs, f.length + (long) (segs - 1) * headerLen)), NO_STATS);
+        }
+    }
+
     @Test
     void gsoSegsZeroOrOneIsOnePacket() {
         byte[] f = ethernet().ipv4("10.0.0.1", "1.1.1.1").tcp(1, 443).payload(300).build();

@@ -14,7 +14,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(MULTIARCH) -Ibpf
 # Flags the launcher starts the JVM with (see README, "Resource use").
 # Serial GC, a small young generation and eager heap shrinking keep RSS low (bench/scrape.sh);
 # C1 only: less CPU and memory spent compiling, and fast enough for a 100k-series scrape.
-JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=32m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 \
+JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 \
               -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 

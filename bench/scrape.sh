@@ -19,7 +19,7 @@ for n in $sizes; do
     # The launcher's heap holds about 250k tracked pairs; 1M unlimited pairs needs more.
     [ "$n" -gt 250000 ] && heap="-Xmx1536m"
     scrapes=15
-    [ "$n" -ge 1000000 ] && scrapes=5
+    [ "$n" -ge 1000000 ] && scrapes=3
     # shellcheck disable=SC2086
     "$JAVA_HOME/bin/java" $flags $heap -cp "target/classes:target/test-classes:$cp" \
         dev.ebpftraffic.bench.ScrapeBench "$n" "$scrapes" both

@@ -62,16 +62,14 @@ public final class FlowAggregator {
         private long packets;
         private long bytes;
         private double score;
-        private long scoreAt;
-        private long lastActive;
+        private long lastActive; // also when score was last updated
         private boolean exported;
         private int kernelRefs;
-        /** For the collector: cached label objects. */
-        public Object exportCache;
+        /** For the collector: the series' labels, rendered once. */
+        public byte[] exportCache;
 
         Series(SeriesKey key, long now) {
             this.key = key;
-            this.scoreAt = now;
             this.lastActive = now;
         }
 
@@ -92,7 +90,7 @@ public final class FlowAggregator {
         }
 
         double scoreAt(long now) {
-            return score * Math.exp(-(now - scoreAt) / SCORE_TAU_NANOS);
+            return score * Math.exp(-(now - lastActive) / SCORE_TAU_NANOS);
         }
     }
 
@@ -100,7 +98,7 @@ public final class FlowAggregator {
         long packets;
         long bytes;
         long lastChange;
-        long seen;
+        int seen; // generation of the last read that saw it
         final Series series;
 
         KernelEntry(Series series, long now) {
@@ -117,7 +115,7 @@ public final class FlowAggregator {
     private final Set<OtherKey> extraOtherKeys = new HashSet<>();
     private final Set<OtherKey> groups = new HashSet<>(); // every (iface, direction, ip_type) seen
     private int exportedCount;
-    private long generation;
+    private int generation;
     private long drained;
     private long expired;
     private long evicted;
@@ -134,7 +132,7 @@ public final class FlowAggregator {
      * @param overflowKeys "other" keys the kernel's overflow counters will add; they take budget too
      */
     public void refresh(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
-        long gen = ++generation;
+        int gen = ++generation;
         int[] count = {0};
         reader.readFlows((k, p, b) -> {
             count[0]++;
@@ -210,7 +208,6 @@ public final class FlowAggregator {
 
     private void add(Series s, long dp, long db, long now) {
         s.score = s.scoreAt(now) + db;
-        s.scoreAt = now;
         s.lastActive = now;
         if (s.exported) {
             s.packets += dp;

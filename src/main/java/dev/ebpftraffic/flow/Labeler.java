@@ -1,11 +1,35 @@
 package dev.ebpftraffic.flow;
 
+import java.util.HashMap;
+import java.util.Map;
+
 /** Maps a kernel key to the series it is exported in (address labels, ip_type). */
 public interface Labeler {
     SeriesKey seriesKey(FlowKey key);
 
     /** One series per address pair, ip_type from dst_ip with the built-in private ranges. */
     static Labeler plain() {
-        return k -> new SeriesKey(k.ifindex(), k.direction(), k.src().toString(), k.dst().toString(), IpClass.of(k.dst()));
+        return new Labeler() {
+            // The host's own addresses appear in nearly every pair: share their label strings.
+            private final Map<IpAddress, String> recent = new HashMap<>();
+
+            private String text(IpAddress a) {
+                String s = recent.get(a);
+                if (s == null) {
+                    if (recent.size() >= 1024) {
+                        recent.clear();
+                    }
+                    s = a.toString();
+                    recent.put(a, s);
+                }
+                return s;
+            }
+
+            @Override
+            public SeriesKey seriesKey(FlowKey k) {
+                IpAddress dst = k.dst();
+                return new SeriesKey(k.ifindex(), k.direction(), text(k.src()), text(dst), IpClass.of(dst));
+            }
+        };
     }
 }

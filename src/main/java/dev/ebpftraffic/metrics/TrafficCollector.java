@@ -50,16 +50,6 @@ public final class TrafficCollector implements MultiCollector {
     static final String BYTES_HELP = "Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)";
     static final String PACKETS_HELP = "Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)";
 
-    /** Per-series label renderings, made once per series. */
-    private static final class SeriesLabels {
-        final byte[] text; // {direction="...",dst_ip="...",iface="...",ip_type="...",src_ip="..."}
-        Labels labels;
-
-        SeriesLabels(byte[] text) {
-            this.text = text;
-        }
-    }
-
     private final FlowReader reader;
     private final IntFunction<String> ifaceName;
     private final Supplier<List<TcAttachment.Hook>> hooks;
@@ -113,21 +103,21 @@ public final class TrafficCollector implements MultiCollector {
     // ---- the traffic families -------------------------------------------------------------
 
     /** One exported traffic series, copied out under the lock so writing needs none. */
-    private record Row(SeriesLabels labels, long packets, long bytes) {
+    private record Row(byte[] labels, long packets, long bytes) {
     }
 
     /** Refreshes and copies every traffic series, "other" included. Caller holds the lock. */
     private List<Row> trafficRows() {
         List<Row> rows = new ArrayList<>(flows.exportedSeries() + 8);
         flows.forEachExported((key, s) -> {
-            SeriesLabels l = (SeriesLabels) s.exportCache;
+            byte[] l = s.exportCache;
             if (l == null) {
-                l = seriesLabels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                l = labelText(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
                 s.exportCache = l;
             }
             rows.add(new Row(l, s.packets(), s.bytes()));
         });
-        otherTotals().forEach((k, v) -> rows.add(new Row(seriesLabels(k.direction().label(), OTHER,
+        otherTotals().forEach((k, v) -> rows.add(new Row(labelText(k.direction().label(), OTHER,
                 ifaceName.apply(k.ifindex()), k.ipType(), OTHER), v[0], v[1])));
         return rows;
     }
@@ -147,10 +137,11 @@ public final class TrafficCollector implements MultiCollector {
         return other;
     }
 
-    private static SeriesLabels seriesLabels(String direction, String dst, String iface, String ipType, String src) {
+    /** {direction="...",dst_ip="...",iface="...",ip_type="...",src_ip="..."}, rendered once per series. */
+    private static byte[] labelText(String direction, String dst, String iface, String ipType, String src) {
         String text = "{direction=\"" + direction + "\",dst_ip=\"" + TextLines.escape(dst) + "\",iface=\""
                 + TextLines.escape(iface) + "\",ip_type=\"" + ipType + "\",src_ip=\"" + TextLines.escape(src) + "\"}";
-        return new SeriesLabels(text.getBytes(StandardCharsets.UTF_8));
+        return text.getBytes(StandardCharsets.UTF_8);
     }
 
     /**
@@ -169,11 +160,11 @@ public final class TrafficCollector implements MultiCollector {
         byte[] packetsName = (PACKETS + "_total").getBytes(StandardCharsets.US_ASCII);
         w.ascii("# HELP " + BYTES + "_total " + BYTES_HELP + "\n# TYPE " + BYTES + "_total counter\n");
         for (Row r : rows) {
-            w.bytes(bytesName).bytes(r.labels().text).ch(' ').number(r.bytes()).ch('\n');
+            w.bytes(bytesName).bytes(r.labels()).ch(' ').number(r.bytes()).ch('\n');
         }
         w.ascii("# HELP " + PACKETS + "_total " + PACKETS_HELP + "\n# TYPE " + PACKETS + "_total counter\n");
         for (Row r : rows) {
-            w.bytes(packetsName).bytes(r.labels().text).ch(' ').number(r.packets()).ch('\n');
+            w.bytes(packetsName).bytes(r.labels()).ch(' ').number(r.packets()).ch('\n');
         }
         w.flush();
         synchronized (this) {
@@ -204,16 +195,10 @@ public final class TrafficCollector implements MultiCollector {
             CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
             CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
             flows.forEachExported((key, s) -> {
-                if (s.exportCache == null) {
-                    s.exportCache = seriesLabels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()),
-                            key.ipType(), key.src());
-                }
-                SeriesLabels l = (SeriesLabels) s.exportCache;
-                if (l.labels == null) {
-                    l.labels = labels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
-                }
-                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l.labels).value(s.bytes()).build());
-                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l.labels).value(s.packets()).build());
+                // The streaming writer is the hot path; here labels are built per scrape.
+                Labels l = labels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.bytes()).build());
+                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.packets()).build());
             });
             otherTotals().forEach((k, v) -> {
                 Labels l = labels(k.direction().label(), OTHER, ifaceName.apply(k.ifindex()), k.ipType(), OTHER);

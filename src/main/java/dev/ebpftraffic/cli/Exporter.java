@@ -8,8 +8,10 @@ import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
+import dev.ebpftraffic.web.WebConfig;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -41,6 +43,8 @@ public final class Exporter implements AutoCloseable {
     }
 
     private void doStart(Options o) {
+        // First, before anything touches the kernel: a bad web config is a one-line error.
+        WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
         Libbpf lib = Libbpf.load(o.libbpfPath());
         lib.setPrint(new Libbpf.PrintSink() {
             @Override
@@ -69,9 +73,11 @@ public final class Exporter implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         registry.register(new TrafficCollector(reader, this::ifaceName, () -> hooks, BuildInfo.current(),
                 Log::warn));
-        MetricsServer server = MetricsServer.start(o.addr(), registry);
+        MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
+                o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version()));
         resources.add(server);
-        Log.info("listening on " + o.addr() + " (metrics at /metrics)");
+        Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
+                + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
 
         TcAttachment attachment = TcAttachment.attach(lib, o.iface(), ifindex,
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);

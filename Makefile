@@ -15,7 +15,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(MULTIARCH) -Ibpf
 JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
-.PHONY: all deps generate build run test unit-test clean
+.PHONY: all deps generate build run test unit-test install clean
 
 all: build
 
@@ -48,6 +48,22 @@ test: deps build
 # Only the tests that need no root and no kernel features.
 unit-test: generate
 	scripts/mvn test -Dgroups='!kernel'
+
+# Installs what `make build` made, as deploy/systemd/ebpf-traffic-exporter.service expects it:
+# $(PREFIX)/ebpf-traffic-exporter (launcher), target/*.jar, scripts/find-jdk.sh, the unit, the
+# sysusers.d entry and /etc/default/ebpf-traffic-exporter (kept if present). DESTDIR for staging.
+PREFIX ?= /opt/ebpf-traffic-exporter
+install:
+	@test -f $(JAR) -a -x $(LAUNCHER) || { echo "run make build first" >&2; exit 1; }
+	install -d -m 0755 $(DESTDIR)$(PREFIX) $(DESTDIR)$(PREFIX)/target $(DESTDIR)$(PREFIX)/scripts
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/$(LAUNCHER)
+	install -m 0644 $(JAR) $(DESTDIR)$(PREFIX)/$(JAR)
+	install -m 0755 scripts/find-jdk.sh $(DESTDIR)$(PREFIX)/scripts/find-jdk.sh
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.service $(DESTDIR)/etc/systemd/system/ebpf-traffic-exporter.service
+	install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.sysusers $(DESTDIR)/usr/lib/sysusers.d/ebpf-traffic-exporter.conf
+	@test -e $(DESTDIR)/etc/default/ebpf-traffic-exporter || \
+	  install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.default $(DESTDIR)/etc/default/ebpf-traffic-exporter
 
 clean:
 	rm -rf target $(LAUNCHER)

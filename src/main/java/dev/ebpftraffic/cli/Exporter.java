@@ -66,7 +66,11 @@ public final class Exporter implements AutoCloseable {
 
         BpfObject obj = BpfObject.openEmbedded(lib);
         resources.add(obj);
-        obj.load();
+        try {
+            obj.load();
+        } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+            throw Privileges.explain(ex);
+        }
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);
 

@@ -25,6 +25,11 @@ public final class VethLab implements AutoCloseable {
     private final List<String> created = new ArrayList<>();
 
     public VethLab(String tag) {
+        this(tag, true);
+    }
+
+    /** With ipv6 false, IPv6 is off on the veth: not a single IPv6 packet (MLD, NDP) crosses it. */
+    public VethLab(String tag, boolean ipv6) {
         String id = tag + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x100000, 0xFFFFFF));
         exp = id + "-exp";
         peer = id + "-peer";
@@ -39,23 +44,32 @@ public final class VethLab implements AutoCloseable {
             }
             Cmd.ok("ip", "link", "add", ifExp, "netns", exp, "address", EXP_MAC, "type", "veth",
                     "peer", "name", ifPeer, "netns", peer, "address", PEER_MAC);
-            setUp(exp, ifExp, EXP_V4, EXP_V6, PEER_V4, PEER_V6, PEER_MAC);
-            setUp(peer, ifPeer, PEER_V4, PEER_V6, EXP_V4, EXP_V6, EXP_MAC);
+            setUp(exp, ifExp, EXP_V4, EXP_V6, PEER_V4, PEER_V6, PEER_MAC, ipv6);
+            setUp(peer, ifPeer, PEER_V4, PEER_V6, EXP_V4, EXP_V6, EXP_MAC, ipv6);
         } catch (RuntimeException | Error e) {
             close();
             throw e;
         }
     }
 
-    private static void setUp(String ns, String dev, String v4, String v6, String otherV4, String otherV6, String otherMac) {
-        // No DAD (the address is usable at once) and no router solicitations on the link.
-        Cmd.ok("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf." + dev + ".accept_dad=0",
-                "net.ipv6.conf." + dev + ".router_solicitations=0", "net.ipv6.conf.all.forwarding=0");
+    private static void setUp(String ns, String dev, String v4, String v6, String otherV4, String otherV6, String otherMac,
+                              boolean ipv6) {
+        if (ipv6) {
+            // No DAD (the address is usable at once) and no router solicitations on the link.
+            Cmd.ok("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf." + dev + ".accept_dad=0",
+                    "net.ipv6.conf." + dev + ".router_solicitations=0", "net.ipv6.conf.all.forwarding=0");
+        } else {
+            Cmd.ok("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf." + dev + ".disable_ipv6=1");
+        }
         Cmd.ok("ip", "-n", ns, "addr", "add", v4 + "/24", "dev", dev);
-        Cmd.ok("ip", "-n", ns, "addr", "add", v6 + "/64", "dev", dev, "nodad");
+        if (ipv6) {
+            Cmd.ok("ip", "-n", ns, "addr", "add", v6 + "/64", "dev", dev, "nodad");
+        }
         Cmd.ok("ip", "-n", ns, "link", "set", dev, "up");
         Cmd.ok("ip", "-n", ns, "neigh", "replace", otherV4, "lladdr", otherMac, "dev", dev, "nud", "permanent");
-        Cmd.ok("ip", "-n", ns, "neigh", "replace", otherV6, "lladdr", otherMac, "dev", dev, "nud", "permanent");
+        if (ipv6) {
+            Cmd.ok("ip", "-n", ns, "neigh", "replace", otherV6, "lladdr", otherMac, "dev", dev, "nud", "permanent");
+        }
     }
 
     /** ip netns exec NS cmd... */

@@ -18,7 +18,7 @@ JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFre
               -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
-.PHONY: all deps generate build run test unit-test clean print-jvm-flags
+.PHONY: all deps generate build run test unit-test install clean print-jvm-flags
 
 all: build
 
@@ -54,6 +54,22 @@ unit-test: generate
 
 print-jvm-flags:
 	@echo $(JVM_FLAGS)
+
+# Installs what `make build` made, as deploy/systemd/ebpf-traffic-exporter.service expects it:
+# $(PREFIX)/ebpf-traffic-exporter (launcher), target/*.jar, scripts/find-jdk.sh, the unit, the
+# sysusers.d entry and /etc/default/ebpf-traffic-exporter (kept if present). DESTDIR for staging.
+PREFIX ?= /opt/ebpf-traffic-exporter
+install:
+	@test -f $(JAR) -a -x $(LAUNCHER) || { echo "run make build first" >&2; exit 1; }
+	install -d -m 0755 $(DESTDIR)$(PREFIX) $(DESTDIR)$(PREFIX)/target $(DESTDIR)$(PREFIX)/scripts
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/$(LAUNCHER)
+	install -m 0644 $(JAR) $(DESTDIR)$(PREFIX)/$(JAR)
+	install -m 0755 scripts/find-jdk.sh $(DESTDIR)$(PREFIX)/scripts/find-jdk.sh
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.service $(DESTDIR)/etc/systemd/system/ebpf-traffic-exporter.service
+	install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.sysusers $(DESTDIR)/usr/lib/sysusers.d/ebpf-traffic-exporter.conf
+	@test -e $(DESTDIR)/etc/default/ebpf-traffic-exporter || \
+	  install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.default $(DESTDIR)/etc/default/ebpf-traffic-exporter
 
 clean:
 	rm -rf target $(LAUNCHER)

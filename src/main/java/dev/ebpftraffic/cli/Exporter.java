@@ -11,6 +11,8 @@ import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
+import dev.ebpftraffic.web.StreamingFamilies;
+import dev.ebpftraffic.web.WebConfig;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 import java.nio.file.Path;
@@ -54,8 +56,9 @@ public final class Exporter implements AutoCloseable {
     }
 
     private void doStart(Options o) {
-        // Read the config first: a bad file must stop us before anything touches the kernel.
+        // First, before anything touches the kernel: a bad config or web config is a one-line error.
         Labeler labeler = o.configFile() == null ? Labeler.plain() : TrafficConfig.load(Path.of(o.configFile())).labeler();
+        WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
         Libbpf lib = Libbpf.load(o.libbpfPath());
         lib.setPrint(new Libbpf.PrintSink() {
             @Override
@@ -79,7 +82,11 @@ public final class Exporter implements AutoCloseable {
         BpfObject obj = BpfObject.openEmbedded(lib);
         resources.add(obj);
         obj.setMaxEntries(BpfObject.MAP_FLOWS, o.mapSize());
-        obj.load();
+        try {
+            obj.load();
+        } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+            throw Privileges.explain(ex);
+        }
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);
 
@@ -90,9 +97,22 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 this::ifaceName, () -> hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
-        MetricsServer server = MetricsServer.start(o.addr(), registry);
+        StreamingFamilies traffic = new StreamingFamilies() {
+            @Override
+            public boolean owns(String name) {
+                return TrafficCollector.isTrafficName(name);
+            }
+
+            @Override
+            public void write(java.io.OutputStream out, boolean openMetrics) throws java.io.IOException {
+                collector.writeTrafficText(out, openMetrics);
+            }
+        };
+        MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
+                o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version(), traffic));
         resources.add(server);
-        Log.info("listening on " + o.addr() + " (metrics at /metrics)");
+        Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
+                + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
 
         TcAttachment attachment = TcAttachment.attach(lib, o.iface(), ifindex,
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);

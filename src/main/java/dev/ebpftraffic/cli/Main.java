@@ -27,6 +27,7 @@ public final class Main {
             return;
         }
         Log.setLevel(o.logLevel());
+        Log.setFormat(o.logFormat());
 
         Exporter exporter;
         try {

@@ -7,8 +7,9 @@ import java.time.Duration;
 
 /** Parsed command line. Flags take "--name value" or "--name=value". */
 public record Options(String iface, ListenAddress addr, AttachMode attachMode, String libbpfPath,
-                      Log.Level logLevel, int maxSeries, Duration seriesTtl, int mapSize, String configFile,
-                      boolean help, boolean version) {
+                      Log.Level logLevel, boolean help, boolean version,
+                      String telemetryPath, String webConfigFile, Log.Format logFormat,
+                      int maxSeries, Duration seriesTtl, int mapSize, String configFile) {
     public static final int DEFAULT_MAX_SERIES = 10_000;
     public static final Duration DEFAULT_SERIES_TTL = Duration.ofMinutes(10);
     public static final int DEFAULT_MAP_SIZE = 16_384;
@@ -24,6 +25,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             flags:
               --iface NAME            interface to watch (default eth0)
               --addr ADDR             listen address for /metrics: :PORT, HOST:PORT or [IPV6]:PORT (default :9091)
+              --web.listen-address ADDR  same as --addr
+              --web.telemetry-path PATH  path of the metrics (default /metrics)
+              --web.config.file FILE  TLS, basic auth and headers, in the Prometheus exporter-toolkit format
               --max-series N          export at most N IP-pair series, "other" included; the rest fold into
                                       src_ip="other",dst_ip="other" (default 10000; 0 = unlimited)
               --series-ttl DURATION   drop a pair idle this long, keeping its totals in "other" (default 10m)
@@ -31,6 +35,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               --config.file PATH      YAML file with CIDR groups (see README)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)
+              --log.format FORMAT     logfmt or json (default logfmt)
               --libbpf-path PATH      libbpf shared library to load (default libbpf.so.1)
               --version               print the version and exit
               -h, --help              print this help and exit
@@ -48,6 +53,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         String configFile = null;
         boolean help = false;
         boolean version = false;
+        String telemetryPath = "/metrics";
+        String webConfigFile = null;
+        String logFormat = "logfmt";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("-h") || a.equals("--help") || a.equals("-help")) {
@@ -70,6 +78,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             }
             switch (name) {
                 case "--iface", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
+                     "--web.listen-address", "--web.telemetry-path", "--web.config.file", "--log.format",
                      "--max-series", "--series-ttl", "--map-size", "--config.file" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
@@ -86,6 +95,10 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 case "--attach-mode" -> mode = value;
                 case "--libbpf-path" -> libbpf = value;
                 case "--log.level" -> level = value;
+                case "--web.listen-address" -> addr = value;
+                case "--web.telemetry-path" -> telemetryPath = value;
+                case "--web.config.file" -> webConfigFile = value;
+                case "--log.format" -> logFormat = value;
                 case "--max-series" -> maxSeries = value;
                 case "--series-ttl" -> ttl = value;
                 case "--map-size" -> mapSize = value;
@@ -102,6 +115,10 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
+        checkTelemetryPath(telemetryPath);
+        if (webConfigFile != null && webConfigFile.isEmpty()) {
+            webConfigFile = null; // as in the exporter-toolkit: an empty --web.config.file means none
+        }
         int maxSeriesN = parseInt("--max-series", maxSeries, 0, Integer.MAX_VALUE);
         if (maxSeriesN > 0 && maxSeriesN < MIN_MAX_SERIES) {
             throw new UsageException("invalid --max-series " + maxSeries + ": must be 0 (unlimited) or at least "
@@ -111,9 +128,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         if (seriesTtl.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new UsageException("invalid --series-ttl \"" + ttl + "\": must be at least 1s");
         }
-        return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level),
-                maxSeriesN, seriesTtl,
-                parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, help, version);
+        return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
+                telemetryPath, webConfigFile, Log.parseFormat(logFormat),
+                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile);
     }
 
     private static int parseInt(String flag, String value, int min, int max) {
@@ -127,5 +144,14 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             throw new UsageException("invalid " + flag + " " + value + ": must be between " + min + " and " + max);
         }
         return (int) n;
+    }
+
+    /** The metrics path must be an absolute path of its own, not one of the fixed pages. */
+    static void checkTelemetryPath(String p) {
+        if (!p.startsWith("/") || p.equals("/") || p.startsWith("/-/")
+                || !p.chars().allMatch(c -> c > 0x20 && c < 0x7f && c != '?' && c != '#')) {
+            throw new UsageException("invalid --web.telemetry-path \"" + p
+                    + "\": use a path such as /metrics (starting with /, not / itself, not under /-/, no spaces, ? or #)");
+        }
     }
 }

@@ -146,9 +146,10 @@ public final class TrafficCollector implements MultiCollector {
 
     /**
      * Writes network_traffic_bytes_total and network_traffic_packets_total in the Prometheus text
-     * format (0.0.4), after a fresh read of the maps. The lock is held only to read and copy.
+     * format 0.0.4, or OpenMetrics 1.0 (without the final "# EOF": the rest of the scrape follows),
+     * after a fresh read of the maps. The lock is held only to read and copy.
      */
-    public void writeTrafficText(OutputStream out) throws IOException {
+    public void writeTrafficText(OutputStream out, boolean openMetrics) throws IOException {
         long start = System.nanoTime();
         List<Row> rows;
         synchronized (this) {
@@ -158,11 +159,11 @@ public final class TrafficCollector implements MultiCollector {
         TextLines w = new TextLines(out);
         byte[] bytesName = (BYTES + "_total").getBytes(StandardCharsets.US_ASCII);
         byte[] packetsName = (PACKETS + "_total").getBytes(StandardCharsets.US_ASCII);
-        w.ascii("# HELP " + BYTES + "_total " + BYTES_HELP + "\n# TYPE " + BYTES + "_total counter\n");
+        w.ascii(header(BYTES, "bytes", BYTES_HELP, openMetrics));
         for (Row r : rows) {
             w.bytes(bytesName).bytes(r.labels()).ch(' ').number(r.bytes()).ch('\n');
         }
-        w.ascii("# HELP " + PACKETS + "_total " + PACKETS_HELP + "\n# TYPE " + PACKETS + "_total counter\n");
+        w.ascii(header(PACKETS, null, PACKETS_HELP, openMetrics));
         for (Row r : rows) {
             w.bytes(packetsName).bytes(r.labels()).ch(' ').number(r.packets()).ch('\n');
         }
@@ -170,6 +171,15 @@ public final class TrafficCollector implements MultiCollector {
         synchronized (this) {
             lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
         }
+    }
+
+    /** The text format writes metadata under the sample name; OpenMetrics under the family name, with UNIT. */
+    private static String header(String family, String unit, String help, boolean openMetrics) {
+        if (!openMetrics) {
+            return "# HELP " + family + "_total " + help + "\n# TYPE " + family + "_total counter\n";
+        }
+        return "# TYPE " + family + " counter\n" + (unit == null ? "" : "# UNIT " + family + " " + unit + "\n")
+                + "# HELP " + family + " " + help + "\n";
     }
 
     // ---- the client library path ------------------------------------------------------------

@@ -1,36 +1,109 @@
 package dev.ebpftraffic.web;
 
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsParameters;
+import com.sun.net.httpserver.HttpsServer;
 import dev.ebpftraffic.cli.ListenAddress;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
+import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.net.BindException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.zip.GZIPOutputStream;
 
-/** The HTTP endpoint: /metrics (and / with a link to it, /-/healthy) from the official client. */
+/**
+ * The HTTP endpoint, on the JDK's HTTP server: the metrics (content negotiation, gzip and the
+ * protobuf format come from the Prometheus client's MetricsHandler), a landing page at /,
+ * /-/healthy and /-/ready, and the --web.config.file settings: TLS, basic auth, extra headers.
+ * Paths match exactly; anything else is 404.
+ */
 public final class MetricsServer implements AutoCloseable {
-    private final HTTPServer server;
+    static final String HEALTHY = "/-/healthy";
+    static final String READY = "/-/ready";
+    private static final int THREADS = 4;
 
-    private MetricsServer(HTTPServer server) {
+    /**
+     * @param telemetryPath where the metrics are served, e.g. /metrics
+     * @param web           TLS, auth and headers; WebConfig.none() for plain HTTP
+     * @param ready         true once the program is attached: /-/ready answers 200, else 503
+     * @param version       shown on the landing page
+     */
+    public record Settings(String telemetryPath, WebConfig web, BooleanSupplier ready, String version,
+                           StreamingFamilies streaming) {
+        /** Without streamed families: the client library renders every family. */
+        public Settings(String telemetryPath, WebConfig web, BooleanSupplier ready, String version) {
+            this(telemetryPath, web, ready, version, null);
+        }
+
+        public static Settings defaults() {
+            return new Settings("/metrics", WebConfig.none(), () -> true, "");
+        }
+    }
+
+    private final HttpServer server;
+    private final ExecutorService pool;
+    private final Settings settings;
+    private final MetricsHandler metrics;
+
+    private final PrometheusRegistry registry;
+
+    private MetricsServer(HttpServer server, ExecutorService pool, Settings settings, PrometheusRegistry registry) {
         this.server = server;
+        this.pool = pool;
+        this.settings = settings;
+        this.registry = registry;
+        this.metrics = new MetricsHandler(registry);
+    }
+
+    /** Plain HTTP with the default paths. */
+    public static MetricsServer start(ListenAddress addr, PrometheusRegistry registry) {
+        return start(addr, registry, Settings.defaults());
     }
 
     /** Binds and starts serving; throws IllegalStateException with a one-line reason. */
-    public static MetricsServer start(ListenAddress addr, PrometheusRegistry registry) {
-        HTTPServer.Builder b = HTTPServer.builder().port(addr.port()).registry(registry);
+    public static MetricsServer start(ListenAddress addr, PrometheusRegistry registry, Settings settings) {
+        InetSocketAddress sa;
         if (addr.host() != null) {
             try {
-                b.inetAddress(InetAddress.getByName(addr.host()));
+                sa = new InetSocketAddress(InetAddress.getByName(addr.host()), addr.port());
             } catch (UnknownHostException e) {
                 throw new IllegalStateException("cannot listen on " + addr + ": unknown host \"" + addr.host() + "\"");
             }
+        } else {
+            sa = new InetSocketAddress(addr.port());
         }
+        HttpServer server;
         try {
-            return new MetricsServer(b.buildAndStart());
+            TlsConfig tls = settings.web().tls();
+            if (tls != null) {
+                HttpsServer https = HttpsServer.create(sa, 64);
+                https.setHttpsConfigurator(new HttpsConfigurator(tls.context()) {
+                    @Override
+                    public void configure(HttpsParameters params) {
+                        params.setSSLParameters(tls.parameters());
+                    }
+                });
+                server = https;
+            } else {
+                server = HttpServer.create(sa, 64);
+            }
         } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage().toLowerCase(java.util.Locale.ROOT);
+            String why = e.getMessage() == null ? "" : e.getMessage().toLowerCase(Locale.ROOT);
             if (why.contains("in use")) {
                 throw new IllegalStateException("cannot listen on " + addr + ": address already in use; pick a free port with --addr");
             }
@@ -38,14 +111,164 @@ public final class MetricsServer implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException("cannot listen on " + addr + ": " + e.getMessage());
         }
+        AtomicInteger n = new AtomicInteger();
+        ExecutorService pool = Executors.newFixedThreadPool(THREADS, r -> {
+            Thread t = new Thread(r, "http-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        MetricsServer s = new MetricsServer(server, pool, settings, registry);
+        server.setExecutor(pool);
+        server.createContext("/", s::handle);
+        server.start();
+        return s;
+    }
+
+    private void handle(HttpExchange ex) throws IOException {
+        try (ex) {
+            WebConfig web = settings.web();
+            web.headers().forEach((k, v) -> ex.getResponseHeaders().set(k, v));
+            String path = ex.getRequestURI().getPath();
+            BasicAuth auth = web.auth();
+            if (auth != null && !web.authExcludedPaths().contains(path)
+                    && !auth.check(ex.getRequestHeaders().getFirst("Authorization"))) {
+                ex.getResponseHeaders().set("WWW-Authenticate", "Basic");
+                text(ex, 401, "Unauthorized\n");
+                return;
+            }
+            String method = ex.getRequestMethod();
+            boolean known = path.equals(settings.telemetryPath()) || path.equals("/") || path.equals(HEALTHY)
+                    || path.equals(READY);
+            if (known && !method.equals("GET") && !method.equals("HEAD")) {
+                ex.getResponseHeaders().set("Allow", "GET, HEAD");
+                text(ex, 405, "Method Not Allowed\n");
+                return;
+            }
+            if (path.equals(settings.telemetryPath())) {
+                Boolean openMetrics = streamable(ex);
+                if (openMetrics != null) {
+                    streamMetrics(ex, openMetrics);
+                } else {
+                    metrics.handle(ex);
+                }
+            } else if (path.equals("/")) {
+                html(ex, landingPage());
+            } else if (path.equals(HEALTHY)) {
+                text(ex, 200, "Healthy\n");
+            } else if (path.equals(READY)) {
+                if (settings.ready().getAsBoolean()) {
+                    text(ex, 200, "Ready\n");
+                } else {
+                    text(ex, 503, "Not ready: the BPF program is not attached\n");
+                }
+            } else {
+                text(ex, 404, "Not Found\n");
+            }
+        }
+    }
+
+    /**
+     * Whether the fast path can answer: null when the client library must (no streamed families,
+     * protobuf asked for, or the client's own query parameters), else whether OpenMetrics was asked
+     * for. The negotiation follows the client's: protobuf, then OpenMetrics, then the text format.
+     */
+    private Boolean streamable(HttpExchange ex) {
+        if (settings.streaming() == null || ex.getRequestURI().getRawQuery() != null) {
+            return null;
+        }
+        String accept = ex.getRequestHeaders().getFirst("Accept");
+        if (accept == null) {
+            return false;
+        }
+        if (accept.contains("application/vnd.google.protobuf")) {
+            return null;
+        }
+        return accept.contains("application/openmetrics-text");
+    }
+
+    private void streamMetrics(HttpExchange ex, boolean openMetrics) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", openMetrics
+                ? OpenMetricsTextFormatWriter.create().getContentType()
+                : PrometheusTextFormatWriter.create().getContentType());
+        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
+        boolean gzip = encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip");
+        if (gzip) {
+            ex.getResponseHeaders().set("Content-Encoding", "gzip");
+        }
+        if (ex.getRequestMethod().equals("HEAD")) {
+            ex.sendResponseHeaders(200, -1);
+            return;
+        }
+        ex.sendResponseHeaders(200, 0); // chunked: the size is known only at the end
+        StreamingFamilies streaming = settings.streaming();
+        try (OutputStream raw = ex.getResponseBody();
+             OutputStream out = gzip ? new GZIPOutputStream(raw, 1 << 16) : new BufferedOutputStream(raw, 1 << 16)) {
+            streaming.write(out, openMetrics);
+            var rest = registry.scrape(name -> !streaming.owns(name));
+            if (openMetrics) {
+                OpenMetricsTextFormatWriter.create().write(out, rest);
+            } else {
+                PrometheusTextFormatWriter.create().write(out, rest);
+            }
+        }
+    }
+
+    private String landingPage() {
+        String p = escape(settings.telemetryPath());
+        String v = escape(settings.version());
+        return """
+                <!DOCTYPE html>
+                <html lang="en">
+                <head><meta charset="utf-8"><title>ebpf-traffic-exporter</title></head>
+                <body>
+                <h1>ebpf-traffic-exporter</h1>
+                <p>Per-IP network traffic counted at the TC hook with eBPF.%s</p>
+                <ul>
+                <li><a href="%s">Metrics</a> (%s)</li>
+                <li><a href="./-/healthy">/-/healthy</a></li>
+                <li><a href="./-/ready">/-/ready</a> (ready once the program is attached)</li>
+                </ul>
+                </body>
+                </html>
+                """.formatted(v.isEmpty() ? "" : " Version " + v + ".", "." + p, p);
+    }
+
+    private static String escape(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+
+    private static void html(HttpExchange ex, String body) throws IOException {
+        send(ex, 200, "text/html; charset=utf-8", body);
+    }
+
+    private static void text(HttpExchange ex, int status, String body) throws IOException {
+        send(ex, status, "text/plain; charset=utf-8", body);
+    }
+
+    private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", type);
+        if (ex.getRequestMethod().equals("HEAD")) {
+            ex.sendResponseHeaders(status, -1);
+            return;
+        }
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
     }
 
     public int port() {
-        return server.getPort();
+        return server.getAddress().getPort();
+    }
+
+    public boolean isTls() {
+        return server instanceof HttpsServer;
     }
 
     @Override
     public void close() {
-        server.close();
+        server.stop(0);
+        pool.shutdownNow();
     }
 }

@@ -109,7 +109,7 @@ public final class ScrapeBench {
                 if (m == 0) {
                     writer.write(out, registry.scrape());
                 } else {
-                    collector.writeTrafficText(out);
+                    collector.writeTrafficText(out, false);
                     writer.write(out, registry.scrape(name -> !TrafficCollector.isTrafficName(name)));
                 }
                 long t1 = System.nanoTime();

@@ -337,7 +337,7 @@ class TrafficCollectorTest {
     /** The traffic families as the streaming writer renders them, then the rest through the client. */
     String streamingScrape() throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        collector.writeTrafficText(out);
+        collector.writeTrafficText(out, false);
         PrometheusTextFormatWriter.create().write(out, registry.scrape(name -> !TrafficCollector.isTrafficName(name)));
         return out.toString(StandardCharsets.UTF_8);
     }
@@ -383,7 +383,23 @@ class TrafficCollectorTest {
         r.flow(9, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 1, 60);
         TrafficCollector c = new TrafficCollector(r, unbounded(), i -> "we\"ird\\if", List::of, new BuildInfo("v", "j"), errors::add);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        c.writeTrafficText(out);
+        c.writeTrafficText(out, false);
         assertTrue(out.toString(StandardCharsets.UTF_8).contains("iface=\"we\\\"ird\\\\if\""), out.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void streamingOpenMetricsSaysExactlyWhatTheClientSays() throws IOException {
+        ByteArrayOutputStream client = new ByteArrayOutputStream();
+        io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter.create().write(client, registry.scrape());
+        ByteArrayOutputStream streaming = new ByteArrayOutputStream();
+        collector.writeTrafficText(streaming, true);
+        io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter.create()
+                .write(streaming, registry.scrape(name -> !TrafficCollector.isTrafficName(name)));
+        String text = streaming.toString(StandardCharsets.UTF_8);
+        assertTrue(text.startsWith("# TYPE network_traffic_bytes counter\n# UNIT network_traffic_bytes bytes\n"
+                + "# HELP network_traffic_bytes "), text);
+        assertTrue(text.endsWith("# EOF\n"), text);
+        assertEquals(1, text.split("# EOF", -1).length - 1, "exactly one EOF");
+        assertEquals(samples(client.toString(StandardCharsets.UTF_8)), samples(text));
     }
 }

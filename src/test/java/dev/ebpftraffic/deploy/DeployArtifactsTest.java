@@ -1,0 +1,351 @@
+package dev.ebpftraffic.deploy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.LintResult;
+import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.metrics.BuildInfo;
+import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.web.WebConfig;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * deploy/: Prometheus rules (promtool check + unit tests), the Helm chart (the real Helm renders and
+ * lints it; every object is checked against the Kubernetes/Prometheus Operator schema), the plain
+ * manifests, the Grafana dashboard's queries and the Dockerfile's build steps and layout.
+ */
+class DeployArtifactsTest {
+    static final Path ROOT = ExporterProcess.projectRoot();
+    static final Path DEPLOY = ROOT.resolve("deploy");
+    static final Path CHART = DEPLOY.resolve("helm/ebpf-traffic-exporter");
+    static final Pattern METRIC = Pattern.compile("(?<![:\\w])(network_traffic_[a-z_]+|ebpf_traffic_exporter_[a-z_]+)(?![:\\w])");
+
+    @TempDir
+    Path tmp;
+
+    /** Every series name the exporter can expose (counters with _total). */
+    static Set<String> exportedNames() {
+        Set<String> out = new HashSet<>();
+        for (String n : new TrafficCollector(null, null, i -> "x", List::of, new BuildInfo("0", "25"), s -> { }).getPrometheusNames()) {
+            out.add(n);
+            out.add(n + "_total");
+        }
+        return out;
+    }
+
+    static Set<String> metricNames(String promql) {
+        Set<String> out = new TreeSet<>();
+        Matcher m = METRIC.matcher(promql);
+        while (m.find()) {
+            out.add(m.group(1));
+        }
+        return out;
+    }
+
+    // --- Prometheus rules ---
+
+    @Test
+    void rulesPassPromtoolCheckAndTheirUnitTests() throws IOException {
+        String promtool = Cmd.require("promtool", "prometheus");
+        Cmd.Result check = Cmd.run(promtool, "check", "rules", DEPLOY.resolve("prometheus/rules.yml").toString());
+        assertEquals(0, check.exit(), check.out() + check.err());
+        assertTrue(check.out().contains("SUCCESS: 11 rules found"), check.out());
+        Cmd.Result test = Cmd.run(DEPLOY.resolve("prometheus"), List.of(promtool, "test", "rules", "rules.test.yml"));
+        assertEquals(0, test.exit(), test.out() + test.err());
+        assertTrue(test.out().contains("SUCCESS"), test.out());
+
+        Set<String> unknown = new TreeSet<>(metricNames(Files.readString(DEPLOY.resolve("prometheus/rules.yml"))));
+        unknown.removeAll(exportedNames());
+        assertEquals(Set.of(), unknown, "rules use metrics the exporter does not have");
+    }
+
+    // --- Grafana ---
+
+    @Test
+    void dashboardQueriesParseAndUseRealMetrics() throws IOException {
+        JsonNode dash = K8sObjects.JSON.readTree(DEPLOY.resolve("grafana/ebpf-traffic-exporter.json").toFile());
+        assertEquals("ebpf-traffic-exporter", dash.path("uid").asText());
+        List<String> exprs = dashboardExprs(dash);
+        assertTrue(exprs.size() >= 15, "queries: " + exprs.size());
+        Set<String> titles = new HashSet<>();
+        dash.path("panels").forEach(p -> titles.add(p.path("title").asText()));
+        for (String t : List.of("Top 10 sources, inbound", "Top 10 destinations, outbound", "Public vs private (by dst_ip)",
+                "Per-interface totals", "Flows map fill", "Map overflow", "Series and scrape time")) {
+            assertTrue(titles.contains(t), t);
+        }
+        Set<String> used = new TreeSet<>();
+        exprs.forEach(e -> used.addAll(metricNames(e)));
+        Set<String> unknown = new TreeSet<>(used);
+        unknown.removeAll(exportedNames());
+        assertEquals(Set.of(), unknown, "the dashboard uses metrics the exporter does not have");
+
+        // promtool parses every query (as recording rules, with Grafana's variables filled in).
+        String promtool = Cmd.require("promtool", "prometheus");
+        StringBuilder rules = new StringBuilder("groups:\n  - name: dashboard\n    rules:\n");
+        for (int i = 0; i < exprs.size(); i++) {
+            rules.append("      - record: dashboard_query_").append(i).append("\n        expr: ")
+                    .append(K8sObjects.JSON.writeValueAsString(grafanaToPromql(exprs.get(i)))).append('\n');
+        }
+        Path f = tmp.resolve("dashboard-rules.yml");
+        Files.writeString(f, rules);
+        Cmd.Result r = Cmd.run(promtool, "check", "rules", f.toString());
+        assertEquals(0, r.exit(), r.out() + r.err() + "\n" + rules);
+    }
+
+    static List<String> dashboardExprs(JsonNode dash) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode p : dash.path("panels")) {
+            assertEquals("${datasource}", p.path("datasource").path("uid").asText(p.path("type").asText()).equals("row")
+                    ? "${datasource}" : p.path("datasource").path("uid").asText(), p.path("title").asText());
+            for (JsonNode t : p.path("targets")) {
+                out.add(t.path("expr").asText());
+            }
+        }
+        return out;
+    }
+
+    /** Grafana's variables as a query with "All" selected would send them. */
+    static String grafanaToPromql(String expr) {
+        return expr.replace("$__rate_interval", "1m").replace("$__range", "1h").replace("$instance", ".*")
+                .replace("$iface", ".*").replace("$job", ".*");
+    }
+
+    // --- Helm ---
+
+    @Test
+    void chartLintsAndCopiesAreCurrent() throws IOException {
+        LintResult lint = new Helm(CHART).lint().strict().call();
+        assertFalse(lint.isFailed(), String.join("\n", lint.getMessages()));
+        assertEquals(List.of(), lint.getMessages().stream().filter(m -> m.contains("[ERROR]") || m.contains("[WARNING]")).toList());
+        assertEquals(Files.readString(DEPLOY.resolve("prometheus/rules.yml")), Files.readString(CHART.resolve("files/rules.yml")),
+                "deploy/helm/ebpf-traffic-exporter/files/rules.yml must be a copy of deploy/prometheus/rules.yml");
+        assertEquals(Files.readString(DEPLOY.resolve("grafana/ebpf-traffic-exporter.json")), Files.readString(CHART.resolve("files/dashboard.json")),
+                "deploy/helm/ebpf-traffic-exporter/files/dashboard.json must be a copy of deploy/grafana/ebpf-traffic-exporter.json");
+    }
+
+    /** helm template ete deploy/helm/ebpf-traffic-exporter, for a current Kubernetes. */
+    static com.marcnuri.helm.TemplateCommand template() {
+        return new Helm(CHART).template().withName("ete").withKubeVersion("1.30.0");
+    }
+
+    static Map<String, K8sObjects.Doc> byKind(List<K8sObjects.Doc> docs) {
+        return docs.stream().collect(Collectors.toMap(K8sObjects.Doc::kind, d -> d));
+    }
+
+    static void assertLeastPrivilegePod(DaemonSet ds, String scheme) {
+        var spec = ds.getSpec().getTemplate().getSpec();
+        assertTrue(spec.getHostNetwork());
+        assertEquals("ClusterFirstWithHostNet", spec.getDnsPolicy());
+        Container c = spec.getContainers().getFirst();
+        var sc = c.getSecurityContext();
+        assertFalse(sc.getPrivileged());
+        assertFalse(sc.getAllowPrivilegeEscalation());
+        assertTrue(sc.getReadOnlyRootFilesystem());
+        assertEquals(List.of("ALL"), sc.getCapabilities().getDrop());
+        assertEquals(List.of("BPF", "NET_ADMIN", "PERFMON"), sc.getCapabilities().getAdd());
+        assertEquals("/-/healthy", c.getLivenessProbe().getHttpGet().getPath());
+        assertEquals("/-/ready", c.getReadinessProbe().getHttpGet().getPath());
+        assertEquals(scheme, c.getLivenessProbe().getHttpGet().getScheme());
+        assertEquals(scheme, c.getReadinessProbe().getHttpGet().getScheme());
+        assertEquals("96Mi", c.getResources().getRequests().get("memory").toString());
+        assertEquals("384Mi", c.getResources().getLimits().get("memory").toString());
+        assertEquals("metrics", c.getPorts().getFirst().getName());
+        // The args are flags the exporter accepts.
+        Options.parse(c.getArgs().toArray(new String[0]));
+    }
+
+    @Test
+    void chartRendersWithDefaults() {
+        String out = template().withNamespace("monitoring").call();
+        Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet"), docs.keySet());
+        DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
+        assertEquals("ete-ebpf-traffic-exporter", ds.getMetadata().getName());
+        assertLeastPrivilegePod(ds, "HTTP");
+        assertEquals(List.of("--iface=eth0", "--web.listen-address=:9091", "--web.telemetry-path=/metrics", "--log.level=info",
+                "--log.format=json"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+        assertEquals("ebpf-traffic-exporter:0.1.0", ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage());
+        var svc = (io.fabric8.kubernetes.api.model.Service) docs.get("Service").typed();
+        assertEquals("None", svc.getSpec().getClusterIP());
+        assertEquals(ds.getSpec().getSelector().getMatchLabels(), svc.getSpec().getSelector());
+    }
+
+    @Test
+    void chartRendersWithTlsAuthMonitorRulesAndDashboard() throws IOException {
+        TestPki pki = TestPki.create(tmp, null);
+        String hash = Htpasswd.hash("prometheus", "pw", 5);
+        Path values = tmp.resolve("values.yml");
+        Files.writeString(values, """
+                iface: ens5
+                port: 9100
+                telemetryPath: /node/metrics
+                extraArgs: ["--attach-mode=legacy"]
+                webConfig:
+                  tls_server_config:
+                    cert_file: %s
+                    key_file: %s
+                  basic_auth_users:
+                    prometheus: "%s"
+                  auth_excluded_paths: [/-/healthy, /-/ready]
+                tlsSecret: ete-tls
+                serviceMonitor:
+                  enabled: true
+                  scheme: https
+                  tlsConfig: {insecureSkipVerify: true}
+                  basicAuth:
+                    username: {name: ete-scrape, key: username}
+                    password: {name: ete-scrape, key: password}
+                prometheusRule:
+                  enabled: true
+                grafanaDashboard:
+                  enabled: true
+                """.formatted(pki.serverCert(), pki.serverKey(), hash));
+        String out = template().withValuesFile(values).call();
+        Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap"),
+                docs.keySet());
+        DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
+        assertLeastPrivilegePod(ds, "HTTPS");
+        assertEquals(List.of("--iface=ens5", "--web.listen-address=:9100", "--web.telemetry-path=/node/metrics", "--log.level=info",
+                        "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml", "--attach-mode=legacy"),
+                ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+
+        // The Secret's web.yml is a config the exporter accepts.
+        String webYml = docs.get("Secret").tree().path("stringData").path("web.yml").asText();
+        Path web = tmp.resolve("web.yml");
+        Files.writeString(web, webYml);
+        WebConfig wc = WebConfig.load(web);
+        assertTrue(wc.tls() != null && wc.auth() != null, wc.toString());
+        assertEquals(Set.of("/-/healthy", "/-/ready"), wc.authExcludedPaths());
+
+        // The PrometheusRule carries deploy/prometheus/rules.yml unchanged.
+        JsonNode rules = K8sObjects.YAML.readTree(DEPLOY.resolve("prometheus/rules.yml").toFile());
+        assertEquals(rules.path("groups"), docs.get("PrometheusRule").tree().path("spec").path("groups"));
+        // The ConfigMap carries the dashboard unchanged.
+        assertEquals(K8sObjects.JSON.readTree(DEPLOY.resolve("grafana/ebpf-traffic-exporter.json").toFile()),
+                K8sObjects.JSON.readTree(docs.get("ConfigMap").tree().path("data").path("ebpf-traffic-exporter.json").asText()));
+        assertEquals("1", docs.get("ConfigMap").tree().path("metadata").path("labels").path("grafana_dashboard").asText());
+        JsonNode ep = docs.get("ServiceMonitor").tree().path("spec").path("endpoints").get(0);
+        assertEquals("/node/metrics", ep.path("path").asText());
+        assertEquals("https", ep.path("scheme").asText());
+        assertEquals("ete-scrape", ep.path("basicAuth").path("username").path("name").asText());
+    }
+
+    @Test
+    void valuesSchemaRejectsBadValues() {
+        for (String[] kv : new String[][]{{"port", "70000"}, {"logFormat", "xml"}, {"securityContext.privileged", "true"},
+                {"telemetryPath", "metrics"}, {"noSuchValue", "1"}}) {
+            Exception e = assertThrows(Exception.class,
+                    () -> template().set(kv[0], kv[1]).call(), String.join("=", kv));
+            assertTrue(e.getMessage().contains("values don't meet the specifications of the schema"), e.getMessage());
+        }
+    }
+
+    // --- plain manifests ---
+
+    @Test
+    void plainManifestsMatchTheSchemaAndTheChart() throws IOException {
+        Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/ebpf-traffic-exporter.yaml"))));
+        assertEquals(Set.of("ServiceAccount", "DaemonSet", "Service"), docs.keySet());
+        DaemonSet plain = (DaemonSet) docs.get("DaemonSet").typed();
+        assertLeastPrivilegePod(plain, "HTTP");
+        List<K8sObjects.Doc> sm = K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/servicemonitor.yaml")));
+        assertEquals(List.of("ServiceMonitor"), sm.stream().map(K8sObjects.Doc::kind).toList());
+
+        DaemonSet chart = (DaemonSet) byKind(K8sObjects.parse(template().call())).get("DaemonSet").typed();
+        Container a = plain.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        Container b = chart.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertEquals(a.getSecurityContext(), b.getSecurityContext());
+        assertEquals(a.getResources(), b.getResources());
+        assertEquals(a.getLivenessProbe(), b.getLivenessProbe());
+        assertEquals(a.getReadinessProbe(), b.getReadinessProbe());
+    }
+
+    // --- Docker ---
+
+    @Test
+    void dockerfileBuildsWithTheMakeTargetsAndItsLayoutStarts() throws IOException {
+        List<String> lines = joinContinuations(Files.readAllLines(DEPLOY.resolve("docker/Dockerfile")));
+        List<String> froms = lines.stream().filter(l -> l.startsWith("FROM ")).toList();
+        assertEquals(List.of("FROM ${JDK_IMAGE} AS build", "FROM ${JRE_IMAGE}"), froms);
+        assertTrue(lines.contains("ARG JRE_IMAGE=eclipse-temurin:25-jre-noble"), lines.toString());
+        int runtime = lines.indexOf("FROM ${JRE_IMAGE}");
+        List<String> buildRuns = lines.subList(0, runtime).stream().filter(l -> l.startsWith("RUN ")).toList();
+        assertTrue(buildRuns.stream().anyMatch(l -> l.matches("RUN make build .*&& if \\[ \"\\$RUN_UNIT_TESTS\" = 1 ]; then make unit-test; fi")),
+                buildRuns.toString());
+
+        // Lay out the runtime stage from this checkout's `make build` output, as its COPY lines say.
+        Path image = tmp.resolve("image");
+        Set<String> copied = new LinkedHashSet<>();
+        for (String l : lines.subList(runtime, lines.size())) {
+            if (l.startsWith("COPY --from=build ")) {
+                String[] p = l.split("\\s+");
+                Path src = ROOT.resolve(p[2].substring("/src/".length()));
+                assertTrue(Files.exists(src), "the build stage makes " + src + " (make build)");
+                Path dst = image.resolve(p[3].substring(1));
+                Files.createDirectories(dst.getParent());
+                Files.copy(src, dst);
+                copied.add(p[3]);
+            }
+        }
+        String entrypoint = lines.stream().filter(l -> l.startsWith("ENTRYPOINT ")).findFirst().orElseThrow();
+        String exe = entrypoint.replaceAll("ENTRYPOINT \\[\"([^\"]+)\"]", "$1");
+        assertTrue(copied.contains(exe), copied + " " + exe);
+        assertTrue(lines.contains("ENV EBPF_EXPORTER_JAVA_HOME=/opt/java/openjdk"), lines.toString());
+        String cmd = lines.stream().filter(l -> l.startsWith("CMD ")).findFirst().orElseThrow();
+        List<String> cmdArgs = new ArrayList<>();
+        Matcher m = Pattern.compile("\"([^\"]*)\"").matcher(cmd);
+        while (m.find()) {
+            cmdArgs.add(m.group(1));
+        }
+        Options.parse(cmdArgs.toArray(new String[0]));
+
+        // The entrypoint starts Java from EBPF_EXPORTER_JAVA_HOME (a JRE there; this machine's JDK here).
+        String javaHome = Cmd.ok(ROOT.resolve("scripts/find-jdk.sh").toString()).out().strip();
+        Cmd.Result v = Cmd.run(null, List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + javaHome, image.resolve(exe.substring(1)).toString(),
+                "--version"));
+        assertEquals(0, v.exit(), v.out() + v.err());
+        assertTrue(v.out().startsWith("ebpf-traffic-exporter " + BuildInfo.current().version() + " (java 25"), v.out());
+    }
+
+    static List<String> joinContinuations(List<String> raw) {
+        List<String> out = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        for (String l : raw) {
+            String s = l.strip();
+            if (cur.isEmpty() && (s.isEmpty() || s.startsWith("#"))) {
+                continue;
+            }
+            if (s.endsWith("\\")) {
+                cur.append(s, 0, s.length() - 1).append(' ');
+            } else {
+                cur.append(s);
+                out.add(cur.toString().replaceAll("\\s+", " ").strip());
+                cur.setLength(0);
+            }
+        }
+        return out;
+    }
+}

@@ -97,17 +97,7 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 this::ifaceName, () -> hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
-        StreamingFamilies traffic = new StreamingFamilies() {
-            @Override
-            public boolean owns(String name) {
-                return TrafficCollector.isTrafficName(name);
-            }
-
-            @Override
-            public void write(java.io.OutputStream out, boolean openMetrics) throws java.io.IOException {
-                collector.writeTrafficText(out, openMetrics);
-            }
-        };
+        StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
                 o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version(), traffic));
         resources.add(server);

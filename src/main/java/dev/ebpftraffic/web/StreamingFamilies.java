@@ -2,6 +2,7 @@ package dev.ebpftraffic.web;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.util.function.Predicate;
 
 /**
  * Metric families the server renders itself, in the Prometheus text format or OpenMetrics,
@@ -14,4 +15,24 @@ public interface StreamingFamilies {
 
     /** Writes the streamed families; OpenMetrics without the final "# EOF". */
     void write(OutputStream out, boolean openMetrics) throws IOException;
+
+    /** The writing half, for {@link #of}. */
+    @FunctionalInterface
+    interface Writer {
+        void write(OutputStream out, boolean openMetrics) throws IOException;
+    }
+
+    static StreamingFamilies of(Predicate<String> owns, Writer writer) {
+        return new StreamingFamilies() {
+            @Override
+            public boolean owns(String name) {
+                return owns.test(name);
+            }
+
+            @Override
+            public void write(OutputStream out, boolean openMetrics) throws IOException {
+                writer.write(out, openMetrics);
+            }
+        };
+    }
 }

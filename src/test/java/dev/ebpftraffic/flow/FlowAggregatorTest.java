@@ -1,5 +1,6 @@
 package dev.ebpftraffic.flow;
 
+import dev.ebpftraffic.testing.FakeFlowReader;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashMap;
@@ -7,13 +8,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-import static dev.ebpftraffic.flow.FakeKernelMap.key;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class FlowAggregatorTest {
     static final long S = 1_000_000_000L;
+
+    static FlowKey key(Direction d, String src, String dst) {
+        return FakeFlowReader.key(1, d, src, dst);
+    }
 
     static FlowAggregator aggregator(int maxSeries, long ttl, long drainIdle, int maxTracked) {
         return new FlowAggregator(new FlowAggregator.Settings(maxSeries, ttl, drainIdle, maxTracked), Labeler.plain());
@@ -38,7 +42,7 @@ class FlowAggregatorTest {
 
     @Test
     void withinBudgetEveryPairIsExportedExactly() {
-        FakeKernelMap k = new FakeKernelMap(100);
+        FakeFlowReader k = new FakeFlowReader(100);
         FlowAggregator a = aggregator(10, 600 * S, 30 * S, 1000);
         k.send(key(Direction.INBOUND, "1.1.1.1", "192.168.1.5"), 3, 300);
         k.send(key(Direction.OUTBOUND, "192.168.1.5", "8.8.8.8"), 2, 200);
@@ -52,7 +56,7 @@ class FlowAggregatorTest {
 
     @Test
     void overBudgetTheQuietestFoldIntoOtherAndSumsStayExact() {
-        FakeKernelMap k = new FakeKernelMap(1000);
+        FakeFlowReader k = new FakeFlowReader(1000);
         FlowAggregator a = aggregator(6, 600 * S, 30 * S, 1000);
         long sentP = 0;
         long sentB = 0;
@@ -82,7 +86,7 @@ class FlowAggregatorTest {
 
     @Test
     void countersNeverDecreaseAndSumIsConservedAcrossManyRandomRefreshes() {
-        FakeKernelMap k = new FakeKernelMap(16);
+        FakeFlowReader k = new FakeFlowReader(16);
         FlowAggregator a = aggregator(12, 20 * S, 3 * S, 40);
         Random r = new Random(42);
         Map<String, long[]> last = new HashMap<>();
@@ -120,7 +124,7 @@ class FlowAggregatorTest {
 
     @Test
     void nearTheBoundaryPairsDoNotFlap() {
-        FakeKernelMap k = new FakeKernelMap(100);
+        FakeFlowReader k = new FakeFlowReader(100);
         FlowAggregator a = aggregator(3, 600 * S, 30 * S, 1000); // 2 pair slots + 1 "other" slot
         FlowKey x = key(Direction.INBOUND, "10.0.0.1", "10.1.0.1");
         FlowKey y = key(Direction.INBOUND, "10.0.0.2", "10.1.0.1");
@@ -144,7 +148,7 @@ class FlowAggregatorTest {
 
     @Test
     void aClearlyLouderPairTakesTheSlot() {
-        FakeKernelMap k = new FakeKernelMap(100);
+        FakeFlowReader k = new FakeFlowReader(100);
         FlowAggregator a = aggregator(2, 600 * S, 30 * S, 1000);
         FlowKey quiet1 = key(Direction.INBOUND, "10.0.0.1", "10.1.0.1");
         FlowKey quiet2 = key(Direction.INBOUND, "10.0.0.3", "10.1.0.1");
@@ -173,7 +177,7 @@ class FlowAggregatorTest {
 
     @Test
     void idlePairsExpireIntoOtherAndMemoryIsFreed() {
-        FakeKernelMap k = new FakeKernelMap(100);
+        FakeFlowReader k = new FakeFlowReader(100);
         FlowAggregator a = aggregator(100, 60 * S, 10 * S, 1000);
         k.send(key(Direction.OUTBOUND, "10.0.0.1", "192.0.2.7"), 4, 400);
         a.refresh(k, 0, List.of());
@@ -200,7 +204,7 @@ class FlowAggregatorTest {
 
     @Test
     void kernelEntryRecreatedBySomeoneElseCountsFromZero() {
-        FakeKernelMap k = new FakeKernelMap(100);
+        FakeFlowReader k = new FakeFlowReader(100);
         FlowAggregator a = aggregator(0, 600 * S, 600 * S, Integer.MAX_VALUE);
         FlowKey f = key(Direction.INBOUND, "fd00::1", "fd00::2");
         k.send(f, 5, 500);
@@ -215,7 +219,7 @@ class FlowAggregatorTest {
 
     @Test
     void mapUnderPressureDrainsEverythingThatDidNotChange() {
-        FakeKernelMap k = new FakeKernelMap(8);
+        FakeFlowReader k = new FakeFlowReader(8);
         FlowAggregator a = aggregator(0, 600 * S, 600 * S, Integer.MAX_VALUE);
         for (int i = 0; i < 7; i++) {
             k.send(key(Direction.INBOUND, "10.0.0." + i, "10.1.0.1"), 1, 60);

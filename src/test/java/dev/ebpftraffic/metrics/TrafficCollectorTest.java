@@ -9,6 +9,7 @@ import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.IpAddress;
+import dev.ebpftraffic.testing.FakeFlowReader;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.BeforeEach;
@@ -34,69 +35,20 @@ class TrafficCollectorTest {
     static final int VETH = 7;
     static final String SCRAPE_DURATION = "ebpf_traffic_exporter_scrape_duration_seconds ";
 
-    /** The kernel maps, as a reader would sum them over CPUs. Values may be changed between scrapes. */
-    static final class FakeReader implements FlowReader {
-        final Map<FlowKey, long[]> flows = new LinkedHashMap<>();
-        final Map<StatKey, long[]> stats = new LinkedHashMap<>();
-        RuntimeException failFlows;
-        RuntimeException failStats;
-        int reads;
-
-        void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
-            flows.put(FlowKey.of(ifindex, d, IpAddress.parse(src), IpAddress.parse(dst)), new long[]{packets, bytes});
-        }
-
-        void stat(int ifindex, Direction d, KernelStat s, long packets, long bytes) {
-            stats.put(new StatKey(ifindex, d, s), new long[]{packets, bytes});
-        }
-
-        @Override
-        public void readFlows(Sink<FlowKey> sink) {
-            reads++;
-            if (failFlows != null) {
-                throw failFlows;
-            }
-            flows.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-        }
-
-        @Override
-        public void readStats(Sink<StatKey> sink) {
-            if (failStats != null) {
-                throw failStats;
-            }
-            stats.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            long[] v = flows.remove(key);
-            if (v == null) {
-                return false;
-            }
-            sink.accept(key, v[0], v[1]);
-            return true;
-        }
-
-        @Override
-        public int flowCapacity() {
-            return 65536;
-        }
-    }
-
     /** No budget, nothing drained or expired: the aggregation tests cover those. */
     static FlowAggregator unbounded() {
         return new FlowAggregator(new FlowAggregator.Settings(0, Long.MAX_VALUE / 4, Long.MAX_VALUE / 4, Integer.MAX_VALUE),
                 Labeler.plain());
     }
 
-    FakeReader reader;
+    FakeFlowReader reader;
     TrafficCollector collector;
     PrometheusRegistry registry;
     List<String> errors;
 
     @BeforeEach
     void setUp() {
-        reader = new FakeReader();
+        reader = new FakeFlowReader(65536);
         // IPv4 both ways; the spec's example flow (public source, private destination).
         reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 10, 1234);
         reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "1.1.1.1", 8, 640);
@@ -321,7 +273,7 @@ class TrafficCollectorTest {
 
     @Test
     void emptyMapsAndNoHooks() throws IOException {
-        FakeReader empty = new FakeReader();
+        FakeFlowReader empty = new FakeFlowReader(65536);
         PrometheusRegistry r = new PrometheusRegistry();
         r.register(new TrafficCollector(empty, unbounded(), i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -379,7 +331,7 @@ class TrafficCollectorTest {
 
     @Test
     void labelValuesAreEscapedInTheStreamingWriter() throws IOException {
-        FakeReader r = new FakeReader();
+        FakeFlowReader r = new FakeFlowReader(65536);
         r.flow(9, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 1, 60);
         TrafficCollector c = new TrafficCollector(r, unbounded(), i -> "we\"ird\\if", List::of, new BuildInfo("v", "j"), errors::add);
         ByteArrayOutputStream out = new ByteArrayOutputStream();

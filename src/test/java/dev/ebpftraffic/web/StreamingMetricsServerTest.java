@@ -10,6 +10,7 @@ import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.testing.FakeFlowReader;
 import io.prometheus.metrics.expositionformats.generated.com_google_protobuf_4_36_2.Metrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.AfterAll;
@@ -19,7 +20,6 @@ import org.junit.jupiter.api.Test;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -47,47 +47,17 @@ class StreamingMetricsServerTest {
     static String base;
     static final HttpClient CLIENT = HttpClient.newHttpClient();
 
-    /** One flow, as the kernel map would hold it. */
-    static final class OneFlow implements FlowReader {
-        @Override
-        public void readFlows(Sink<FlowKey> sink) {
-            sink.accept(FlowKey.of(2, Direction.INBOUND, IpAddress.parse("1.1.1.1"), IpAddress.parse("192.168.1.5")), 10, 1234);
-        }
-
-        @Override
-        public void readStats(Sink<StatKey> sink) {
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            return false;
-        }
-
-        @Override
-        public int flowCapacity() {
-            return 16;
-        }
-    }
-
     @BeforeAll
     static void start() {
         PrometheusRegistry registry = new PrometheusRegistry();
-        TrafficCollector collector = new TrafficCollector(new OneFlow(),
+        FakeFlowReader oneFlow = new FakeFlowReader(16);
+        oneFlow.flow(2, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 10, 1234);
+        TrafficCollector collector = new TrafficCollector(oneFlow,
                 new FlowAggregator(new FlowAggregator.Settings(0, Long.MAX_VALUE / 4, Long.MAX_VALUE / 4, Integer.MAX_VALUE),
                         Labeler.plain()),
                 i -> "eth0", List::of, new BuildInfo("1.2.3", "25"), e -> { });
         registry.register(collector);
-        StreamingFamilies traffic = new StreamingFamilies() {
-            @Override
-            public boolean owns(String name) {
-                return TrafficCollector.isTrafficName(name);
-            }
-
-            @Override
-            public void write(OutputStream out, boolean openMetrics) throws IOException {
-                collector.writeTrafficText(out, openMetrics);
-            }
-        };
+        StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         server = MetricsServer.start(new ListenAddress("127.0.0.1", 0), registry,
                 new MetricsServer.Settings("/metrics", WebConfig.none(), () -> true, "1.2.3", traffic));
         base = "http://127.0.0.1:" + server.port();

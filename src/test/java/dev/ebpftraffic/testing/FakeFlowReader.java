@@ -1,0 +1,93 @@
+package dev.ebpftraffic.testing;
+
+import dev.ebpftraffic.bpf.FlowReader;
+import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.IpAddress;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The kernel maps in memory, values as a reader sums them over CPUs: for testing everything
+ * above the kernel without one. Tests set values, or send traffic like the BPF program would.
+ */
+public final class FakeFlowReader implements FlowReader {
+    public final Map<FlowKey, long[]> flows = new LinkedHashMap<>();
+    public final Map<StatKey, long[]> stats = new LinkedHashMap<>();
+    public final int capacity;
+    /** Sent by {@link #send} while the map was full, as the program's overflow stat would count. */
+    public long overflowPackets;
+    public long overflowBytes;
+    /** When set, the next reads throw it. */
+    public RuntimeException failFlows;
+    public RuntimeException failStats;
+    public int reads;
+
+    public FakeFlowReader(int capacity) {
+        this.capacity = capacity;
+    }
+
+    public static FlowKey key(int ifindex, Direction d, String src, String dst) {
+        return FlowKey.of(ifindex, d, IpAddress.parse(src), IpAddress.parse(dst));
+    }
+
+    /** Sets a flow's current kernel value. */
+    public void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
+        flows.put(key(ifindex, d, src, dst), new long[]{packets, bytes});
+    }
+
+    public void stat(int ifindex, Direction d, KernelStat s, long packets, long bytes) {
+        stats.put(new StatKey(ifindex, d, s), new long[]{packets, bytes});
+    }
+
+    /** Like the BPF program: add to the entry, or create it, or count it as overflow. */
+    public void send(FlowKey k, long packets, long bytes) {
+        long[] v = flows.get(k);
+        if (v == null) {
+            if (flows.size() >= capacity) {
+                overflowPackets += packets;
+                overflowBytes += bytes;
+                return;
+            }
+            v = new long[2];
+            flows.put(k, v);
+        }
+        v[0] += packets;
+        v[1] += bytes;
+    }
+
+    @Override
+    public void readFlows(Sink<FlowKey> sink) {
+        reads++;
+        if (failFlows != null) {
+            throw failFlows;
+        }
+        flows.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+    }
+
+    @Override
+    public void readStats(Sink<StatKey> sink) {
+        if (failStats != null) {
+            throw failStats;
+        }
+        stats.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+    }
+
+    @Override
+    public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+        long[] v = flows.remove(key);
+        if (v == null) {
+            return false;
+        }
+        sink.accept(key, v[0], v[1]);
+        return true;
+    }
+
+    @Override
+    public int flowCapacity() {
+        return capacity;
+    }
+}

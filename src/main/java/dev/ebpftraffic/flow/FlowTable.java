@@ -16,7 +16,6 @@ public final class FlowTable<K> {
     public static final class Entry<K> extends MonotonicCounter {
         private final K key;
         private long seen;
-        public Object exportCache;
 
         Entry(K key) {
             this.key = key;

@@ -124,24 +124,6 @@ class FlowTableTest {
         assertEquals(3, t.size());
     }
 
-    @Test
-    void exportCacheStaysWithTheEntry() {
-        FlowTable<String> t = new FlowTable<>();
-        t.beginRead();
-        t.observe("a", 1, 1);
-        t.endRead();
-        FlowTable.Entry<String> e = t.entries().iterator().next();
-        assertNull(e.exportCache);
-        Object cache = new Object();
-        e.exportCache = cache;
-        t.beginRead();
-        t.observe("a", 2, 2);
-        t.endRead();
-        FlowTable.Entry<String> again = t.entries().iterator().next();
-        assertSame(e, again);
-        assertSame(cache, again.exportCache);
-    }
-
     /** A read that throws half-way never reaches endRead: nothing is reset, the last count stays. */
     @Test
     void failedReadChangesNothingButWhatItSaw() {

@@ -1,0 +1,337 @@
+package dev.ebpftraffic.e2e;
+
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
+import dev.ebpftraffic.testing.Frames;
+import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.LinkStats;
+import dev.ebpftraffic.testing.Metrics;
+import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.PacketSocket;
+import dev.ebpftraffic.testing.Setns;
+import dev.ebpftraffic.testing.Snapshot;
+import dev.ebpftraffic.testing.Traffic;
+import dev.ebpftraffic.testing.Traffic.Ping;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Conservation: what the exporter reports adds up to what the kernel says the interface carried.
+ *
+ * <ul>
+ *   <li>Against the interface counters: on b's veth end, for each direction, the growth of
+ *       network_traffic_*_total over ALL series ("other" included) plus
+ *       ebpf_traffic_exporter_skipped_*_total equals the growth of rx (inbound) or tx (outbound)
+ *       packets and bytes. A veth counts one packet per skb and skb->len bytes (Ethernet header
+ *       included), exactly what the hook counts for a non-GSO skb, so this holds frame for frame.</li>
+ *   <li>Against TCP's segment counters, for a bulk transfer with TSO/GSO: wire segments, not skbs.</li>
+ * </ul>
+ */
+@KernelTest
+@Timeout(120)
+class ConservationTest {
+    private static final Duration QUIET = Duration.ofMillis(1500);
+    private static final String INBOUND = "inbound";
+    private static final String OUTBOUND = "outbound";
+    private static final String SKIPPED_PACKETS = "ebpf_traffic_exporter_skipped_packets_total";
+    private static final String SKIPPED_BYTES = "ebpf_traffic_exporter_skipped_bytes_total";
+
+    /** a side, b side, prefix length: private and documentation ranges, IPv4 and IPv6. */
+    private static final List<String[]> PAIRS = List.of(
+            new String[] {"10.79.0.1", "10.79.0.2", "24"},
+            new String[] {"172.16.79.1", "172.16.79.2", "24"},
+            new String[] {"192.168.79.1", "192.168.79.2", "24"},
+            new String[] {"192.0.2.1", "192.0.2.2", "24"},
+            new String[] {"203.0.113.1", "203.0.113.2", "24"},
+            new String[] {"fd00:79::1", "fd00:79::2", "64"},
+            new String[] {"2001:db8:79::1", "2001:db8:79::2", "64"});
+
+    @Test
+    void interfaceCountersEqualExportedTotalsPlusSkipped() {
+        try (NetNs net = NetNs.pair()) {
+            for (String[] p : PAIRS) {
+                net.addPair(p[0], p[1], Integer.parseInt(p[2]));
+            }
+            ExporterProcess exporter = net.own(ExporterProcess.start(net.b, "conservation",
+                    "--iface", net.ifB, "--addr", ExporterProcess.LISTEN));
+            exporter.awaitAttached(Duration.ofSeconds(30));
+            LinkStats.awaitQuiet(net.b, net.ifB, QUIET, Duration.ofSeconds(20));
+            Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+
+            // IP traffic: UDP of many sizes (those above the MTU leave as IP fragments), both ways, and pings.
+            Traffic traffic = new Traffic(net);
+            int port = 41000;
+            for (String[] p : PAIRS) {
+                traffic.udp(true, p[0], p[1], port++, Map.of(0, 2, 1, 3, 18, 2, 100, 4, 512, 3, 1000, 2,
+                        1452, 2, 1472, 1, 4000, 2, 9000, 1));
+                traffic.udp(false, p[1], p[0], port++, Map.of(0, 1, 60, 3, 777, 2, 1200, 2, 3000, 1));
+            }
+            traffic.ping(PAIRS.stream().flatMap(p -> Stream.of(new Ping(true, p[0], p[1], 2), new Ping(false, p[1], p[0], 2)))
+                    .toArray(Ping[]::new));
+
+            // Frames the hook must not attribute to an IP pair, sent as they are with packet sockets.
+            RawFrames fromA = RawFrames.of(net.macB, net.macA, "10.79.0.1", "10.79.0.2", "fd00:79::1", "fd00:79::2");
+            RawFrames fromB = RawFrames.of(net.macA, net.macB, "10.79.0.2", "10.79.0.1", "fd00:79::2", "fd00:79::1");
+            try (PacketSocket sa = PacketSocket.open(net.a, net.ifA); PacketSocket sb = PacketSocket.open(net.b, net.ifB)) {
+                fromA.all().forEach(sa::send);
+                fromB.all().forEach(sb::send);
+                // An ARP request for b's own address: b answers, and that reply is traffic like any other.
+                sa.send(PacketSocket.withMacs(Frames.ethernet().arp("10.79.0.1", "10.79.0.2").build(), "ff:ff:ff:ff:ff:ff", net.macA));
+            }
+
+            LinkStats.awaitQuiet(net.b, net.ifB, Duration.ofMillis(500), Duration.ofSeconds(20));
+            Snapshot after = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+            // rx_dropped grows by the frames b's stack had no handler for (LLDP, unknown ethertypes): they were
+            // received and seen by the hook first. A tx drop would be a frame the hook saw that never left.
+            assertEquals(before.link().txDropped(), after.link().txDropped(), "tx drops on " + net.ifB);
+
+            String iface = net.ifB;
+            long[] in = check(before, after, iface, INBOUND, after.link().rxPackets() - before.link().rxPackets(),
+                    after.link().rxBytes() - before.link().rxBytes());
+            long[] out = check(before, after, iface, OUTBOUND, after.link().txPackets() - before.link().txPackets(),
+                    after.link().txBytes() - before.link().txBytes());
+            System.out.printf("[conservation] %s inbound: %d packets / %d bytes, outbound: %d packets / %d bytes"
+                            + " (rx_dropped by b's stack after the hook: %d)%n",
+                    iface, in[0], in[1], out[0], out[1], after.link().rxDropped() - before.link().rxDropped());
+
+            // The skipped frames are attributed exactly: what a sent is all b saw that was not IP or malformed.
+            assertSkipped(before, after, iface, INBOUND, "malformed", fromA.malformed());
+            assertSkipped(before, after, iface, INBOUND, "non_ip", concat(fromA.nonIp(), List.of(
+                    Frames.ethernet().arp("10.79.0.1", "10.79.0.2").build())));
+            assertSkipped(before, after, iface, OUTBOUND, "malformed", fromB.malformed());
+            long arpReply = 14 + 28; // b's answer to the ARP request, unpadded on a veth
+            assertEquals(fromB.nonIp().size() + 1, delta(before, after, SKIPPED_PACKETS, iface, OUTBOUND, "non_ip"),
+                    "outbound non-IP frames: ours and b's ARP reply");
+            assertEquals(bytes(fromB.nonIp()) + arpReply, delta(before, after, SKIPPED_BYTES, iface, OUTBOUND, "non_ip"));
+
+            // The test moved real volume in both directions: a conservation over nothing proves nothing.
+            assertTrue(in[0] > 200 && out[0] > 100, "inbound " + in[0] + ", outbound " + out[0] + " packets");
+        }
+    }
+
+    /**
+     * A bulk TCP transfer a -> b with TSO/GSO on, over IPv4 and IPv6. The sender hands the veth
+     * skbs of up to 64 KB (gso_segs segments each), which reach b's ingress hook as they are.
+     * The exporter must count wire segments: inbound packets for (a, b) == a's Tcp OutSegs growth
+     * (tcp_skb_pcount per skb, i.e. segments), outbound packets for (b, a) == b's OutSegs growth.
+     *
+     * <p>Bytes, per wire segment: 14 (Ethernet) + 20 or 40 (IPv4 / IPv6) + 32 (TCP header with the
+     * 12-byte timestamp option, on every segment once negotiated) + payload; the SYN and SYN-ACK
+     * carry MSS, SACK-permitted, timestamp and window-scale options: a 40-byte header, 8 more.
+     * So inbound bytes = payload + segments x (14 + L3 + 32) + 8, outbound = segments x (14 + L3 + 32) + 8
+     * (b sends no data). The same header sizes are checked against the kernel's own veth byte counter,
+     * which counts skbs: rx bytes = payload + skbs x (14 + L3 + 32) + 8.
+     */
+    @Test
+    void tcpBulkTransferCountsWireSegmentsWithGso() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            for (String ns : List.of(net.a, net.b)) {
+                // Set explicitly: the header sizes in the byte formula depend on these options.
+                NetNs.sysctls(ns, Map.of("net/ipv4/tcp_timestamps", "1", "net/ipv4/tcp_sack", "1",
+                        "net/ipv4/tcp_window_scaling", "1", "net/ipv4/tcp_ecn", "0"));
+            }
+            net.addPair("10.80.0.1", "10.80.0.2", 24);
+            net.addPair("fd00:80::1", "fd00:80::2", 64);
+            String offloads = offloads(net.a, net.ifA) + offloads(net.b, net.ifB);
+            System.out.print("[gso] offloads:\n" + offloads);
+            assertTrue(offloads.contains(net.ifA + " tcp-segmentation-offload: on"), offloads);
+            assertTrue(offloads.contains(net.ifA + " generic-segmentation-offload: on"), offloads);
+
+            ExporterProcess exporter = net.own(ExporterProcess.start(net.b, "gso",
+                    "--iface", net.ifB, "--addr", ExporterProcess.LISTEN));
+            exporter.awaitAttached(Duration.ofSeconds(30));
+            transfer(net, exporter, "10.80.0.1", "10.80.0.2", 20, 48 << 20);
+            transfer(net, exporter, "fd00:80::1", "fd00:80::2", 40, 24 << 20);
+        }
+    }
+
+    private static String offloads(String ns, String dev) {
+        Cmd.Result r = Cmd.run("ip", "netns", "exec", ns, "ethtool", "-k", dev).ok();
+        StringBuilder out = new StringBuilder();
+        r.stdout().lines().map(String::trim)
+                .filter(l -> l.matches("(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload|rx-gro-hw|large-receive-offload):.*"))
+                .forEach(l -> out.append(dev).append(' ').append(l).append('\n'));
+        return out.toString();
+    }
+
+    private static void transfer(NetNs net, ExporterProcess exporter, String addrA, String addrB, int l3, int payload) throws Exception {
+        LinkStats.awaitQuiet(net.b, net.ifB, QUIET, Duration.ofSeconds(20));
+        Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+        Thread.sleep(300); // the scrape's own TCP on b's loopback is over before the segment counters are read
+        Map<String, Long> tcpA0 = LinkStats.tcpSnmp(net.a);
+        Map<String, Long> tcpB0 = LinkStats.tcpSnmp(net.b);
+
+        long received = bulk(net, addrA, addrB, payload);
+        assertEquals(payload, received, "bytes the server in b received");
+
+        Thread.sleep(300); // the last ACK is through
+        Map<String, Long> tcpA1 = LinkStats.tcpSnmp(net.a);
+        Map<String, Long> tcpB1 = LinkStats.tcpSnmp(net.b);
+        LinkStats link = LinkStats.read(net.b, net.ifB);
+        Snapshot after = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+        assertEquals(link, after.link(), "nothing crossed the veth between the TCP counters and the scrape");
+
+        long outSegsA = tcpA1.get("OutSegs") - tcpA0.get("OutSegs");
+        long outSegsB = tcpB1.get("OutSegs") - tcpB0.get("OutSegs");
+        long inSegsB = tcpB1.get("InSegs") - tcpB0.get("InSegs");
+        long inSegsA = tcpA1.get("InSegs") - tcpA0.get("InSegs");
+        assertEquals(0, tcpA1.get("RetransSegs") - tcpA0.get("RetransSegs"), "retransmissions from a (not in OutSegs)");
+        assertEquals(0, tcpB1.get("RetransSegs") - tcpB0.get("RetransSegs"), "retransmissions from b (not in OutSegs)");
+        long skbsIn = after.link().rxPackets() - before.link().rxPackets();
+        long skbsOut = after.link().txPackets() - before.link().txPackets();
+        long rxBytes = after.link().rxBytes() - before.link().rxBytes();
+
+        Metrics m = after.metrics();
+        long inPackets = pair(before, after, Traffic.PACKETS, INBOUND, addrA, addrB);
+        long inBytes = pair(before, after, Traffic.BYTES, INBOUND, addrA, addrB);
+        long outPackets = pair(before, after, Traffic.PACKETS, OUTBOUND, addrB, addrA);
+        long outBytes = pair(before, after, Traffic.BYTES, OUTBOUND, addrB, addrA);
+        long perSegment = 14 + l3 + 32;
+        System.out.printf("[gso] %s -> %s, %d payload bytes: a OutSegs %d, b InSegs %d, veth skbs in %d (%.1f segments/skb);"
+                        + " exporter inbound %d packets / %d bytes; b OutSegs %d, a InSegs %d, veth skbs out %d;"
+                        + " exporter outbound %d packets / %d bytes%n",
+                addrA, addrB, payload, outSegsA, inSegsB, skbsIn, (double) outSegsA / skbsIn, inPackets, inBytes,
+                outSegsB, inSegsA, skbsOut, outPackets, outBytes);
+
+        // The veth carried only this connection, and the header sizes are what the formula says.
+        assertEquals(payload + skbsIn * perSegment + 8, rxBytes, "veth rx bytes = payload + skbs x headers + 8 (SYN options)");
+        // GSO really happened: far fewer skbs than segments crossed the hook.
+        assertTrue(skbsIn * 4 < outSegsA, "expected GSO skbs: " + skbsIn + " skbs for " + outSegsA + " segments");
+        // b's InSegs counts one per received skb on this kernel (tcp_v4_rcv/tcp_v6_rcv count skbs, not gso_segs),
+        // per wire segment on kernels that count GRO/GSO segments. Either way b received every skb.
+        assertTrue(inSegsB == skbsIn || inSegsB == outSegsA,
+                "b's InSegs " + inSegsB + " is neither the skbs (" + skbsIn + ") nor the segments (" + outSegsA + ")");
+
+        assertEquals(outSegsA, inPackets, "inbound packets " + addrA + " -> " + addrB + " == a's OutSegs\n" + m.text());
+        assertEquals(payload + outSegsA * perSegment + 8, inBytes, "inbound bytes " + addrA + " -> " + addrB);
+        // b sends only SYN-ACK, ACKs and FIN: one skb each, so its OutSegs is also the veth's tx count and a's InSegs.
+        assertEquals(outSegsB, outPackets, "outbound packets " + addrB + " -> " + addrA + " == b's OutSegs");
+        assertEquals(skbsOut, outPackets, "outbound packets == veth tx (b's segments are not GSO)");
+        assertEquals(inSegsA, outPackets, "a's InSegs");
+        assertEquals(outSegsB * perSegment + 8, outBytes, "outbound bytes " + addrB + " -> " + addrA);
+    }
+
+    private static long pair(Snapshot before, Snapshot after, String family, String dir, String src, String dst) {
+        java.util.function.Predicate<Metrics.Sample> f = s -> dir.equals(s.label("direction"))
+                && src.equals(s.label("src_ip")) && dst.equals(s.label("dst_ip"));
+        return after.metrics().sum(family, f) - before.metrics().sum(family, f);
+    }
+
+    /** Sends payload bytes from addrA (in a) to a server on addrB (in b); returns what the server read. */
+    private static long bulk(NetNs net, String addrA, String addrB, int payload) throws Exception {
+        StandardProtocolFamily fam = Traffic.isV4(addrA) ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6;
+        InetSocketAddress target = new InetSocketAddress(NetNs.parse(addrB), 5201);
+        try (ServerSocketChannel server = Setns.call(net.b, () -> ServerSocketChannel.open(fam).bind(target))) {
+            CompletableFuture<Long> sink = CompletableFuture.supplyAsync(() -> {
+                try (SocketChannel c = server.accept()) {
+                    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+                    long n = 0;
+                    for (int r; (r = c.read(buf.clear())) >= 0; ) {
+                        n += r;
+                    }
+                    return n;
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            try (SocketChannel c = Setns.call(net.a, () -> {
+                SocketChannel ch = SocketChannel.open(fam);
+                ch.bind(new InetSocketAddress(NetNs.parse(addrA), 0));
+                return ch;
+            })) {
+                c.connect(target);
+                ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
+                for (int left = payload; left > 0; ) {
+                    chunk.clear().limit(Math.min(left, chunk.capacity()));
+                    left -= c.write(chunk);
+                }
+                c.shutdownOutput();
+                long got = sink.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                // The server closed after reading everything: wait for its FIN before closing.
+                assertEquals(-1, c.read(ByteBuffer.allocate(1)), "server sent nothing");
+                return got;
+            }
+        }
+    }
+
+    /** Asserts Δ(traffic over all series) + Δ(skipped) == Δ(interface counter) for packets and bytes. */
+    private static long[] check(Snapshot before, Snapshot after, String iface, String dir, long linkPackets, long linkBytes) {
+        long packets = diff(before, after, Traffic.PACKETS, iface, dir) + diff(before, after, SKIPPED_PACKETS, iface, dir);
+        long bytes = diff(before, after, Traffic.BYTES, iface, dir) + diff(before, after, SKIPPED_BYTES, iface, dir);
+        String ctx = dir + " on " + iface + ": sum over all network_traffic series + skipped vs the interface's "
+                + (dir.equals(INBOUND) ? "rx" : "tx") + " counter; scrape after:\n" + after.metrics().text();
+        assertEquals(linkPackets, packets, "packets " + ctx);
+        assertEquals(linkBytes, bytes, "bytes " + ctx);
+        return new long[] {packets, bytes};
+    }
+
+    private static long diff(Snapshot before, Snapshot after, String family, String iface, String dir) {
+        return after.sum(family, iface, dir) - before.sum(family, iface, dir);
+    }
+
+    private static long delta(Snapshot before, Snapshot after, String family, String iface, String dir, String reason) {
+        java.util.function.Predicate<Metrics.Sample> f = s -> iface.equals(s.label("iface"))
+                && dir.equals(s.label("direction")) && reason.equals(s.label("reason"));
+        return after.metrics().sum(family, f) - before.metrics().sum(family, f);
+    }
+
+    private static void assertSkipped(Snapshot before, Snapshot after, String iface, String dir, String reason, List<byte[]> frames) {
+        assertEquals(frames.size(), delta(before, after, SKIPPED_PACKETS, iface, dir, reason), dir + " " + reason + " packets");
+        assertEquals(bytes(frames), delta(before, after, SKIPPED_BYTES, iface, dir, reason), dir + " " + reason + " bytes");
+    }
+
+    private static long bytes(List<byte[]> frames) {
+        return frames.stream().mapToLong(f -> f.length).sum();
+    }
+
+    private static List<byte[]> concat(List<byte[]> a, List<byte[]> b) {
+        List<byte[]> out = new ArrayList<>(a);
+        out.addAll(b);
+        return out;
+    }
+
+    /** Non-IP and malformed frames between two MACs, with addresses of a configured pair. */
+    private record RawFrames(List<byte[]> nonIp, List<byte[]> malformed) {
+        static RawFrames of(String dstMac, String srcMac, String src4, String dst4, String src6, String dst6) {
+            List<byte[]> nonIp = List.of(
+                    // An ARP request for an address nobody has: no answer.
+                    PacketSocket.withMacs(Frames.ethernet().arp(src4, "10.79.0.200").build(), "ff:ff:ff:ff:ff:ff", srcMac),
+                    PacketSocket.withMacs(Frames.ethernet().lldp().build(), "01:80:c2:00:00:0e", srcMac),
+                    PacketSocket.withMacs(Frames.ethernet().etherType(0x88B5, new byte[46]).build(), dstMac, srcMac),
+                    PacketSocket.withMacs(Frames.ethernet().etherType(0x88B6, new byte[300]).build(), dstMac, srcMac),
+                    // 802.3 (a length, not an ethertype) with an LLC header.
+                    PacketSocket.withMacs(Frames.ethernet().etherType(48, new byte[] {(byte) 0xaa, (byte) 0xaa, 3, 0, 0, 0, 0, 0,
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}).build(),
+                            dstMac, srcMac));
+            byte[] udp4 = Frames.ethernet().ipv4(src4, dst4).udp(5000, 5001).payload(64).build();
+            byte[] udp6 = Frames.ethernet().ipv6(src6, dst6).udp(5000, 5001).payload(64).build();
+            List<byte[]> malformed = List.of(
+                    PacketSocket.withMacs(Frames.truncate(udp4, 14 + 10), dstMac, srcMac),          // IPv4 header cut short
+                    PacketSocket.withMacs(Frames.truncate(udp6, 14 + 30), dstMac, srcMac),          // IPv6 header cut short
+                    PacketSocket.withMacs(Frames.ethernet().ipv4(src4, dst4).udp(1, 2).payload(10).ihl(4).build(), dstMac, srcMac),
+                    PacketSocket.withMacs(Frames.ethernet().ipv4(src4, dst4).udp(1, 2).payload(10).ihl(15).build(), dstMac, srcMac), // IHL past the end
+                    PacketSocket.withMacs(Frames.ethernet().ipv4(src4, dst4).udp(1, 2).payload(30).ipVersion(6).build(), dstMac, srcMac),
+                    PacketSocket.withMacs(Frames.ethernet().ipv6(src6, dst6).udp(1, 2).payload(30).ipVersion(4).build(), dstMac, srcMac));
+            return new RawFrames(nonIp, malformed);
+        }
+
+        List<byte[]> all() {
+            return concat(nonIp, malformed);
+        }
+    }
+}

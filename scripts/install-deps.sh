@@ -4,8 +4,8 @@
 set -eu
 # build: clang/llvm compile the BPF object; libbpf-dev gives bpf_helpers.h; linux-libc-dev the uapi headers.
 # run:   libbpf1 is loaded by the exporter; iproute2 for `ip`.
-# test:  bpftool, iputils-ping, gcc (small helpers) and maven.
-PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc"
+# test:  bpftool, iputils-ping, gcc (small helpers), ethtool (offload checks) and maven.
+PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc ethtool"
 [ $# -gt 0 ] && PKGS="$PKGS $*"
 
 missing=""

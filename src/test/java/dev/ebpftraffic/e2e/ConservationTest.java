@@ -85,6 +85,9 @@ class ConservationTest {
                     .toArray(Ping[]::new));
 
             // Frames the hook must not attribute to an IP pair, sent as they are with packet sockets.
+            // No VLAN-tagged frames here: the stack strips an in-frame tag on receive (skb_vlan_untag)
+            // before the TC ingress hook, so the hook's skb->len is 4 bytes short of the veth's rx count
+            // per tagged inbound frame (README: an offloaded tag is not counted).
             RawFrames fromA = RawFrames.of(net.macB, net.macA, "10.79.0.1", "10.79.0.2", "fd00:79::1", "fd00:79::2");
             RawFrames fromB = RawFrames.of(net.macA, net.macB, "10.79.0.2", "10.79.0.1", "fd00:79::2", "fd00:79::1");
             try (PacketSocket sa = PacketSocket.open(net.a, net.ifA); PacketSocket sb = PacketSocket.open(net.b, net.ifB)) {
@@ -127,24 +130,38 @@ class ConservationTest {
     /**
      * A bulk TCP transfer a -> b with TSO/GSO on, over IPv4 and IPv6. The sender hands the veth
      * skbs of up to 64 KB (gso_segs segments each), which reach b's ingress hook as they are.
-     * The exporter must count wire segments: inbound packets for (a, b) == a's Tcp OutSegs growth
-     * (tcp_skb_pcount per skb, i.e. segments), outbound packets for (b, a) == b's OutSegs growth.
+     * The exporter must count wire segments, which TCP counts too: per transmitted skb it adds
+     * tcp_skb_pcount (= gso_segs) to OutSegs, or to RetransSegs for a retransmission. So inbound
+     * packets for (a, b) == growth of a's OutSegs + RetransSegs, outbound for (b, a) == b's.
+     * (b's InSegs is no oracle here: on this kernel tcp_v4_rcv/tcp_v6_rcv add one per received skb,
+     * whatever its gso_segs; it must equal the skbs the veth delivered.)
      *
      * <p>Bytes, per wire segment: 14 (Ethernet) + 20 or 40 (IPv4 / IPv6) + 32 (TCP header with the
      * 12-byte timestamp option, on every segment once negotiated) + payload; the SYN and SYN-ACK
-     * carry MSS, SACK-permitted, timestamp and window-scale options: a 40-byte header, 8 more.
-     * So inbound bytes = payload + segments x (14 + L3 + 32) + 8, outbound = segments x (14 + L3 + 32) + 8
-     * (b sends no data). The same header sizes are checked against the kernel's own veth byte counter,
-     * which counts skbs: rx bytes = payload + skbs x (14 + L3 + 32) + 8.
+     * carry MSS, SACK-permitted, timestamp and window-scale options: a 40-byte TCP header, 8 more.
+     * With no retransmission, inbound bytes = payload + segments x (14 + L3 + 32) + 8 and outbound
+     * bytes = segments x (14 + L3 + 32) + 8 (b sends no data, and its ACKs carry no SACK blocks when
+     * nothing arrived out of order). The header sizes are checked against the kernel's own veth byte
+     * counter, which counts skbs: rx bytes = payload + skbs x (14 + L3 + 32) + 8. Independently of
+     * retransmissions: exporter bytes = veth bytes + (segments - skbs) x (14 + L3 + 32), the headers
+     * the extra segments of each GSO skb repeat.
+     *
+     * <p>Both veth ends steer receive processing to CPU 0 (RPS): without that, skbs sent from two
+     * CPUs land in two per-CPU backlogs and arrive reordered, TCP retransmits spuriously (DSACK),
+     * and the payload on the wire is no longer just what was sent.
      */
     @Test
     void tcpBulkTransferCountsWireSegmentsWithGso() throws Exception {
         try (NetNs net = NetNs.pair()) {
             for (String ns : List.of(net.a, net.b)) {
-                // Set explicitly: the header sizes in the byte formula depend on these options.
+                // Set explicitly: the header sizes in the byte formula depend on these options. No tail loss
+                // probes (tcp_early_retrans 0): an ACK delayed by a busy CPU would otherwise trigger a
+                // retransmission of the last segment, and the wire would carry more than the payload sent.
                 NetNs.sysctls(ns, Map.of("net/ipv4/tcp_timestamps", "1", "net/ipv4/tcp_sack", "1",
-                        "net/ipv4/tcp_window_scaling", "1", "net/ipv4/tcp_ecn", "0"));
+                        "net/ipv4/tcp_window_scaling", "1", "net/ipv4/tcp_ecn", "0", "net/ipv4/tcp_early_retrans", "0"));
             }
+            steerReceiveToCpu0(net.a, net.ifA);
+            steerReceiveToCpu0(net.b, net.ifB);
             net.addPair("10.80.0.1", "10.80.0.2", 24);
             net.addPair("fd00:80::1", "fd00:80::2", 64);
             String offloads = offloads(net.a, net.ifA) + offloads(net.b, net.ifB);
@@ -160,6 +177,15 @@ class ConservationTest {
         }
     }
 
+    /** RPS on the veth's only rx queue, to CPU 0: one backlog, so frames arrive in the order they were sent. */
+    private static void steerReceiveToCpu0(String ns, String dev) {
+        // ip netns exec mounts the namespace's own /sys, where dev is visible.
+        String file = "/sys/class/net/" + dev + "/queues/rx-0/rps_cpus";
+        Cmd.run("ip", "netns", "exec", ns, "sh", "-c", "echo 1 > " + file).ok();
+        String mask = Cmd.run("ip", "netns", "exec", ns, "cat", file).ok().stdout().trim();
+        assertTrue(mask.matches("0*[,0]*1"), file + " = " + mask);
+    }
+
     private static String offloads(String ns, String dev) {
         Cmd.Result r = Cmd.run("ip", "netns", "exec", ns, "ethtool", "-k", dev).ok();
         StringBuilder out = new StringBuilder();
@@ -173,28 +199,29 @@ class ConservationTest {
         LinkStats.awaitQuiet(net.b, net.ifB, QUIET, Duration.ofSeconds(20));
         Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
         Thread.sleep(300); // the scrape's own TCP on b's loopback is over before the segment counters are read
-        Map<String, Long> tcpA0 = LinkStats.tcpSnmp(net.a);
-        Map<String, Long> tcpB0 = LinkStats.tcpSnmp(net.b);
+        Map<String, Long> a0 = LinkStats.protocolCounters(net.a);
+        Map<String, Long> b0 = LinkStats.protocolCounters(net.b);
 
         long received = bulk(net, addrA, addrB, payload);
         assertEquals(payload, received, "bytes the server in b received");
 
         Thread.sleep(300); // the last ACK is through
-        Map<String, Long> tcpA1 = LinkStats.tcpSnmp(net.a);
-        Map<String, Long> tcpB1 = LinkStats.tcpSnmp(net.b);
+        Map<String, Long> a = LinkStats.changed(a0, LinkStats.protocolCounters(net.a));
+        Map<String, Long> b = LinkStats.changed(b0, LinkStats.protocolCounters(net.b));
         LinkStats link = LinkStats.read(net.b, net.ifB);
         Snapshot after = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
         assertEquals(link, after.link(), "nothing crossed the veth between the TCP counters and the scrape");
 
-        long outSegsA = tcpA1.get("OutSegs") - tcpA0.get("OutSegs");
-        long outSegsB = tcpB1.get("OutSegs") - tcpB0.get("OutSegs");
-        long inSegsB = tcpB1.get("InSegs") - tcpB0.get("InSegs");
-        long inSegsA = tcpA1.get("InSegs") - tcpA0.get("InSegs");
-        assertEquals(0, tcpA1.get("RetransSegs") - tcpA0.get("RetransSegs"), "retransmissions from a (not in OutSegs)");
-        assertEquals(0, tcpB1.get("RetransSegs") - tcpB0.get("RetransSegs"), "retransmissions from b (not in OutSegs)");
+        long outSegsA = a.getOrDefault("Tcp.OutSegs", 0L);
+        long retransA = a.getOrDefault("Tcp.RetransSegs", 0L);
+        long outSegsB = b.getOrDefault("Tcp.OutSegs", 0L);
+        long retransB = b.getOrDefault("Tcp.RetransSegs", 0L);
+        long inSegsB = b.getOrDefault("Tcp.InSegs", 0L);
+        long inSegsA = a.getOrDefault("Tcp.InSegs", 0L);
         long skbsIn = after.link().rxPackets() - before.link().rxPackets();
         long skbsOut = after.link().txPackets() - before.link().txPackets();
         long rxBytes = after.link().rxBytes() - before.link().rxBytes();
+        long txBytes = after.link().txBytes() - before.link().txBytes();
 
         Metrics m = after.metrics();
         long inPackets = pair(before, after, Traffic.PACKETS, INBOUND, addrA, addrB);
@@ -202,28 +229,33 @@ class ConservationTest {
         long outPackets = pair(before, after, Traffic.PACKETS, OUTBOUND, addrB, addrA);
         long outBytes = pair(before, after, Traffic.BYTES, OUTBOUND, addrB, addrA);
         long perSegment = 14 + l3 + 32;
-        System.out.printf("[gso] %s -> %s, %d payload bytes: a OutSegs %d, b InSegs %d, veth skbs in %d (%.1f segments/skb);"
-                        + " exporter inbound %d packets / %d bytes; b OutSegs %d, a InSegs %d, veth skbs out %d;"
-                        + " exporter outbound %d packets / %d bytes%n",
-                addrA, addrB, payload, outSegsA, inSegsB, skbsIn, (double) outSegsA / skbsIn, inPackets, inBytes,
-                outSegsB, inSegsA, skbsOut, outPackets, outBytes);
+        System.out.printf("[gso] %s -> %s, %d payload bytes: a OutSegs %d + RetransSegs %d, b InSegs %d, veth skbs in %d"
+                        + " (%.1f segments/skb, %d bytes); exporter inbound %d packets / %d bytes; b OutSegs %d + RetransSegs %d,"
+                        + " a InSegs %d, veth skbs out %d (%d bytes); exporter outbound %d packets / %d bytes%n",
+                addrA, addrB, payload, outSegsA, retransA, inSegsB, skbsIn, (double) outSegsA / skbsIn, rxBytes,
+                inPackets, inBytes, outSegsB, retransB, inSegsA, skbsOut, txBytes, outPackets, outBytes);
+        String ctx = "\ncounters that changed in a: " + a + "\nin b: " + b + "\nscrape:\n" + m.text();
 
-        // The veth carried only this connection, and the header sizes are what the formula says.
-        assertEquals(payload + skbsIn * perSegment + 8, rxBytes, "veth rx bytes = payload + skbs x headers + 8 (SYN options)");
-        // GSO really happened: far fewer skbs than segments crossed the hook.
-        assertTrue(skbsIn * 4 < outSegsA, "expected GSO skbs: " + skbsIn + " skbs for " + outSegsA + " segments");
-        // b's InSegs counts one per received skb on this kernel (tcp_v4_rcv/tcp_v6_rcv count skbs, not gso_segs),
-        // per wire segment on kernels that count GRO/GSO segments. Either way b received every skb.
-        assertTrue(inSegsB == skbsIn || inSegsB == outSegsA,
-                "b's InSegs " + inSegsB + " is neither the skbs (" + skbsIn + ") nor the segments (" + outSegsA + ")");
+        // Packets: wire segments, as TCP counted them when sending.
+        assertEquals(outSegsA + retransA, inPackets, "inbound packets " + addrA + " -> " + addrB + " == a's OutSegs + RetransSegs" + ctx);
+        assertEquals(outSegsB + retransB, outPackets, "outbound packets " + addrB + " -> " + addrA + " == b's OutSegs + RetransSegs" + ctx);
+        // GSO really happened: far fewer skbs than segments crossed the hook, and b received every skb.
+        assertTrue(skbsIn * 4 < inPackets, "expected GSO skbs: " + skbsIn + " skbs for " + inPackets + " segments");
+        assertTrue(inSegsB == skbsIn || inSegsB == inPackets,
+                "b's InSegs " + inSegsB + " is neither the skbs (" + skbsIn + ") nor the segments (" + inPackets + ")" + ctx);
+        // b sends only SYN-ACK, ACKs and FIN: one skb each, so the veth's tx count and a's InSegs are its segments.
+        assertEquals(skbsOut, outPackets, "outbound packets == veth tx (b's segments are not GSO)" + ctx);
+        assertEquals(inSegsA, outPackets, "a's InSegs" + ctx);
 
-        assertEquals(outSegsA, inPackets, "inbound packets " + addrA + " -> " + addrB + " == a's OutSegs\n" + m.text());
-        assertEquals(payload + outSegsA * perSegment + 8, inBytes, "inbound bytes " + addrA + " -> " + addrB);
-        // b sends only SYN-ACK, ACKs and FIN: one skb each, so its OutSegs is also the veth's tx count and a's InSegs.
-        assertEquals(outSegsB, outPackets, "outbound packets " + addrB + " -> " + addrA + " == b's OutSegs");
-        assertEquals(skbsOut, outPackets, "outbound packets == veth tx (b's segments are not GSO)");
-        assertEquals(inSegsA, outPackets, "a's InSegs");
-        assertEquals(outSegsB * perSegment + 8, outBytes, "outbound bytes " + addrB + " -> " + addrA);
+        // Bytes against the veth's own counter: skb->len, plus the headers each extra segment repeats.
+        assertEquals(rxBytes + (inPackets - skbsIn) * perSegment, inBytes, "inbound bytes == veth rx bytes + extra segments' headers" + ctx);
+        assertEquals(txBytes, outBytes, "outbound bytes == veth tx bytes (no GSO)" + ctx);
+
+        // Bytes from first principles: nothing was retransmitted, so the payload on the wire is what was sent.
+        assertEquals(0, retransA + retransB, "retransmissions (steering to one CPU should prevent reordering)" + ctx);
+        assertEquals(payload + skbsIn * perSegment + 8, rxBytes, "veth rx bytes = payload + skbs x headers + 8 (SYN options)" + ctx);
+        assertEquals(payload + inPackets * perSegment + 8, inBytes, "inbound bytes = payload + segments x headers + 8" + ctx);
+        assertEquals(outPackets * perSegment + 8, outBytes, "outbound bytes = segments x headers + 8 (SYN-ACK options)" + ctx);
     }
 
     private static long pair(Snapshot before, Snapshot after, String family, String dir, String src, String dst) {

@@ -7,7 +7,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The kernel's own counters of an interface in a namespace ({@code ip -n NS -s -j link show dev X}).
+ * The kernel's own counters of an interface in a namespace ({@code ip -n NS -s -j link show dev X}),
+ * and (protocolCounters) the namespace's /proc/net/snmp and /proc/net/netstat.
  * On a veth, rx_* of one end are the tx_* of its peer: one per skb handed over, bytes = skb->len
  * including the Ethernet header, a GSO skb counting once with its full length.
  */
@@ -54,26 +55,37 @@ public record LinkStats(long rxPackets, long rxBytes, long rxDropped, long txPac
         }
     }
 
-    /** The Tcp: line of /proc/net/snmp in namespace ns, by field name (InSegs, OutSegs, RetransSegs, ...). */
-    public static Map<String, Long> tcpSnmp(String ns) {
-        String text = Cmd.run("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").ok().stdout();
-        String[] names = null;
-        for (String line : text.split("\n")) {
-            if (!line.startsWith("Tcp:")) {
-                continue;
+    /** Every counter of /proc/net/snmp and /proc/net/netstat in namespace ns, as "Tcp.InSegs", "TcpExt.TCPLossProbes", ... */
+    public static Map<String, Long> protocolCounters(String ns) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (String file : new String[] {"/proc/net/snmp", "/proc/net/netstat"}) {
+            String[] lines = Cmd.run("ip", "netns", "exec", ns, "cat", file).ok().stdout().split("\n");
+            for (int i = 0; i + 1 < lines.length; i += 2) {
+                String[] names = lines[i].split("\\s+");
+                String[] values = lines[i + 1].split("\\s+");
+                String group = names[0].substring(0, names[0].length() - 1);
+                for (int j = 1; j < names.length && j < values.length; j++) {
+                    try {
+                        out.put(group + "." + names[j], Long.parseLong(values[j]));
+                    } catch (NumberFormatException e) {
+                        // not a counter
+                    }
+                }
             }
-            String[] f = line.substring(4).trim().split("\\s+");
-            if (names == null) {
-                names = f;
-                continue;
-            }
-            Map<String, Long> out = new LinkedHashMap<>();
-            for (int i = 0; i < names.length; i++) {
-                out.put(names[i], Long.parseLong(f[i]));
-            }
-            return out;
         }
-        throw new AssertionError("no Tcp: lines in /proc/net/snmp of " + ns + ":\n" + text);
+        return out;
+    }
+
+    /** The counters that changed from before to after, with their growth. */
+    public static Map<String, Long> changed(Map<String, Long> before, Map<String, Long> after) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        after.forEach((k, v) -> {
+            long d = v - before.getOrDefault(k, 0L);
+            if (d != 0) {
+                out.put(k, d);
+            }
+        });
+        return out;
     }
 
     private static void sleep(long ms) {

@@ -155,6 +155,20 @@ public final class Metrics {
         return samples.stream().filter(filter).toList();
     }
 
+    /** Sum of the values of the samples named name that pass filter, as a whole number. */
+    public long sum(String name, Predicate<Sample> filter) {
+        double total = 0;
+        for (Sample s : samples) {
+            if (s.name().equals(name) && filter.test(s)) {
+                total += s.value();
+            }
+        }
+        if (total != Math.rint(total) || total > 1L << 53) {
+            throw new AssertionError("sum of " + name + " is not an exact whole number: " + total);
+        }
+        return (long) total;
+    }
+
     public boolean has(String name) {
         return samples.stream().anyMatch(s -> s.name().equals(name));
     }

@@ -1,0 +1,229 @@
+package dev.ebpftraffic.e2e;
+
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
+import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.LinkStats;
+import dev.ebpftraffic.testing.Metrics;
+import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.Snapshot;
+import dev.ebpftraffic.testing.Traffic;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A spoofed-source flood: src/test/c/flood.c sends 1,000,000 IPv4/UDP frames from 250,000 distinct
+ * sources in 10.128.0.0/14 to one address of b, through an AF_PACKET socket with sendmmsg, with a
+ * destination MAC that is not b's: b's stack drops them as PACKET_OTHERHOST after the TC ingress
+ * hook, so nothing answers. The exporter runs with --map-size 4096 and --max-series 1000.
+ *
+ * <p>While the flood runs, another thread scrapes without pause: every scrape answers 200 within
+ * a few seconds and never has more than --max-series network_traffic_packets_total series. After
+ * it, the inbound packets to the flood's destination over all series (its own pairs plus the
+ * src_ip="other" series of its ip_type) are exactly the frames sent, and the bytes exactly
+ * frames x frame length; b's veth received exactly those frames, so no drop hides in the sums.
+ * The kernel map overflowed (the overflow path really ran), and the exporter's memory stays bounded.
+ */
+@KernelTest
+@Timeout(120)
+class FloodTest {
+    private static final int MAP_SIZE = 4096;
+    private static final int MAX_SERIES = 1000;
+    private static final int SOURCES = 250_000;
+    private static final int ROUNDS = 4;
+    private static final long FRAMES = (long) SOURCES * ROUNDS;
+    private static final int FRAME_LEN = 60;
+    private static final String SRC_BASE = "10.128.0.0";
+    private static final String DST = "10.99.0.2";
+    private static final String NOT_B_MAC = "02:00:5e:10:00:99";
+    private static final long RSS_LIMIT_KB = 300 * 1024;
+    private static final Duration SCRAPE_LIMIT = Duration.ofSeconds(5);
+    private static final String OVERFLOW = "ebpf_traffic_exporter_flow_map_overflow_packets_total";
+    private static final String TRACKED = "ebpf_traffic_exporter_series_tracked";
+
+    @Test
+    void floodOfDistinctSourcesIsCountedExactlyWithinTheSeriesBudget() throws Exception {
+        Path flood = compileFlood();
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.99.0.1", DST, 24);
+            ExporterProcess exporter = net.own(ExporterProcess.start(net.b, "flood",
+                    "--iface", net.ifB, "--addr", ExporterProcess.LISTEN,
+                    "--map-size", Integer.toString(MAP_SIZE), "--max-series", Integer.toString(MAX_SERIES)));
+            exporter.awaitAttached(Duration.ofSeconds(30));
+            long javaPid = jvmPid(exporter.pid());
+            LinkStats.awaitQuiet(net.b, net.ifB, Duration.ofMillis(1500), Duration.ofSeconds(20));
+            Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+            long rssBefore = rssKb(javaPid);
+
+            Scraper scraper = new Scraper(exporter, javaPid);
+            Thread t = Thread.ofPlatform().name("flood-scraper").daemon(true).start(scraper);
+            Cmd.Result sent;
+            try {
+                sent = Cmd.run(Duration.ofSeconds(60), List.of("ip", "netns", "exec", net.a, flood.toString(), net.ifA,
+                        NOT_B_MAC, net.macA, DST, SRC_BASE, Integer.toString(SOURCES), Integer.toString(ROUNDS),
+                        Integer.toString(FRAME_LEN))).ok();
+            } finally {
+                scraper.stop.set(true);
+                t.join(Duration.ofSeconds(30));
+            }
+            System.out.println("[flood] " + sent.stdout().trim());
+            assertTrue(sent.stdout().startsWith("sent " + FRAMES + " frames from " + SOURCES + " sources"), sent.toString());
+
+            // Final read: the flood is over, one more scrape refreshes everything.
+            LinkStats.awaitQuiet(net.b, net.ifB, Duration.ofMillis(500), Duration.ofSeconds(20));
+            Snapshot after = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
+            scraper.observe(after.metrics(), 0);
+            long rssAfter = rssKb(javaPid);
+            Metrics m = after.metrics();
+
+            System.out.printf("[flood] %d scrapes during the flood (all HTTP 200), slowest %d ms; most traffic series %d"
+                            + " (budget %d); most series tracked %d; exporter VmRSS %d MB before, %d MB max during, %d MB after%n",
+                    scraper.scrapes.get(), scraper.slowestMs.get(), scraper.maxSeries.get(), MAX_SERIES,
+                    scraper.maxTracked.get(), rssBefore / 1024, scraper.maxRssKb.get() / 1024, rssAfter / 1024);
+
+            assertEquals(List.of(), scraper.failures, "scrapes during the flood");
+            assertTrue(scraper.scrapes.get() >= 2, "scrapes completed during the flood: " + scraper.scrapes.get());
+            assertTrue(scraper.maxSeries.get() <= MAX_SERIES, "traffic series in one scrape: " + scraper.maxSeries.get());
+            long trackedBound = MAX_SERIES + 2L * MAP_SIZE; // README: max-series + 2 x map-size
+            assertTrue(scraper.maxTracked.get() > MAX_SERIES, "the budget was binding: pairs were folded into \"other\"");
+            assertTrue(scraper.maxTracked.get() <= trackedBound, "series_tracked " + scraper.maxTracked.get() + " > " + trackedBound);
+            assertTrue(Math.max(scraper.maxRssKb.get(), rssAfter) < RSS_LIMIT_KB,
+                    "exporter VmRSS " + Math.max(scraper.maxRssKb.get(), rssAfter) + " kB, limit " + RSS_LIMIT_KB + " kB");
+
+            // The kernel delivered every frame to b's ingress, and nothing else arrived meanwhile.
+            assertEquals(FRAMES, after.link().rxPackets() - before.link().rxPackets(), "veth rx packets");
+            assertEquals(FRAMES * FRAME_LEN, after.link().rxBytes() - before.link().rxBytes(), "veth rx bytes");
+
+            // Exact totals: the flood's own pairs plus "other" of its ip_type, inbound on b's veth.
+            String ipType = Traffic.ipType(DST);
+            Predicate<Metrics.Sample> flow = s -> net.ifB.equals(s.label("iface")) && "inbound".equals(s.label("direction"))
+                    && (DST.equals(s.label("dst_ip"))
+                        || ("other".equals(s.label("src_ip")) && "other".equals(s.label("dst_ip")) && ipType.equals(s.label("ip_type"))));
+            long packets = m.sum(Traffic.PACKETS, flow) - before.metrics().sum(Traffic.PACKETS, flow);
+            long bytes = m.sum(Traffic.BYTES, flow) - before.metrics().sum(Traffic.BYTES, flow);
+            long ownPairs = m.samples(s -> s.name().equals(Traffic.PACKETS) && DST.equals(s.label("dst_ip"))).size();
+            long overflow = m.sum(OVERFLOW, s -> "inbound".equals(s.label("direction")) && ipType.equals(s.label("ip_type")));
+            System.out.printf("[flood] exported inbound to %s: %d packets, %d bytes (%d own pair series + other);"
+                            + " kernel map overflow %d packets; drained %s; evicted %s%n",
+                    DST, packets, bytes, ownPairs, overflow, value(m, "ebpf_traffic_exporter_flow_map_drained_total"),
+                    value(m, "ebpf_traffic_exporter_series_evicted_total"));
+            assertEquals(FRAMES, packets, "exported inbound packets to " + DST + " over all series");
+            assertEquals(FRAMES * FRAME_LEN, bytes, "exported inbound bytes to " + DST + " over all series");
+            assertTrue(overflow > 0, "the flood overflowed the " + MAP_SIZE + "-entry kernel map");
+            assertTrue(m.samples(Traffic.PACKETS).size() <= MAX_SERIES, "series after the flood");
+            assertTrue(exporter.isAlive(), "exporter alive after the flood");
+        }
+    }
+
+    private static String value(Metrics m, String name) {
+        return m.samples(name).stream().map(s -> String.valueOf((long) s.value())).findFirst().orElse("-");
+    }
+
+    /** Scrapes in a loop until stopped; records failures, slowest scrape, most series, most RSS. */
+    private static final class Scraper implements Runnable {
+        final AtomicBoolean stop = new AtomicBoolean();
+        final AtomicLong scrapes = new AtomicLong();
+        final AtomicLong slowestMs = new AtomicLong();
+        final AtomicLong maxSeries = new AtomicLong();
+        final AtomicLong maxTracked = new AtomicLong();
+        final AtomicLong maxRssKb = new AtomicLong();
+        final List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        private final ExporterProcess exporter;
+        private final long pid;
+
+        Scraper(ExporterProcess exporter, long pid) {
+            this.exporter = exporter;
+            this.pid = pid;
+        }
+
+        @Override
+        public void run() {
+            while (!stop.get()) {
+                long t0 = System.nanoTime();
+                try {
+                    Metrics m = exporter.scrape();
+                    long ms = (System.nanoTime() - t0) / 1_000_000;
+                    observe(m, ms);
+                    scrapes.incrementAndGet();
+                    if (ms > SCRAPE_LIMIT.toMillis()) {
+                        failures.add("scrape took " + ms + " ms");
+                    }
+                } catch (RuntimeException | AssertionError e) {
+                    failures.add("scrape failed after " + (System.nanoTime() - t0) / 1_000_000 + " ms: " + e);
+                }
+                try {
+                    maxRssKb.accumulateAndGet(rssKb(pid), Math::max);
+                } catch (RuntimeException | AssertionError e) {
+                    failures.add("reading VmRSS: " + e);
+                }
+            }
+        }
+
+        void observe(Metrics m, long ms) {
+            slowestMs.accumulateAndGet(ms, Math::max);
+            maxSeries.accumulateAndGet(m.samples(Traffic.PACKETS).size(), Math::max);
+            m.samples(TRACKED).forEach(s -> maxTracked.accumulateAndGet((long) s.value(), Math::max));
+        }
+    }
+
+    /** Compiles src/test/c/flood.c into target/e2e-bin/flood. */
+    private static Path compileFlood() throws IOException {
+        Path src = ExporterProcess.projectRoot().resolve("src/test/c/flood.c");
+        Path bin = ExporterProcess.projectRoot().resolve("target/e2e-bin/flood");
+        Files.createDirectories(bin.getParent());
+        Cmd.run("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", bin.toString(), src.toString()).ok();
+        return bin;
+    }
+
+    /**
+     * The exporter's JVM: `ip netns exec` and the launcher exec, so normally the started process
+     * itself; if a version of ip forks instead, its java child.
+     */
+    private static long jvmPid(long pid) {
+        if (isJava(pid)) {
+            return pid;
+        }
+        Optional<ProcessHandle> child = ProcessHandle.of(pid).stream().flatMap(ProcessHandle::descendants)
+                .filter(p -> isJava(p.pid())).findFirst();
+        return child.orElseThrow(() -> new AssertionError("no java process under pid " + pid)).pid();
+    }
+
+    private static boolean isJava(long pid) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(pid), "comm")).trim().equals("java");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static final Pattern VM_RSS = Pattern.compile("(?m)^VmRSS:\\s+(\\d+) kB");
+
+    /** VmRSS of pid in kB. */
+    static long rssKb(long pid) {
+        try {
+            Matcher m = VM_RSS.matcher(Files.readString(Path.of("/proc", Long.toString(pid), "status")));
+            if (!m.find()) {
+                throw new AssertionError("no VmRSS for pid " + pid);
+            }
+            return Long.parseLong(m.group(1));
+        } catch (IOException e) {
+            throw new AssertionError("cannot read /proc/" + pid + "/status: " + e, e);
+        }
+    }
+}

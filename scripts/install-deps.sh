@@ -4,16 +4,11 @@
 set -eu
 # build: clang/llvm compile the BPF object; libbpf-dev gives bpf_helpers.h; linux-libc-dev the uapi headers.
 # run:   libbpf1 is loaded by the exporter; iproute2 for `ip`.
-<<<<<<< HEAD
-# test:  bpftool, iputils-ping, gcc (small helpers) and maven.
+# test:  bpftool, iputils-ping, gcc (small helpers), ethtool (offload checks) and maven.
 # deploy tests: prometheus (the server and promtool), apache2-utils (htpasswd), openssl, curl,
 #        util-linux (setpriv) and libcap2-bin (capsh).
-PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc"
-PKGS="$PKGS prometheus apache2-utils openssl curl util-linux libcap2-bin"
-=======
-# test:  bpftool, iputils-ping, gcc (small helpers), ethtool (offload checks) and maven.
 PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc ethtool"
->>>>>>> wt-flood
+PKGS="$PKGS prometheus apache2-utils openssl curl util-linux libcap2-bin"
 [ $# -gt 0 ] && PKGS="$PKGS $*"
 
 missing=""

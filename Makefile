@@ -3,6 +3,8 @@
 #   sudo make run     install what is missing, build, run on eth0 at :9091 (ARGS="--iface ens3 --addr :9100")
 #   sudo make test    install what is missing, build, run every test (unit + kernel)
 #
+#   sudo make bench   install the bench tools, build, regenerate bench/REPORT.md and its plots (< 15 min)
+#
 # make generate   compile bpf/traffic.bpf.c to target/bpf/traffic.bpf.o
 # make build      generate, then build the jar and the ./ebpf-traffic-exporter launcher
 
@@ -15,7 +17,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(MULTIARCH) -Ibpf
 JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
-.PHONY: all deps generate build run test unit-test clean
+.PHONY: all deps generate build run test unit-test bench clean
 
 all: build
 
@@ -48,6 +50,13 @@ test: deps build
 # Only the tests that need no root and no kernel features.
 unit-test: generate
 	scripts/mvn test -Dgroups='!kernel'
+
+# Benchmarks (issue 4): kernel cost per packet, throughput, pmacctd/iftop, JVM cost. Needs root.
+BENCH_PKGS := iperf3 pmacct iftop netsniff-ng python3-matplotlib jq curl
+bench:
+	@scripts/install-deps.sh $(BENCH_PKGS)
+	$(MAKE) build
+	bench/run.sh
 
 clean:
 	rm -rf target $(LAUNCHER)

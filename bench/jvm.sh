@@ -5,8 +5,8 @@
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-if [ "${BENCH_QUICK:-0}" = 1 ]; then ITER=2; SITER=1; else ITER=6; SITER=3; fi
+trap 'exit 130' INT TERM HUP PIPE
+if [ "${BENCH_QUICK:-0}" = 1 ]; then ITER=2; SITER=1; else ITER=6; SITER=2; fi
 PORT=$((20000 + RANDOM % 20000))
 W=$OUT/jvm-work
 rm -rf "$W"; mkdir -p "$W"
@@ -29,6 +29,17 @@ for _ in 1 2 3 4 5; do scrape "$PORT" > /dev/null; sleep 0.2; done
 bench_stop "$EXPORTER_PID"
 PORT=$((PORT + 1))
 
+# A dynamic CDS archive the JVM makes by itself at the first exit (-XX:+AutoCreateSharedArchive,
+# JDK 19+) and reuses afterwards: what a launcher can do without a separate training step.
+log "jvm: auto-created CDS archive, first run"
+ip netns exec "$NSB" "$JAVA" "${FLAGS[@]}" -XX:SharedArchiveFile="$W/exporter.jsa" -XX:+AutoCreateSharedArchive -jar "$JAR" \
+    --iface "$VB" --addr "127.0.0.1:$PORT" --log.level warn > "$W/cds-train.log" 2>&1 &
+EXPORTER_PID=$!; bench_track "$EXPORTER_PID"
+exporter_wait_ready "$PORT"
+for _ in 1 2 3 4 5; do scrape "$PORT" > /dev/null; sleep 0.2; done
+bench_stop "$EXPORTER_PID"
+PORT=$((PORT + 1))
+
 json_cmd() { # name, then argv
     local name=$1; shift
     printf '{"name": "%s", "cmd": [' "$name"
@@ -45,6 +56,9 @@ json_cmd() { # name, then argv
     else
         log "jvm: no AOT cache was written (see $W/aot-train.log); that variant is left out"
     fi
+    if [ -s "$W/exporter.jsa" ]; then
+        json_cmd "launcher+auto-cds" "$JAVA" "${FLAGS[@]}" -XX:SharedArchiveFile="$W/exporter.jsa" -XX:+AutoCreateSharedArchive -jar "$JAR"; echo ","
+    fi
     json_cmd "launcher+no-perfdata+c1-only-1-thread" "$JAVA" "${FLAGS[@]}" -XX:-UsePerfData -XX:CICompilerCount=1 \
         -XX:ReservedCodeCacheSize=16m -jar "$JAR"
     echo "]"
@@ -57,7 +71,8 @@ PORT=$((PORT + 100))
 
 log "jvm: 10k series, $SITER rounds"
 sv=launcher
-[ -s "$W/exporter.aot" ] && sv=launcher,launcher+aot-cache
+[ -s "$W/exporter.aot" ] && sv=$sv,launcher+aot-cache
+[ -s "$W/exporter.jsa" ] && sv=$sv,launcher+auto-cds
 ip netns exec "$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
     --iterations "$SITER" --port "$PORT" --out "$OUT/jvm_series.csv" --series 10000 --series-variants "$sv" \
     --sender "ip netns exec $NSA /usr/bin/python3 $ROOT/bench/gen_series.py $VA $MACA $MACB $IPSINK 10000"

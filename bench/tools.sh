@@ -12,15 +12,19 @@
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 if [ "${BENCH_QUICK:-0}" = 1 ]; then ROUNDS=1; SECS=2; MAXN=600000; else ROUNDS=2; SECS=3; MAXN=1500000; fi
 RATES=${BENCH_TOOL_RATES:-50000 200000 0}   # packets/s; 0 = as fast as trafgen can (one core)
-TOOLS="none exporter pmacctd iftop"
+# empty-bpf: an empty TC program (bpf/bench/empty.bpf.c) attached with tc, to see what bpf_stats
+# and the hook itself cost per packet on this path; the exporter's added cost is the difference.
+TOOLS="none exporter pmacctd iftop empty-bpf"
 PORT=$((20000 + RANDOM % 20000))
 W=$OUT/tools-work
 mkdir -p "$W"
 IPTRIG=$NET3.98                              # iftop prints only when a packet arrives: a trigger pair
 
+mkdir -p "$ROOT/target/bench"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c "$ROOT/bpf/bench/empty.bpf.c" -o "$ROOT/target/bench/empty.bpf.o"
 bench_ns_setup
 trafgen_conf "$W/traffic.cfg"
 cat > "$W/trigger.cfg" <<EOF
@@ -30,20 +34,24 @@ BPF_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 
 CSV=$OUT/tools.csv
-echo "rate,round,tool,sent,send_s,counted,missed,tool_cpu_ns,bpf_ns,bpf_runs,sender_cpu_ns,note" > "$CSV"
+echo "rate,round,tool,sent,send_s,counted,missed,resolution,tool_cpu_ns,bpf_ns,bpf_runs,sender_cpu_ns,note" > "$CSV"
 
-# iftop shows cumulative bytes with 3 significant digits (1024-based units).
+# iftop shows cumulative bytes with 3 significant digits (1024-based units): prints the bytes
+# for the pair and the resolution of that figure (half a unit of the last digit shown, per line).
 iftop_bytes() {
     awk -v a="$IPA" -v b="$IPSINK" '
-        function val(s,  n, u) { n = s + 0; u = s; sub(/^[0-9.]+/, "", u)
-            return n * (u == "KB" ? 1024 : u == "MB" ? 1048576 : u == "GB" ? 1073741824 : 1) }
+        function mult(s,  u) { u = s; sub(/^[0-9.]+/, "", u)
+            return u == "KB" ? 1024 : u == "MB" ? 1048576 : u == "GB" ? 1073741824 : 1 }
+        function val(s) { return (s + 0) * mult(s) }
+        function res(s,  d, n) { n = s; sub(/[A-Za-z]+$/, "", n); d = index(n, ".") ? length(n) - index(n, ".") : 0
+            return 0.5 * mult(s) / (10 ^ d) }
         /=>/ { h1 = $2; c1 = $NF; next }
-        /<=/ && h1 != "" { h2 = $1; if ((h1 == a && h2 == b) || (h1 == b && h2 == a)) t += val(c1) + val($NF); h1 = "" }
-        END { printf "%d\n", t }' "$1"
+        /<=/ && h1 != "" { h2 = $1; if ((h1 == a && h2 == b) || (h1 == b && h2 == a)) { t += val(c1) + val($NF); r += res(c1) + res($NF) }; h1 = "" }
+        END { printf "%d %d\n", t, r }' "$1"
 }
 
 run_one() {
-    local rate=$1 round=$2 tool=$3 n cg cgs pid="" cpu0 cpu1 ids="" bpf0="0 0" bpf1="0 0" counted=0 note="" t0 t1 snd
+    local rate=$1 round=$2 tool=$3 n cg cgs pid="" cpu0 cpu1 ids="" bpf0="0 0" bpf1="0 0" counted=0 note="" t0 t1 snd resolution=0
     if [ "$rate" = 0 ]; then n=$MAXN; else n=$((rate * SECS)); fi
     bench_cgroup "$tool-$rate-$round" cg
     bench_cgroup "sender-$tool-$rate-$round" cgs
@@ -71,6 +79,11 @@ EOF
             pid=$!; bench_track "$pid"
             for _ in $(seq 100); do grep -q 'link type is' "$W/pmacctd.log" && break; sleep 0.05; done
             sleep 0.3 ;;
+        empty-bpf)
+            ip netns exec "$NSB" tc qdisc add dev "$VB" clsact
+            ip netns exec "$NSB" tc filter add dev "$VB" ingress bpf direct-action obj "$ROOT/target/bench/empty.bpf.o" sec tc
+            ids=$(ip netns exec "$NSB" tc -j filter show dev "$VB" ingress | jq -r '.. | objects | select(has("prog")) | .prog.id')
+            bpf0=$(bpf_runtime $ids) ;;
         iftop)
             sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" \
                 ip netns exec "$NSB" iftop -t -n -N -B -L 50 -i "$VB" -s $((n / (rate > 0 ? rate : 400000) + 3)) \
@@ -110,15 +123,21 @@ EOF
             bench_stop "$pid"
             cpu1=$(bench_cg_ns "$cg")
             local bytes
-            bytes=$(iftop_bytes "$W/iftop.txt")
+            read -r bytes resolution <<< "$(iftop_bytes "$W/iftop.txt")"
             counted=$((bytes / 92))   # iftop counts IP length: 20 + 8 + 64
-            note="iftop cumulative bytes $bytes (3 significant digits)" ;;
+            resolution=$((resolution / 92 + 1))
+            note="iftop cumulative bytes $bytes +- $((resolution * 92)) (3 significant digits)" ;;
+        empty-bpf)
+            bpf1=$(bpf_runtime $ids)
+            cpu1=$cpu0
+            counted=${bpf1#* }
+            ip netns exec "$NSB" tc qdisc del dev "$VB" clsact ;;
         none)
             cpu1=$cpu0 ;;
     esac
     local missed=$((n - counted))
     [ "$tool" = none ] && missed=""
-    echo "$rate,$round,$tool,$n,$(( (t1 - t0) ))e-9,$counted,$missed,$((cpu1 - cpu0)),$(( ${bpf1% *} - ${bpf0% *} )),$(( ${bpf1#* } - ${bpf0#* } )),$snd,\"$note\"" >> "$CSV"
+    echo "$rate,$round,$tool,$n,$(( (t1 - t0) ))e-9,$counted,$missed,$resolution,$((cpu1 - cpu0)),$(( ${bpf1% *} - ${bpf0% *} )),$(( ${bpf1#* } - ${bpf0#* } )),$snd,\"$note\"" >> "$CSV"
     log "tools: $(tail -1 "$CSV")"
     bench_cg_rm "$cg"
     bench_cg_rm "$cgs"

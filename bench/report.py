@@ -360,10 +360,12 @@ if kernel:
     fl = kernel.get("floor")
     v4 = kernel.get("ipv4")
     if fl and v4:
-        W(f"**Reading.** The floor alone adds {f(fl['added'])} ns, so the budget of 25 ns for IPv4 leaves "
-          f"{f(25 - fl['added'])} ns for parsing, key building and the GSO check; tc_ingress spends "
-          f"{f(v4['added'] - fl['added'])} ns on them. Where the cost can come from (not changed in this work, see "
-          "\"Suggestions\"): jhash over the 40-byte key (a 36-byte key without the padding, or ifindex/direction moved "
+        room = 25 - fl["added"]
+        W(f"**Reading.** The floor alone adds {f(fl['added'])} ns, "
+          + (f"so the 25 ns IPv4 budget leaves {f(room)} ns for parsing, key building and the GSO check"
+             if room > 0 else "already more than the 25 ns IPv4 budget before any parsing")
+          + f"; tc_ingress spends {f(v4['added'] - fl['added'])} ns more than the floor. Where the cost can come from "
+          "(not changed in this work, see \"Suggestions\"): jhash over the 40-byte key (a 36-byte key without the padding, or ifindex/direction moved "
           "into the value side, would hash fewer words); the `header()` helper's bounds checks per header; building "
           "the IPv4-mapped key byte by byte.")
         W("")

@@ -310,7 +310,10 @@ W(f"- **Run time:** {meta['seconds']} s ({meta['took']})")
 W(f"- **Noise:** load average {meta['load_start']} at the start, {meta['load_end']} at the end; the CPUs were "
   f"{meta['busy']}% busy during the run. This is a shared 2-CPU VM on which other builds and tests run at the same "
   "time, so every comparison below is a ratio of runs made side by side in the same run, in alternating order, and "
-  "medians with their spread are reported. Absolute figures move between runs; the ratios are what to read.")
+  "medians with their spread are reported. Absolute figures move between runs; the ratios are what to read."
+  + (" **kernel.bpf_stats_enabled was 1 when the run started** (something else had turned it on): every BPF "
+     "program run, the empty one included, was timed by the kernel, which raises the absolute ns figures."
+     if meta.get("bpf_stats") == "1" else " kernel.bpf_stats_enabled was 0 (only section 3 turns it on, for itself)."))
 W("")
 W("## Targets")
 W("")

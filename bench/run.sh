@@ -24,6 +24,9 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 busy0=$(cpu_busy)
 load_start=$(loadavg)
+# bpf_stats adds two clock reads to every BPF program run (BPF_PROG_TEST_RUN included): the
+# report says so if something left it on. tools.sh turns it on for itself and restores it.
+stats_at_start=$(sysctl -n kernel.bpf_stats_enabled)
 declare -A took
 for p in $PHASES; do
     t=$(date +%s)
@@ -51,6 +54,7 @@ jq -n \
     --arg load_start "$load_start" --arg load_end "$(loadavg)" \
     --arg busy "$(echo "$busy0 $busy1" | awk '{ printf "%.0f", 100 * ($3 - $1) / ($4 - $2) }')" \
     --arg seconds "$((end - start))" \
+    --arg bpf_stats "$stats_at_start" \
     --arg took "$(for p in $PHASES; do printf '%s %ss, ' "$p" "${took[$p]}"; done | sed 's/, $//')" \
     '$ARGS.named' > "$OUT/meta.json"
 

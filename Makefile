@@ -3,6 +3,8 @@
 #   sudo make run     install what is missing, build, run on eth0 at :9091 (ARGS="--iface ens3 --addr :9100")
 #   sudo make test    install what is missing, build, run every test (unit + kernel)
 #
+#   sudo make bench   install the bench tools, build, regenerate bench/REPORT.md and its plots (< 15 min)
+#
 # make generate   compile bpf/traffic.bpf.c to target/bpf/traffic.bpf.o
 # make build      generate, then build the jar and the ./ebpf-traffic-exporter launcher
 
@@ -18,7 +20,7 @@ JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFre
               -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
-.PHONY: all deps generate build run test unit-test install clean print-jvm-flags
+.PHONY: all deps generate build run test unit-test install bench clean print-jvm-flags
 
 all: build
 
@@ -70,6 +72,13 @@ install:
 	install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.sysusers $(DESTDIR)/usr/lib/sysusers.d/ebpf-traffic-exporter.conf
 	@test -e $(DESTDIR)/etc/default/ebpf-traffic-exporter || \
 	  install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.default $(DESTDIR)/etc/default/ebpf-traffic-exporter
+
+# Benchmarks (issue 4): kernel cost per packet, throughput, pmacctd/iftop, JVM cost. Needs root.
+BENCH_PKGS := iperf3 pmacct iftop netsniff-ng python3-matplotlib jq curl
+bench:
+	@scripts/install-deps.sh $(BENCH_PKGS)
+	$(MAKE) build
+	bench/run.sh
 
 clean:
 	rm -rf target $(LAUNCHER)

@@ -1,0 +1,159 @@
+#!/bin/bash
+# Phase 3: the exporter against pmacctd (per-host aggregation over libpcap) and iftop (text
+# mode) on the same traffic: trafgen sends a known number of UDP frames (64-byte payload)
+# from namespace A to a sink address behind B's veth end, where the tool under test watches.
+# For each rate, every tool (and "none", the baseline) runs once per round, in rotating order.
+#
+# Per run: CPU of the tool's whole process tree (a cpuacct cgroup: user+sys, children and
+# exited threads included; for the exporter that is the JVM), from "ready" until it has
+# reported; for the exporter also the BPF programs' own run time (kernel.bpf_stats_enabled,
+# restored afterwards); the sender's CPU (softirq work on the receive path lands there); and
+# the packets the tool counted for the pair vs the number sent.
+set -euo pipefail
+. "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
+if [ "${BENCH_QUICK:-0}" = 1 ]; then ROUNDS=1; SECS=2; MAXN=600000; else ROUNDS=2; SECS=3; MAXN=1500000; fi
+RATES=${BENCH_TOOL_RATES:-50000 200000 0}   # packets/s; 0 = as fast as trafgen can (one core)
+# empty-bpf: an empty TC program (bpf/bench/empty.bpf.c) attached with tc, to see what bpf_stats
+# and the hook itself cost per packet on this path; the exporter's added cost is the difference.
+TOOLS="none exporter pmacctd iftop empty-bpf"
+PORT=$((20000 + RANDOM % 20000))
+W=$OUT/tools-work
+mkdir -p "$W"
+IPTRIG=$NET3.98                              # iftop prints only when a packet arrives: a trigger pair
+
+mkdir -p "$ROOT/target/bench"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c "$ROOT/bpf/bench/empty.bpf.c" -o "$ROOT/target/bench/empty.bpf.o"
+bench_ns_setup
+trafgen_conf "$W/traffic.cfg"
+cat > "$W/trigger.cfg" <<EOF
+{ eth(da=$MACB, sa=$MACA), ipv4(saddr=$IPA, daddr=$IPTRIG, ttl=64), udp(sp=40001, dp=9), fill(0x00, 64) }
+EOF
+BPF_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+
+CSV=$OUT/tools.csv
+echo "rate,round,tool,sent,send_s,counted,missed,resolution,tool_cpu_ns,bpf_ns,bpf_runs,sender_cpu_ns,note" > "$CSV"
+
+# iftop shows cumulative bytes with 3 significant digits (1024-based units): prints the bytes
+# for the pair and the resolution of that figure (half a unit of the last digit shown, per line).
+iftop_bytes() {
+    awk -v a="$IPA" -v b="$IPSINK" '
+        function mult(s,  u) { u = s; sub(/^[0-9.]+/, "", u)
+            return u == "KB" ? 1024 : u == "MB" ? 1048576 : u == "GB" ? 1073741824 : 1 }
+        function val(s) { return (s + 0) * mult(s) }
+        function res(s,  d, n) { n = s; sub(/[A-Za-z]+$/, "", n); d = index(n, ".") ? length(n) - index(n, ".") : 0
+            return 0.5 * mult(s) / (10 ^ d) }
+        /=>/ { h1 = $2; c1 = $NF; next }
+        /<=/ && h1 != "" { h2 = $1; if ((h1 == a && h2 == b) || (h1 == b && h2 == a)) { t += val(c1) + val($NF); r += res(c1) + res($NF) }; h1 = "" }
+        END { printf "%d %d\n", t, r }' "$1"
+}
+
+run_one() {
+    local rate=$1 round=$2 tool=$3 n cg cgs pid="" cpu0 cpu1 ids="" bpf0="0 0" bpf1="0 0" counted=0 note="" t0 t1 snd resolution=0
+    if [ "$rate" = 0 ]; then n=$MAXN; else n=$((rate * SECS)); fi
+    bench_cgroup "$tool-$rate-$round" cg
+    bench_cgroup "sender-$tool-$rate-$round" cgs
+    case $tool in
+        exporter)
+            exporter_start "$PORT" "$cg"
+            pid=$EXPORTER_PID
+            exporter_wait_ready "$PORT"
+            ids=$(exporter_prog_ids)
+            bpf0=$(bpf_runtime $ids) ;;
+        pmacctd)
+            cat > "$W/pmacctd.conf" <<EOF
+daemonize: false
+pcap_interface: $VB
+promisc: false
+aggregate: src_host, dst_host
+plugins: print
+print_output: csv
+print_output_file: $W/pmacctd.csv
+print_refresh_time: 3600
+EOF
+            rm -f "$W/pmacctd.csv"
+            sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" \
+                ip netns exec "$NSB" pmacctd -f "$W/pmacctd.conf" > "$W/pmacctd.log" 2>&1 &
+            pid=$!; bench_track "$pid"
+            for _ in $(seq 100); do grep -q 'link type is' "$W/pmacctd.log" && break; sleep 0.05; done
+            sleep 0.3 ;;
+        empty-bpf)
+            ip netns exec "$NSB" tc qdisc add dev "$VB" clsact
+            ip netns exec "$NSB" tc filter add dev "$VB" ingress bpf direct-action obj "$ROOT/target/bench/empty.bpf.o" sec tc
+            ids=$(ip netns exec "$NSB" tc -j filter show dev "$VB" ingress | jq -r '.. | objects | select(has("prog")) | .prog.id')
+            bpf0=$(bpf_runtime $ids) ;;
+        iftop)
+            sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" \
+                ip netns exec "$NSB" iftop -t -n -N -B -L 50 -i "$VB" -s $((n / (rate > 0 ? rate : 400000) + 3)) \
+                > "$W/iftop.txt" 2> "$W/iftop.err" &
+            pid=$!; bench_track "$pid"
+            for _ in $(seq 100); do grep -q 'MAC address' "$W/iftop.err" && break; sleep 0.05; done
+            sleep 0.5 ;;
+    esac
+    cpu0=$(bench_cg_ns "$cg")
+    t0=$(date +%s%N)
+    local rateopt=""
+    [ "$rate" != 0 ] && rateopt="-b ${rate}pps"
+    # shellcheck disable=SC2086
+    sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cgs" \
+        ip netns exec "$NSA" trafgen --dev "$VA" --conf "$W/traffic.cfg" -n "$n" $rateopt -P 1 -q -Q -C >/dev/null 2>&1
+    t1=$(date +%s%N)
+    snd=$(bench_cg_ns "$cgs")
+    sleep 1
+    case $tool in
+        exporter)
+            counted=$(exporter_packets "$PORT" "$IPA" "$IPSINK")
+            bpf1=$(bpf_runtime $ids)
+            cpu1=$(bench_cg_ns "$cg")
+            bench_stop "$pid"
+            PORT=$((PORT + 1)) ;;
+        pmacctd)
+            bench_stop "$pid" INT
+            cpu1=$(bench_cg_ns "$cg")
+            counted=$(awk -F, -v a="$IPA" -v b="$IPSINK" '$1 == a && $2 == b { n += $3 } END { printf "%d\n", n }' "$W/pmacctd.csv" 2>/dev/null || echo 0)
+            note="pcap: $(grep -o 'received_packets=[0-9]* dropped_packets=[0-9]*' "$W/pmacctd.log" | tail -1)" ;;
+        iftop)
+            for _ in $(seq 200); do
+                kill -0 "$pid" 2>/dev/null || break
+                ip netns exec "$NSA" trafgen --dev "$VA" --conf "$W/trigger.cfg" -n 1 -P 1 -q -Q -C >/dev/null 2>&1
+                sleep 0.1
+            done
+            bench_stop "$pid"
+            cpu1=$(bench_cg_ns "$cg")
+            local bytes
+            read -r bytes resolution <<< "$(iftop_bytes "$W/iftop.txt")"
+            counted=$((bytes / 92))   # iftop counts IP length: 20 + 8 + 64
+            resolution=$((resolution / 92 + 1))
+            note="iftop cumulative bytes $bytes +- $((resolution * 92)) (3 significant digits)" ;;
+        empty-bpf)
+            bpf1=$(bpf_runtime $ids)
+            cpu1=$cpu0
+            counted=${bpf1#* }
+            ip netns exec "$NSB" tc qdisc del dev "$VB" clsact ;;
+        none)
+            cpu1=$cpu0 ;;
+    esac
+    local missed=$((n - counted))
+    [ "$tool" = none ] && missed=""
+    echo "$rate,$round,$tool,$n,$(( (t1 - t0) ))e-9,$counted,$missed,$resolution,$((cpu1 - cpu0)),$(( ${bpf1% *} - ${bpf0% *} )),$(( ${bpf1#* } - ${bpf0#* } )),$snd,\"$note\"" >> "$CSV"
+    log "tools: $(tail -1 "$CSV")"
+    bench_cg_rm "$cg"
+    bench_cg_rm "$cgs"
+}
+
+read -ra TOOLV <<< "$TOOLS"
+for rate in $RATES; do
+    for round in $(seq "$ROUNDS"); do
+        # Rotate the order by round, and reverse it every other round.
+        order=()
+        for i in "${!TOOLV[@]}"; do order+=("${TOOLV[$(( (i + round - 1) % ${#TOOLV[@]} ))]}"); done
+        if [ $((round % 2)) = 0 ]; then
+            rev=(); for ((i = ${#order[@]} - 1; i >= 0; i--)); do rev+=("${order[$i]}"); done; order=("${rev[@]}")
+        fi
+        for tool in "${order[@]}"; do
+            run_one "$rate" "$round" "$tool"
+        done
+    done
+done

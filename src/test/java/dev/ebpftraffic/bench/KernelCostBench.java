@@ -1,0 +1,233 @@
+package dev.ebpftraffic.bench;
+
+import dev.ebpftraffic.bpf.BpfObject;
+import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfException;
+import dev.ebpftraffic.libbpf.Libc;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Kernel cost per packet of tc_ingress, by BPF_PROG_TEST_RUN (bench/run.sh runs it as root;
+ * it is a main, not a test, so it never ships in the jar and never runs under `make test`).
+ *
+ * <p>Two measurements, both side by side with an empty TC program in the same run:
+ * <ul>
+ * <li><b>repeat</b>: each case runs the same frame {@code repeat} times in one BPF_PROG_TEST_RUN
+ *     call; the kernel reports the mean ns per run. In every round each case is measured right
+ *     next to the empty program on the same frame, in alternating order (empty first on even
+ *     rounds, the program first on odd ones). ns added = program - empty of the same round.</li>
+ * <li><b>single</b>: one run per call, for what a fixed frame cannot repeat: a <i>new</i> flow.
+ *     Before each call the flow's entry is deleted (outside the timed region), so every timed run
+ *     misses in the map and inserts. Each iteration also times the empty program and the same
+ *     frame on an existing flow, in rotating order, so the single-run overhead (timer reads, cold
+ *     caches after the syscall) cancels out in the differences.</li>
+ * </ul>
+ * Output: CSV files in the output directory; bench/report.py turns them into the report.
+ */
+public final class KernelCostBench {
+    private static final int TC_ACT_UNSPEC = -1;
+    private static final long OPTS_SIZE = Libbpf.TEST_RUN_OPTS.byteSize();
+
+    private final Libbpf lib;
+    private final Arena arena = Arena.ofConfined();
+    private final MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
+
+    private KernelCostBench(Libbpf lib) {
+        this.lib = lib;
+    }
+
+    record Case(String name, String description, int progFd, MemorySegment frame) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path out = Path.of(arg(args, "--out", "target/bench/results"));
+        Path objDir = Path.of(arg(args, "--objdir", "target/bench"));
+        int rounds = Integer.parseInt(arg(args, "--rounds", "30"));
+        int repeat = Integer.parseInt(arg(args, "--repeat", "1000000"));
+        int single = Integer.parseInt(arg(args, "--single", "20000"));
+        Files.createDirectories(out);
+
+        Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
+        KernelCostBench b = new KernelCostBench(lib);
+        try (FileProgram empty = FileProgram.open(lib, objDir.resolve("empty.bpf.o"), "tc_empty");
+             FileProgram floor = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor");
+             BpfObject main = BpfObject.openEmbedded(lib);
+             BpfObject full = BpfObject.openEmbedded(lib);
+             BpfObject fresh = BpfObject.openEmbedded(lib)) {
+            main.load();
+            full.setMaxEntries(BpfObject.MAP_FLOWS, 1);
+            full.load();
+            fresh.load();
+            b.run(out, rounds, repeat, single, empty.fd(), floor.fd(), main, full, fresh);
+        }
+    }
+
+    private void run(Path out, int rounds, int repeat, int single, int emptyFd, int floorFd,
+                     BpfObject main, BpfObject full, BpfObject fresh) throws IOException {
+        int mainFd = main.programFd(BpfObject.PROG_INGRESS);
+        int fullFd = full.programFd(BpfObject.PROG_INGRESS);
+        int freshFd = fresh.programFd(BpfObject.PROG_INGRESS);
+
+        MemorySegment v4 = frame(Frames.udp4("10.1.0.1", "10.2.0.1", 0));
+        List<Case> cases = List.of(
+                new Case("ipv4", "IPv4 UDP, existing flow", mainFd, v4),
+                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(Frames.udp6("fd00::1", "fd00::2", 0))),
+                new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(Frames.udp4("10.1.0.1", "10.2.0.2", 1))),
+                new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(Frames.udp6("fd00::1", "2001:db8::2", 2))),
+                new Case("map_full", "IPv4 UDP, flows map full: miss, failed insert, overflow stat", fullFd, v4),
+                new Case("non_ip", "ARP: non-IP stat", mainFd, frame(Frames.arp())),
+                new Case("floor", "reference: bare per-CPU hash lookup+update, 40-byte key, no parsing", floorFd, v4));
+
+        // The full map holds one other flow, so the measured frame always overflows.
+        testRun(fullFd, frame(Frames.udp4("10.9.9.9", "10.9.9.8", 0)), 1);
+        // Warm up: creates the existing flows, JITs nothing (already JITed), touches the caches.
+        for (Case c : cases) {
+            testRun(c.progFd(), c.frame(), 10_000);
+            testRun(emptyFd, c.frame(), 10_000);
+        }
+
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_repeat.csv")))) {
+            w.println("round,case,description,repeat,first,empty_ns,prog_ns");
+            for (int r = 0; r < rounds; r++) {
+                for (int i = 0; i < cases.size(); i++) {
+                    Case c = cases.get((i + r) % cases.size()); // rotate which case goes first
+                    long e;
+                    long p;
+                    if (r % 2 == 0) {
+                        e = testRun(emptyFd, c.frame(), repeat);
+                        p = testRun(c.progFd(), c.frame(), repeat);
+                    } else {
+                        p = testRun(c.progFd(), c.frame(), repeat);
+                        e = testRun(emptyFd, c.frame(), repeat);
+                    }
+                    w.printf("%d,%s,\"%s\",%d,%s,%d,%d%n", r, c.name(), c.description(), repeat,
+                            r % 2 == 0 ? "empty" : "prog", e, p);
+                }
+                w.flush();
+                System.err.printf("kernel cost: round %d/%d%n", r + 1, rounds);
+            }
+        }
+        checkOverflowCounted(full);
+
+        // New flow: delete the entry before every single timed run.
+        int flowsFd = fresh.mapFd(BpfObject.MAP_FLOWS);
+        MemorySegment key = arena.allocate(FlowKey.LAYOUT);
+        testRun(freshFd, v4, 1);
+        int err = lib.mapGetNextKey(flowsFd, MemorySegment.NULL, key);
+        if (err != 0) {
+            throw new IllegalStateException("the new-flow object has no entry after a run: " + Libc.strerror(-err));
+        }
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_single.csv")))) {
+            w.println("iter,new_ns,existing_ns,empty_ns");
+            long[] t = new long[3];
+            for (int i = 0; i < single; i++) {
+                err = lib.mapDeleteElem(flowsFd, key);
+                if (err != 0) { // proves the previous timed run inserted the flow
+                    throw new IllegalStateException("new flow was not inserted (delete: " + Libc.strerror(-err) + ")");
+                }
+                for (int k = 0; k < 3; k++) {
+                    int which = (k + i) % 3;
+                    t[which] = switch (which) {
+                        case 0 -> testRun(freshFd, v4, 1);
+                        case 1 -> testRun(mainFd, v4, 1);
+                        default -> testRun(emptyFd, v4, 1);
+                    };
+                }
+                w.printf("%d,%d,%d,%d%n", i, t[0], t[1], t[2]);
+            }
+        }
+        System.err.println("kernel cost: done");
+    }
+
+    /** Fails loudly if the map_full case did not really take the overflow path. */
+    private void checkOverflowCounted(BpfObject full) {
+        MemorySegment k = arena.allocate(StatKey.LAYOUT);
+        int fd = full.mapFd(BpfObject.MAP_STATS);
+        int err = lib.mapGetNextKey(fd, MemorySegment.NULL, k);
+        while (err == 0) {
+            if (StatKey.read(k, 0).stat().isOverflow()) {
+                return;
+            }
+            MemorySegment next = arena.allocate(StatKey.LAYOUT);
+            err = lib.mapGetNextKey(fd, k, next);
+            k = next;
+        }
+        throw new IllegalStateException("map_full case never reached " + KernelStat.OVERFLOW_PRIVATE);
+    }
+
+    private MemorySegment frame(byte[] bytes) {
+        MemorySegment s = arena.allocate(bytes.length, 8);
+        s.copyFrom(MemorySegment.ofArray(bytes));
+        return s;
+    }
+
+    /** One BPF_PROG_TEST_RUN; returns the kernel's mean ns per run. */
+    private long testRun(int progFd, MemorySegment frame, int repeat) {
+        opts.fill((byte) 0);
+        opts.set(JAVA_LONG, off("sz"), OPTS_SIZE);
+        opts.set(ADDRESS, off("data_in"), frame);
+        opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
+        opts.set(JAVA_INT, off("repeat"), repeat);
+        int err = lib.progTestRun(progFd, opts);
+        if (err < 0) {
+            throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
+        }
+        int retval = opts.get(JAVA_INT, off("retval"));
+        if (retval != TC_ACT_UNSPEC) {
+            throw new IllegalStateException("program returned " + retval + ", expected TC_ACT_UNSPEC");
+        }
+        return Integer.toUnsignedLong(opts.get(JAVA_INT, off("duration")));
+    }
+
+    private static long off(String field) {
+        return Libbpf.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
+    }
+
+    private static String arg(String[] args, String name, String def) {
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals(name)) {
+                return args[i + 1];
+            }
+        }
+        return def;
+    }
+
+    /** A BPF object file from disk with one program, loaded. */
+    private record FileProgram(Libbpf lib, Arena arena, MemorySegment obj, int fd) implements AutoCloseable {
+        static FileProgram open(Libbpf lib, Path file, String prog) throws IOException {
+            byte[] bytes = Files.readAllBytes(file);
+            Arena arena = Arena.ofShared();
+            MemorySegment buf = arena.allocate(bytes.length, 8);
+            buf.copyFrom(MemorySegment.ofArray(bytes));
+            MemorySegment obj = lib.objectOpenMem(buf);
+            int err = lib.objectLoad(obj);
+            if (err < 0) {
+                lib.objectClose(obj);
+                arena.close();
+                throw new LibbpfException("cannot load " + file + ": " + Libc.strerror(-err), -err);
+            }
+            return new FileProgram(lib, arena, obj, lib.programFd(lib.findProgram(obj, prog)));
+        }
+
+        @Override
+        public void close() {
+            lib.objectClose(obj);
+            arena.close();
+        }
+    }
+}

@@ -53,6 +53,11 @@ final class FakeKernelMap implements FlowReader {
     }
 
     @Override
+    public boolean drainStat(StatKey key, Sink<StatKey> sink) {
+        return false; // no stats here
+    }
+
+    @Override
     public int flowCapacity() {
         return capacity;
     }

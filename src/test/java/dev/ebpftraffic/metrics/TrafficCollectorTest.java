@@ -78,6 +78,16 @@ class TrafficCollectorTest {
         }
 
         @Override
+        public boolean drainStat(StatKey key, Sink<StatKey> sink) {
+            long[] v = stats.remove(key);
+            if (v == null) {
+                return false;
+            }
+            sink.accept(key, v[0], v[1]);
+            return true;
+        }
+
+        @Override
         public int flowCapacity() {
             return 65536;
         }

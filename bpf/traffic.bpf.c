@@ -164,9 +164,9 @@ static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u3
 			return NO_L4;
 		if (next == IPPROTO_FRAGMENT) {
 			/* ext[2..3]: fragment offset (13 bits) << 3 | flags */
+			*off += 8; /* the fragment header is part of L3 either way */
 			if ((((__u16)ext[2] << 8 | ext[3]) & 0xFFF8) != 0)
 				return NO_L4;
-			*off += 8;
 		} else if (next == IPPROTO_AH) {
 			*off += ((__u32)ext[1] + 2) * 4;
 		} else {

@@ -1,0 +1,376 @@
+package dev.ebpftraffic.e2e;
+
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
+import dev.ebpftraffic.testing.Frames;
+import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.Lab;
+import dev.ebpftraffic.testing.Metrics;
+import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.Setns;
+import dev.ebpftraffic.testing.TcHooks;
+import dev.ebpftraffic.testing.Tun;
+import dev.ebpftraffic.testing.Udp;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
+
+import static dev.ebpftraffic.testing.Lab.addr;
+import static dev.ebpftraffic.testing.Lab.ip;
+import static dev.ebpftraffic.testing.Lab.neigh;
+import static dev.ebpftraffic.testing.Lab.veth;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Many interfaces, interfaces that come and go, tunnels and an L3 device, end to end: the exporter
+ * runs through the launcher inside a "host" namespace of a small topology, so {@code --iface all}
+ * there sees only the topology's interfaces:
+ *
+ * <pre>
+ *   ns c1: eth0 10.0.1.11 --veth-- vc1 \
+ *                                       br0 10.0.1.1   (ns host)
+ *   ns c2: eth0 10.0.1.12 --veth-- vc2 /
+ *   ns r:  up0 10.0.2.2   --veth-- up0 10.0.2.1        underlay
+ *          vx0 10.0.4.2   ~vxlan~  vx0 10.0.4.1        VNI 42 over the underlay
+ *   this JVM: tun fd      --tun--  tun0 10.0.3.1, fd00:3::1   (L3: no Ethernet header)
+ * </pre>
+ *
+ * <p>What this kernel lacks, and what stands in for it (see /proc/config.gz): no 802.1Q VLAN devices
+ * (CONFIG_VLAN_8021Q) and no bridge VLAN filtering, so there is no VLAN subinterface here (VLAN and
+ * QinQ frames are covered by the BPF_PROG_TEST_RUN tests); no ipip/sit/GRE/WireGuard, so vxlan is the
+ * tunnel (inner and outer traffic on two interfaces) and tun is the L3 device (ARPHRD_NONE, what
+ * WireGuard also is; ipip/sit/gre differ only in their ARPHRD value, which is unit-tested).
+ * Every neighbour is pinned and every UDP destination has a bound socket, so the counts are exact.
+ */
+@KernelTest
+@Timeout(180)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class InterfacesTest {
+    static final String C1 = "10.0.1.11";
+    static final String C2 = "10.0.1.12";
+    static final String BR = "10.0.1.1";
+    static final String UP_H = "10.0.2.1";
+    static final String UP_R = "10.0.2.2";
+    static final String TUN_H = "10.0.3.1";
+    static final String TUN_PEER = "10.0.3.2";
+    static final String TUN6_H = "fd00:3::1";
+    static final String TUN6_PEER = "fd00:3::2";
+    static final String VX_H = "10.0.4.1";
+    static final String VX_R = "10.0.4.2";
+    static final Set<String> ALL_IFACES = Set.of("br0", "vc1", "vc2", "up0", "vx0", "tun0");
+
+    Lab lab;
+    String host;
+    String c1;
+    String c2;
+    String r;
+    Tun tun;
+    final AtomicInteger port = new AtomicInteger(41000);
+
+    String mac(int n) {
+        String s = lab.suffix();
+        return String.format("02:%s:%s:%s:00:%02x", s.substring(0, 2), s.substring(2, 4), s.substring(4, 6), n);
+    }
+
+    @BeforeAll
+    void topology() {
+        lab = Lab.create();
+        try {
+            host = lab.ns("host");
+            c1 = lab.ns("c1");
+            c2 = lab.ns("c2");
+            r = lab.ns("r");
+            String macBr = mac(1);
+            String macC1 = mac(0x11);
+            String macC2 = mac(0x12);
+            ip(host, "link", "add", "br0", "address", macBr, "type", "bridge");
+            ip(host, "link", "set", "br0", "up");
+            veth(c1, "eth0", macC1, host, "vc1", mac(0x21));
+            veth(c2, "eth0", macC2, host, "vc2", mac(0x22));
+            ip(host, "link", "set", "vc1", "master", "br0");
+            ip(host, "link", "set", "vc2", "master", "br0");
+            Cmd.run("bridge", "-n", host, "fdb", "replace", macC1, "dev", "vc1", "master", "static").ok();
+            Cmd.run("bridge", "-n", host, "fdb", "replace", macC2, "dev", "vc2", "master", "static").ok();
+            addr(host, "br0", BR + "/24");
+            addr(c1, "eth0", C1 + "/24");
+            addr(c2, "eth0", C2 + "/24");
+            neigh(c1, "eth0", C2, macC2);
+            neigh(c1, "eth0", BR, macBr);
+            neigh(c2, "eth0", C1, macC1);
+            neigh(c2, "eth0", BR, macBr);
+            neigh(host, "br0", C1, macC1);
+            neigh(host, "br0", C2, macC2);
+
+            String macUpH = mac(0x31);
+            String macUpR = mac(0x32);
+            veth(host, "up0", macUpH, r, "up0", macUpR);
+            addr(host, "up0", UP_H + "/24");
+            addr(r, "up0", UP_R + "/24");
+            neigh(host, "up0", UP_R, macUpR);
+            neigh(r, "up0", UP_H, macUpH);
+            String macVxH = mac(0x41);
+            String macVxR = mac(0x42);
+            ip(host, "link", "add", "vx0", "address", macVxH, "type", "vxlan", "id", "42", "local", UP_H, "remote", UP_R,
+                    "dstport", "4789", "dev", "up0");
+            ip(r, "link", "add", "vx0", "address", macVxR, "type", "vxlan", "id", "42", "local", UP_R, "remote", UP_H,
+                    "dstport", "4789", "dev", "up0");
+            ip(host, "link", "set", "vx0", "up");
+            ip(r, "link", "set", "vx0", "up");
+            addr(host, "vx0", VX_H + "/24");
+            addr(r, "vx0", VX_R + "/24");
+            neigh(host, "vx0", VX_R, macVxR);
+            neigh(r, "vx0", VX_H, macVxH);
+
+            tun = lab.own(Tun.create(host, "tun0"));
+            ip(host, "link", "set", "tun0", "up");
+            addr(host, "tun0", TUN_H + "/24");
+            addr(host, "tun0", TUN6_H + "/64");
+        } catch (RuntimeException | Error e) {
+            lab.close();
+            throw e;
+        }
+    }
+
+    @AfterAll
+    void cleanUp() {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    // ---- expectations ---------------------------------------------------------------------------
+
+    /** Expected packets and bytes per interface and "direction src -> dst". */
+    static final class Expect {
+        final Map<String, Map<String, long[]>> byIface = new TreeMap<>();
+
+        Expect add(String iface, String direction, String src, String dst, long packets, long bytes) {
+            long[] v = byIface.computeIfAbsent(iface, x -> new TreeMap<>())
+                    .computeIfAbsent(direction + " " + src + " -> " + dst, x -> new long[2]);
+            v[0] += packets;
+            v[1] += bytes;
+            return this;
+        }
+
+        Expect only(Set<String> ifaces) {
+            Expect e = new Expect();
+            byIface.forEach((i, m) -> {
+                if (ifaces.contains(i)) {
+                    m.forEach((k, v) -> e.byIface.computeIfAbsent(i, x -> new TreeMap<>()).put(k, v.clone()));
+                }
+            });
+            return e;
+        }
+
+        Map<String, Map<String, List<Long>>> view() {
+            Map<String, Map<String, List<Long>>> out = new TreeMap<>();
+            byIface.forEach((i, m) -> m.forEach((k, v) -> out.computeIfAbsent(i, x -> new TreeMap<>()).put(k, List.of(v[0], v[1]))));
+            return out;
+        }
+    }
+
+    static final Set<String> ADDRS = Set.of(C1, C2, BR, UP_H, UP_R, TUN_H, TUN_PEER, TUN6_H, TUN6_PEER, VX_H, VX_R);
+
+    /** What the scrape says about the topology's addresses, in the shape of Expect.view(). */
+    static Map<String, Map<String, List<Long>>> scraped(Metrics m) {
+        Map<String, Map<String, long[]>> got = new TreeMap<>();
+        for (String name : List.of("network_traffic_packets_total", "network_traffic_bytes_total")) {
+            for (Metrics.Sample s : m.samples(name)) {
+                if (!ADDRS.contains(s.label("src_ip")) && !ADDRS.contains(s.label("dst_ip"))) {
+                    continue;
+                }
+                long[] v = got.computeIfAbsent(s.label("iface"), x -> new TreeMap<>())
+                        .computeIfAbsent(s.label("direction") + " " + s.label("src_ip") + " -> " + s.label("dst_ip"),
+                                x -> new long[2]);
+                v[name.contains("packets") ? 0 : 1] = (long) s.value();
+            }
+        }
+        Map<String, Map<String, List<Long>>> out = new TreeMap<>();
+        got.forEach((i, mm) -> mm.forEach((k, v) -> out.computeIfAbsent(i, x -> new TreeMap<>()).put(k, List.of(v[0], v[1]))));
+        return out;
+    }
+
+    static Set<String> attached(Metrics m) {
+        return m.samples("ebpf_traffic_exporter_attached").stream()
+                .map(s -> s.label("iface") + "/" + s.label("hook") + "/" + s.label("mode")).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    static Set<String> hooks(Set<String> ifaces) {
+        Set<String> out = new TreeSet<>();
+        for (String i : ifaces) {
+            out.add(i + "/ingress/tcx");
+            out.add(i + "/egress/tcx");
+        }
+        return out;
+    }
+
+    static Map<String, Long> failures(Metrics m) {
+        Map<String, Long> out = new TreeMap<>();
+        m.samples("ebpf_traffic_exporter_attach_failures_total").forEach(s -> out.put(s.label("reason"), (long) s.value()));
+        return out;
+    }
+
+    static final Map<String, Long> NO_FAILURES = Map.of("error", 0L, "gone", 0L, "permission_denied", 0L, "unsupported_link_type", 0L);
+
+    /** Starts the launcher in the host namespace on port with args, and waits until hooks are attached. */
+    ExporterProcess exporter(String name, int listenPort, Map<String, String> env, Set<String> expectHooks, String... args) {
+        List<String> a = new ArrayList<>(List.of(args));
+        a.addAll(List.of("--addr", "127.0.0.1:" + listenPort));
+        ExporterProcess e = lab.own(ExporterProcess.start(host, listenPort, env, name, List.of(), a.toArray(String[]::new)));
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            assertTrue(e.isAlive(), () -> "exporter exited: " + e.stderr());
+            try {
+                Set<String> got = attached(e.scrape());
+                if (got.equals(expectHooks)) {
+                    return e;
+                }
+                last = got.toString();
+            } catch (RuntimeException ex) {
+                last = ex.toString();
+            }
+            sleep(100);
+        }
+        throw new AssertionError(name + ": attached hooks never became " + expectHooks + " (last: " + last + ")\n" + e.stderr());
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    static void assertCleanLog(ExporterProcess e) {
+        List<String> bad = e.stderr().lines().filter(l -> l.contains("level=error") || l.contains("level=warn")).toList();
+        assertEquals(List.of(), bad, "warnings or errors in the log:\n" + e.stderr());
+    }
+
+    /** Stops e; afterwards each of ifaces has exactly othersLeft TCX programs per hook (another exporter's). */
+    static void assertStopsAndDetaches(ExporterProcess e, String ns, Set<String> ifaces, int othersLeft) {
+        int code = e.stop();
+        assertTrue(code == 0 || code == 143, "exit code " + code + "\n" + e.stderr());
+        for (String i : ifaces) {
+            assertTrue(e.stderr().contains("msg=\"detached from " + i + "\""), "no detach line for " + i + ":\n" + e.stderr());
+            if (othersLeft == 0) {
+                TcHooks.assertNothingAttached(ns, i);
+            } else {
+                assertEquals(othersLeft, TcHooks.tcxPrograms(ns, i, true).size(), i + " ingress: " + TcHooks.tcx(ns, i));
+                assertEquals(othersLeft, TcHooks.tcxPrograms(ns, i, false).size(), i + " egress: " + TcHooks.tcx(ns, i));
+            }
+        }
+    }
+
+    // ---- the tests --------------------------------------------------------------------------------
+
+    /**
+     * Every interface of the topology with --iface all, and a subset with globs and an exclusion, both
+     * at once on the same traffic; exact counts per interface, including the L3 device and both sides
+     * of the tunnel.
+     */
+    @Test
+    void allAndGlobsCountEveryInterfaceExactly() {
+        ExporterProcess all = exporter("ifaces-all", 9191, Map.of(), hooks(ALL_IFACES), "--iface", "all");
+        Set<String> globbed = Set.of("vc1", "tun0", "vx0");
+        ExporterProcess glob = exporter("ifaces-glob", 9192, Map.of(), hooks(globbed),
+                "--iface", "vc*", "--iface", "tun?,vx0", "--iface-exclude", "vc2");
+        assertTrue(all.stderr().contains("attached to tun0 (ifindex "), all.stderr());
+        assertTrue(all.stderr().lines().anyMatch(l -> l.contains("attached to tun0") && l.contains("L3 device")),
+                "tun0 gets the L3 programs:\n" + all.stderr());
+        assertTrue(all.stderr().lines().noneMatch(l -> l.contains("attached to vx0") && l.contains("L3 device")), all.stderr());
+
+        Expect x = new Expect();
+        // Bridge: container to container is bridged (never seen by br0), container <-> host goes through br0.
+        int p = port.getAndIncrement();
+        Udp.send(c1, C1, c2, C2, p, 3, 100);
+        x.add("vc1", "inbound", C1, C2, 3, 3 * 142).add("vc2", "outbound", C1, C2, 3, 3 * 142);
+        Udp.send(c1, C1, host, BR, port.getAndIncrement(), 2, 60);
+        x.add("vc1", "inbound", C1, BR, 2, 2 * 102).add("br0", "inbound", C1, BR, 2, 2 * 102);
+        Udp.send(host, BR, c2, C2, port.getAndIncrement(), 1, 10);
+        x.add("br0", "outbound", BR, C2, 1, 52).add("vc2", "outbound", BR, C2, 1, 52);
+        // vxlan: the inner frame on vx0, the same frame 50 bytes bigger (outer Ethernet, IPv4, UDP, VXLAN) on up0.
+        Udp.send(r, VX_R, host, VX_H, port.getAndIncrement(), 3, 200);
+        x.add("vx0", "inbound", VX_R, VX_H, 3, 3 * 242).add("up0", "inbound", UP_R, UP_H, 3, 3 * (242 + 50));
+        Udp.send(host, VX_H, r, VX_R, port.getAndIncrement(), 2, 80);
+        x.add("vx0", "outbound", VX_H, VX_R, 2, 2 * 122).add("up0", "outbound", UP_H, UP_R, 2, 2 * (122 + 50));
+        // tun0, L3: bytes are the IP packet, no link-layer header.
+        tunTraffic(x);
+
+        assertEquals(x.view(), scraped(all.scrape()), "--iface all");
+        assertEquals(x.only(globbed).view(), scraped(glob.scrape()), "--iface vc* --iface tun?,vx0 --iface-exclude vc2");
+        // Nothing non-IP or malformed: every neighbour is pinned.
+        Metrics m = all.scrape();
+        assertEquals(List.of(), m.samples("ebpf_traffic_exporter_skipped_packets_total"), m.text());
+        assertEquals(NO_FAILURES, failures(m));
+        assertCleanLog(all);
+        assertCleanLog(glob);
+        for (String i : globbed) {
+            assertEquals(2, TcHooks.tcxPrograms(host, i, true).size(), "both exporters on " + i + ": " + TcHooks.tcx(host, i));
+        }
+        assertStopsAndDetaches(glob, host, globbed, 1);
+        // The other exporter's TCX links on vc1/tun0/vx0 were not touched: it still counts there.
+        Udp.send(c1, C1, c2, C2, p, 1, 100);
+        x.add("vc1", "inbound", C1, C2, 1, 142).add("vc2", "outbound", C1, C2, 1, 142);
+        assertEquals(x.view(), scraped(all.scrape()));
+        assertStopsAndDetaches(all, host, ALL_IFACES, 0);
+    }
+
+    private void tunTraffic(Expect x) {
+        int p = port.getAndIncrement();
+        try (DatagramChannel sink4 = Udp.sink(host, TUN_H, p, false); DatagramChannel sink6 = Udp.sink(host, TUN6_H, p, true)) {
+            byte[] in4 = Frames.ethernet().ipv4(TUN_PEER, TUN_H).udp(5000, p).payload(100).buildL3();
+            byte[] in6 = Frames.ethernet().ipv6(TUN6_PEER, TUN6_H).udp(5000, p).payload(50).buildL3();
+            for (int i = 0; i < 4; i++) {
+                tun.write(in4);
+            }
+            for (int i = 0; i < 2; i++) {
+                tun.write(in6);
+            }
+            assertEquals(4, Udp.drain(sink4, 500), "IPv4 datagrams written into tun0 that arrived");
+            assertEquals(2, Udp.drain(sink6, 500), "IPv6 datagrams written into tun0 that arrived");
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
+        x.add("tun0", "inbound", TUN_PEER, TUN_H, 4, 4 * (20 + 8 + 100));
+        x.add("tun0", "inbound", TUN6_PEER, TUN6_H, 2, 2 * (40 + 8 + 50));
+        // From the host to the far side of tun0: read back from the fd.
+        sendUnanswered(host, TUN_H, TUN_PEER, p + 1000, 3, 30);
+        List<byte[]> out = tun.readAll(300).stream().filter(b -> b.length == 20 + 8 + 30 && (b[0] >> 4) == 4).toList();
+        assertEquals(3, out.size(), "datagrams the host sent out of tun0");
+        x.add("tun0", "outbound", TUN_H, TUN_PEER, 3, 3 * (20 + 8 + 30));
+    }
+
+    /** Sends count UDP datagrams from src (in ns) to dst:port with no receiver: for a tun, the fd is the receiver. */
+    static void sendUnanswered(String ns, String src, String dst, int port, int count, int payload) {
+        Setns.run(ns, () -> {
+            try (DatagramChannel c = DatagramChannel.open(StandardProtocolFamily.INET)) {
+                c.bind(new InetSocketAddress(NetNs.parse(src), 0));
+                for (int i = 0; i < count; i++) {
+                    c.send(ByteBuffer.allocate(payload), new InetSocketAddress(NetNs.parse(dst), port));
+                }
+            }
+        });
+    }
+}

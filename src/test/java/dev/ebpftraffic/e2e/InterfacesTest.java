@@ -188,7 +188,8 @@ class InterfacesTest {
         }
     }
 
-    static final Set<String> ADDRS = Set.of(C1, C2, BR, UP_H, UP_R, TUN_H, TUN_PEER, TUN6_H, TUN6_PEER, VX_H, VX_R);
+    static final Set<String> ADDRS = Set.of(C1, C2, BR, UP_H, UP_R, TUN_H, TUN_PEER, TUN6_H, TUN6_PEER, VX_H, VX_R,
+            "10.0.6.1", "10.0.6.2", "10.0.7.1", "10.0.7.2");
 
     /** What the scrape says about the topology's addresses, in the shape of Expect.view(). */
     static Map<String, Map<String, List<Long>>> scraped(Metrics m) {
@@ -372,5 +373,98 @@ class InterfacesTest {
                 }
             }
         });
+    }
+
+    /**
+     * Double counting, shown on one packet crossing the bridge from container 1 to container 2: with
+     * --iface all it is counted twice (vc1 inbound, vc2 outbound), the bridge device itself never sees
+     * it, and watching only the sender's port (or, with all ports watched, summing one direction of
+     * the ports) counts it once. README "Choosing interfaces: double counting" recommends selections.
+     */
+    @Test
+    void onePacketAcrossABridgeWithAndWithoutDoubleCounting() {
+        ExporterProcess all = exporter("bridge-all", 9193, Map.of(), hooks(ALL_IFACES), "--iface", "all");
+        ExporterProcess ports = exporter("bridge-ports", 9194, Map.of(), hooks(Set.of("vc1", "vc2")), "--iface", "vc*");
+        ExporterProcess bridge = exporter("bridge-br0", 9195, Map.of(), hooks(Set.of("br0")), "--iface", "br0");
+        Udp.send(c1, C1, c2, C2, port.getAndIncrement(), 1, 100);
+
+        Map<String, Map<String, List<Long>>> seenByAll = scraped(all.scrape());
+        assertEquals(Map.of(
+                "vc1", Map.of("inbound " + C1 + " -> " + C2, List.of(1L, 142L)),
+                "vc2", Map.of("outbound " + C1 + " -> " + C2, List.of(1L, 142L))), seenByAll,
+                "--iface all: one packet, two series");
+        long packets = seenByAll.values().stream().flatMap(m -> m.values().stream()).mapToLong(List::getFirst).sum();
+        assertEquals(2, packets, "sum over every interface counts the packet twice");
+
+        Map<String, Map<String, List<Long>>> seenByPorts = scraped(ports.scrape());
+        long inbound = seenByPorts.values().stream().flatMap(m -> m.entrySet().stream())
+                .filter(e -> e.getKey().startsWith("inbound ")).mapToLong(e -> e.getValue().getFirst()).sum();
+        assertEquals(1, inbound, "bridge ports, one direction (sum(...{direction=\"inbound\"})): once");
+
+        assertEquals(Map.of(), scraped(bridge.scrape()), "the bridge device never sees bridged traffic");
+        for (ExporterProcess e : List.of(all, ports, bridge)) {
+            int code = e.stop();
+            assertTrue(code == 0 || code == 143, e.stderr());
+        }
+    }
+
+    /**
+     * A new matching interface is attached within 2 s of appearing; one that vanishes is no error; one
+     * that comes back is attached again; on both the rtnetlink event path and the 1 s listing fallback.
+     */
+    @Test
+    void newInterfacesAreAttachedWithinTwoSecondsWithEventsAndWithPolling() {
+        for (boolean poll : List.of(false, true)) {
+            String c = lab.ns(poll ? "c5" : "c4");
+            Map<String, String> env = poll ? Map.of("EBPF_EXPORTER_LINK_WATCH", "poll") : Map.of();
+            ExporterProcess e = exporter(poll ? "new-poll" : "new-events", 9196, env, Set.of(), "--iface", "vn*");
+            try {
+                newInterfaceRounds(c, e, poll);
+            } finally {
+                Cmd.run("ip", "-n", host, "link", "del", "vn1"); // gone already unless the test failed
+                e.close();
+            }
+        }
+    }
+
+    private void newInterfaceRounds(String c, ExporterProcess e, boolean poll) {
+        assertTrue(e.stderr().contains("no interface matches --iface vn* yet; waiting for one to appear"), e.stderr());
+        assertEquals(poll, e.stderr().contains("listing interfaces every 1000 ms instead"), e.stderr());
+        for (int round = 1; round <= 2; round++) {
+            veth(c, "eth0", mac(0x50 + round), host, "vn1", mac(0x60 + round));
+            long t0 = System.nanoTime();
+            while (TcHooks.tcxPrograms(host, "vn1", true).isEmpty() || TcHooks.tcxPrograms(host, "vn1", false).isEmpty()) {
+                assertTrue(System.nanoTime() - t0 < 2_000_000_000L, "vn1 not attached within 2 s (poll=" + poll + ")\n" + e.stderr());
+                sleep(10);
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.println("[ifaces] vn1 attached " + ms + " ms after it appeared (" + (poll ? "polling" : "link events")
+                    + ", round " + round + ")");
+            addr(c, "eth0", "10.0.6.2/24");
+            addr(host, "vn1", "10.0.6.1/24");
+            neigh(c, "eth0", "10.0.6.1", mac(0x60 + round));
+            neigh(host, "vn1", "10.0.6.2", mac(0x50 + round));
+            Udp.send(c, "10.0.6.2", host, "10.0.6.1", port.getAndIncrement(), 2, 58);
+            Metrics m = e.scrape();
+            assertEquals(hooks(Set.of("vn1")), attached(m));
+            // The recreated vn1 (round 2) continues the counter of the first one.
+            assertEquals(List.of(2L * round, 200L * round),
+                    scraped(m).get("vn1").get("inbound 10.0.6.2 -> 10.0.6.1"), m.text());
+            ip(host, "link", "del", "vn1"); // takes the peer in c with it
+            long t1 = System.nanoTime();
+            while (!attached(e.scrape()).isEmpty()) {
+                assertTrue(System.nanoTime() - t1 < 2_000_000_000L, "vn1 still listed as attached\n" + e.stderr());
+                sleep(20);
+            }
+            assertTrue(e.isAlive(), e.stderr());
+            assertTrue(e.stderr().contains("vn1 is gone (ifindex "), e.stderr());
+        }
+        Metrics m = e.scrape();
+        assertEquals(List.of(4L, 400L), scraped(m).get("vn1").get("inbound 10.0.6.2 -> 10.0.6.1"),
+                "the counts of a vanished interface stay, under its name");
+        assertEquals(NO_FAILURES, failures(m));
+        assertEquals(List.of(), ExporterProcess.errorLines(e.stderr()), e.stderr());
+        int code = e.stop();
+        assertTrue(code == 0 || code == 143, e.stderr());
     }
 }

@@ -7,6 +7,7 @@ import dev.ebpftraffic.testing.KernelTest;
 import dev.ebpftraffic.testing.Lab;
 import dev.ebpftraffic.testing.Metrics;
 import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.PacketSocket;
 import dev.ebpftraffic.testing.Setns;
 import dev.ebpftraffic.testing.TcHooks;
 import dev.ebpftraffic.testing.Tun;
@@ -55,8 +56,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * </pre>
  *
  * <p>What this kernel lacks, and what stands in for it (see /proc/config.gz): no 802.1Q VLAN devices
- * (CONFIG_VLAN_8021Q) and no bridge VLAN filtering, so there is no VLAN subinterface here (VLAN and
- * QinQ frames are covered by the BPF_PROG_TEST_RUN tests); no ipip/sit/GRE/WireGuard, so vxlan is the
+ * (CONFIG_VLAN_8021Q) and no bridge VLAN filtering, so there is no VLAN subinterface here (802.1Q and
+ * QinQ frames are sent raw through a watched veth instead, and covered by the BPF_PROG_TEST_RUN tests);
+ * no ipip/sit/GRE/WireGuard, so vxlan is the
  * tunnel (inner and outer traffic on two interfaces) and tun is the L3 device (ARPHRD_NONE, what
  * WireGuard also is; ipip/sit/gre differ only in their ARPHRD value, which is unit-tested).
  * Every neighbour is pinned and every UDP destination has a bound socket, so the counts are exact.
@@ -189,7 +191,7 @@ class InterfacesTest {
     }
 
     static final Set<String> ADDRS = Set.of(C1, C2, BR, UP_H, UP_R, TUN_H, TUN_PEER, TUN6_H, TUN6_PEER, VX_H, VX_R,
-            "10.0.6.1", "10.0.6.2", "10.0.7.1", "10.0.7.2");
+            "10.0.6.1", "10.0.6.2", "10.0.7.1", "10.0.7.2", "10.0.8.1", "10.0.8.2", "fd00:8::1", "fd00:8::2");
 
     /** What the scrape says about the topology's addresses, in the shape of Expect.view(). */
     static Map<String, Map<String, List<Long>>> scraped(Metrics m) {
@@ -601,6 +603,43 @@ class InterfacesTest {
             assertEquals(NO_FAILURES, failures(m));
             assertEquals(List.of(), ExporterProcess.errorLines(e.stderr()), e.stderr());
             assertStopsAndDetaches(e, host, Set.of("vr1"), 0);
+        }
+    }
+
+    /**
+     * VLAN and QinQ frames end to end, without VLAN devices (this kernel has none): raw tagged frames
+     * sent with an AF_PACKET socket into a veth, so they arrive at the watched end (ingress) and leave
+     * it (egress). At ingress the kernel moves the outer tag into the skb's metadata before TC runs
+     * (skb_vlan_untag), so an inbound frame counts 4 bytes less than sent, and of a QinQ frame only the
+     * inner tag is in the frame the program parses; at egress the frame is counted as written.
+     */
+    @Test
+    void vlanAndQinQFramesOnAVeth() {
+        String c = lab.ns("c7");
+        veth(c, "eth0", mac(0x81), host, "vt1", mac(0x82));
+        try {
+            ExporterProcess e = exporter("vlan", 9198, Map.of(), hooks(Set.of("vt1")), "--iface", "vt1");
+            byte[] one = Frames.ethernet().vlan(10).ipv4("10.0.8.2", "10.0.8.1").udp(1, 2).payload(100).build();
+            byte[] qinq = Frames.ethernet().vlan(Frames.ETH_P_8021AD, 100).vlan(10).ipv4("10.0.8.2", "10.0.8.1")
+                    .udp(1, 2).payload(100).build();
+            byte[] qinq6 = Frames.ethernet().vlan(Frames.ETH_P_8021AD, 100).vlan(20).ipv6("fd00:8::2", "fd00:8::1")
+                    .udp(1, 2).payload(50).build();
+            assertEquals(146, one.length);
+            assertEquals(150, qinq.length);
+            PacketSocket.send(c, "eth0", one, one, qinq, qinq6); // arrive at vt1
+            PacketSocket.send(host, "vt1", one, qinq, qinq6);    // leave vt1
+            sleep(200);
+            Expect x = new Expect()
+                    .add("vt1", "inbound", "10.0.8.2", "10.0.8.1", 3, 2 * (146 - 4) + (150 - 4))
+                    .add("vt1", "inbound", "fd00:8::2", "fd00:8::1", 1, qinq6.length - 4)
+                    .add("vt1", "outbound", "10.0.8.2", "10.0.8.1", 2, 146 + 150)
+                    .add("vt1", "outbound", "fd00:8::2", "fd00:8::1", 1, qinq6.length);
+            Metrics m = e.scrape();
+            assertEquals(x.view(), scraped(m));
+            assertEquals(List.of(), m.samples("ebpf_traffic_exporter_skipped_packets_total"), m.text());
+            assertStopsAndDetaches(e, host, Set.of("vt1"), 0);
+        } finally {
+            Cmd.run("ip", "-n", host, "link", "del", "vt1");
         }
     }
 }

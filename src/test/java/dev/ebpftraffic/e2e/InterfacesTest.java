@@ -13,6 +13,7 @@ import dev.ebpftraffic.testing.TcHooks;
 import dev.ebpftraffic.testing.Tun;
 import dev.ebpftraffic.testing.Udp;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -191,7 +192,8 @@ class InterfacesTest {
     }
 
     static final Set<String> ADDRS = Set.of(C1, C2, BR, UP_H, UP_R, TUN_H, TUN_PEER, TUN6_H, TUN6_PEER, VX_H, VX_R,
-            "10.0.6.1", "10.0.6.2", "10.0.7.1", "10.0.7.2", "10.0.8.1", "10.0.8.2", "fd00:8::1", "fd00:8::2");
+            "10.0.6.1", "10.0.6.2", "10.0.7.1", "10.0.7.2", "10.0.8.1", "10.0.8.2", "fd00:8::1", "fd00:8::2",
+            "10.0.9.1", "10.0.9.2", "10.0.10.1", "10.0.10.2");
 
     /** What the scrape says about the topology's addresses, in the shape of Expect.view(). */
     static Map<String, Map<String, List<Long>>> scraped(Metrics m) {
@@ -245,7 +247,7 @@ class InterfacesTest {
             assertTrue(e.isAlive(), () -> "exporter exited: " + e.stderr());
             try {
                 Set<String> got = attached(e.scrape());
-                if (got.equals(expectHooks)) {
+                if (got.equals(expectHooks) && e.stderr().contains("msg=\"watching --iface ")) { // start-up done
                     return e;
                 }
                 last = got.toString();
@@ -640,6 +642,82 @@ class InterfacesTest {
             assertStopsAndDetaches(e, host, Set.of("vt1"), 0);
         } finally {
             Cmd.run("ip", "-n", host, "link", "del", "vt1");
+        }
+    }
+    /** Whether this kernel can create a link of this type (tried in the host namespace, then removed). */
+    boolean kernelHas(String... linkAddArgs) {
+        List<String> c = new ArrayList<>(List.of("ip", "-n", host, "link", "add"));
+        c.addAll(List.of(linkAddArgs));
+        Cmd.Result r = Cmd.run(c);
+        if (r.exitCode() == 0) {
+            Cmd.run("ip", "-n", host, "link", "del", linkAddArgs[0]);
+            return true;
+        }
+        System.out.println("[ifaces] this kernel cannot create " + String.join(" ", linkAddArgs) + ": "
+                + r.stderr().strip() + " -- skipped, see the class comment for what stands in");
+        return false;
+    }
+
+    /**
+     * A VLAN subinterface on the underlay, where the kernel has 802.1Q devices (this test machine's
+     * kernel has not: CONFIG_VLAN_8021Q is off, so this test is skipped there). The same packet is
+     * counted on up0.100 and on its parent up0, with the same bytes (veth offloads the tag).
+     */
+    @Test
+    void vlanSubinterfaceWhereTheKernelHasOne() {
+        Assumptions.assumeTrue(kernelHas("probevlan0", "link", "up0", "type", "vlan", "id", "99"),
+                "this kernel has no 802.1Q VLAN devices (CONFIG_VLAN_8021Q)");
+        try {
+            ip(host, "link", "add", "link", "up0", "name", "up0.100", "type", "vlan", "id", "100");
+            ip(r, "link", "add", "link", "up0", "name", "up0.100", "type", "vlan", "id", "100");
+            ip(host, "link", "set", "up0.100", "up");
+            ip(r, "link", "set", "up0.100", "up");
+            addr(host, "up0.100", "10.0.9.1/24");
+            addr(r, "up0.100", "10.0.9.2/24");
+            neigh(host, "up0.100", "10.0.9.2", mac(0x32));
+            neigh(r, "up0.100", "10.0.9.1", mac(0x31));
+            ExporterProcess e = exporter("vlan-dev", 9199, Map.of(), hooks(Set.of("up0", "up0.100")), "--iface", "up0*");
+            Udp.send(r, "10.0.9.2", host, "10.0.9.1", port.getAndIncrement(), 2, 100);
+            Udp.send(host, "10.0.9.1", r, "10.0.9.2", port.getAndIncrement(), 1, 100);
+            Expect x = new Expect();
+            for (String i : List.of("up0", "up0.100")) {
+                x.add(i, "inbound", "10.0.9.2", "10.0.9.1", 2, 2 * 142).add(i, "outbound", "10.0.9.1", "10.0.9.2", 1, 142);
+            }
+            assertEquals(x.view(), scraped(e.scrape()));
+            assertStopsAndDetaches(e, host, Set.of("up0", "up0.100"), 0);
+        } finally {
+            Cmd.run("ip", "-n", host, "link", "del", "up0.100");
+            Cmd.run("ip", "-n", r, "link", "del", "up0.100");
+        }
+    }
+
+    /**
+     * An ipip tunnel over the underlay, where the kernel has one (this test machine's kernel has not:
+     * CONFIG_NET_IPIP is off, so this test is skipped there): an ARPHRD_TUNNEL device gets the L3
+     * programs; inner addresses and IP-only bytes on ipip0, outer ones (+ Ethernet + 20) on up0.
+     */
+    @Test
+    void ipipTunnelWhereTheKernelHasOne() {
+        Assumptions.assumeTrue(kernelHas("probeipip0", "type", "ipip", "local", "10.0.2.1", "remote", "10.0.2.9"),
+                "this kernel has no ipip tunnels (CONFIG_NET_IPIP)");
+        try {
+            ip(host, "link", "add", "ipip0", "type", "ipip", "local", UP_H, "remote", UP_R);
+            ip(r, "link", "add", "ipip0", "type", "ipip", "local", UP_R, "remote", UP_H);
+            ip(host, "link", "set", "ipip0", "up");
+            ip(r, "link", "set", "ipip0", "up");
+            ip(host, "addr", "add", "10.0.10.1", "peer", "10.0.10.2", "dev", "ipip0");
+            ip(r, "addr", "add", "10.0.10.2", "peer", "10.0.10.1", "dev", "ipip0");
+            ExporterProcess e = exporter("ipip", 9199, Map.of(), hooks(Set.of("up0", "ipip0")), "--iface", "up0,ipip0");
+            assertTrue(e.stderr().lines().anyMatch(l -> l.contains("attached to ipip0") && l.contains("L3 device")), e.stderr());
+            Udp.send(r, "10.0.10.2", host, "10.0.10.1", port.getAndIncrement(), 2, 100);
+            Expect x = new Expect()
+                    .add("ipip0", "inbound", "10.0.10.2", "10.0.10.1", 2, 2 * (20 + 8 + 100))
+                    .add("up0", "inbound", UP_R, UP_H, 2, 2 * (14 + 20 + 20 + 8 + 100));
+            assertEquals(x.view(), scraped(e.scrape()));
+            assertStopsAndDetaches(e, host, Set.of("up0", "ipip0"), 0);
+        } finally {
+            Cmd.run("ip", "-n", host, "link", "del", "ipip0");
+            Cmd.run("ip", "-n", r, "link", "del", "ipip0");
         }
     }
 }

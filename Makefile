@@ -20,7 +20,7 @@ JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFre
               -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
-.PHONY: all deps generate build run test unit-test install bench clean print-jvm-flags
+.PHONY: all deps generate build run test test-kernel-devices unit-test install bench clean print-jvm-flags
 
 all: build
 
@@ -49,6 +49,10 @@ run: deps build
 # Kernel tests need root; with CI=true they fail instead of skipping when they cannot run.
 test: deps build
 	scripts/mvn test
+
+# Tests of devices the CI kernel lacks (802.1Q VLAN subinterfaces, ipip); needs a kernel with them.
+test-kernel-devices: deps build
+	scripts/mvn test -Dgroups=kernel-devices -DexcludedGroups=
 
 # Only the tests that need no root and no kernel features.
 unit-test: generate

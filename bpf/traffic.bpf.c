@@ -7,11 +7,19 @@
  * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
  * normal path runs as if we were not there.
  *
+ * tc_ingress_l3 / tc_egress_l3 are the same accounting for devices without an Ethernet
+ * header (tun, WireGuard, ipip/sit, gre, ppp, raw-IP modems): the packet at the hook starts
+ * with the IP header, and skb->protocol says which one. Userspace picks the pair per
+ * interface from its device type (ARPHRD_*).
+ *
  * Counting rules (README "How traffic is counted"):
  *   packets += gso_segs (1 for a normal skb): packets as they are on the wire; for an
  *              untrusted GSO skb with gso_segs 0, ceil(L4 payload / gso_size).
- *   bytes   += skb->len (the frame at the hook, Ethernet header included)
- *              + (gso_segs - 1) * header length, the headers the extra segments carry.
+ *   bytes   += skb->len (the frame at the hook, Ethernet header included; on an L3 device
+ *              the IP packet) + (gso_segs - 1) * header length, the headers the extra
+ *              segments carry.
+ *   Fragments: every IPv4/IPv6 fragment carries the addresses and counts for its pair; the
+ *              L4 header is read only from a first fragment (offset 0).
  *   Non-IP and malformed frames go to "stats", never to "flows".
  *   When "flows" is full the packet still counts, in the per-direction overflow stat.
  */
@@ -33,6 +41,8 @@
 #define ETH_P_IPV6_BE   bpf_htons(0x86DD)
 #define MAX_VLAN_TAGS   2
 #define MAX_IPV6_EXT    6
+#define IP_OFFSET_MASK  0x1FFF /* fragment offset bits of iphdr.frag_off (host order) */
+#define NO_L4           IPPROTO_NONE /* "no L4 header here": a non-first fragment */
 #define EEXIST          17
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -137,57 +147,74 @@ static __always_inline __u32 l4_header_len(struct __sk_buff *skb, __u8 proto, __
 	return 0;
 }
 
-/* Skip IPv6 extension headers; returns the L4 protocol and moves *off past them. */
+/*
+ * Skip IPv6 extension headers; returns the L4 protocol and moves *off past them.
+ * Returns NO_L4 for a non-first fragment: what follows its fragment header is not an L4 header.
+ */
 static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u32 *off)
 {
-	__u8 ext[2];
+	__u8 ext[4];
 
 #pragma unroll
 	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
 		    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
 			break;
-		if (bpf_skb_load_bytes(skb, *off, ext, 2) < 0)
-			break;
-		if (next == IPPROTO_FRAGMENT)
-			*off += 8;
-		else if (next == IPPROTO_AH)
+		if (bpf_skb_load_bytes(skb, *off, ext, 4) < 0)
+			return NO_L4;
+		if (next == IPPROTO_FRAGMENT) {
+			/* ext[2..3]: fragment offset (13 bits) << 3 | flags */
+			*off += 8; /* the fragment header is part of L3 either way */
+			if ((((__u16)ext[2] << 8 | ext[3]) & 0xFFF8) != 0)
+				return NO_L4;
+		} else if (next == IPPROTO_AH) {
 			*off += ((__u32)ext[1] + 2) * 4;
-		else
+		} else {
 			*off += ((__u32)ext[1] + 1) * 8;
+		}
 		next = ext[0];
 	}
 	return next;
 }
 
-static __always_inline int account(struct __sk_buff *skb, enum direction dir)
+/*
+ * l3: the device has no link-layer header (ARPHRD_NONE, _TUNNEL, _IPGRE, ...): the IP header
+ * is at offset 0 and skb->protocol names it. Otherwise an Ethernet header (and up to two VLAN
+ * tags) comes first. The compiler specialises this for each constant value of l3.
+ */
+static __always_inline int account(struct __sk_buff *skb, enum direction dir, const int l3)
 {
 	struct flow_key key = {};
 	union scratch buf;
 	__u64 packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	__u64 bytes = skb->len;
-	__u32 off = sizeof(struct ethhdr), l3len;
+	__u32 off = 0, l3len;
 	__u8 l4proto;
 	__be16 proto;
 
-	struct ethhdr *eth = header(skb, 0, sizeof(*eth), &buf);
-	if (!eth) {
-		add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
-		return TC_ACT_UNSPEC;
-	}
-	proto = eth->h_proto;
-
-#pragma unroll
-	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-		if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
-			break;
-		struct vlan_tag *tag = header(skb, off, sizeof(*tag), &buf);
-		if (!tag) {
+	if (l3) {
+		proto = skb->protocol;
+	} else {
+		struct ethhdr *eth = header(skb, 0, sizeof(*eth), &buf);
+		if (!eth) {
 			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
 			return TC_ACT_UNSPEC;
 		}
-		proto = tag->proto;
-		off += sizeof(*tag);
+		proto = eth->h_proto;
+		off = sizeof(struct ethhdr);
+
+#pragma unroll
+		for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+			if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE)
+				break;
+			struct vlan_tag *tag = header(skb, off, sizeof(*tag), &buf);
+			if (!tag) {
+				add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+				return TC_ACT_UNSPEC;
+			}
+			proto = tag->proto;
+			off += sizeof(*tag);
+		}
 	}
 
 	if (proto == ETH_P_IP_BE) {
@@ -201,7 +228,8 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir)
 		__builtin_memcpy(&key.src[12], &ip->saddr, 4);
 		__builtin_memcpy(&key.dst[12], &ip->daddr, 4);
 		l3len = ip->ihl * 4;
-		l4proto = ip->protocol;
+		/* A non-first fragment has no L4 header: never read one from it. */
+		l4proto = (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK) ? NO_L4 : ip->protocol;
 	} else if (proto == ETH_P_IPV6_BE) {
 		struct ipv6hdr *ip6 = header(skb, off, sizeof(*ip6), &buf);
 		if (!ip6 || ip6->version != 6) {
@@ -262,11 +290,24 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir)
 SEC("tc")
 int tc_ingress(struct __sk_buff *skb)
 {
-	return account(skb, DIR_INGRESS);
+	return account(skb, DIR_INGRESS, 0);
 }
 
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
-	return account(skb, DIR_EGRESS);
+	return account(skb, DIR_EGRESS, 0);
+}
+
+/* Devices without a link-layer header: the packet starts with the IP header. */
+SEC("tc")
+int tc_ingress_l3(struct __sk_buff *skb)
+{
+	return account(skb, DIR_INGRESS, 1);
+}
+
+SEC("tc")
+int tc_egress_l3(struct __sk_buff *skb)
+{
+	return account(skb, DIR_EGRESS, 1);
 }

@@ -70,15 +70,30 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+        key.write(drainKey, 0);
+        return drain(flowsFd, (p, b) -> sink.accept(key, p, b));
+    }
+
+    @Override
+    public boolean drainStat(StatKey key, Sink<StatKey> sink) {
+        key.write(drainKey, 0);
+        return drain(statsFd, (p, b) -> sink.accept(key, p, b));
+    }
+
+    private interface ValueSink {
+        void accept(long packets, long bytes);
+    }
+
+    /** Lookup-and-delete of the key in drainKey; its final value (summed over CPUs) goes to sink. */
+    private boolean drain(int fd, ValueSink sink) {
         MemorySegment k = drainKey;
-        key.write(k, 0);
-        int ret = lib.mapLookupAndDeleteElem(flowsFd, k, drainValue);
+        int ret = lib.mapLookupAndDeleteElem(fd, k, drainValue);
         if (ret == -Errno.EINVAL || ret == -Errno.EOPNOTSUPP || ret == -Errno.ENOTSUPP) {
             // Kernels before 5.14 cannot lookup-and-delete hash maps: a packet landing between
             // the two calls is lost, which is why only idle entries are drained.
-            ret = lib.mapLookupElem(flowsFd, k, drainValue);
+            ret = lib.mapLookupElem(fd, k, drainValue);
             if (ret == 0) {
-                lib.mapDeleteElem(flowsFd, k);
+                lib.mapDeleteElem(fd, k);
             }
         }
         if (ret == -Errno.ENOENT) {
@@ -87,7 +102,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (ret < 0) {
             throw new LibbpfException("cannot drain a BPF map entry: " + Libc.strerror(-ret), -ret);
         }
-        emit((seg, off, p, b) -> sink.accept(key, p, b), k, 0, drainValue, 0);
+        emit((seg, off, p, b) -> sink.accept(p, b), k, 0, drainValue, 0);
         return true;
     }
 

@@ -21,6 +21,9 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_STATS = "stats";
     public static final String PROG_INGRESS = "tc_ingress";
     public static final String PROG_EGRESS = "tc_egress";
+    /** The same accounting for devices without an Ethernet header: the packet starts at the IP header. */
+    public static final String PROG_INGRESS_L3 = "tc_ingress_l3";
+    public static final String PROG_EGRESS_L3 = "tc_egress_l3";
 
     private final Libbpf lib;
     private final Arena arena;

@@ -19,6 +19,14 @@ public interface FlowReader {
      */
     boolean drainFlow(FlowKey key, Sink<FlowKey> sink);
 
+    /**
+     * Deletes one "stats" entry and passes its final value (summed over CPUs) to sink. Returns
+     * false when the entry was already gone.
+     */
+    default boolean drainStat(StatKey key, Sink<StatKey> sink) {
+        throw new UnsupportedOperationException("this reader cannot drain stats entries");
+    }
+
     /** max_entries of the "flows" map. */
     int flowCapacity();
 

@@ -22,6 +22,14 @@ public record StatKey(int ifindex, Direction direction, KernelStat stat) {
     private static final long OFF_DIRECTION = LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("direction"));
     private static final long OFF_STAT = LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("stat"));
 
+    /** Encodes this key as a struct stat_key at offset (padding zeroed). */
+    public void write(MemorySegment seg, long offset) {
+        seg.asSlice(offset, LAYOUT.byteSize()).fill((byte) 0);
+        seg.set(JAVA_INT, offset + OFF_IFINDEX, ifindex);
+        seg.set(JAVA_BYTE, offset + OFF_DIRECTION, (byte) direction.code());
+        seg.set(JAVA_BYTE, offset + OFF_STAT, (byte) stat.code());
+    }
+
     public static StatKey read(MemorySegment seg, long offset) {
         return new StatKey(seg.get(JAVA_INT, offset + OFF_IFINDEX),
                 Direction.ofCode(seg.get(JAVA_BYTE, offset + OFF_DIRECTION)),

@@ -171,6 +171,23 @@ public final class TcAttachment implements AutoCloseable {
         hooks.removeIf(h -> h.mode().equals("tcx"));
     }
 
+    /**
+     * The interface is gone (deleted, or moved to another network namespace): the kernel has
+     * already detached the TCX links (their fds are closed here) and removed the device's qdisc
+     * and filters with it. Nothing is asked of the kernel by ifindex, which may soon name another
+     * interface. Idempotent; close() afterwards does nothing.
+     */
+    public synchronized void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closeLinks();
+        legacyPoints.clear();
+        createdQdisc = false;
+        hooks.clear();
+    }
+
     /** Detaches what this attachment created, and nothing else. Idempotent. */
     @Override
     public synchronized void close() {

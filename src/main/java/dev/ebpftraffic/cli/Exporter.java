@@ -6,8 +6,11 @@ import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;
+import dev.ebpftraffic.iface.AttachManager;
+import dev.ebpftraffic.iface.IfaceNames;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.metrics.AttachCollector;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
@@ -19,8 +22,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -36,9 +37,13 @@ public final class Exporter implements AutoCloseable {
     /** Kernel entries unchanged this long are drained into userspace (at most half the series TTL). */
     static final Duration DRAIN_IDLE = Duration.ofSeconds(30);
 
+    /** Set to "poll" to list interfaces every second instead of waiting for rtnetlink link events. */
+    static final String LINK_WATCH_ENV = "EBPF_EXPORTER_LINK_WATCH";
+
     private final List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order
-    private final Map<Integer, String> ifaceNames = new ConcurrentHashMap<>();
-    private volatile List<TcAttachment.Hook> hooks = List.of();
+    private final IfaceNames ifaceNames = new IfaceNames(Libc::ifIndexToName);
+    private volatile AttachManager manager;
+    private volatile boolean closing;
     private boolean closed;
 
     private Exporter() {
@@ -73,11 +78,12 @@ public final class Exporter implements AutoCloseable {
             }
         });
 
-        int ifindex = Libc.ifNameToIndex(o.iface());
-        if (ifindex == 0) {
-            throw new IllegalStateException("interface \"" + o.iface() + "\" does not exist: pick one from `ip link` with --iface");
+        // A plainly named interface that does not exist is a typo: say so before loading anything.
+        for (String name : o.ifaces().literals()) {
+            if (Libc.ifNameToIndex(name) == 0) {
+                throw new IllegalStateException("interface \"" + name + "\" does not exist: pick one from `ip link` with --iface");
+            }
         }
-        ifaceNames.put(ifindex, o.iface());
 
         BpfObject obj = BpfObject.openEmbedded(lib);
         resources.add(obj);
@@ -95,19 +101,26 @@ public final class Exporter implements AutoCloseable {
                 Math.min(DRAIN_IDLE.toNanos(), o.seriesTtl().toNanos() / 2),
                 FlowAggregator.Settings.defaultMaxTracked(o.maxSeries(), o.mapSize()));
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
-                this::ifaceName, () -> hooks, BuildInfo.current(), Log::warn);
+                ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
+        registry.register(new AttachCollector(() -> {
+            AttachManager m = manager;
+            return m == null ? AttachCollector.zero() : m.failures();
+        }));
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
-                o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version(), traffic));
+                o.telemetryPath(), web, () -> !hooks().isEmpty(), BuildInfo.current().version(), traffic));
         resources.add(server);
         Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
                 + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
 
-        TcAttachment attachment = TcAttachment.attach(lib, o.iface(), ifindex,
-                obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);
-        resources.add(attachment);
-        hooks = attachment.hooks();
+        AttachManager.Programs programs = new AttachManager.Programs(
+                obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
+                obj.programFd(BpfObject.PROG_INGRESS_L3), obj.programFd(BpfObject.PROG_EGRESS_L3));
+        AttachManager m = AttachManager.start(lib, programs, o.attachMode(), o.ifaces(), ifaceNames, collector::retire,
+                Log::info, Log::warn, "poll".equals(System.getenv(LINK_WATCH_ENV)));
+        resources.add(m);
+        manager = m;
 
         // Between scrapes, keep draining idle kernel entries so the map never fills with old pairs.
         ScheduledExecutorService refresher = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -117,19 +130,18 @@ public final class Exporter implements AutoCloseable {
         });
         resources.add(refresher::shutdownNow);
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
-        Log.info("attached to " + o.iface() + " (ifindex " + ifindex + ", ingress and egress, mode "
-                + hooks.getFirst().mode() + ")");
+        Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
+                + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));
+    }
+
+    /** Every attached hook (none while closing). */
+    private List<TcAttachment.Hook> hooks() {
+        AttachManager m = manager;
+        return m == null || closing ? List.of() : m.hooks();
     }
 
     private static Log.Level libbpfLevel(int level) {
         return level == 0 ? Log.Level.WARN : Log.Level.DEBUG; // LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG
-    }
-
-    private String ifaceName(int ifindex) {
-        return ifaceNames.computeIfAbsent(ifindex, i -> {
-            String name = Libc.ifIndexToName(i);
-            return name != null ? name : "ifindex" + i;
-        });
     }
 
     /** Detaches first, then stops serving and frees the maps. Safe to call twice. */
@@ -139,14 +151,11 @@ public final class Exporter implements AutoCloseable {
             return;
         }
         closed = true;
-        hooks = List.of();
+        closing = true;
         for (int i = resources.size() - 1; i >= 0; i--) {
             AutoCloseable r = resources.get(i);
             try {
-                r.close();
-                if (r instanceof TcAttachment a) {
-                    Log.info("detached from " + a.iface());
-                }
+                r.close(); // the attach manager logs "detached from IFACE" for each interface
             } catch (Exception ex) {
                 Log.warn("closing " + r.getClass().getSimpleName() + ": " + ex.getMessage());
             }

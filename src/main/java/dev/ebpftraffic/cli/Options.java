@@ -1,15 +1,23 @@
 package dev.ebpftraffic.cli;
 
 import dev.ebpftraffic.bpf.AttachMode;
+import dev.ebpftraffic.iface.IfacePatterns;
 import dev.ebpftraffic.libbpf.Libbpf;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
-/** Parsed command line. Flags take "--name value" or "--name=value". */
+/**
+ * Parsed command line. Flags take "--name value" or "--name=value".
+ *
+ * @param iface  every --iface value, joined with commas ("eth0" by default)
+ * @param ifaces what --iface and --iface-exclude select
+ */
 public record Options(String iface, ListenAddress addr, AttachMode attachMode, String libbpfPath,
                       Log.Level logLevel, boolean help, boolean version,
                       String telemetryPath, String webConfigFile, Log.Format logFormat,
-                      int maxSeries, Duration seriesTtl, int mapSize, String configFile) {
+                      int maxSeries, Duration seriesTtl, int mapSize, String configFile, IfacePatterns ifaces) {
     public static final int DEFAULT_MAX_SERIES = 10_000;
     public static final Duration DEFAULT_SERIES_TTL = Duration.ofMinutes(10);
     public static final int DEFAULT_MAP_SIZE = 16_384;
@@ -23,7 +31,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             interface with eBPF and serves them as Prometheus metrics.
 
             flags:
-              --iface NAME            interface to watch (default eth0)
+              --iface NAMES           interfaces to watch: names and shell globs, comma separated, the flag
+                                      may repeat (eth0,ens*); "all" = every interface but loopback (default eth0)
+              --iface-exclude GLOBS   interfaces not to watch, even when --iface matches them (veth*,docker0)
               --addr ADDR             listen address for /metrics: :PORT, HOST:PORT or [IPV6]:PORT (default :9091)
               --web.listen-address ADDR  same as --addr
               --web.telemetry-path PATH  path of the metrics (default /metrics)
@@ -42,7 +52,8 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             """;
 
     public static Options parse(String[] args) {
-        String iface = "eth0";
+        List<String> ifaceValues = new ArrayList<>();
+        List<String> excludeValues = new ArrayList<>();
         String addr = ":9091";
         String mode = "auto";
         String libbpf = Libbpf.DEFAULT_PATH;
@@ -77,7 +88,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 value = a.substring(eq + 1);
             }
             switch (name) {
-                case "--iface", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
+                case "--iface", "--iface-exclude", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
                      "--web.listen-address", "--web.telemetry-path", "--web.config.file", "--log.format",
                      "--max-series", "--series-ttl", "--map-size", "--config.file" -> {
                     if (value == null) {
@@ -90,7 +101,8 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 default -> throw new UsageException("unknown flag " + name + ", see --help");
             }
             switch (name) {
-                case "--iface" -> iface = value;
+                case "--iface" -> ifaceValues.add(value);
+                case "--iface-exclude" -> excludeValues.add(value);
                 case "--addr" -> addr = value;
                 case "--attach-mode" -> mode = value;
                 case "--libbpf-path" -> libbpf = value;
@@ -106,9 +118,22 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 default -> throw new AssertionError(name);
             }
         }
-        if (iface.isEmpty()) {
+        if (ifaceValues.isEmpty()) {
+            ifaceValues.add("eth0");
+        }
+        if (ifaceValues.stream().anyMatch(String::isBlank)) {
             throw new UsageException("--iface is empty: name an interface, e.g. --iface eth0");
         }
+        if (excludeValues.stream().anyMatch(String::isBlank)) {
+            throw new UsageException("--iface-exclude is empty: name the interfaces to leave out, e.g. --iface-exclude 'veth*'");
+        }
+        IfacePatterns ifaces;
+        try {
+            ifaces = IfacePatterns.parse(ifaceValues, excludeValues);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        String iface = String.join(",", ifaceValues);
         AttachMode attachMode;
         try {
             attachMode = AttachMode.parse(mode);
@@ -130,7 +155,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         }
         return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
                 telemetryPath, webConfigFile, Log.parseFormat(logFormat),
-                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile);
+                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces);
     }
 
     private static int parseInt(String flag, String value, int min, int max) {

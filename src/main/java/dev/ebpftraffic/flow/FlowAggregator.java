@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.BiConsumer;
+import java.util.function.IntFunction;
 
 /**
  * Turns kernel map contents into bounded, exact, monotonic series.
@@ -29,6 +30,10 @@ import java.util.function.BiConsumer;
  *   <li>Expiry: a series idle for {@code ttl} is dropped; what it exported moves into "other".</li>
  *   <li>Memory: beyond {@code maxTracked} series, the quietest folded series are forgotten; they
  *       hold nothing that is not already in "other", so totals stay exact.</li>
+ *   <li>Interfaces: a series is identified by the interface's name, resolved from the kernel key's
+ *       ifindex when that key is first seen. An interface deleted and recreated under the same name
+ *       (a new ifindex) feeds the same series, so its counters continue. When an ifindex is gone,
+ *       {@link #drainIfindex} drains its kernel entries right away.</li>
  * </ul>
  * Not thread-safe: the collector serialises refreshes and reads.
  */
@@ -109,6 +114,7 @@ public final class FlowAggregator {
 
     private final Settings settings;
     private final Labeler labeler;
+    private IntFunction<String> ifaceNames = i -> "ifindex" + i;
     private final Map<FlowKey, KernelEntry> kernel = new HashMap<>();
     private final Map<SeriesKey, Series> series = new HashMap<>();
     private final Map<OtherKey, long[]> other = new HashMap<>();
@@ -124,6 +130,29 @@ public final class FlowAggregator {
     public FlowAggregator(Settings settings, Labeler labeler) {
         this.settings = settings;
         this.labeler = labeler;
+    }
+
+    /** How an ifindex is named in the iface label; asked once per kernel key, when it is first seen. */
+    public void ifaceNames(IntFunction<String> names) {
+        this.ifaceNames = names;
+    }
+
+    /**
+     * The interface with this ifindex is gone: drains every kernel entry of it that the last
+     * refresh saw (final values go to their series), so nothing of it stays in the kernel map.
+     * Call right after {@link #refresh}. Returns the number of entries drained.
+     */
+    public int drainIfindex(FlowReader reader, int ifindex, long now) {
+        List<FlowKey> gone = new ArrayList<>();
+        for (FlowKey k : kernel.keySet()) {
+            if (k.ifindex() == ifindex) {
+                gone.add(k);
+            }
+        }
+        for (FlowKey k : gone) {
+            drain(reader, k, now);
+        }
+        return gone.size();
     }
 
     /**
@@ -192,7 +221,7 @@ public final class FlowAggregator {
     }
 
     private Series seriesFor(FlowKey k, long now) {
-        SeriesKey sk = labeler.seriesKey(k);
+        SeriesKey sk = labeler.seriesKey(k, ifaceNames.apply(k.ifindex()));
         Series s = series.get(sk);
         if (s == null) {
             s = new Series(sk, now);

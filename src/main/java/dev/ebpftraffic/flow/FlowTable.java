@@ -60,6 +60,11 @@ public final class FlowTable<K> {
         return lastReadCount;
     }
 
+    /** Forgets a key (its kernel entry is gone for good); returns its entry, or null. */
+    public Entry<K> remove(K key) {
+        return entries.remove(key);
+    }
+
     public Collection<Entry<K>> entries() {
         return entries.values();
     }

@@ -67,11 +67,11 @@ public final class GroupLabeler implements Labeler {
     }
 
     @Override
-    public SeriesKey seriesKey(FlowKey k) {
+    public SeriesKey seriesKey(FlowKey k, String iface) {
         IpAddress src = k.src();
         IpAddress dst = k.dst();
         Match ms = match(src);
         Match md = match(dst);
-        return new SeriesKey(k.ifindex(), k.direction(), label(src, ms), label(dst, md), ipType(dst, md));
+        return new SeriesKey(iface, k.direction(), label(src, ms), label(dst, md), ipType(dst, md));
     }
 }

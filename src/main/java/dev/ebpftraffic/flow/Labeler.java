@@ -5,7 +5,8 @@ import java.util.Map;
 
 /** Maps a kernel key to the series it is exported in (address labels, ip_type). */
 public interface Labeler {
-    SeriesKey seriesKey(FlowKey key);
+    /** The series of key, on the interface named iface (the name the key's ifindex had). */
+    SeriesKey seriesKey(FlowKey key, String iface);
 
     /** One series per address pair, ip_type from dst_ip with the built-in private ranges. */
     static Labeler plain() {
@@ -26,9 +27,9 @@ public interface Labeler {
             }
 
             @Override
-            public SeriesKey seriesKey(FlowKey k) {
+            public SeriesKey seriesKey(FlowKey k, String iface) {
                 IpAddress dst = k.dst();
-                return new SeriesKey(k.ifindex(), k.direction(), text(k.src()), text(dst), IpClass.of(dst));
+                return new SeriesKey(iface, k.direction(), text(k.src()), text(dst), IpClass.of(dst));
             }
         };
     }

@@ -2,7 +2,9 @@ package dev.ebpftraffic.flow;
 
 /**
  * One exported IP-pair series: what the labels say. Several kernel keys map to one series when
- * CIDR groups or prefix aggregation are configured.
+ * CIDR groups or prefix aggregation are configured, and when an interface is deleted and
+ * recreated under the same name (a new ifindex): the series is identified by the interface's
+ * name, so its counters continue.
  */
-public record SeriesKey(int ifindex, Direction direction, String src, String dst, String ipType) {
+public record SeriesKey(String iface, Direction direction, String src, String dst, String ipType) {
 }

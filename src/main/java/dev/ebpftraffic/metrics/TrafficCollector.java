@@ -4,6 +4,7 @@ import dev.ebpftraffic.bpf.FlowReader;
 import dev.ebpftraffic.bpf.KernelStat;
 import dev.ebpftraffic.bpf.StatKey;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowTable;
 import dev.ebpftraffic.flow.OtherKey;
@@ -39,6 +40,10 @@ import java.util.function.Supplier;
  * sum over all series is exact. These two families have two renderings: snapshots for the client
  * library (any format it negotiates), and {@link #writeTrafficText}, a streaming writer of the text
  * format that a 100k-series scrape needs. Self-metrics are prefixed ebpf_traffic_exporter_.
+ *
+ * <p>Every series is identified by the interface's name, not its ifindex: an interface deleted and
+ * recreated under the same name continues the same counters. {@link #retire} takes the last counts
+ * of an ifindex that is gone out of the kernel maps.
  */
 public final class TrafficCollector implements MultiCollector {
     public static final String BYTES = "network_traffic_bytes";
@@ -57,6 +62,8 @@ public final class TrafficCollector implements MultiCollector {
     private final Consumer<String> errorLog;
     private final FlowAggregator flows;
     private final FlowTable<StatKey> stats = new FlowTable<>();
+    /** Totals of stats entries whose interface is gone, by interface name. */
+    private final Map<NamedStat, long[]> retiredStats = new HashMap<>();
     private long readErrors;
     private double lastScrapeSeconds;
 
@@ -68,6 +75,58 @@ public final class TrafficCollector implements MultiCollector {
         this.hooks = hooks;
         this.buildInfo = buildInfo;
         this.errorLog = errorLog;
+        if (flows != null) {
+            flows.ifaceNames(ifaceName);
+        }
+    }
+
+    /** A stats counter as exported: by interface name. */
+    private record NamedStat(String iface, Direction direction, KernelStat stat) {
+    }
+
+    /**
+     * The interface with this ifindex is gone (deleted, or renamed and no longer watched): reads
+     * the maps one last time and moves every kernel entry of the ifindex into userspace totals
+     * under the interface's name (which ifaceName must still resolve), deleting them from the
+     * kernel maps. Nothing counted is lost, and the maps do not fill with entries of dead interfaces.
+     */
+    public synchronized void retire(int ifindex) {
+        refresh();
+        long now = System.nanoTime();
+        try {
+            flows.drainIfindex(reader, ifindex, now);
+            List<FlowTable.Entry<StatKey>> gone = new ArrayList<>();
+            for (FlowTable.Entry<StatKey> e : stats.entries()) {
+                if (e.key().ifindex() == ifindex) {
+                    gone.add(e);
+                }
+            }
+            for (FlowTable.Entry<StatKey> e : gone) {
+                StatKey k = e.key();
+                reader.drainStat(k, (key, p, b) -> e.observe(p, b)); // throws: the entry stays, nothing is lost
+                stats.remove(k);
+                long[] t = retiredStats.computeIfAbsent(new NamedStat(ifaceName.apply(ifindex), k.direction(), k.stat()),
+                        x -> new long[2]);
+                t[0] += e.packets();
+                t[1] += e.bytes();
+            }
+        } catch (RuntimeException e) {
+            readFailed(e);
+        }
+    }
+
+    /** The stats counters by interface name: live kernel entries plus those of interfaces that are gone. */
+    private Map<NamedStat, long[]> namedStats() {
+        Map<NamedStat, long[]> out = new HashMap<>();
+        retiredStats.forEach((k, v) -> out.put(k, v.clone()));
+        for (FlowTable.Entry<StatKey> e : stats.entries()) {
+            StatKey k = e.key();
+            long[] t = out.computeIfAbsent(new NamedStat(ifaceName.apply(k.ifindex()), k.direction(), k.stat()),
+                    x -> new long[2]);
+            t[0] += e.packets();
+            t[1] += e.bytes();
+        }
+        return out;
     }
 
     /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
@@ -81,10 +140,9 @@ public final class TrafficCollector implements MultiCollector {
             readFailed(e);
         }
         List<OtherKey> overflowKeys = new ArrayList<>();
-        for (FlowTable.Entry<StatKey> e : stats.entries()) {
-            StatKey k = e.key();
+        for (NamedStat k : namedStats().keySet()) {
             if (k.stat().isOverflow()) {
-                overflowKeys.add(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()));
+                overflowKeys.add(new OtherKey(k.iface(), k.direction(), k.stat().ipType()));
             }
         }
         try {
@@ -112,13 +170,13 @@ public final class TrafficCollector implements MultiCollector {
         flows.forEachExported((key, s) -> {
             byte[] l = s.exportCache;
             if (l == null) {
-                l = labelText(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                l = labelText(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
                 s.exportCache = l;
             }
             rows.add(new Row(l, s.packets(), s.bytes()));
         });
         otherTotals().forEach((k, v) -> rows.add(new Row(labelText(k.direction().label(), OTHER,
-                ifaceName.apply(k.ifindex()), k.ipType(), OTHER), v[0], v[1])));
+                k.iface(), k.ipType(), OTHER), v[0], v[1])));
         return rows;
     }
 
@@ -126,14 +184,13 @@ public final class TrafficCollector implements MultiCollector {
     private Map<OtherKey, long[]> otherTotals() {
         Map<OtherKey, long[]> other = new HashMap<>();
         flows.other().forEach((k, v) -> other.put(k, v.clone()));
-        for (FlowTable.Entry<StatKey> e : stats.entries()) {
-            StatKey k = e.key();
+        namedStats().forEach((k, v) -> {
             if (k.stat().isOverflow()) {
-                long[] o = other.computeIfAbsent(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()), x -> new long[2]);
-                o[0] += e.packets();
-                o[1] += e.bytes();
+                long[] o = other.computeIfAbsent(new OtherKey(k.iface(), k.direction(), k.stat().ipType()), x -> new long[2]);
+                o[0] += v[0];
+                o[1] += v[1];
             }
-        }
+        });
         return other;
     }
 
@@ -206,12 +263,12 @@ public final class TrafficCollector implements MultiCollector {
             CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
             flows.forEachExported((key, s) -> {
                 // The streaming writer is the hot path; here labels are built per scrape.
-                Labels l = labels(key.direction().label(), key.dst(), ifaceName.apply(key.ifindex()), key.ipType(), key.src());
+                Labels l = labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
                 bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.bytes()).build());
                 packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.packets()).build());
             });
             otherTotals().forEach((k, v) -> {
-                Labels l = labels(k.direction().label(), OTHER, ifaceName.apply(k.ifindex()), k.ipType(), OTHER);
+                Labels l = labels(k.direction().label(), OTHER, k.iface(), k.ipType(), OTHER);
                 bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[1]).build());
                 packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[0]).build());
             });
@@ -227,21 +284,19 @@ public final class TrafficCollector implements MultiCollector {
                 .help("Packets not attributed to an IP pair: reason=non_ip (ARP, LLDP, ...) or malformed (truncated or invalid IP header); always passed on unchanged");
         CounterSnapshot.Builder skippedBytes = CounterSnapshot.builder().name(SELF + "skipped_bytes").unit(Unit.BYTES)
                 .help("Bytes of the packets in ebpf_traffic_exporter_skipped_packets_total");
-        for (FlowTable.Entry<StatKey> e : stats.entries()) {
-            StatKey k = e.key();
-            String iface = ifaceName.apply(k.ifindex());
+        namedStats().forEach((k, v) -> {
             String dir = k.direction().label();
             if (k.stat().isOverflow()) {
-                Labels self = Labels.of("direction", dir, "iface", iface, "ip_type", k.stat().ipType());
-                overflowPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.packets()).build());
-                overflowBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
+                Labels self = Labels.of("direction", dir, "iface", k.iface(), "ip_type", k.stat().ipType());
+                overflowPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(v[0]).build());
+                overflowBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(v[1]).build());
             } else {
-                Labels self = Labels.of("direction", dir, "iface", iface,
+                Labels self = Labels.of("direction", dir, "iface", k.iface(),
                         "reason", k.stat() == KernelStat.NON_IP ? "non_ip" : "malformed");
-                skippedPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.packets()).build());
-                skippedBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(e.bytes()).build());
+                skippedPackets.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(v[0]).build());
+                skippedBytes.dataPoint(CounterDataPointSnapshot.builder().labels(self).value(v[1]).build());
             }
-        }
+        });
         out.add(overflowPackets.build());
         out.add(overflowBytes.build());
         out.add(skippedPackets.build());

@@ -19,6 +19,8 @@ class BpfNamesTest {
             assertTrue(obj.hasMap(BpfObject.MAP_STATS), BpfObject.MAP_STATS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
+            assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS_L3), BpfObject.PROG_INGRESS_L3);
+            assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS_L3), BpfObject.PROG_EGRESS_L3);
 
             assertFalse(obj.hasMap("no_such_map"));
             assertFalse(obj.hasProgram("no_such_prog"));

@@ -134,10 +134,28 @@ final class ProgTestRun implements AutoCloseable {
         assertArrayEquals(frame, o.dataOut(), "the packet was changed");
     }
 
+    /** The L3 program (no Ethernet header: the IP header at offset 0) of dir. */
+    static String programL3(Direction dir) {
+        return dir == Direction.INBOUND ? BpfObject.PROG_INGRESS_L3 : BpfObject.PROG_EGRESS_L3;
+    }
+
+    /** Runs the L3 program of dir once on data and checks it returned TC_ACT_UNSPEC and left the data alone. */
+    void runL3(Direction dir, byte[] data, Skb skb) {
+        Outcome o = tryRun(programL3(dir), data, skb, 0, 0, 0);
+        assertEquals(0, o.err(), () -> "bpf_prog_test_run_opts failed: " + Libc.strerror(-o.err()));
+        assertEquals(TC_ACT_UNSPEC, o.retval(), "the program must return TC_ACT_UNSPEC");
+        assertArrayEquals(data, o.dataOut(), "the packet was changed");
+    }
+
     /** One raw bpf_prog_test_run_opts call: no assertions; err is 0 or -errno. */
     Outcome tryRun(Direction dir, byte[] frame, Skb skb, int repeat, int flags, int cpu) {
+        return tryRun(program(dir), frame, skb, repeat, flags, cpu);
+    }
+
+    /** One raw bpf_prog_test_run_opts call of the named program: no assertions; err is 0 or -errno. */
+    Outcome tryRun(String program, byte[] frame, Skb skb, int repeat, int flags, int cpu) {
         Libbpf l = obj.lib();
-        int progFd = obj.programFd(program(dir));
+        int progFd = obj.programFd(program);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(Math.max(1, frame.length));
             MemorySegment.copy(frame, 0, in, JAVA_BYTE, 0, frame.length);

@@ -59,7 +59,8 @@ class OptionsTest {
     @Test
     void lastOneWinsAndCaseInsensitiveEnums() {
         Options o = parse("--iface=a", "--iface=b", "--attach-mode", "LEGACY", "--log.level", "Error");
-        assertEquals("b", o.iface());
+        assertEquals("a,b", o.iface(), "--iface adds up");
+        assertEquals(java.util.List.of("a", "b"), o.ifaces().literals());
         assertEquals(AttachMode.LEGACY, o.attachMode());
         assertEquals(Log.Level.ERROR, o.logLevel());
         assertEquals(AttachMode.AUTO, parse("--attach-mode=auto").attachMode());
@@ -97,6 +98,14 @@ class OptionsTest {
             "--log.level | flag --log.level needs a value",
             "--libbpf-path | flag --libbpf-path needs a value",
             "--iface= | --iface is empty",
+            "--iface=eth0,,eth1 | has an empty entry",
+            "--iface=eth[0-3 | is not closed",
+            "--iface=eth/0 | cannot contain '/'",
+            "--iface=averyveryverylongname | longer than 15 characters",
+            "--iface-exclude= | --iface-exclude is empty",
+            "--iface-exclude=all | would exclude every interface",
+            "--iface-exclude=veth[ | is not closed",
+            "--iface-exclude | flag --iface-exclude needs a value",
             "--attach-mode=xdp | use auto, tcx or legacy",
             "--attach-mode tc | use auto, tcx or legacy",
             "--attach-mode= | use auto, tcx or legacy",
@@ -114,6 +123,24 @@ class OptionsTest {
         assertFalse(m.contains("\r"), m);
         assertFalse(m.isBlank());
         assertTrue(m.contains(mustMention), () -> "\"" + m + "\" does not mention " + mustMention);
+    }
+
+    @Test
+    void ifaceDefaultsToEth0AndTakesListsGlobsAndExclusions() {
+        assertEquals(java.util.List.of("eth0"), parse().ifaces().literals());
+        Options o = parse("--iface", "eth*,ens3", "--iface=wg0", "--iface-exclude", "eth9", "--iface-exclude=ens*");
+        assertEquals("eth*,ens3,wg0", o.iface());
+        assertEquals(java.util.List.of("ens3", "wg0"), o.ifaces().literals(), "globs are not required to exist");
+        assertTrue(o.ifaces().matches("eth1", false));
+        assertFalse(o.ifaces().matches("eth9", false), "excluded");
+        assertFalse(o.ifaces().matches("ens3", false), "the exclusion wins over a plain name");
+        assertTrue(o.ifaces().matches("wg0", false));
+        assertFalse(o.ifaces().matches("lo", true));
+        Options all = parse("--iface", "all");
+        assertTrue(all.ifaces().matches("veth12", false));
+        assertFalse(all.ifaces().matches("lo", true), "all leaves loopback out");
+        assertTrue(parse("--iface", "all,lo").ifaces().matches("lo", true), "unless it is listed");
+        assertTrue(Options.USAGE.contains("--iface-exclude"));
     }
 
     @Test

@@ -22,7 +22,7 @@ class TrafficConfigTest {
     }
 
     static SeriesKey series(GroupLabeler l, String src, String dst) {
-        return l.seriesKey(FlowKey.of(3, Direction.INBOUND, IpAddress.parse(src), IpAddress.parse(dst)));
+        return l.seriesKey(FlowKey.of(3, Direction.INBOUND, IpAddress.parse(src), IpAddress.parse(dst)), "eth3");
     }
 
     @Test
@@ -30,23 +30,23 @@ class TrafficConfigTest {
         TrafficConfig c = TrafficConfig.load(Path.of(System.getProperty("project.root", "."), "config.example.yml"));
         GroupLabeler l = c.labeler();
         assertEquals(4, c.groups().size());
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "office", "203.0.113.0/24", "public"),
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "office", "203.0.113.0/24", "public"),
                 series(l, "10.1.2.3", "203.0.113.77"));
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "2001:db8:5::/48", "office", "private"),
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "2001:db8:5::/48", "office", "private"),
                 series(l, "2001:db8:5:1::9", "fd00:1:0:2::1"));
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "aws-vpc", "our-public-range", "private"),
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "aws-vpc", "our-public-range", "private"),
                 series(l, "172.31.9.9", "198.51.100.20"));
         // Private addresses no specific group matches fall into 0.0.0.0/0 too (the example says so).
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "192.168.7.0/24", "aws-vpc", "private"),
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "192.168.7.0/24", "aws-vpc", "private"),
                 series(l, "192.168.7.7", "172.31.0.1"));
     }
 
     @Test
     void addressesInNoGroupKeepTheirOwnLabelAndBuiltInIpType() {
         GroupLabeler l = parse("groups:\n  office:\n    cidrs: [10.1.0.0/16]\n").labeler();
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "1.1.1.1", "office", "private"), series(l, "1.1.1.1", "10.1.200.1"));
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "office", "8.8.8.8", "public"), series(l, "10.1.0.5", "8.8.8.8"));
-        assertEquals(new SeriesKey(3, Direction.INBOUND, "10.2.0.1", "192.0.2.1", "public"), series(l, "10.2.0.1", "192.0.2.1"));
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "1.1.1.1", "office", "private"), series(l, "1.1.1.1", "10.1.200.1"));
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "office", "8.8.8.8", "public"), series(l, "10.1.0.5", "8.8.8.8"));
+        assertEquals(new SeriesKey("eth3", Direction.INBOUND, "10.2.0.1", "192.0.2.1", "public"), series(l, "10.2.0.1", "192.0.2.1"));
     }
 
     @Test

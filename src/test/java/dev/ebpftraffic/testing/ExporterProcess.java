@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -23,13 +24,15 @@ public final class ExporterProcess implements AutoCloseable {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     private final String ns;
+    private final int port;
     private final String name;
     private final Process process;
     private final Path out;
     private final Path err;
 
-    private ExporterProcess(String ns, String name, Process process, Path out, Path err) {
+    private ExporterProcess(String ns, int port, String name, Process process, Path out, Path err) {
         this.ns = ns;
+        this.port = port;
         this.name = name;
         this.process = process;
         this.out = out;
@@ -73,6 +76,15 @@ public final class ExporterProcess implements AutoCloseable {
      * shim) must exec the launcher, so that signals reach the JVM.
      */
     public static ExporterProcess start(String ns, String name, List<String> wrapper, String... args) {
+        return start(ns, PORT, Map.of(), name, wrapper, args);
+    }
+
+    /**
+     * As {@link #start(String, String, List, String...)}, for an exporter listening on port (its args
+     * must say so) and with extra environment variables.
+     */
+    public static ExporterProcess start(String ns, int port, Map<String, String> env, String name, List<String> wrapper,
+                                        String... args) {
         List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         cmd.addAll(wrapper);
         cmd.add(launcher().toString());
@@ -82,12 +94,13 @@ public final class ExporterProcess implements AutoCloseable {
         Path err = logDir().resolve(base + ".err");
         try {
             Files.writeString(logDir().resolve(base + ".cmd"), String.join(" ", cmd) + "\n");
-            Process p = new ProcessBuilder(cmd)
+            ProcessBuilder pb = new ProcessBuilder(cmd)
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .redirectOutput(out.toFile())
-                    .redirectError(err.toFile())
-                    .start();
-            return new ExporterProcess(ns, base, p, out, err);
+                    .redirectError(err.toFile());
+            pb.environment().putAll(env);
+            Process p = pb.start();
+            return new ExporterProcess(ns, port, base, p, out, err);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + cmd, e);
         }
@@ -118,7 +131,7 @@ public final class ExporterProcess implements AutoCloseable {
                         + " before attaching; stderr:\n" + stderr());
             }
             try {
-                Metrics m = Metrics.scrape(ns, "127.0.0.1", PORT);
+                Metrics m = Metrics.scrape(ns, "127.0.0.1", port);
                 List<Metrics.Sample> hooks = m.samples("ebpf_traffic_exporter_attached");
                 if (hooks.stream().anyMatch(s -> "ingress".equals(s.label("hook")))
                         && hooks.stream().anyMatch(s -> "egress".equals(s.label("hook")))) {
@@ -137,7 +150,12 @@ public final class ExporterProcess implements AutoCloseable {
     }
 
     public Metrics scrape() {
-        return Metrics.scrape(ns, "127.0.0.1", PORT);
+        return Metrics.scrape(ns, "127.0.0.1", port);
+    }
+
+    /** "127.0.0.1:PORT" of this exporter. */
+    public String listen() {
+        return "127.0.0.1:" + port;
     }
 
     /** SIGTERM, then waits for the exit; returns the exit code. */

@@ -87,6 +87,16 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     @Override
+    public boolean drainStat(StatKey key, Sink<StatKey> sink) {
+        long[] v = stats.remove(key);
+        if (v == null) {
+            return false;
+        }
+        sink.accept(key, v[0], v[1]);
+        return true;
+    }
+
+    @Override
     public int flowCapacity() {
         return capacity;
     }

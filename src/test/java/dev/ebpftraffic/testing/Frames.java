@@ -106,6 +106,9 @@ public final class Frames {
         private int dport;
         private int tcpOptionBytes;
         private int payload;
+        private byte[] payloadBytes;
+        private int v4FragOff = 0x4000; // DF, offset 0
+        private int v6FragField; // offset << 3 | M
 
         private Builder() {
         }
@@ -186,6 +189,30 @@ public final class Frames {
             return extension(IPPROTO_FRAGMENT, 8);
         }
 
+        /**
+         * A fragment header (8 bytes) at this fragment offset in bytes (a multiple of 8) with the
+         * M (more fragments) flag as given.
+         */
+        public Builder fragment(int offsetBytes, boolean more) {
+            if (offsetBytes < 0 || offsetBytes % 8 != 0 || offsetBytes > 0xFFF8) {
+                throw new IllegalArgumentException("a fragment offset is a multiple of 8 below 65536, not " + offsetBytes);
+            }
+            v6FragField = offsetBytes | (more ? 1 : 0);
+            return extension(IPPROTO_FRAGMENT, 8);
+        }
+
+        /**
+         * Makes the IPv4 packet a fragment: this offset in bytes (a multiple of 8), MF as given, DF clear.
+         * The L4 bytes of a non-first fragment are just whatever payload() says.
+         */
+        public Builder ipv4Fragment(int offsetBytes, boolean more) {
+            if (offsetBytes < 0 || offsetBytes % 8 != 0 || offsetBytes > 0xFFF8) {
+                throw new IllegalArgumentException("a fragment offset is a multiple of 8 below 65536, not " + offsetBytes);
+            }
+            v4FragOff = (more ? 0x2000 : 0) | (offsetBytes / 8);
+            return this;
+        }
+
         /** An authentication header with a 96-bit ICV (24 bytes; its length field counts 4-byte units). */
         public Builder authenticationHeader() {
             return extension(IPPROTO_AH, 24);
@@ -241,6 +268,14 @@ public final class Frames {
         /** This many payload bytes after the L4 header (a counting pattern). */
         public Builder payload(int bytes) {
             payload = bytes;
+            payloadBytes = null;
+            return this;
+        }
+
+        /** Exactly these payload bytes after the L4 header (with protocol(): right after the IP header). */
+        public Builder payload(byte[] bytes) {
+            payload = bytes.length;
+            payloadBytes = bytes.clone();
             return this;
         }
 
@@ -274,6 +309,18 @@ public final class Frames {
             etherType = type;
             rawL3 = body.clone();
             return this;
+        }
+
+        /**
+         * The IP packet alone, without Ethernet header or VLAN tags: what a device without a
+         * link-layer header (tun, WireGuard, ipip, gre) carries at its TC hooks.
+         */
+        public byte[] buildL3() {
+            return switch (l3) {
+                case IPV4 -> ipv4Packet();
+                case IPV6 -> ipv6Packet();
+                default -> throw new IllegalStateException("an L3 packet needs ipv4() or ipv6()");
+            };
         }
 
         public byte[] build() {
@@ -310,7 +357,7 @@ public final class Frames {
         private byte[] l4Segment(byte[] pseudoHeaderPrefix) {
             byte[] data = new byte[payload];
             for (int i = 0; i < payload; i++) {
-                data[i] = (byte) i;
+                data[i] = payloadBytes != null ? payloadBytes[i] : (byte) i;
             }
             Bytes b = new Bytes();
             int csumAt;
@@ -362,7 +409,7 @@ public final class Frames {
             int ihl = ihlOverride != null ? ihlOverride : hlen / 4;
             int version = versionOverride != null ? versionOverride : 4;
             Bytes h = new Bytes();
-            h.u8((version << 4) | (ihl & 0xf)).u8(0).u16(hlen + l4bytes.length).u16(0x4242).u16(0x4000 /* DF */)
+            h.u8((version << 4) | (ihl & 0xf)).u8(0).u16(hlen + l4bytes.length).u16(0x4242).u16(v4FragOff)
                     .u8(64).u8(protoNumber()).u16(0).put(src).put(dst);
             for (int i = 0; i < ipv4OptionBytes; i++) {
                 h.u8(i == ipv4OptionBytes - 1 ? 0 /* EOL */ : 1 /* NOP */);
@@ -388,7 +435,7 @@ public final class Frames {
                     }
                     case IPPROTO_ROUTING -> exts.u8(next).u8(2).u8(2 /* type 2 */).u8(0 /* segments left */)
                             .u32(0).put(dst);
-                    case IPPROTO_FRAGMENT -> exts.u8(next).u8(0).u16(0 /* offset 0, M=0 */).u32(0xabcdef01);
+                    case IPPROTO_FRAGMENT -> exts.u8(next).u8(0).u16(v6FragField /* offset << 3 | M */).u32(0xabcdef01);
                     case IPPROTO_AH -> exts.u8(next).u8(e.length() / 4 - 2).u16(0).u32(0x100 /* SPI */).u32(1)
                             .put(new byte[e.length() - 12]);
                     default -> throw new IllegalStateException("extension " + e.type());

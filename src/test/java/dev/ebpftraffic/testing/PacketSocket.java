@@ -74,6 +74,15 @@ public final class PacketSocket implements AutoCloseable {
     }
 
     /** Sends one frame exactly as given (destination MAC and ethertype from the frame); fails unless all of it went. */
+    /** Opens a socket on iface in namespace ns, sends the frames in order, closes it. */
+    public static void send(String ns, String iface, byte[]... frames) {
+        try (PacketSocket s = open(ns, iface)) {
+            for (byte[] f : frames) {
+                s.send(f);
+            }
+        }
+    }
+
     public void send(byte[] frame) {
         if (frame.length < 14) {
             throw new IllegalArgumentException("a frame has at least an Ethernet header");

@@ -1,0 +1,37 @@
+package dev.ebpftraffic.iface;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class IfaceNamesTest {
+    @Test
+    void liveThenGoneForAWhileThenFallback() {
+        AtomicLong now = new AtomicLong();
+        IfaceNames n = new IfaceNames(i -> i == 1 ? "lo" : null, now::get);
+        n.put(5, "veth1");
+        assertEquals("veth1", n.apply(5));
+        assertEquals("lo", n.apply(1), "fallback (if_indextoname)");
+        assertEquals("ifindex9", n.apply(9), "nobody knows it");
+        n.gone(5);
+        assertEquals("veth1", n.apply(5), "a gone interface's name stays for its last counts");
+        now.addAndGet(IfaceNames.KEEP_GONE_NANOS + 1);
+        n.put(6, "veth1"); // recreated: same name, new ifindex
+        n.gone(7);         // any later departure purges the old ones
+        assertEquals("ifindex5", n.apply(5));
+        assertEquals("veth1", n.apply(6));
+        assertEquals(1, n.size());
+    }
+
+    @Test
+    void anIfindexBackInUseIsLiveAgain() {
+        IfaceNames n = new IfaceNames(i -> null);
+        n.put(5, "a");
+        n.gone(5);
+        n.put(5, "b");
+        assertEquals("b", n.apply(5));
+        assertEquals(1, n.size());
+    }
+}

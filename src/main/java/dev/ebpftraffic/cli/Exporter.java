@@ -8,6 +8,7 @@ import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.live.LiveView;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
@@ -40,14 +41,20 @@ public final class Exporter implements AutoCloseable {
     private final Map<Integer, String> ifaceNames = new ConcurrentHashMap<>();
     private volatile List<TcAttachment.Hook> hooks = List.of();
     private boolean closed;
+    private LiveView live;
 
     private Exporter() {
     }
 
     public static Exporter start(Options o) {
+        return start(o, true);
+    }
+
+    /** serve=false: no HTTP endpoint; `top --iface` reads {@link #live()} in the same process. */
+    public static Exporter start(Options o, boolean serve) {
         Exporter e = new Exporter();
         try {
-            e.doStart(o);
+            e.doStart(o, serve);
             return e;
         } catch (RuntimeException ex) {
             e.close();
@@ -55,7 +62,7 @@ public final class Exporter implements AutoCloseable {
         }
     }
 
-    private void doStart(Options o) {
+    private void doStart(Options o, boolean serve) {
         // First, before anything touches the kernel: a bad config or web config is a one-line error.
         Labeler labeler = o.configFile() == null ? Labeler.plain() : TrafficConfig.load(Path.of(o.configFile())).labeler();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
@@ -97,6 +104,8 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 this::ifaceName, () -> hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
+        live = new LiveView(collector);
+        resources.add(live);
         StreamingFamilies traffic = new StreamingFamilies() {
             @Override
             public boolean owns(String name) {
@@ -108,11 +117,13 @@ public final class Exporter implements AutoCloseable {
                 collector.writeTrafficText(out, openMetrics);
             }
         };
-        MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
-                o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version(), traffic));
-        resources.add(server);
-        Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
-                + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
+        MetricsServer server = !serve ? null : MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
+                o.telemetryPath(), web, () -> !hooks.isEmpty(), BuildInfo.current().version(), traffic, live));
+        if (server != null) {
+            resources.add(server);
+            Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
+                    + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
+        }
 
         TcAttachment attachment = TcAttachment.attach(lib, o.iface(), ifindex,
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS), o.attachMode(), Log::warn);
@@ -129,6 +140,11 @@ public final class Exporter implements AutoCloseable {
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("attached to " + o.iface() + " (ifindex " + ifindex + ", ingress and egress, mode "
                 + hooks.getFirst().mode() + ")");
+    }
+
+    /** The live view (rates for /api/v1/top and `top`). */
+    public LiveView live() {
+        return live;
     }
 
     private static Log.Level libbpfLevel(int level) {

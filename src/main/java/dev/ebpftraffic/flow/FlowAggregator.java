@@ -120,6 +120,25 @@ public final class FlowAggregator {
     private long expired;
     private long evicted;
     private int lastKernelEntries;
+    private DeltaListener deltaListener;
+
+    /**
+     * Sees what each refresh adds, for the live view's rates: begin, then every delta (a series'
+     * growth since the previous refresh; folded series' deltas go to their "other"), then end.
+     */
+    public interface DeltaListener {
+        void begin(long now);
+
+        /** @param exported false when the series is folded: the delta went to OtherKey.of(key) */
+        void delta(SeriesKey key, boolean exported, long packets, long bytes);
+
+        void end(long now);
+    }
+
+    /** Null to stop: then a refresh costs nothing extra. Set it between refreshes (under the caller's lock). */
+    public void setDeltaListener(DeltaListener listener) {
+        this.deltaListener = listener;
+    }
 
     public FlowAggregator(Settings settings, Labeler labeler) {
         this.settings = settings;
@@ -132,6 +151,20 @@ public final class FlowAggregator {
      * @param overflowKeys "other" keys the kernel's overflow counters will add; they take budget too
      */
     public void refresh(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.begin(now);
+        }
+        try {
+            refresh0(reader, now, overflowKeys);
+        } finally {
+            if (listener != null) {
+                listener.end(now);
+            }
+        }
+    }
+
+    private void refresh0(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
         int gen = ++generation;
         int[] count = {0};
         reader.readFlows((k, p, b) -> {
@@ -207,6 +240,10 @@ public final class FlowAggregator {
     }
 
     private void add(Series s, long dp, long db, long now) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.delta(s.key, s.exported, dp, db);
+        }
         s.score = s.scoreAt(now) + db;
         s.lastActive = now;
         if (s.exported) {

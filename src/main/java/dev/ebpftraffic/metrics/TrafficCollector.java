@@ -7,6 +7,7 @@ import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowTable;
 import dev.ebpftraffic.flow.OtherKey;
+import dev.ebpftraffic.flow.SeriesKey;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
@@ -59,6 +60,26 @@ public final class TrafficCollector implements MultiCollector {
     private final FlowTable<StatKey> stats = new FlowTable<>();
     private long readErrors;
     private double lastScrapeSeconds;
+    private LiveListener live;
+
+    /**
+     * The live view's hook: every refresh's deltas (see FlowAggregator.DeltaListener) and, before
+     * them, the cumulative overflow counters the kernel keeps for "other".
+     */
+    public interface LiveListener extends FlowAggregator.DeltaListener {
+        void overflow(OtherKey key, long packets, long bytes);
+    }
+
+    /** One exported traffic series, or an "other" series (key null), as a scrape would show it. */
+    public interface TrafficVisitor {
+        void series(SeriesKey key, String iface, long packets, long bytes);
+
+        void other(OtherKey key, String iface, long packets, long bytes);
+
+        /** After the last series, still under the lock. */
+        default void end() {
+        }
+    }
 
     public TrafficCollector(FlowReader reader, FlowAggregator flows, IntFunction<String> ifaceName,
                             Supplier<List<TcAttachment.Hook>> hooks, BuildInfo buildInfo, Consumer<String> errorLog) {
@@ -87,11 +108,36 @@ public final class TrafficCollector implements MultiCollector {
                 overflowKeys.add(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()));
             }
         }
+        LiveListener l = live;
+        if (l != null) {
+            for (FlowTable.Entry<StatKey> e : stats.entries()) {
+                StatKey k = e.key();
+                if (k.stat().isOverflow()) {
+                    l.overflow(new OtherKey(k.ifindex(), k.direction(), k.stat().ipType()), e.packets(), e.bytes());
+                }
+            }
+        }
         try {
             flows.refresh(reader, System.nanoTime(), overflowKeys);
         } catch (RuntimeException e) {
             readFailed(e);
         }
+    }
+
+    /** Starts (non-null) or stops (null) feeding the live view; it costs nothing while null. */
+    public synchronized void setLiveListener(LiveListener listener) {
+        live = listener;
+        flows.setDeltaListener(listener);
+    }
+
+    /**
+     * Visits every traffic series of the last refresh ("other" included) under the collector's
+     * lock, without reading the maps: the live view calls it and reads its rates in the same lock.
+     */
+    public synchronized void visitTraffic(TrafficVisitor visitor) {
+        flows.forEachExported((key, s) -> visitor.series(key, ifaceName.apply(key.ifindex()), s.packets(), s.bytes()));
+        otherTotals().forEach((k, v) -> visitor.other(k, ifaceName.apply(k.ifindex()), v[0], v[1]));
+        visitor.end();
     }
 
     private void readFailed(RuntimeException e) {

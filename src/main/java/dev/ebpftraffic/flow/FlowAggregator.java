@@ -132,6 +132,9 @@ public final class FlowAggregator {
         /** @param exported false when the series is folded: the delta went to OtherKey.of(key) */
         void delta(SeriesKey key, boolean exported, long packets, long bytes);
 
+        /** The series was folded (budget or expiry): what it counted is "other"'s from now on. */
+        void folded(SeriesKey key);
+
         void end(long now);
     }
 
@@ -257,6 +260,10 @@ public final class FlowAggregator {
     }
 
     private void fold(Series s) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.folded(s.key);
+        }
         long[] o = other.computeIfAbsent(OtherKey.of(s.key), x -> new long[2]);
         o[0] += s.packets;
         o[1] += s.bytes;

@@ -20,8 +20,9 @@ import java.util.Map;
  * seconds covered so far ({@link #coveredSeconds()}).
  *
  * <p>Rows are keyed by SeriesKey (an exported series) or OtherKey (its "other" series: folded
- * series' deltas and the kernel's overflow counters). Group totals, keyed by OtherKey, see every
- * delta, so they stay right when a series is folded or expires mid-window. A ring without
+ * series' deltas and the kernel's overflow counters). When a series is folded (budget, expiry),
+ * its ring moves into its "other" ring, as its total moves into "other"'s counter: the rows add
+ * up to the group totals (keyed by OtherKey, fed with every delta) at any time. A ring without
  * traffic for {@link #HISTORY} seconds is dropped, and {@link #retain} drops the rings of series
  * that are no longer exported: memory stays bounded by the exported series.
  *
@@ -72,6 +73,23 @@ public final class RateTracker implements TrafficCollector.LiveListener {
         OtherKey group = OtherKey.of(key);
         pend(pendingRows, exported ? key : group, packets, bytes);
         pend(pendingGroups, group, packets, bytes);
+    }
+
+    /**
+     * A folded series' traffic belongs to "other" now, its recent past included: its ring and this
+     * refresh's delta move there, so the rows always add up to the totals.
+     */
+    @Override
+    public synchronized void folded(SeriesKey key) {
+        OtherKey other = OtherKey.of(key);
+        long[] p = pendingRows.remove(key);
+        if (p != null) {
+            pend(pendingRows, other, p[0], p[1]);
+        }
+        Ring r = rows.remove(key);
+        if (r != null) {
+            rows.computeIfAbsent(other, k -> new Ring()).merge(r);
+        }
     }
 
     private static <K> void pend(Map<K, long[]> m, K key, long packets, long bytes) {
@@ -243,6 +261,19 @@ public final class RateTracker implements TrafficCollector.LiveListener {
             int i = index(second);
             bytes[i] += (float) b;
             packets[i] += (float) p;
+        }
+
+        void merge(Ring o) {
+            if (o.newest == Long.MIN_VALUE) {
+                return;
+            }
+            for (long s = o.newest - HISTORY + 1; s <= o.newest; s++) {
+                float b = o.at(o.bytes, s);
+                float p = o.at(o.packets, s);
+                if (b != 0 || p != 0) {
+                    add(s, b, p);
+                }
+            }
         }
 
         float at(float[] a, long second) {

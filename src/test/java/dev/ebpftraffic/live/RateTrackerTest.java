@@ -102,6 +102,62 @@ class RateTrackerTest {
     }
 
     @Test
+    void aFoldedSeriesTakesItsPastIntoOther() {
+        refresh(0, () -> { });
+        for (int k = 1; k <= 5; k++) {
+            refresh(k * S, () -> t.delta(A, true, 1, 100));
+        }
+        refresh(6 * S, () -> {
+            t.delta(A, true, 1, 100);
+            t.folded(A); // e.g. the budget folds it at the end of this refresh
+        });
+        refresh(7 * S, () -> t.delta(A, false, 1, 100));
+        assertArrayEquals(d(0, 0, 0), t.rates(A).bitsPerSecond());
+        assertArrayEquals(d(800, 800, 800), t.rates(A_OTHER).bitsPerSecond(), 1e-9);
+        assertEquals(7, t.rates(A_OTHER).historyBits().length);
+        assertArrayEquals(d(800, 800, 800), t.groupRates(A_OTHER).bitsPerSecond(), 1e-9);
+    }
+
+    /** The budget folds newborn and quiet pairs while sampled: rows (pairs and "other") add up to the group. */
+    @Test
+    void withARealAggregatorUnderABudgetRowsAddUpToTheTotals() {
+        LiveViewTest.FakeReader reader = new LiveViewTest.FakeReader();
+        dev.ebpftraffic.flow.FlowAggregator agg = new dev.ebpftraffic.flow.FlowAggregator(
+                new dev.ebpftraffic.flow.FlowAggregator.Settings(5, 600 * S, 30 * S, 100),
+                dev.ebpftraffic.flow.Labeler.plain());
+        agg.setDeltaListener(t);
+        long[] perSecond = {9000, 7000, 5000, 3000, 200, 100}; // six pairs, room for four and "other"
+        agg.refresh(reader, 0, List.of());
+        for (int k = 1; k <= 12; k++) {
+            for (int i = 0; i < perSecond.length; i++) {
+                long[] v = reader.flows.computeIfAbsent(dev.ebpftraffic.flow.FlowKey.of(2, Direction.INBOUND,
+                        dev.ebpftraffic.flow.IpAddress.parse("10.0.0." + (i + 1)),
+                        dev.ebpftraffic.flow.IpAddress.parse("10.0.1.1")), x -> new long[2]);
+                v[0] += perSecond[i] / 100;
+                v[1] += perSecond[i];
+            }
+            agg.refresh(reader, k * S, List.of());
+        }
+        OtherKey group = new OtherKey(2, Direction.INBOUND, "private");
+        double sum = 0;
+        List<String> exported = new ArrayList<>();
+        for (int i = 0; i < perSecond.length; i++) {
+            SeriesKey key = new SeriesKey(2, Direction.INBOUND, "10.0.0." + (i + 1), "10.0.1.1", "private");
+            double bits = t.rates(key).bitsPerSecond()[1];
+            if (bits > 0) {
+                exported.add(key.src());
+                assertEquals(8.0 * perSecond[i], bits, 1e-6, key.src());
+            }
+            sum += bits;
+        }
+        assertEquals(List.of("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"), exported);
+        assertArrayEquals(d(8 * 300, 8 * 300, 8 * 300), t.rates(group).bitsPerSecond(), 1e-6,
+                "the two quiet pairs, folded at birth, are all in other");
+        assertEquals(8.0 * 24_300, sum + t.rates(group).bitsPerSecond()[1], 1e-6);
+        assertEquals(8.0 * 24_300, t.groupRates(group).bitsPerSecond()[1], 1e-6);
+    }
+
+    @Test
     void kernelOverflowCountersAreDiffedIntoOther() {
         t.overflow(B_OTHER, 1000, 64_000); // the baseline: counted before anyone watched
         refresh(0, () -> { });

@@ -29,7 +29,8 @@ public final class SteadyUdp implements AutoCloseable {
     private volatile boolean stop;
     private volatile Throwable failure;
 
-    private SteadyUdp(String srcNs, String src, String dstNs, String dst, int port, int payload, double perSecond) {
+    private SteadyUdp(String srcNs, String src, String dstNs, String dst, int port, int payload,
+                      java.util.function.DoubleUnaryOperator perSecondAt) {
         this.payload = payload;
         this.dst = dst;
         InetAddress d = NetNs.parse(dst);
@@ -46,9 +47,9 @@ public final class SteadyUdp implements AutoCloseable {
             c.bind(new InetSocketAddress(NetNs.parse(src), 0));
             return c;
         });
-        long periodNanos = (long) (1e9 / perSecond);
         sender = Thread.ofPlatform().daemon(true).name("udp " + src + " -> " + dst).unstarted(() -> {
-            long next = System.nanoTime();
+            long start = System.nanoTime();
+            long next = start;
             ByteBuffer buf = ByteBuffer.allocate(payload);
             try {
                 while (!stop) {
@@ -62,7 +63,7 @@ public final class SteadyUdp implements AutoCloseable {
                         throw new IOException("short send");
                     }
                     sent.incrementAndGet();
-                    next += periodNanos;
+                    next += (long) (1e9 / perSecondAt.applyAsDouble((next - start) / 1e9));
                 }
             } catch (Throwable t) {
                 failure = t;
@@ -89,7 +90,13 @@ public final class SteadyUdp implements AutoCloseable {
 
     /** Starts sending payload-byte datagrams src -> dst:port at perSecond, src in srcNs, dst in dstNs. */
     public static SteadyUdp start(String srcNs, String src, String dstNs, String dst, int port, int payload, double perSecond) {
-        SteadyUdp u = new SteadyUdp(srcNs, src, dstNs, dst, port, payload, perSecond);
+        return start(srcNs, src, dstNs, dst, port, payload, t -> perSecond);
+    }
+
+    /** As above, at a rate that changes with the seconds since the start (must stay above 0). */
+    public static SteadyUdp start(String srcNs, String src, String dstNs, String dst, int port, int payload,
+                                  java.util.function.DoubleUnaryOperator perSecondAt) {
+        SteadyUdp u = new SteadyUdp(srcNs, src, dstNs, dst, port, payload, perSecondAt);
         u.receiver.start();
         u.sender.start();
         return u;

@@ -76,6 +76,11 @@ class LiveApiKernelTest {
                 }
                 Thread.sleep(4500);
                 Snapshot mid = top(net.b, "n=100");
+                HttpGet.Response example = HttpGet.get(net.b, "127.0.0.1", ExporterProcess.PORT,
+                        "/api/v1/top?n=2&direction=inbound&sort=bits_2s");
+                java.nio.file.Path out = ExporterProcess.projectRoot().resolve("target/live-view");
+                java.nio.file.Files.createDirectories(out);
+                java.nio.file.Files.writeString(out.resolve("api-top.json"), example.body()); // an example for people
                 for (Stream s : STREAMS) {
                     Snapshot.Row r = row(mid, s);
                     double pps = r.rates().packetsPerSecond()[0];

@@ -149,7 +149,7 @@ class LiveBrowserKernelTest {
             all.addAll(QUIET);
             startStreams(net, all);
 
-            Chromium c = net.own(Chromium.start(net.b, 1500, 820));
+            Chromium c = net.own(Chromium.start(net.b, 1500, 640));
             c.openPage(Map.of());
             c.navigate("http://127.0.0.1:" + ExporterProcess.PORT + "/");
             Set<String> loud = LOUD.stream().map(LiveBrowserKernelTest::pair).collect(Collectors.toCollection(TreeSet::new));

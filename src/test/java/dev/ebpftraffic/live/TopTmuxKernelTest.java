@@ -86,7 +86,15 @@ class TopTmuxKernelTest {
 
         @Override
         public void close() {
+            String path = tmux("display-message", "-p", "#{socket_path}").stdout().strip();
             tmux("kill-server");
+            if (path.endsWith(socket)) {
+                try {
+                    Files.deleteIfExists(Path.of(path)); // tmux leaves its socket file behind
+                } catch (java.io.IOException e) {
+                    // harmless
+                }
+            }
         }
     }
 

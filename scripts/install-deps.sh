@@ -7,8 +7,10 @@ set -eu
 # test:  bpftool, iputils-ping, gcc (small helpers), ethtool (offload checks) and maven.
 # deploy tests: prometheus (the server and promtool), apache2-utils (htpasswd), openssl, curl,
 #        util-linux (setpriv) and libcap2-bin (capsh).
+# live view tests: chromium (headless, driven over the DevTools pipe) and tmux (the terminal view).
 PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc ethtool"
 PKGS="$PKGS prometheus apache2-utils openssl curl util-linux libcap2-bin"
+PKGS="$PKGS chromium tmux"
 [ $# -gt 0 ] && PKGS="$PKGS $*"
 
 missing=""

@@ -11,6 +11,7 @@ import dev.ebpftraffic.iface.IfaceNames;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.metrics.AttachCollector;
+import dev.ebpftraffic.live.LiveView;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.MetricsServer;
@@ -45,14 +46,20 @@ public final class Exporter implements AutoCloseable {
     private volatile AttachManager manager;
     private volatile boolean closing;
     private boolean closed;
+    private LiveView live;
 
     private Exporter() {
     }
 
     public static Exporter start(Options o) {
+        return start(o, true);
+    }
+
+    /** serve=false: no HTTP endpoint; `top --iface` reads {@link #live()} in the same process. */
+    public static Exporter start(Options o, boolean serve) {
         Exporter e = new Exporter();
         try {
-            e.doStart(o);
+            e.doStart(o, serve);
             return e;
         } catch (RuntimeException ex) {
             e.close();
@@ -60,7 +67,7 @@ public final class Exporter implements AutoCloseable {
         }
     }
 
-    private void doStart(Options o) {
+    private void doStart(Options o, boolean serve) {
         // First, before anything touches the kernel: a bad config or web config is a one-line error.
         Labeler labeler = o.configFile() == null ? Labeler.plain() : TrafficConfig.load(Path.of(o.configFile())).labeler();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
@@ -107,12 +114,16 @@ public final class Exporter implements AutoCloseable {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
         }));
+        live = new LiveView(collector);
+        resources.add(live);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
-        MetricsServer server = MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
-                o.telemetryPath(), web, () -> !hooks().isEmpty(), BuildInfo.current().version(), traffic));
-        resources.add(server);
-        Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
-                + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
+        MetricsServer server = !serve ? null : MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
+                o.telemetryPath(), web, () -> !hooks().isEmpty(), BuildInfo.current().version(), traffic, live));
+        if (server != null) {
+            resources.add(server);
+            Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
+                    + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
+        }
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
@@ -138,6 +149,11 @@ public final class Exporter implements AutoCloseable {
     private List<TcAttachment.Hook> hooks() {
         AttachManager m = manager;
         return m == null || closing ? List.of() : m.hooks();
+    }
+
+    /** The live view (rates for /api/v1/top and `top`). */
+    public LiveView live() {
+        return live;
     }
 
     private static Log.Level libbpfLevel(int level) {

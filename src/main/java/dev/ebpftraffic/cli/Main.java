@@ -10,6 +10,10 @@ public final class Main {
     }
 
     public static void main(String[] args) throws InterruptedException {
+        if (args.length > 0 && args[0].equals("top")) { // the live view in the terminal
+            System.exit(dev.ebpftraffic.live.Top.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
+            return;
+        }
         Options o;
         try {
             o = Options.parse(args);

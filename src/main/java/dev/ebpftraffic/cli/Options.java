@@ -26,6 +26,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
 
     public static final String USAGE = """
             usage: ebpf-traffic-exporter [flags]
+                   ebpf-traffic-exporter top [flags]   (live view in the terminal, see top --help)
 
             Counts packets and bytes per (src_ip, dst_ip, direction) at the TC hook of an
             interface with eBPF and serves them as Prometheus metrics.
@@ -177,6 +178,10 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 || !p.chars().allMatch(c -> c > 0x20 && c < 0x7f && c != '?' && c != '#')) {
             throw new UsageException("invalid --web.telemetry-path \"" + p
                     + "\": use a path such as /metrics (starting with /, not / itself, not under /-/, no spaces, ? or #)");
+        }
+        if (p.startsWith("/api/") || p.startsWith("/static/")) {
+            throw new UsageException("invalid --web.telemetry-path \"" + p
+                    + "\": /api/ and /static/ belong to the live view; use a path such as /metrics");
         }
     }
 }

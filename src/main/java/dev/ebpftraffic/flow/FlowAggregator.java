@@ -126,6 +126,28 @@ public final class FlowAggregator {
     private long expired;
     private long evicted;
     private int lastKernelEntries;
+    private DeltaListener deltaListener;
+
+    /**
+     * Sees what each refresh adds, for the live view's rates: begin, then every delta (a series'
+     * growth since the previous refresh; folded series' deltas go to their "other"), then end.
+     */
+    public interface DeltaListener {
+        void begin(long now);
+
+        /** @param exported false when the series is folded: the delta went to OtherKey.of(key) */
+        void delta(SeriesKey key, boolean exported, long packets, long bytes);
+
+        /** The series was folded (budget or expiry): what it counted is "other"'s from now on. */
+        void folded(SeriesKey key);
+
+        void end(long now);
+    }
+
+    /** Null to stop: then a refresh costs nothing extra. Set it between refreshes (under the caller's lock). */
+    public void setDeltaListener(DeltaListener listener) {
+        this.deltaListener = listener;
+    }
 
     public FlowAggregator(Settings settings, Labeler labeler) {
         this.settings = settings;
@@ -161,6 +183,20 @@ public final class FlowAggregator {
      * @param overflowKeys "other" keys the kernel's overflow counters will add; they take budget too
      */
     public void refresh(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.begin(now);
+        }
+        try {
+            refresh0(reader, now, overflowKeys);
+        } finally {
+            if (listener != null) {
+                listener.end(now);
+            }
+        }
+    }
+
+    private void refresh0(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
         int gen = ++generation;
         int[] count = {0};
         reader.readFlows((k, p, b) -> {
@@ -236,6 +272,10 @@ public final class FlowAggregator {
     }
 
     private void add(Series s, long dp, long db, long now) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.delta(s.key, s.exported, dp, db);
+        }
         s.score = s.scoreAt(now) + db;
         s.lastActive = now;
         if (s.exported) {
@@ -249,6 +289,10 @@ public final class FlowAggregator {
     }
 
     private void fold(Series s) {
+        DeltaListener listener = deltaListener;
+        if (listener != null) {
+            listener.folded(s.key);
+        }
         long[] o = other.computeIfAbsent(OtherKey.of(s.key), x -> new long[2]);
         o[0] += s.packets;
         o[1] += s.bytes;

@@ -8,6 +8,7 @@ import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowTable;
 import dev.ebpftraffic.flow.OtherKey;
+import dev.ebpftraffic.flow.SeriesKey;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
@@ -66,6 +67,26 @@ public final class TrafficCollector implements MultiCollector {
     private final Map<NamedStat, long[]> retiredStats = new HashMap<>();
     private long readErrors;
     private double lastScrapeSeconds;
+    private LiveListener live;
+
+    /**
+     * The live view's hook: every refresh's deltas (see FlowAggregator.DeltaListener) and, before
+     * them, the cumulative overflow counters the kernel keeps for "other".
+     */
+    public interface LiveListener extends FlowAggregator.DeltaListener {
+        void overflow(OtherKey key, long packets, long bytes);
+    }
+
+    /** One exported traffic series, or an "other" series (key null), as a scrape would show it. */
+    public interface TrafficVisitor {
+        void series(SeriesKey key, String iface, long packets, long bytes);
+
+        void other(OtherKey key, String iface, long packets, long bytes);
+
+        /** After the last series, still under the lock. */
+        default void end() {
+        }
+    }
 
     public TrafficCollector(FlowReader reader, FlowAggregator flows, IntFunction<String> ifaceName,
                             Supplier<List<TcAttachment.Hook>> hooks, BuildInfo buildInfo, Consumer<String> errorLog) {
@@ -140,16 +161,37 @@ public final class TrafficCollector implements MultiCollector {
             readFailed(e);
         }
         List<OtherKey> overflowKeys = new ArrayList<>();
-        for (NamedStat k : namedStats().keySet()) {
+        LiveListener l = live;
+        namedStats().forEach((k, v) -> {
             if (k.stat().isOverflow()) {
-                overflowKeys.add(new OtherKey(k.iface(), k.direction(), k.stat().ipType()));
+                OtherKey other = new OtherKey(k.iface(), k.direction(), k.stat().ipType());
+                overflowKeys.add(other);
+                if (l != null) {
+                    l.overflow(other, v[0], v[1]);
+                }
             }
-        }
+        });
         try {
             flows.refresh(reader, System.nanoTime(), overflowKeys);
         } catch (RuntimeException e) {
             readFailed(e);
         }
+    }
+
+    /** Starts (non-null) or stops (null) feeding the live view; it costs nothing while null. */
+    public synchronized void setLiveListener(LiveListener listener) {
+        live = listener;
+        flows.setDeltaListener(listener);
+    }
+
+    /**
+     * Visits every traffic series of the last refresh ("other" included) under the collector's
+     * lock, without reading the maps: the live view calls it and reads its rates in the same lock.
+     */
+    public synchronized void visitTraffic(TrafficVisitor visitor) {
+        flows.forEachExported((key, s) -> visitor.series(key, key.iface(), s.packets(), s.bytes()));
+        otherTotals().forEach((k, v) -> visitor.other(k, k.iface(), v[0], v[1]));
+        visitor.end();
     }
 
     private void readFailed(RuntimeException e) {

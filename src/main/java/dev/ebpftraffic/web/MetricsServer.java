@@ -28,8 +28,8 @@ import java.util.zip.GZIPOutputStream;
 
 /**
  * The HTTP endpoint, on the JDK's HTTP server: the metrics (content negotiation, gzip and the
- * protobuf format come from the Prometheus client's MetricsHandler), a landing page at /,
- * /-/healthy and /-/ready, and the --web.config.file settings: TLS, basic auth, extra headers.
+ * protobuf format come from the Prometheus client's MetricsHandler), the live view at / (its
+ * page, static assets under /static/ and the JSON API under /api/v1/), /-/healthy and /-/ready, and the --web.config.file settings: TLS, basic auth, extra headers.
  * Paths match exactly; anything else is 404.
  */
 public final class MetricsServer implements AutoCloseable {
@@ -44,10 +44,16 @@ public final class MetricsServer implements AutoCloseable {
      * @param version       shown on the landing page
      */
     public record Settings(String telemetryPath, WebConfig web, BooleanSupplier ready, String version,
-                           StreamingFamilies streaming) {
+                           StreamingFamilies streaming, LiveApi live) {
         /** Without streamed families: the client library renders every family. */
         public Settings(String telemetryPath, WebConfig web, BooleanSupplier ready, String version) {
-            this(telemetryPath, web, ready, version, null);
+            this(telemetryPath, web, ready, version, null, null);
+        }
+
+        /** Without the live view's API (its page then says it cannot read it). */
+        public Settings(String telemetryPath, WebConfig web, BooleanSupplier ready, String version,
+                        StreamingFamilies streaming) {
+            this(telemetryPath, web, ready, version, streaming, null);
         }
 
         public static Settings defaults() {
@@ -138,7 +144,7 @@ public final class MetricsServer implements AutoCloseable {
             }
             String method = ex.getRequestMethod();
             boolean known = path.equals(settings.telemetryPath()) || path.equals("/") || path.equals(HEALTHY)
-                    || path.equals(READY);
+                    || path.equals(READY) || path.startsWith(LiveApi.PREFIX) || WebAssets.has(path);
             if (known && !method.equals("GET") && !method.equals("HEAD")) {
                 ex.getResponseHeaders().set("Allow", "GET, HEAD");
                 text(ex, 405, "Method Not Allowed\n");
@@ -152,7 +158,13 @@ public final class MetricsServer implements AutoCloseable {
                     metrics.handle(ex);
                 }
             } else if (path.equals("/")) {
-                html(ex, landingPage());
+                html(ex, WebAssets.index(settings.telemetryPath(), settings.version()));
+            } else if (path.startsWith(LiveApi.PREFIX)) {
+                api(ex, path);
+            } else if (WebAssets.has(path)) {
+                WebAssets.Asset a = WebAssets.get(path);
+                ex.getResponseHeaders().set("Cache-Control", "no-cache");
+                sendBytes(ex, 200, a.contentType(), a.bytes());
             } else if (path.equals(HEALTHY)) {
                 text(ex, 200, "Healthy\n");
             } else if (path.equals(READY)) {
@@ -213,28 +225,25 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
-    private String landingPage() {
-        String p = escape(settings.telemetryPath());
-        String v = escape(settings.version());
-        return """
-                <!DOCTYPE html>
-                <html lang="en">
-                <head><meta charset="utf-8"><title>ebpf-traffic-exporter</title></head>
-                <body>
-                <h1>ebpf-traffic-exporter</h1>
-                <p>Per-IP network traffic counted at the TC hook with eBPF.%s</p>
-                <ul>
-                <li><a href="%s">Metrics</a> (%s)</li>
-                <li><a href="./-/healthy">/-/healthy</a></li>
-                <li><a href="./-/ready">/-/ready</a> (ready once the program is attached)</li>
-                </ul>
-                </body>
-                </html>
-                """.formatted(v.isEmpty() ? "" : " Version " + v + ".", "." + p, p);
-    }
-
-    private static String escape(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    /** The live view's JSON API; gzip when the client accepts it (a page of rows with sparklines is tens of kB). */
+    private void api(HttpExchange ex, String path) throws IOException {
+        LiveApi live = settings.live();
+        LiveApi.Response r = live == null
+                ? new LiveApi.Response(404, "{\"error\":\"the live view is not enabled\"}\n")
+                : live.get(path, ex.getRequestURI().getRawQuery());
+        ex.getResponseHeaders().set("Cache-Control", "no-store");
+        byte[] body = r.json().getBytes(StandardCharsets.UTF_8);
+        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
+        if (encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip") && body.length > 1024) {
+            java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream(body.length / 4);
+            try (GZIPOutputStream g = new GZIPOutputStream(z)) {
+                g.write(body);
+            }
+            body = z.toByteArray();
+            ex.getResponseHeaders().set("Content-Encoding", "gzip");
+        }
+        ex.getResponseHeaders().set("Vary", "Accept-Encoding");
+        sendBytes(ex, r.status(), "application/json; charset=utf-8", body);
     }
 
     private static void html(HttpExchange ex, String body) throws IOException {
@@ -246,7 +255,10 @@ public final class MetricsServer implements AutoCloseable {
     }
 
     private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        sendBytes(ex, status, type, body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void sendBytes(HttpExchange ex, int status, String type, byte[] bytes) throws IOException {
         ex.getResponseHeaders().set("Content-Type", type);
         if (ex.getRequestMethod().equals("HEAD")) {
             ex.sendResponseHeaders(status, -1);

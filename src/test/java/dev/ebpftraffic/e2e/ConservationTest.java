@@ -241,8 +241,20 @@ class ConservationTest {
         return out.toString();
     }
 
+    /**
+     * Runs transferOnce until a run has no retransmission or drop (at most 3 times): every run checks
+     * the exporter against the kernel's counters; the payload formula needs a clean run.
+     */
     private static void transfer(NetNs net, ExporterProcess exporter, Offload mode, String addrA, String addrB, int l3,
                                  int payload) throws Exception {
+        for (int attempt = 1; !transferOnce(net, exporter, mode, addrA, addrB, l3, payload, attempt == 3); attempt++) {
+            System.out.println("[" + mode + "] a retransmission or drop on this loaded machine; running the transfer again");
+        }
+    }
+
+    /** Returns false, after the counter checks, when TCP retransmitted or the veth dropped and this is not the last try. */
+    private static boolean transferOnce(NetNs net, ExporterProcess exporter, Offload mode, String addrA, String addrB, int l3,
+                                        int payload, boolean lastAttempt) throws Exception {
         LinkStats.awaitQuiet(net.b, net.ifB, QUIET, Duration.ofSeconds(20));
         Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
         Thread.sleep(300); // the scrape's own TCP on b's loopback is over before the segment counters are read
@@ -315,10 +327,14 @@ class ConservationTest {
         assertEquals(txBytes, outBytes, "outbound bytes == veth tx bytes (no GSO)" + ctx);
 
         // Bytes from first principles: nothing was lost or retransmitted, so the payload on the wire is what was sent.
+        if (retransA + retransB + dropsA != 0 && !lastAttempt) {
+            return false;
+        }
         assertEquals(0, retransA + retransB + dropsA, "retransmissions and drops (one rx CPU, no TLP, a qdisc for GRO should prevent them)" + ctx);
         assertEquals(payload + skbsIn * vethPerSkb + 8, rxBytes, "veth rx bytes = payload + skbs x headers + 8 (SYN options)" + ctx);
         assertEquals(payload + inPackets * perSegment + 8, inBytes, "inbound bytes = payload + segments x headers + 8" + ctx);
         assertEquals(outPackets * perSegment + 8, outBytes, "outbound bytes = segments x headers + 8 (SYN-ACK options)" + ctx);
+        return true;
     }
 
     private static long pair(Snapshot before, Snapshot after, String family, String dir, String src, String dst) {

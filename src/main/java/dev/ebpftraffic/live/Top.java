@@ -1,0 +1,479 @@
+package dev.ebpftraffic.live;
+
+import dev.ebpftraffic.cli.Durations;
+import dev.ebpftraffic.cli.Exporter;
+import dev.ebpftraffic.cli.Log;
+import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.cli.UsageException;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * `ebpf-traffic-exporter top`: the live view full-screen in the terminal, like iftop. It attaches
+ * by itself (--iface and the exporter's flags; no HTTP endpoint is opened) or reads a running
+ * exporter's /api/v1/top (--from URL). Keys sort, filter and quit; the terminal is restored on
+ * quit and on Ctrl-C.
+ */
+public final class Top {
+    public static final String USAGE = """
+            usage: ebpf-traffic-exporter top --iface NAME [exporter flags]
+                   ebpf-traffic-exporter top --from URL [--insecure] [--ca-file FILE]
+
+            iftop in the terminal: who is talking right now, with rates over 2 s, 10 s and 40 s.
+
+              --iface NAME        attach to NAME by itself (needs root or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON);
+                                  --max-series, --map-size, --config.file, --attach-mode, --libbpf-path apply
+              --from URL          read a running exporter instead, e.g. http://127.0.0.1:9091/
+                                  (basic auth: https://user:password@host:9091/)
+              --insecure          with https: do not check the server's certificate
+              --ca-file FILE      with https: trust the CA certificates in FILE (PEM)
+              --interval DURATION how often to redraw (default 1s, at least 200ms)
+              --sort KEY          bits_2s, bits_10s (default), bits_40s, packets_2s, packets_10s, packets_40s, bytes
+
+            keys: q quit · 1 2 3 sort by the 2 s, 10 s, 40 s rate · p sort by packets/s or bits/s · b sort by bytes
+                  r reverse · d direction · t ip_type · i interface · / filter by IP (Enter, Esc) · c clear filters
+            """;
+
+    /** Where the snapshots come from. */
+    interface Source {
+        Snapshot fetch(Query q) throws IOException, InterruptedException;
+
+        String describe();
+    }
+
+    private Top() {
+    }
+
+    /** Runs top; returns the exit code (0, 1 for a failure, 2 for bad flags). */
+    public static int run(String[] args) {
+        String from = null;
+        boolean insecure = false;
+        String caFile = null;
+        Duration interval = Duration.ofSeconds(1);
+        Query.Sort sort = Query.Sort.BITS_10S;
+        List<String> exporterArgs = new ArrayList<>();
+        try {
+            for (int i = 0; i < args.length; i++) {
+                String a = args[i];
+                String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+                java.util.function.Supplier<String> value = valueOf(args, i, a, name);
+                switch (name) {
+                    case "-h", "--help" -> {
+                        System.out.print(USAGE);
+                        return 0;
+                    }
+                    case "--from" -> {
+                        from = value.get();
+                        i += a.contains("=") ? 0 : 1;
+                    }
+                    case "--insecure" -> insecure = true;
+                    case "--ca-file" -> {
+                        caFile = value.get();
+                        i += a.contains("=") ? 0 : 1;
+                    }
+                    case "--interval" -> {
+                        interval = Durations.parse("--interval", value.get());
+                        i += a.contains("=") ? 0 : 1;
+                        if (interval.compareTo(Duration.ofMillis(200)) < 0) {
+                            throw new UsageException("invalid --interval: at least 200ms");
+                        }
+                    }
+                    case "--sort" -> {
+                        String v = value.get();
+                        i += a.contains("=") ? 0 : 1;
+                        sort = Query.Sort.of(v);
+                        if (sort == null) {
+                            throw new UsageException("invalid --sort \"" + v + "\": use one of " + Query.Sort.names());
+                        }
+                    }
+                    default -> exporterArgs.add(a);
+                }
+            }
+            boolean local = exporterArgs.stream().anyMatch(a -> a.equals("--iface") || a.startsWith("--iface="));
+            if (from == null && !local) {
+                throw new UsageException("top needs --iface NAME (attach here) or --from URL (read a running exporter), see top --help");
+            }
+            if (from != null && !exporterArgs.isEmpty()) {
+                throw new UsageException("with --from, top takes only --insecure, --ca-file, --interval and --sort; got "
+                        + exporterArgs.getFirst());
+            }
+        } catch (UsageException e) {
+            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            return 2;
+        }
+        if (System.console() == null || !System.console().isTerminal()) {
+            System.err.println("ebpf-traffic-exporter top: needs a terminal (stdin and stdout a tty); use /api/v1/top for scripts");
+            return 2;
+        }
+
+        Exporter exporter = null;
+        Source source;
+        Query query = Query.defaults().withSort(sort);
+        try {
+            if (from != null) {
+                source = new HttpSource(from, insecure, caFile == null ? null : Path.of(caFile));
+            } else {
+                Options o = Options.parse(exporterArgs.toArray(String[]::new));
+                Log.setLevel(Log.Level.WARN); // a log line would scribble over the screen
+                Log.setFormat(o.logFormat());
+                Exporter e = Exporter.start(o, false);
+                exporter = e;
+                source = new Source() {
+                    @Override
+                    public Snapshot fetch(Query q) {
+                        return e.live().query(q);
+                    }
+
+                    @Override
+                    public String describe() {
+                        return "attached to " + o.iface();
+                    }
+                };
+            }
+            source.fetch(query.withN(1)); // fail here, before the screen changes, on a bad URL or password
+        } catch (UsageException e) {
+            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            return 2;
+        } catch (IOException | RuntimeException e) {
+            if (exporter != null) {
+                exporter.close();
+            }
+            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 1;
+        }
+        return loop(source, query, interval, exporter);
+    }
+
+    private static java.util.function.Supplier<String> valueOf(String[] args, int i, String a, String name) {
+        return () -> {
+            if (a.contains("=")) {
+                return a.substring(a.indexOf('=') + 1);
+            }
+            if (i + 1 >= args.length) {
+                throw new UsageException("flag " + name + " needs a value, see top --help");
+            }
+            return args[i + 1];
+        };
+    }
+
+    private static int loop(Source source, Query query, Duration interval, Exporter exporter) {
+        Terminal term;
+        try {
+            term = Terminal.open();
+        } catch (IOException e) {
+            if (exporter != null) {
+                exporter.close();
+            }
+            System.err.println("ebpf-traffic-exporter top: cannot set up the terminal: " + e.getMessage());
+            return 1;
+        }
+        Thread hook = new Thread(() -> {
+            term.restore();
+            if (exporter != null) {
+                exporter.close();
+            }
+        }, "top-restore");
+        Runtime.getRuntime().addShutdownHook(hook); // Ctrl-C (SIGINT), SIGTERM, SIGHUP
+        BlockingQueue<Integer> keys = new LinkedBlockingQueue<>();
+        Thread reader = new Thread(() -> {
+            InputStream in = term.keys();
+            byte[] buf = new byte[64];
+            try {
+                int n;
+                while ((n = in.read(buf)) > 0) {
+                    for (int i = 0; i < n; i++) {
+                        keys.add(buf[i] & 0xff);
+                    }
+                }
+            } catch (IOException e) {
+                // terminal gone
+            }
+            keys.add(-1);
+        }, "top-keys");
+        reader.setDaemon(true);
+        reader.start();
+
+        Keys state = new Keys(query);
+        Snapshot snap = null;
+        String error = null;
+        long next = 0;
+        boolean refetch = true;
+        try {
+            while (true) {
+                int[] size = term.size();
+                long now = System.nanoTime();
+                if (refetch || now >= next) {
+                    try {
+                        snap = source.fetch(state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0]))));
+                        error = null;
+                    } catch (IOException | RuntimeException e) {
+                        error = "cannot read: " + e.getMessage();
+                    }
+                    next = System.nanoTime() + interval.toNanos();
+                    refetch = false;
+                }
+                if (snap != null) {
+                    state.ifaces = snap.ifaces();
+                }
+                term.draw(TopScreen.render(snap, new TopScreen.View(state.query, source.describe(), state.editing,
+                        error), size[1], size[0]));
+                Integer k = keys.poll(Math.max(1, next - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (k == null) {
+                    continue;
+                }
+                if (k == -1) {
+                    break;
+                }
+                if (k == 27) { // Esc, or the start of an escape sequence (arrows): swallow the sequence
+                    Integer n = keys.poll(20, TimeUnit.MILLISECONDS);
+                    if (n != null && (n == '[' || n == 'O')) {
+                        Integer x;
+                        do {
+                            x = keys.poll(20, TimeUnit.MILLISECONDS);
+                        } while (x != null && (x < 0x40 || x > 0x7e));
+                        continue;
+                    }
+                    if (n != null) {
+                        keys.add(n); // not a sequence: handle it after the Esc
+                    }
+                }
+                Query before = state.query;
+                if (!state.key(k)) {
+                    break;
+                }
+                refetch = !state.query.equals(before);
+            }
+        } catch (IOException e) {
+            error = e.getMessage();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            term.restore();
+            if (exporter != null) {
+                exporter.close();
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // already shutting down
+            }
+        }
+        return 0;
+    }
+
+    /** What the keys change. */
+    static final class Keys {
+        Query query;
+        String editing; // the IP filter being typed, or null
+        List<String> ifaces = List.of();
+
+        Keys(Query query) {
+            this.query = query;
+        }
+
+        /** Applies a key; false to quit. */
+        boolean key(int k) {
+            if (editing != null) {
+                switch (k) {
+                    case '\r', '\n' -> {
+                        query = query.withIp(editing.strip());
+                        editing = null;
+                    }
+                    case 27 -> editing = null;
+                    case 127, 8 -> editing = editing.isEmpty() ? "" : editing.substring(0, editing.length() - 1);
+                    default -> {
+                        if (k >= 0x20 && k < 0x7f && editing.length() < Query.MAX_IP) {
+                            editing += (char) k;
+                        }
+                    }
+                }
+                return true;
+            }
+            boolean packets = switch (query.sort()) {
+                case PACKETS_2S, PACKETS_10S, PACKETS_40S, PACKETS -> true;
+                default -> false;
+            };
+            switch (k) {
+                case 'q', 'Q', 3 -> {
+                    return false;
+                }
+                case '1' -> query = query.withSort(packets ? Query.Sort.PACKETS_2S : Query.Sort.BITS_2S);
+                case '2' -> query = query.withSort(packets ? Query.Sort.PACKETS_10S : Query.Sort.BITS_10S);
+                case '3' -> query = query.withSort(packets ? Query.Sort.PACKETS_40S : Query.Sort.BITS_40S);
+                case 'p' -> query = query.withSort(switch (query.sort()) {
+                    case BITS_2S -> Query.Sort.PACKETS_2S;
+                    case BITS_10S -> Query.Sort.PACKETS_10S;
+                    case BITS_40S -> Query.Sort.PACKETS_40S;
+                    case PACKETS_2S -> Query.Sort.BITS_2S;
+                    case PACKETS_10S -> Query.Sort.BITS_10S;
+                    case PACKETS_40S -> Query.Sort.BITS_40S;
+                    case BYTES -> Query.Sort.PACKETS;
+                    case PACKETS -> Query.Sort.BYTES;
+                });
+                case 'b' -> query = query.withSort(Query.Sort.BYTES);
+                case 'r' -> query = new Query(query.n(), query.sort(), !query.ascending(), query.direction(),
+                        query.ipType(), query.iface(), query.ip());
+                case 'd' -> query = query.withDirection(next(query.direction(), List.of("inbound", "outbound")));
+                case 't' -> query = query.withIpType(next(query.ipType(), List.of("private", "public")));
+                case 'i' -> query = query.withIface(next(query.iface(), ifaces));
+                case '/' -> editing = query.ip() == null ? "" : query.ip();
+                case 'c' -> query = new Query(query.n(), query.sort(), query.ascending(), null, null, null, null);
+                default -> {
+                    // unknown keys do nothing
+                }
+            }
+            return true;
+        }
+
+        /** null (all) -> first -> ... -> last -> null. */
+        static String next(String current, List<String> values) {
+            if (values.isEmpty()) {
+                return null;
+            }
+            int i = current == null ? -1 : values.indexOf(current);
+            return i + 1 >= values.size() ? null : values.get(i + 1);
+        }
+    }
+
+    /** A running exporter's /api/v1/top over HTTP or HTTPS, with basic auth from the URL. */
+    static final class HttpSource implements Source {
+        private final HttpClient client;
+        private final URI api;
+        private final String authorization;
+        private final String shown;
+
+        HttpSource(String url, boolean insecure, Path caFile) throws IOException {
+            URI u;
+            try {
+                u = new URI(url);
+            } catch (URISyntaxException e) {
+                throw new UsageException("invalid --from \"" + url + "\": " + e.getReason());
+            }
+            if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme()) || u.getHost() == null) {
+                throw new UsageException("invalid --from \"" + url + "\": use http://HOST:PORT/ or https://HOST:PORT/");
+            }
+            String path = u.getRawPath() == null || u.getRawPath().isEmpty() ? "/" : u.getRawPath();
+            if (!path.endsWith(LiveView.TOP)) {
+                path = (path.endsWith("/") ? path : path + "/") + LiveView.TOP.substring(1);
+            }
+            try {
+                api = new URI(u.getScheme(), null, u.getHost(), u.getPort(), null, null, null).resolve(path);
+            } catch (URISyntaxException e) {
+                throw new UsageException("invalid --from \"" + url + "\": " + e.getReason());
+            }
+            String info = u.getRawUserInfo();
+            authorization = info == null ? null : "Basic " + Base64.getEncoder().encodeToString(
+                    java.net.URLDecoder.decode(info, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
+            shown = api.getScheme() + "://" + api.getAuthority() + "/";
+            HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3));
+            if (api.getScheme().equals("https")) {
+                b.sslContext(tls(insecure, caFile));
+            }
+            client = b.build();
+        }
+
+        private static SSLContext tls(boolean insecure, Path caFile) throws IOException {
+            try {
+                SSLContext ctx = SSLContext.getInstance("TLS");
+                if (insecure) {
+                    System.setProperty("jdk.internal.httpclient.disableHostnameVerification", "true");
+                    ctx.init(null, new TrustManager[] {new X509TrustManager() {
+                        @Override
+                        public void checkClientTrusted(X509Certificate[] chain, String authType) {
+                        }
+
+                        @Override
+                        public void checkServerTrusted(X509Certificate[] chain, String authType) {
+                        }
+
+                        @Override
+                        public X509Certificate[] getAcceptedIssuers() {
+                            return new X509Certificate[0];
+                        }
+                    }}, null);
+                } else if (caFile != null) {
+                    KeyStore ks = KeyStore.getInstance("PKCS12");
+                    ks.load(null, null);
+                    int n = 0;
+                    try (InputStream in = Files.newInputStream(caFile)) {
+                        for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                            ks.setCertificateEntry("ca" + n++, c);
+                        }
+                    }
+                    TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+                    tmf.init(ks);
+                    ctx.init(null, tmf.getTrustManagers(), null);
+                } else {
+                    return SSLContext.getDefault();
+                }
+                return ctx;
+            } catch (IOException e) {
+                throw new IOException("cannot read --ca-file " + caFile + ": " + e.getMessage(), e);
+            } catch (java.security.GeneralSecurityException e) {
+                throw new IOException("TLS set-up failed: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public Snapshot fetch(Query q) throws IOException, InterruptedException {
+            HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(api + "?" + q.toParams())).timeout(Duration.ofSeconds(5))
+                    .header("Accept", "application/json");
+            if (authorization != null) {
+                r.header("Authorization", authorization);
+            }
+            HttpResponse<String> resp;
+            try {
+                resp = client.send(r.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            } catch (java.net.ConnectException e) {
+                throw new IOException(shown + ": connection refused", e);
+            } catch (IOException e) {
+                throw new IOException(shown + ": " + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
+            }
+            if (resp.statusCode() == 401) {
+                throw new IOException(shown + " answered 401: give the user and password in the URL, https://user:password@host:port/");
+            }
+            if (resp.statusCode() != 200) {
+                String body = resp.body().strip();
+                throw new IOException(api + " answered " + resp.statusCode() + (body.isEmpty() ? "" : ": "
+                        + (body.length() > 200 ? body.substring(0, 200) : body)));
+            }
+            try {
+                return LiveJson.read(resp.body());
+            } catch (RuntimeException e) {
+                throw new IOException(api + " did not answer with the live view's JSON: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public String describe() {
+            return "from " + shown;
+        }
+    }
+}

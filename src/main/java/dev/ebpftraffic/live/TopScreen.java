@@ -1,0 +1,287 @@
+package dev.ebpftraffic.live;
+
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What `top` draws: a pure function of a snapshot, the view state and the terminal size, so it is
+ * tested without a terminal. Lines are plain text with a few SGR codes (reverse video for the
+ * header), each at most {@code width} columns wide.
+ */
+final class TopScreen {
+    static final String REVERSE = "\033[7m";
+    static final String BOLD = "\033[1m";
+    static final String RESET = "\033[0m";
+    static final String SPARKS = "▁▂▃▄▅▆▇█";
+    /** Lines that are not rows: title, two totals, blank, header; and the key help at the bottom. */
+    static final int CHROME = 6;
+    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT)
+            .withZone(ZoneId.systemDefault());
+
+    /** What the user chose with the keys, and what the status line says. */
+    record View(Query query, String source, String editing, String message) {
+    }
+
+    private TopScreen() {
+    }
+
+    /** Rows that fit under the chrome on a terminal this high. */
+    static int rowsFor(int height) {
+        return Math.max(1, height - CHROME);
+    }
+
+    static List<String> render(Snapshot s, View v, int width, int height) {
+        List<String> out = new ArrayList<>();
+        Query q = v.query();
+        String title = "ebpf-traffic-exporter top · " + v.source();
+        String clock = s == null ? "" : CLOCK.format(Instant.ofEpochMilli(s.timeMillis()));
+        out.add(BOLD + fit(pad(title, width - clock.length() - 1) + " " + clock, width) + RESET);
+        if (s == null) {
+            out.add(fit(v.message() == null ? "waiting for data..." : v.message(), width));
+            while (out.size() < height - 1) {
+                out.add("");
+            }
+            out.add(fit(help(v), width));
+            return out;
+        }
+        for (Snapshot.Total t : s.totals()) {
+            String arrow = t.direction().equals("inbound") ? "IN " : "OUT";
+            double[] b = t.rates().bitsPerSecond();
+            out.add(fit(arrow + "  2s " + left(bits(b[0]) + "/s", 9) + "  10s " + left(bits(b[1]) + "/s", 9) + "  40s "
+                    + left(bits(b[2]) + "/s", 9) + "   " + left(packets(t.rates().packetsPerSecond()[0]), 6) + " p/s (2s)   "
+                    + bytes(t.bytes()) + " since start", width));
+        }
+        StringBuilder status = new StringBuilder();
+        status.append("sort ").append(sortName(q.sort())).append(q.ascending() ? " ↑" : " ↓");
+        status.append(" · dir ").append(q.direction() == null ? "both" : q.direction());
+        status.append(" · type ").append(q.ipType() == null ? "both" : q.ipType());
+        status.append(" · iface ").append(q.iface() == null ? "all" : q.iface());
+        if (v.editing() != null) {
+            status.append(" · ip filter: ").append(v.editing()).append('_');
+        } else if (q.ip() != null) {
+            status.append(" · ip ~ ").append(q.ip());
+        }
+        status.append(" · ").append(s.matched()).append(" series");
+        if (s.coveredSeconds() < 40) {
+            status.append(" · ").append(s.coveredSeconds()).append(" s of history");
+        }
+        if (v.message() != null) {
+            status.append(" · ").append(v.message());
+        }
+        out.add(fit(status.toString(), width));
+
+        Layout l = Layout.of(s.rows(), width);
+        out.add(REVERSE + fit(pad(l.header(q.sort()), width), width) + RESET);
+        int room = height - out.size() - 1;
+        for (int i = 0; i < Math.min(room, s.rows().size()); i++) {
+            out.add(fit(l.row(s.rows().get(i)), width));
+        }
+        if (s.rows().isEmpty()) {
+            out.add(fit("  no series match", width));
+        }
+        while (out.size() < height - 1) {
+            out.add("");
+        }
+        out.add(fit(help(v), width));
+        return out;
+    }
+
+    static String help(View v) {
+        if (v.editing() != null) {
+            return "type part of an IP · Enter apply · Esc cancel · Backspace delete";
+        }
+        return "q quit · 1/2/3 sort 2s/10s/40s · p bits/packets · b bytes · r reverse · d direction · t ip_type · i iface · / ip filter · c clear";
+    }
+
+    static String sortName(Query.Sort s) {
+        return switch (s) {
+            case BITS_2S -> "bits/s 2s";
+            case BITS_10S -> "bits/s 10s";
+            case BITS_40S -> "bits/s 40s";
+            case PACKETS_2S -> "packets/s 2s";
+            case PACKETS_10S -> "packets/s 10s";
+            case PACKETS_40S -> "packets/s 40s";
+            case BYTES -> "bytes";
+            case PACKETS -> "packets";
+        };
+    }
+
+    /** Column widths for this terminal: shortens, then drops the sparkline, then packets/s, then type and iface. */
+    record Layout(int ip, boolean typeIface, int iface, boolean packets, int spark) {
+        static final int RATE = 8;
+
+        static Layout of(List<Snapshot.Row> rows, int width) {
+            int ip = 11; // "DESTINATION"
+            int iface = 5;
+            for (Snapshot.Row r : rows) {
+                ip = Math.max(ip, Math.max(r.src().length(), r.dst().length()));
+                iface = Math.max(iface, r.iface().length());
+            }
+            ip = Math.min(ip, 39);
+            iface = Math.min(iface, 15);
+            for (Layout l : List.of(new Layout(ip, true, iface, true, 20), new Layout(ip, true, iface, true, 10),
+                    new Layout(ip, true, iface, true, 0), new Layout(ip, true, iface, false, 10),
+                    new Layout(ip, true, iface, false, 0),
+                    new Layout(ip, false, iface, false, 0))) {
+                if (l.width() <= width) {
+                    return l;
+                }
+            }
+            int shrunk = Math.max(7, (width - new Layout(0, false, 0, false, 0).width()) / 2);
+            return new Layout(Math.min(ip, shrunk), false, iface, false, 0);
+        }
+
+        int width() {
+            int w = ip + 1 + ip + 1 + 3 + 1 + 3 * (RATE + 1) + 8;
+            if (typeIface) {
+                w += 4 + 1 + iface + 1;
+            }
+            if (packets) {
+                w += 3 * (RATE + 1);
+            }
+            if (spark > 0) {
+                w += 1 + spark;
+            }
+            return w;
+        }
+
+        String header(Query.Sort sort) {
+            StringBuilder b = new StringBuilder();
+            b.append(pad("SOURCE", ip)).append(' ').append(pad("DESTINATION", ip)).append(' ').append(pad("DIR", 3)).append(' ');
+            if (typeIface) {
+                b.append(pad("TYPE", 4)).append(' ').append(pad("IFACE", iface)).append(' ');
+            }
+            String[] w = {"2s", "10s", "40s"};
+            Query.Sort[] bitSorts = {Query.Sort.BITS_2S, Query.Sort.BITS_10S, Query.Sort.BITS_40S};
+            Query.Sort[] pktSorts = {Query.Sort.PACKETS_2S, Query.Sort.PACKETS_10S, Query.Sort.PACKETS_40S};
+            for (int i = 0; i < 3; i++) {
+                b.append(left((sort == bitSorts[i] ? "*" : "") + "b/s " + w[i], RATE)).append(' ');
+            }
+            if (packets) {
+                for (int i = 0; i < 3; i++) {
+                    b.append(left((sort == pktSorts[i] ? "*" : "") + "p/s " + w[i], RATE)).append(' ');
+                }
+            }
+            b.append(left((sort == Query.Sort.BYTES || sort == Query.Sort.PACKETS ? "*" : "") + "BYTES", 8));
+            if (spark > 0) {
+                b.append(' ').append(pad(spark > 11 ? "LAST MINUTE" : "LAST MIN", spark));
+            }
+            return b.toString();
+        }
+
+        String row(Snapshot.Row r) {
+            StringBuilder b = new StringBuilder();
+            b.append(pad(cut(r.src(), ip), ip)).append(' ').append(pad(cut(r.dst(), ip), ip)).append(' ')
+                    .append(pad(r.direction().equals("inbound") ? "in" : "out", 3)).append(' ');
+            if (typeIface) {
+                b.append(pad(r.ipType().equals("private") ? "priv" : "pub", 4)).append(' ')
+                        .append(pad(cut(r.iface(), iface), iface)).append(' ');
+            }
+            for (double v : r.rates().bitsPerSecond()) {
+                b.append(left(bits(v), RATE)).append(' ');
+            }
+            if (packets) {
+                double[] p = r.rates().packetsPerSecond();
+                for (int i = 0; i < 3; i++) {
+                    b.append(left(TopScreen.packets(p[i]), RATE)).append(' ');
+                }
+            }
+            b.append(left(bytes(r.bytes()), 8));
+            if (spark > 0) {
+                b.append(' ').append(sparkline(r.history(), spark));
+            }
+            return b.toString();
+        }
+    }
+
+    /**
+     * The last minute in width characters, newest on the right: each character is the mean of its
+     * share of the 60 seconds; seconds not yet covered are blank. Scaled to the row's own peak.
+     */
+    static String sparkline(float[] history, int width) {
+        double[] cells = new double[width];
+        boolean[] has = new boolean[width];
+        int offset = RateTracker.HISTORY - history.length; // seconds before the history began
+        int[] counts = new int[width];
+        for (int i = 0; i < history.length; i++) {
+            int cell = (int) ((long) (offset + i) * width / RateTracker.HISTORY);
+            cells[cell] += history[i];
+            counts[cell]++;
+            has[cell] = true;
+        }
+        double max = 0;
+        for (int c = 0; c < width; c++) {
+            if (counts[c] > 0) {
+                cells[c] /= counts[c];
+                max = Math.max(max, cells[c]);
+            }
+        }
+        StringBuilder b = new StringBuilder();
+        for (int c = 0; c < width; c++) {
+            if (!has[c]) {
+                b.append(' ');
+            } else if (max <= 0 || cells[c] <= 0) {
+                b.append(SPARKS.charAt(0));
+            } else {
+                int level = (int) Math.round(cells[c] / max * (SPARKS.length() - 1));
+                b.append(SPARKS.charAt(Math.max(0, Math.min(SPARKS.length() - 1, level))));
+            }
+        }
+        return b.toString();
+    }
+
+    static String bits(double v) {
+        return scaled(v, new String[] {"b", "kb", "Mb", "Gb", "Tb"});
+    }
+
+    static String packets(double v) {
+        return scaled(v, new String[] {"", "k", "M", "G"});
+    }
+
+    static String bytes(long v) {
+        return scaled(v, new String[] {"B", "kB", "MB", "GB", "TB", "PB"});
+    }
+
+    /** Three significant digits and an SI prefix: 0, 950, 1.08k, 12.3M. */
+    static String scaled(double v, String[] units) {
+        int i = 0;
+        while (Math.abs(v) >= 999.5 && i < units.length - 1) {
+            v /= 1000;
+            i++;
+        }
+        String num;
+        if (v == 0) {
+            num = "0";
+        } else if (i == 0 && v >= 99.95) {
+            num = String.format(Locale.ROOT, "%.0f", v);
+        } else if (v >= 99.95) {
+            num = String.format(Locale.ROOT, "%.0f", v);
+        } else if (v >= 9.995) {
+            num = String.format(Locale.ROOT, "%.1f", v);
+        } else {
+            num = String.format(Locale.ROOT, "%.2f", v);
+        }
+        return num + units[i];
+    }
+
+    static String pad(String s, int w) {
+        return s.length() >= w ? s : s + " ".repeat(w - s.length());
+    }
+
+    static String left(String s, int w) {
+        return s.length() >= w ? s : " ".repeat(w - s.length()) + s;
+    }
+
+    static String cut(String s, int w) {
+        return s.length() <= w ? s : s.substring(0, Math.max(0, w - 1)) + "…";
+    }
+
+    /** At most w columns (every character here is one column wide). */
+    static String fit(String s, int w) {
+        return s.length() <= w ? s : s.substring(0, Math.max(0, w));
+    }
+}

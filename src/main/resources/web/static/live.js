@@ -1,0 +1,285 @@
+// The live view: polls ./api/v1/top every second and renders the top talkers.
+// No framework, no CDN: served by the exporter itself. No inline code, so a strict
+// Content-Security-Policy from the web config (default-src 'self') works.
+'use strict';
+(function () {
+  var WINDOWS = ['2s', '10s', '40s'];
+  var INTERVAL_MS = 1000;
+  var SVG = 'http://www.w3.org/2000/svg';
+  var state = { sort: 'bits_10s', order: 'desc', direction: '', ip_type: '', iface: '', ip: '', n: '50', paused: false };
+  var timer = null;
+  var inFlight = null;
+  var seq = 0;
+
+  function $(id) { return document.getElementById(id); }
+
+  function scaled(v, units, base) {
+    var i = 0;
+    while (Math.abs(v) >= base && i < units.length - 1) { v /= base; i++; }
+    var digits = i === 0 ? (v >= 100 || v === 0 ? 0 : 1) : (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+    return v.toFixed(digits) + ' ' + units[i];
+  }
+  function bits(v) { return scaled(v, ['b/s', 'kb/s', 'Mb/s', 'Gb/s', 'Tb/s'], 1000); }
+  function pps(v) { return scaled(v, ['p/s', 'kp/s', 'Mp/s', 'Gp/s'], 1000); }
+  function bytes(v) { return scaled(v, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 1000); }
+
+  function params() {
+    var p = new URLSearchParams();
+    p.set('n', state.n);
+    p.set('sort', state.sort);
+    if (state.order === 'asc') { p.set('order', 'asc'); }
+    ['direction', 'ip_type', 'iface', 'ip'].forEach(function (k) { if (state[k]) { p.set(k, state[k]); } });
+    return p.toString();
+  }
+
+  function schedule(ms) {
+    if (timer !== null) { clearTimeout(timer); }
+    timer = setTimeout(poll, ms);
+  }
+
+  function poll() {
+    timer = null;
+    if (state.paused) { return; }
+    var mine = ++seq;
+    if (inFlight) { inFlight.abort(); }
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    inFlight = ctrl;
+    var url = './api/v1/top?' + params();
+    $('api-link').href = url;
+    fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined })
+      .then(function (r) {
+        return r.text().then(function (t) {
+          if (!r.ok) {
+            var msg = 'HTTP ' + r.status;
+            try { msg += ': ' + JSON.parse(t).error; } catch (e) { msg += ' ' + t.slice(0, 200); }
+            throw new Error(msg);
+          }
+          return JSON.parse(t);
+        });
+      })
+      .then(function (data) {
+        if (mine !== seq) { return; }
+        render(data);
+        setStatus(data);
+      })
+      .catch(function (e) {
+        if (e && e.name === 'AbortError') { return; }
+        var s = $('status');
+        s.className = 'error';
+        s.textContent = 'cannot read ./api/v1/top: ' + (e && e.message ? e.message : e) + ' (retrying)';
+      })
+      .then(function () {
+        if (mine === seq) { inFlight = null; schedule(INTERVAL_MS); }
+      });
+  }
+
+  function setStatus(data) {
+    var s = $('status');
+    s.className = '';
+    var covered = data.covered_seconds;
+    var text = data.matched + (data.matched === 1 ? ' series matches' : ' series match') +
+      (data.series.length < data.matched ? ', showing the top ' + data.series.length : '') +
+      ' · updated ' + new Date(data.time).toLocaleTimeString();
+    if (covered < 40) {
+      text += ' · warming up: ' + covered + ' s of history so far (rates average over what there is)';
+    }
+    s.textContent = text;
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+
+  function numCell(value, fmt) {
+    var td = el('td', 'num' + (value === 0 ? ' zero' : ''), fmt(value));
+    td.dataset.value = String(value);
+    return td;
+  }
+
+  function sparkline(values) {
+    var w = 120, h = 22;
+    var svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('width', w);
+    svg.setAttribute('height', h);
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    var base = document.createElementNS(SVG, 'line');
+    base.setAttribute('x1', 0); base.setAttribute('x2', w);
+    base.setAttribute('y1', h - 0.5); base.setAttribute('y2', h - 0.5);
+    svg.appendChild(base);
+    var max = 0;
+    values.forEach(function (v) { if (v > max) { max = v; } });
+    if (values.length > 1) {
+      var pts = [];
+      var step = w / 59; // 60 seconds across the full width; the newest second on the right
+      var x0 = w - (values.length - 1) * step;
+      values.forEach(function (v, i) {
+        var y = max > 0 ? (h - 2) - (v / max) * (h - 4) : h - 2;
+        pts.push((x0 + i * step).toFixed(1) + ',' + y.toFixed(1));
+      });
+      var line = document.createElementNS(SVG, 'polyline');
+      line.setAttribute('points', pts.join(' '));
+      svg.appendChild(line);
+    }
+    var title = document.createElementNS(SVG, 'title');
+    title.textContent = 'last ' + values.length + ' s, peak ' + bits(max);
+    svg.appendChild(title);
+    return svg;
+  }
+
+  function renderTotals(totals) {
+    ['inbound', 'outbound'].forEach(function (dir) {
+      var t = totals[dir];
+      var box = $('total-' + dir);
+      if (!t) { return; }
+      WINDOWS.forEach(function (w) {
+        var span = box.querySelector('.rates [data-w="' + w + '"]');
+        span.textContent = bits(t.bits_per_second[w]);
+        span.dataset.value = String(t.bits_per_second[w]);
+      });
+      box.querySelector('.pps').textContent = pps(t.packets_per_second['2s']) + ' (2 s)';
+      box.querySelector('.cum').textContent = bytes(t.bytes) + ', ' + t.packets + ' packets';
+      box.dataset.bytes = String(t.bytes);
+    });
+  }
+
+  function renderIfaces(ifaces) {
+    var sel = $('f-iface');
+    var have = Array.prototype.map.call(sel.options, function (o) { return o.value; }).slice(1);
+    var want = ifaces.slice();
+    if (state.iface && want.indexOf(state.iface) < 0) { want.push(state.iface); }
+    if (have.join('\n') === want.join('\n')) { return; }
+    while (sel.options.length > 1) { sel.remove(1); }
+    want.forEach(function (i) { var o = el('option', null, i); o.value = i; sel.appendChild(o); });
+    sel.value = state.iface;
+  }
+
+  function render(data) {
+    renderTotals(data.totals);
+    renderIfaces(data.ifaces);
+    var body = $('rows');
+    var frag = document.createDocumentFragment();
+    data.series.forEach(function (s) {
+      var tr = el('tr', s.other ? 'other' : null);
+      tr.dataset.src = s.src_ip;
+      tr.dataset.dst = s.dst_ip;
+      tr.dataset.direction = s.direction;
+      tr.appendChild(el('td', 'ip src', s.src_ip));
+      tr.appendChild(el('td', 'ip dst', s.dst_ip));
+      tr.appendChild(el('td', 'dir ' + s.direction, s.direction === 'inbound' ? '\u2193 in' : '\u2191 out'));
+      tr.appendChild(el('td', 'type', s.ip_type));
+      tr.appendChild(el('td', 'iface', s.iface));
+      WINDOWS.forEach(function (w) {
+        var td = numCell(s.bits_per_second[w], bits);
+        td.classList.add('bits-' + w);
+        tr.appendChild(td);
+      });
+      WINDOWS.forEach(function (w) {
+        var td = numCell(s.packets_per_second[w], pps);
+        td.classList.add('packets-' + w);
+        tr.appendChild(td);
+      });
+      var cum = numCell(s.bytes, bytes);
+      cum.classList.add('bytes');
+      cum.title = s.packets + ' packets';
+      tr.appendChild(cum);
+      var sp = el('td', 'spark');
+      sp.appendChild(sparkline(s.last_minute_bits_per_second));
+      tr.appendChild(sp);
+      frag.appendChild(tr);
+    });
+    if (data.series.length === 0) {
+      var tr = el('tr', 'empty');
+      var td = el('td', null, 'no series match');
+      td.colSpan = 13;
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    body.replaceChildren(frag);
+    document.body.dataset.updated = String(Date.now());
+  }
+
+  function markSort() {
+    document.querySelectorAll('th.sortable').forEach(function (th) {
+      var on = th.dataset.sort === state.sort;
+      th.classList.toggle('sorted', on);
+      th.classList.toggle('asc', on && state.order === 'asc');
+      th.setAttribute('aria-sort', on ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
+    });
+  }
+
+  function saveHash() {
+    var p = new URLSearchParams();
+    ['sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'n'].forEach(function (k) {
+      if (state[k] && !(k === 'sort' && state[k] === 'bits_10s') && !(k === 'order' && state[k] === 'desc') &&
+          !(k === 'n' && state[k] === '50')) { p.set(k, state[k]); }
+    });
+    var h = p.toString();
+    history.replaceState(null, '', h ? '#' + h : location.pathname + location.search);
+  }
+
+  function loadHash() {
+    var p = new URLSearchParams(location.hash.replace(/^#/, ''));
+    ['sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'n'].forEach(function (k) {
+      if (p.has(k)) { state[k] = p.get(k); }
+    });
+    $('f-direction').value = state.direction;
+    $('f-ip_type').value = state.ip_type;
+    $('f-ip').value = state.ip;
+    $('f-n').value = state.n;
+    if (state.iface) {
+      var o = el('option', null, state.iface);
+      o.value = state.iface;
+      $('f-iface').appendChild(o);
+      $('f-iface').value = state.iface;
+    }
+  }
+
+  function changed() {
+    saveHash();
+    markSort();
+    schedule(0);
+  }
+
+  function init() {
+    loadHash();
+    markSort();
+    document.querySelectorAll('th.sortable').forEach(function (th) {
+      th.tabIndex = 0;
+      var pick = function () {
+        if (state.sort === th.dataset.sort) {
+          state.order = state.order === 'desc' ? 'asc' : 'desc';
+        } else {
+          state.sort = th.dataset.sort;
+          state.order = 'desc';
+        }
+        changed();
+      };
+      th.addEventListener('click', pick);
+      th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
+    });
+    ['direction', 'ip_type', 'iface', 'n'].forEach(function (k) {
+      $('f-' + k).addEventListener('change', function (e) { state[k] = e.target.value; changed(); });
+    });
+    var debounce = null;
+    $('f-ip').addEventListener('input', function (e) {
+      state.ip = e.target.value.trim();
+      if (debounce) { clearTimeout(debounce); }
+      debounce = setTimeout(changed, 200);
+    });
+    $('f-pause').addEventListener('change', function (e) {
+      state.paused = e.target.checked;
+      if (!state.paused) { schedule(0); } else { $('status').textContent = 'paused'; }
+    });
+    $('filters').addEventListener('submit', function (e) { e.preventDefault(); });
+    poll();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+}());

@@ -1,0 +1,138 @@
+package dev.ebpftraffic.live;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What `top` draws and what its keys do, without a terminal. */
+class TopScreenTest {
+    static Snapshot.Row row(String src, String dst, String dir, double bits, double packets, long bytes, float... history) {
+        return new Snapshot.Row(src, dst, dir, "private", "eth0", src.equals("other"),
+                new Snapshot.Rates(new double[] {bits, bits, bits}, new double[] {packets, packets, packets}),
+                bytes, 10, history);
+    }
+
+    static Snapshot snapshot(List<Snapshot.Row> rows) {
+        Snapshot.Rates r = new Snapshot.Rates(new double[] {1e6, 2e6, 3e6}, new double[] {10, 20, 30});
+        return new Snapshot(0, 12, true, Query.defaults(), rows.size(), rows,
+                List.of(new Snapshot.Total("inbound", r, 1234, 5), new Snapshot.Total("outbound", r, 0, 0)), List.of("eth0"));
+    }
+
+    static String plain(String line) {
+        return line.replaceAll("\033\\[[0-9;]*m", "");
+    }
+
+    @Test
+    void everyLineFitsAndColumnsGoWhenNarrow() {
+        Snapshot s = snapshot(List.of(
+                row("fd12:3456:789a:bcde:f012:3456:789a:bcde", "fd00::1", "inbound", 1.5e6, 120, 5_000_000, 1, 2, 3),
+                row("other", "other", "outbound", 0, 0, 42)));
+        // With a full IPv6 address: 157 columns hold every rate column, 168 a 10-character sparkline too;
+        // below 157 the packets/s columns go first, and the sparkline fits again from 141 to 156.
+        for (int width : new int[] {200, 178, 168, 167, 157, 156, 120, 100, 80, 60, 40}) {
+            List<String> lines = TopScreen.render(s, new TopScreen.View(Query.defaults(), "from x", null, null), width, 20);
+            assertEquals(20, lines.size());
+            for (String l : lines) {
+                assertTrue(plain(l).length() <= width, width + ": " + plain(l));
+            }
+            String header = plain(lines.get(4));
+            assertTrue(header.startsWith("SOURCE"), header);
+            assertEquals(width >= 168 || width >= 141 && width <= 156, header.contains("LAST MIN"), width + ": " + header);
+            assertEquals(width >= 157, header.contains("p/s 10s"), width + ": " + header);
+            assertEquals(width >= 130, header.contains("IFACE"), width + ": " + header);
+        }
+        List<String> wide = TopScreen.render(s, new TopScreen.View(Query.defaults(), "from x", null, null), 200, 20);
+        String first = plain(wide.get(5));
+        assertTrue(first.startsWith("fd12:3456:789a:bcde:f012:3456:789a:bcde fd00::1"), first);
+        assertTrue(first.contains(" 1.50Mb ") && first.contains(" 120 ") && first.contains(" 5.00MB "), first);
+        assertTrue(plain(wide.get(1)).startsWith("IN   2s  1.00Mb/s  10s  2.00Mb/s  40s  3.00Mb/s"), plain(wide.get(1)));
+        assertTrue(plain(wide.get(6)).startsWith("other"), "other is a row like any other");
+    }
+
+    @Test
+    void sparklineCoversTheLastMinuteNewestRight() {
+        float[] ramp = new float[60];
+        for (int i = 0; i < 60; i++) {
+            ramp[i] = i;
+        }
+        String r = TopScreen.sparkline(ramp, 20); // 3 s a character: means 1, 4, 7, ... 58 of a peak of 58
+        assertEquals(20, r.length());
+        assertEquals('▁', r.charAt(0));
+        assertEquals('█', r.charAt(19));
+        for (int i = 1; i < 20; i++) {
+            assertTrue(TopScreen.SPARKS.indexOf(r.charAt(i)) >= TopScreen.SPARKS.indexOf(r.charAt(i - 1)), r);
+        }
+        // 24 s of history: the first 36 s of the minute are blank (12 of 20 characters).
+        assertEquals("            ▁▁▁████▁", TopScreen.sparkline(sixty(0, 9, 9, 12, 0, 3), 20));
+        assertEquals("   ", TopScreen.sparkline(new float[0], 3));
+        assertEquals("  ▁", TopScreen.sparkline(new float[] {0}, 3));
+        assertEquals("▁▁█", TopScreen.sparkline(sixty(0, 40, 5, 20), 3));
+    }
+
+    /** Runs of values: value, count, value, count, ... */
+    static float[] sixty(float... runs) {
+        int n = 0;
+        for (int i = 1; i < runs.length; i += 2) {
+            n += (int) runs[i];
+        }
+        float[] h = new float[n];
+        int at = 0;
+        for (int i = 0; i < runs.length; i += 2) {
+            java.util.Arrays.fill(h, at, at + (int) runs[i + 1], runs[i]);
+            at += (int) runs[i + 1];
+        }
+        return h;
+    }
+
+    @Test
+    void keysSortFilterAndQuit() {
+        Top.Keys k = new Top.Keys(Query.defaults());
+        k.ifaces = List.of("eth0", "wg0");
+        assertTrue(k.key('1'));
+        assertEquals(Query.Sort.BITS_2S, k.query.sort());
+        k.key('p');
+        assertEquals(Query.Sort.PACKETS_2S, k.query.sort());
+        k.key('3');
+        assertEquals(Query.Sort.PACKETS_40S, k.query.sort(), "the digit keeps the unit");
+        k.key('b');
+        assertEquals(Query.Sort.BYTES, k.query.sort());
+        k.key('r');
+        assertTrue(k.query.ascending());
+        k.key('d');
+        assertEquals("inbound", k.query.direction());
+        k.key('d');
+        assertEquals("outbound", k.query.direction());
+        k.key('d');
+        assertNull(k.query.direction());
+        k.key('t');
+        assertEquals("private", k.query.ipType());
+        k.key('i');
+        k.key('i');
+        assertEquals("wg0", k.query.iface());
+        k.key('/');
+        assertEquals("", k.editing);
+        for (char c : "10.0.X".toCharArray()) {
+            k.key(c);
+        }
+        k.key(127);
+        assertEquals("10.0.", k.editing);
+        assertTrue(k.key('q'), "q is text while typing a filter");
+        k.key(127);
+        k.key('\r');
+        assertNull(k.editing);
+        assertEquals("10.0.", k.query.ip());
+        k.key('/');
+        k.key('9');
+        k.key(27);
+        assertEquals("10.0.", k.query.ip(), "Esc cancels");
+        k.key('c');
+        assertEquals(new Query(Query.DEFAULT_N, Query.Sort.BYTES, true, null, null, null, null), k.query);
+        assertFalse(k.key('q'));
+        assertFalse(new Top.Keys(Query.defaults()).key(3), "Ctrl-C as a byte quits too");
+    }
+}

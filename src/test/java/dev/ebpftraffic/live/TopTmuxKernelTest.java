@@ -1,0 +1,221 @@
+package dev.ebpftraffic.live;
+
+import dev.ebpftraffic.testing.Chromium;
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
+import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.SteadyUdp;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `ebpf-traffic-exporter top` in a real terminal: a tmux pane (its own server socket) whose
+ * shell runs top inside the test's namespace, driven with send-keys and read with capture-pane,
+ * while two UDP streams cross the veth: one heavy in bytes, one heavy in packets. It checks the
+ * IPs and rates, that keys change the sort and the filter, and that q and Ctrl-C give the
+ * terminal back exactly (stty settings, main screen, visible cursor).
+ */
+@KernelTest
+@Timeout(120)
+class TopTmuxKernelTest {
+    /** 1442-byte frames at 20/s: the most bits. */
+    static final String BULK_SRC = "10.77.0.1";
+    /** 92-byte frames at 100/s: the most packets. */
+    static final String CHATTY_SRC = "192.0.2.2";
+
+    @TempDir
+    Path dir;
+
+    /** A tmux server of our own with one pane running sh. */
+    static final class Tmux implements AutoCloseable {
+        final String socket = "ete-top-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
+
+        Tmux(int width, int height) {
+            Chromium.require("/usr/bin/tmux", "tmux");
+            Cmd.run(List.of("env", "LANG=C.UTF-8", "tmux", "-u", "-L", socket, "-f", "/dev/null", "new-session", "-d",
+                    "-s", "t", "-x", Integer.toString(width), "-y", Integer.toString(height), "sh")).ok();
+        }
+
+        Cmd.Result tmux(String... args) {
+            List<String> cmd = new java.util.ArrayList<>(List.of("tmux", "-u", "-L", socket));
+            cmd.addAll(List.of(args));
+            return Cmd.run(cmd);
+        }
+
+        void type(String text) {
+            tmux("send-keys", "-t", "t", "-l", text).ok();
+        }
+
+        void key(String key) {
+            tmux("send-keys", "-t", "t", key).ok();
+        }
+
+        String screen() {
+            return tmux("capture-pane", "-p", "-t", "t").ok().stdout();
+        }
+
+        String flags() {
+            return tmux("display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}").ok().stdout().strip();
+        }
+
+        String await(Predicate<String> condition, long millis, String what) throws InterruptedException {
+            long deadline = System.nanoTime() + millis * 1_000_000;
+            String s = screen();
+            while (!condition.test(s)) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("timed out waiting for " + what + "; the pane shows:\n" + s);
+                }
+                Thread.sleep(100);
+                s = screen();
+            }
+            return s;
+        }
+
+        @Override
+        public void close() {
+            String path = tmux("display-message", "-p", "#{socket_path}").stdout().strip();
+            tmux("kill-server");
+            if (path.endsWith(socket)) {
+                try {
+                    Files.deleteIfExists(Path.of(path)); // tmux leaves its socket file behind
+                } catch (java.io.IOException e) {
+                    // harmless
+                }
+            }
+        }
+    }
+
+    /** The screen line of the row whose source is src, or null. */
+    static String line(String screen, String src) {
+        return screen.lines().filter(l -> l.startsWith(src + " ")).findFirst().orElse(null);
+    }
+
+    /** The bits/s 2s, 10s, 40s columns of a row line are all non-zero. */
+    static boolean ratesShown(String screen, String src) {
+        String l = line(screen, src);
+        if (l == null) {
+            return false;
+        }
+        String[] f = l.trim().split("\\s+");
+        // src dst dir type iface b2 b10 b40 p2 p10 p40 bytes spark
+        return f.length >= 12 && !f[5].equals("0") && !f[6].equals("0") && !f[7].equals("0")
+                && f[5].endsWith("b") && !f[8].equals("0");
+    }
+
+    static int row(String screen, String src) {
+        List<String> lines = screen.lines().toList();
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith(src + " ")) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Keeps what the pane showed, for people: target/live-view/NAME. */
+    static void save(String name, String screen) throws java.io.IOException {
+        Path out = ExporterProcess.projectRoot().resolve("target/live-view");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve(name), screen);
+    }
+
+    /** Runs top through the shell; writes stty -g before and after and top's exit code to dir. */
+    void launch(Tmux t, String ns, String args) {
+        Path d = dir;
+        t.type("stty -g > " + d.resolve("before") + "; ip netns exec " + ns + " " + ExporterProcess.launcher()
+                + " top " + args + "; echo $? > " + d.resolve("exit.tmp") + "; stty -g > " + d.resolve("after")
+                + "; mv " + d.resolve("exit.tmp") + " " + d.resolve("exit"));
+        t.key("Enter");
+    }
+
+    String awaitExit() throws Exception {
+        Path exit = dir.resolve("exit");
+        long deadline = System.nanoTime() + 15_000_000_000L;
+        while (!Files.exists(exit)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("top did not exit");
+            }
+            Thread.sleep(100);
+        }
+        String code = Files.readString(exit).strip();
+        assertEquals(Files.readString(dir.resolve("before")), Files.readString(dir.resolve("after")),
+                "stty settings restored exactly");
+        Files.delete(exit);
+        return code;
+    }
+
+    @Test
+    void topShowsTheTalkersSortsFiltersAndGivesTheTerminalBack() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.77.0.1", "10.77.0.2", 24);
+            net.addPair("192.0.2.1", "192.0.2.2", 24);
+            net.own(SteadyUdp.start(net.a, BULK_SRC, net.b, "10.77.0.2", 43000, 1400, 20));
+            net.own(SteadyUdp.start(net.b, CHATTY_SRC, net.a, "192.0.2.1", 43001, 50, 100));
+            Tmux t = net.own(new Tmux(160, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+
+            // 1. top attaching by itself.
+            launch(t, net.b, "--iface " + net.ifB);
+            String s = t.await(x -> ratesShown(x, BULK_SRC) && ratesShown(x, CHATTY_SRC), 30_000, "both streams with rates");
+            assertEquals("1 0", t.flags(), "alternate screen on, cursor hidden");
+            assertTrue(s.contains("attached to " + net.ifB), s);
+            assertTrue(s.contains("*b/s 10s"), "sorted by bits/s over 10 s:\n" + s);
+            assertTrue(row(s, BULK_SRC) < row(s, CHATTY_SRC), "more bits first:\n" + s);
+            String bulk = line(s, BULK_SRC);
+            assertTrue(bulk.contains("10.77.0.2") && bulk.contains(" in ") && bulk.contains(" priv ")
+                    && bulk.contains(net.ifB), bulk);
+            assertTrue(line(s, CHATTY_SRC).contains(" out ") && line(s, CHATTY_SRC).contains(" pub "), s);
+            save("top-iface.txt", s);
+            assertTrue(s.matches("(?s).*IN +\\d.*OUT +\\d.*"), "totals:\n" + s);
+
+            t.type("p"); // sort by packets/s over 10 s: the chatty stream first
+            s = t.await(x -> x.contains("*p/s 10s") && row(x, CHATTY_SRC) >= 0 && row(x, CHATTY_SRC) < row(x, BULK_SRC),
+                    5000, "sort by packets/s");
+            t.type("/192.0");
+            t.await(x -> x.contains("ip filter: 192.0_"), 3000, "the filter being typed");
+            t.key("Enter");
+            s = t.await(x -> x.contains("ip ~ 192.0") && row(x, CHATTY_SRC) >= 0 && row(x, BULK_SRC) < 0, 5000, "IP filter");
+            t.type("c");
+            t.await(x -> row(x, BULK_SRC) >= 0, 5000, "filter cleared");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0");
+            assertEquals("0 1", t.flags(), "main screen back, cursor visible");
+            s = t.screen();
+            assertFalse(s.contains("SOURCE"), "the top screen is gone:\n" + s);
+
+            // 2. top reading a running exporter; Ctrl-C.
+            ExporterProcess exporter = net.own(ExporterProcess.start(net.b, "top-from",
+                    "--iface", net.ifB, "--addr", ExporterProcess.LISTEN));
+            exporter.awaitAttached(Duration.ofSeconds(30));
+            launch(t, net.b, "--from http://127.0.0.1:" + ExporterProcess.PORT + "/ --sort packets_2s");
+            s = t.await(x -> ratesShown(x, BULK_SRC) && ratesShown(x, CHATTY_SRC), 30_000, "rates from the API");
+            assertTrue(s.contains("from http://127.0.0.1:" + ExporterProcess.PORT + "/"), s);
+            assertTrue(s.contains("*p/s 2s") && row(s, CHATTY_SRC) < row(s, BULK_SRC), s);
+            Thread.sleep(3000); // a little history for the sparklines
+            save("top-from.txt", t.screen());
+            t.type("d"); // direction: inbound only
+            t.await(x -> x.contains("dir inbound") && row(x, BULK_SRC) >= 0 && row(x, CHATTY_SRC) < 0, 5000, "direction");
+            t.key("C-c");
+            assertEquals("130", awaitExit(), "Ctrl-C: SIGINT");
+            assertEquals("0 1", t.flags(), "main screen back, cursor visible after Ctrl-C");
+
+            // 3. Errors are one line, before the screen changes.
+            launch(t, net.b, "--from http://127.0.0.1:1/");
+            assertEquals("1", awaitExit());
+            assertTrue(t.screen().contains("ebpf-traffic-exporter top: http://127.0.0.1:1/: connection refused"), t.screen());
+        }
+    }
+}

@@ -1,15 +1,13 @@
 package dev.ebpftraffic.live;
 
-import dev.ebpftraffic.bpf.FlowReader;
 import dev.ebpftraffic.bpf.KernelStat;
 import dev.ebpftraffic.bpf.StatKey;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
-import dev.ebpftraffic.flow.FlowKey;
-import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.testing.FakeFlowReader;
 import dev.ebpftraffic.web.LiveApi;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -33,47 +31,13 @@ class LiveViewTest {
     static final int ETH0 = 2;
     static final int VETH = 7;
 
-    static final class FakeReader implements FlowReader {
-        final Map<FlowKey, long[]> flows = new LinkedHashMap<>();
-        final Map<StatKey, long[]> stats = new LinkedHashMap<>();
-
-        void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
-            flows.put(FlowKey.of(ifindex, d, IpAddress.parse(src), IpAddress.parse(dst)), new long[] {packets, bytes});
-        }
-
-        @Override
-        public synchronized void readFlows(Sink<FlowKey> sink) {
-            flows.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-        }
-
-        @Override
-        public synchronized void readStats(Sink<StatKey> sink) {
-            stats.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            long[] v = flows.remove(key);
-            if (v == null) {
-                return false;
-            }
-            sink.accept(key, v[0], v[1]);
-            return true;
-        }
-
-        @Override
-        public int flowCapacity() {
-            return 1024;
-        }
-    }
-
-    FakeReader reader;
+    FakeFlowReader reader;
     LiveView live;
     TrafficCollector collector;
 
     @BeforeEach
     void setUp() {
-        reader = new FakeReader();
+        reader = new FakeFlowReader(1024);
         reader.flow(ETH0, Direction.INBOUND, "203.0.113.7", "10.0.0.5", 10, 15_000);
         reader.flow(ETH0, Direction.OUTBOUND, "10.0.0.5", "203.0.113.7", 40, 2_400);
         reader.flow(ETH0, Direction.INBOUND, "10.0.0.9", "10.0.0.5", 3, 300);

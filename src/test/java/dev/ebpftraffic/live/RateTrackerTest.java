@@ -121,7 +121,7 @@ class RateTrackerTest {
     /** The budget folds newborn and quiet pairs while sampled: rows (pairs and "other") add up to the group. */
     @Test
     void withARealAggregatorUnderABudgetRowsAddUpToTheTotals() {
-        LiveViewTest.FakeReader reader = new LiveViewTest.FakeReader();
+        dev.ebpftraffic.testing.FakeFlowReader reader = new dev.ebpftraffic.testing.FakeFlowReader(1024);
         dev.ebpftraffic.flow.FlowAggregator agg = new dev.ebpftraffic.flow.FlowAggregator(
                 new dev.ebpftraffic.flow.FlowAggregator.Settings(5, 600 * S, 30 * S, 100),
                 dev.ebpftraffic.flow.Labeler.plain());

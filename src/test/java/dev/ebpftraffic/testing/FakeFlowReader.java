@@ -35,16 +35,16 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     /** Sets a flow's current kernel value. */
-    public void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
+    public synchronized void flow(int ifindex, Direction d, String src, String dst, long packets, long bytes) {
         flows.put(key(ifindex, d, src, dst), new long[]{packets, bytes});
     }
 
-    public void stat(int ifindex, Direction d, KernelStat s, long packets, long bytes) {
+    public synchronized void stat(int ifindex, Direction d, KernelStat s, long packets, long bytes) {
         stats.put(new StatKey(ifindex, d, s), new long[]{packets, bytes});
     }
 
     /** Like the BPF program: add to the entry, or create it, or count it as overflow. */
-    public void send(FlowKey k, long packets, long bytes) {
+    public synchronized void send(FlowKey k, long packets, long bytes) {
         long[] v = flows.get(k);
         if (v == null) {
             if (flows.size() >= capacity) {
@@ -60,7 +60,7 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     @Override
-    public void readFlows(Sink<FlowKey> sink) {
+    public synchronized void readFlows(Sink<FlowKey> sink) {
         reads++;
         if (failFlows != null) {
             throw failFlows;
@@ -69,7 +69,7 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     @Override
-    public void readStats(Sink<StatKey> sink) {
+    public synchronized void readStats(Sink<StatKey> sink) {
         if (failStats != null) {
             throw failStats;
         }
@@ -77,7 +77,7 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     @Override
-    public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+    public synchronized boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
         long[] v = flows.remove(key);
         if (v == null) {
             return false;
@@ -87,7 +87,7 @@ public final class FakeFlowReader implements FlowReader {
     }
 
     @Override
-    public boolean drainStat(StatKey key, Sink<StatKey> sink) {
+    public synchronized boolean drainStat(StatKey key, Sink<StatKey> sink) {
         long[] v = stats.remove(key);
         if (v == null) {
             return false;

@@ -129,25 +129,7 @@ public final class Lab implements AutoCloseable {
                 errors.add(e);
             }
         }
-        long self = ProcessHandle.current().pid();
-        for (String ns : namespaces.values()) {
-            try {
-                for (String line : Cmd.run("ip", "netns", "pids", ns).stdout().split("\\s+")) {
-                    if (!line.isBlank() && Long.parseLong(line.trim()) != self) {
-                        ProcessHandle.of(Long.parseLong(line.trim())).ifPresent(ProcessHandle::destroyForcibly);
-                    }
-                }
-            } catch (RuntimeException | Error e) {
-                errors.add(e);
-            }
-        }
-        for (String ns : namespaces.values()) {
-            try {
-                Cmd.run("ip", "netns", "del", ns).ok();
-            } catch (RuntimeException | Error e) {
-                errors.add(e);
-            }
-        }
+        NetNs.removeNamespaces(namespaces.values(), errors);
         namespaces.clear();
         if (!errors.isEmpty()) {
             AssertionError err = new AssertionError("cleaning up the lab failed: " + errors.getFirst(), errors.getFirst());

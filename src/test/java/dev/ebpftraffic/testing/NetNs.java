@@ -192,27 +192,7 @@ public final class NetNs implements AutoCloseable {
                 errors.add(e);
             }
         }
-        long self = ProcessHandle.current().pid();
-        for (String ns : created) {
-            // Processes still in the namespace would keep it (and the veth) alive.
-            try {
-                Cmd.Result pids = Cmd.run("ip", "netns", "pids", ns);
-                for (String line : pids.stdout().split("\\s+")) {
-                    if (!line.isBlank() && Long.parseLong(line.trim()) != self) {
-                        ProcessHandle.of(Long.parseLong(line.trim())).ifPresent(ProcessHandle::destroyForcibly);
-                    }
-                }
-            } catch (RuntimeException | Error e) {
-                errors.add(e);
-            }
-        }
-        for (String ns : created) {
-            try {
-                Cmd.run("ip", "netns", "del", ns).ok();
-            } catch (RuntimeException | Error e) {
-                errors.add(e);
-            }
-        }
+        removeNamespaces(created, errors);
         created.clear();
         if (errors.isEmpty()) {
             return;
@@ -225,5 +205,32 @@ public final class NetNs implements AutoCloseable {
                 errors.getFirst());
         errors.stream().skip(1).forEach(err::addSuppressed);
         throw err;
+    }
+
+    /**
+     * Kills every process still in the namespaces (they would keep them, and their links, alive)
+     * and deletes them; failures go to errors, and the rest is still cleaned. Lab uses it too.
+     */
+    static void removeNamespaces(java.util.Collection<String> namespaces, List<Throwable> errors) {
+        long self = ProcessHandle.current().pid();
+        for (String ns : namespaces) {
+            try {
+                Cmd.Result pids = Cmd.run("ip", "netns", "pids", ns);
+                for (String line : pids.stdout().split("\\s+")) {
+                    if (!line.isBlank() && Long.parseLong(line.trim()) != self) {
+                        ProcessHandle.of(Long.parseLong(line.trim())).ifPresent(ProcessHandle::destroyForcibly);
+                    }
+                }
+            } catch (RuntimeException | Error e) {
+                errors.add(e);
+            }
+        }
+        for (String ns : namespaces) {
+            try {
+                Cmd.run("ip", "netns", "del", ns).ok();
+            } catch (RuntimeException | Error e) {
+                errors.add(e);
+            }
+        }
     }
 }

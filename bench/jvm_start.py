@@ -91,7 +91,7 @@ def one_start(variant, iface, port, series, sender):
                 _, body = scrape(port, timeout=30)
                 times.append(time.monotonic() - t)
                 time.sleep(0.3)
-            row["series"] = int(gauge(body, "ebpf_traffic_exporter_flow_series"))
+            row["series"] = int(gauge(body, "ebpf_traffic_exporter_series_tracked"))
             row["scrape_10k_s"] = round(sorted(times[1:])[1], 4)  # median of the last three
             row["scrape_bytes"] = len(body)
             time.sleep(1.0)

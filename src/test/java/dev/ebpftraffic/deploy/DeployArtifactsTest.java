@@ -48,7 +48,10 @@ class DeployArtifactsTest {
     /** Every series name the exporter can expose (counters with _total). */
     static Set<String> exportedNames() {
         Set<String> out = new HashSet<>();
-        for (String n : new TrafficCollector(null, null, i -> "x", List::of, new BuildInfo("0", "25"), s -> { }).getPrometheusNames()) {
+        List<String> names = new java.util.ArrayList<>(
+                new TrafficCollector(null, null, i -> "x", List::of, new BuildInfo("0", "25"), s -> { }).getPrometheusNames());
+        names.addAll(new dev.ebpftraffic.metrics.AttachCollector(dev.ebpftraffic.metrics.AttachCollector::zero).getPrometheusNames());
+        for (String n : names) {
             out.add(n);
             out.add(n + "_total");
         }
@@ -82,6 +85,21 @@ class DeployArtifactsTest {
     }
 
     // --- Grafana ---
+
+    /** The benchmarks read metrics too; a rename must not break them silently (it did once). */
+    @Test
+    void benchScriptsUseRealMetrics() throws IOException {
+        Set<String> used = new TreeSet<>();
+        try (var files = Files.list(ROOT.resolve("bench"))) {
+            for (Path p : files.filter(f -> f.getFileName().toString().matches(".*\\.(py|sh)")).toList()) {
+                used.addAll(metricNames(Files.readString(p)));
+            }
+        }
+        assertTrue(used.contains("ebpf_traffic_exporter_series_tracked"), used.toString());
+        Set<String> unknown = new TreeSet<>(used);
+        unknown.removeAll(exportedNames());
+        assertEquals(Set.of(), unknown, "bench/ reads metrics the exporter does not have");
+    }
 
     @Test
     void dashboardQueriesParseAndUseRealMetrics() throws IOException {

@@ -3,7 +3,7 @@
  * Per-IP traffic accounting at the TC hook.
  *
  * tc_ingress / tc_egress count packets and bytes per (ifindex, direction, src, dst)
- * into the per-CPU hash "flows". They never change, drop or redirect a packet:
+ * into the per-CPU hashes "flows4" (IPv4) and "flows6" (IPv6). They never change, drop or redirect a packet:
  * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
  * normal path runs as if we were not there.
  *
@@ -20,8 +20,8 @@
  *              segments carry.
  *   Fragments: every IPv4/IPv6 fragment carries the addresses and counts for its pair; the
  *              L4 header is read only from a first fragment (offset 0).
- *   Non-IP and malformed frames go to "stats", never to "flows".
- *   When "flows" is full the packet still counts, in the per-direction overflow stat.
+ *   Non-IP and malformed frames go to "stats", never to the flows maps.
+ *   When a flows map is full the packet still counts, in the per-direction overflow stat.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -50,9 +50,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
-	__type(key, struct flow_key);
+	__type(key, struct flow4_key);
 	__type(value, struct flow_value);
-} flows SEC(".maps");
+} flows4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
+	__type(key, struct flow6_key);
+	__type(value, struct flow_value);
+} flows6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -115,24 +122,111 @@ static __noinline void add_stat(struct __sk_buff *skb, enum stat stat, enum dire
 }
 
 /* Same ranges as flow/IpClass.java; only used on the overflow (slow) path. */
-static __always_inline int is_private(const __u8 *a)
+static __always_inline int is_private4(const __u8 *a)
 {
-	__u64 hi = *(const __u64 *)a;
-	__u32 mid = *(const __u32 *)(a + 8);
+	__u8 b0 = a[0], b1 = a[1];
 
-	if (hi == 0 && mid == bpf_htonl(0x0000ffff)) { /* IPv4-mapped */
-		__u8 b0 = a[12], b1 = a[13];
-		return b0 == 10 || b0 == 127 ||
-		       (b0 == 172 && (b1 & 0xf0) == 16) ||
-		       (b0 == 192 && b1 == 168) ||
-		       (b0 == 100 && (b1 & 0xc0) == 64) ||
-		       (b0 == 169 && b1 == 254);
-	}
+	return b0 == 10 || b0 == 127 ||
+	       (b0 == 172 && (b1 & 0xf0) == 16) ||
+	       (b0 == 192 && b1 == 168) ||
+	       (b0 == 100 && (b1 & 0xc0) == 64) ||
+	       (b0 == 169 && b1 == 254);
+}
+
+/* True when a (16 bytes, 4-byte aligned) is ::ffff:a.b.c.d. */
+static __always_inline int is_v4_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return (w[0] | w[1]) == 0 && w[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline int is_private6(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	if (is_v4_mapped(a))
+		return is_private4(a + 12);
 	if ((a[0] & 0xfe) == 0xfc) /* fc00::/7 */
 		return 1;
 	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* fe80::/10 */
 		return 1;
-	return hi == 0 && mid == 0 && *(const __u32 *)(a + 12) == bpf_htonl(1); /* ::1 */
+	return (w[0] | w[1] | w[2]) == 0 && w[3] == bpf_htonl(1); /* ::1 */
+}
+
+/*
+ * Adds one packet (or one GSO skb) to the pair's entry in flows (flows4 or flows6). When the map
+ * is full the packet still counts, in the direction's overflow stat, classed by dst.
+ */
+static __always_inline void count(struct __sk_buff *skb, void *flows, const void *key, const __u8 *dst,
+				  const int v4, enum direction dir, __u64 packets, __u64 bytes)
+{
+	struct flow_value *v = bpf_map_lookup_elem(flows, key);
+	if (v) {
+		v->packets += packets;
+		v->bytes += bytes;
+		return;
+	}
+	struct flow_value init = { .packets = packets, .bytes = bytes };
+	long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
+	if (err == 0)
+		return;
+	if (err == -EEXIST) { /* another CPU created it in between */
+		v = bpf_map_lookup_elem(flows, key);
+		if (v) {
+			v->packets += packets;
+			v->bytes += bytes;
+			return;
+		}
+	}
+	/* Map full (-E2BIG) or no memory. */
+	int priv = v4 ? is_private4(dst) : is_private6(dst);
+	add_stat(skb, priv ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC, dir, packets, bytes);
+}
+
+/* Wire packets of a frame whose headers are not parsed (non-IP, malformed): the GSO segment count. */
+static __always_inline __u64 segs_unparsed(struct __sk_buff *skb)
+{
+	__u32 segs = skb->gso_size ? skb->gso_segs : 1;
+	return segs > 1 ? segs : 1;
+}
+
+/*
+ * The common case in few instructions: an untagged Ethernet frame with a plain IPv4 header (no
+ * options) or an IPv6 header, in the linear data, not GSO. It counts exactly what the general
+ * path in account() would: one packet, skb->len bytes, the same key. Returns 0 for anything else.
+ */
+static __always_inline int account_fast(struct __sk_buff *skb, enum direction dir)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return 0;
+	if (eth->h_proto == ETH_P_IP_BE) {
+		struct iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > end || *(__u8 *)ip != 0x45 || skb->gso_size)
+			return 0; /* version 4 with IHL 5 only */
+		struct flow4_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		__builtin_memcpy(k.src, &ip->saddr, 4);
+		__builtin_memcpy(k.dst, &ip->daddr, 4);
+		count(skb, &flows4, &k, k.dst, 1, dir, 1, skb->len);
+		return 1;
+	}
+	if (eth->h_proto == ETH_P_IPV6_BE) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > end || ip6->version != 6 || skb->gso_size)
+			return 0;
+		struct flow6_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		__builtin_memcpy(k.src, &ip6->saddr, 16);
+		__builtin_memcpy(k.dst, &ip6->daddr, 16);
+		if (is_v4_mapped(k.src) && is_v4_mapped(k.dst))
+			return 0; /* belongs to flows4: the general path moves it there */
+		count(skb, &flows6, &k, k.dst, 0, dir, 1, skb->len);
+		return 1;
+	}
+	return 0;
 }
 
 /* Length of the L4 header at off, for GSO byte accounting only. */
@@ -184,20 +278,25 @@ static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u3
  */
 static __always_inline int account(struct __sk_buff *skb, enum direction dir, const int l3)
 {
-	struct flow_key key = {};
 	union scratch buf;
-	__u64 packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	struct flow4_key k4;
+	struct flow6_key k6;
+	__u64 packets = 1;
 	__u64 bytes = skb->len;
 	__u32 off = 0, l3len;
 	__u8 l4proto;
 	__be16 proto;
+	int v4;
+
+	if (!l3 && account_fast(skb, dir))
+		return TC_ACT_UNSPEC;
 
 	if (l3) {
 		proto = skb->protocol;
 	} else {
 		struct ethhdr *eth = header(skb, 0, sizeof(*eth), &buf);
 		if (!eth) {
-			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
 			return TC_ACT_UNSPEC;
 		}
 		proto = eth->h_proto;
@@ -209,7 +308,7 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 				break;
 			struct vlan_tag *tag = header(skb, off, sizeof(*tag), &buf);
 			if (!tag) {
-				add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+				add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
 				return TC_ACT_UNSPEC;
 			}
 			proto = tag->proto;
@@ -217,31 +316,43 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 		}
 	}
 
+	__u32 ifdir = IFDIR(skb->ifindex, dir);
 	if (proto == ETH_P_IP_BE) {
 		struct iphdr *ip = header(skb, off, sizeof(*ip), &buf);
 		if (!ip || ip->version != 4 || ip->ihl < 5 || off + ip->ihl * 4 > skb->len) {
-			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
 			return TC_ACT_UNSPEC;
 		}
-		key.src[10] = key.src[11] = 0xff;
-		key.dst[10] = key.dst[11] = 0xff;
-		__builtin_memcpy(&key.src[12], &ip->saddr, 4);
-		__builtin_memcpy(&key.dst[12], &ip->daddr, 4);
+		k4.ifdir = ifdir;
+		__builtin_memcpy(k4.src, &ip->saddr, 4);
+		__builtin_memcpy(k4.dst, &ip->daddr, 4);
+		v4 = 1;
 		l3len = ip->ihl * 4;
 		/* A non-first fragment has no L4 header: never read one from it. */
 		l4proto = (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK) ? NO_L4 : ip->protocol;
 	} else if (proto == ETH_P_IPV6_BE) {
 		struct ipv6hdr *ip6 = header(skb, off, sizeof(*ip6), &buf);
 		if (!ip6 || ip6->version != 6) {
-			add_stat(skb, STAT_MALFORMED, dir, packets, bytes);
+			add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
 			return TC_ACT_UNSPEC;
 		}
-		__builtin_memcpy(key.src, &ip6->saddr, 16);
-		__builtin_memcpy(key.dst, &ip6->daddr, 16);
+		k6.ifdir = ifdir;
+		__builtin_memcpy(k6.src, &ip6->saddr, 16);
+		__builtin_memcpy(k6.dst, &ip6->daddr, 16);
+		/*
+		 * Both addresses IPv4-mapped: the same pair as an IPv4 packet would be (userspace shows
+		 * ::ffff:a.b.c.d as a.b.c.d), so it is counted under the IPv4 key.
+		 */
+		v4 = is_v4_mapped(k6.src) && is_v4_mapped(k6.dst);
+		if (v4) {
+			k4.ifdir = ifdir;
+			__builtin_memcpy(k4.src, &k6.src[12], 4);
+			__builtin_memcpy(k4.dst, &k6.dst[12], 4);
+		}
 		l3len = sizeof(*ip6);
 		l4proto = ip6->nexthdr;
 	} else {
-		add_stat(skb, STAT_NON_IP, dir, packets, bytes);
+		add_stat(skb, STAT_NON_IP, dir, segs_unparsed(skb), bytes);
 		return TC_ACT_UNSPEC;
 	}
 
@@ -251,39 +362,25 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 	 * count out from gso_size, as the kernel's own qdisc accounting does.
 	 */
 	__u32 gso_size = skb->gso_size;
-	if (packets > 1 || (skb->gso_segs == 0 && gso_size > 0)) {
-		__u32 l4off = off + l3len;
-		if (proto == ETH_P_IPV6_BE)
-			l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
-		__u32 hdr = l4off + l4_header_len(skb, l4proto, l4off);
-		if (skb->gso_segs == 0 && skb->len > hdr)
-			packets = (skb->len - hdr + gso_size - 1) / gso_size;
-		bytes += (packets - 1) * hdr;
-	}
-
-	key.ifindex = skb->ifindex;
-	key.direction = dir;
-
-	struct flow_value *v = bpf_map_lookup_elem(&flows, &key);
-	if (v) {
-		v->packets += packets;
-		v->bytes += bytes;
-		return TC_ACT_UNSPEC;
-	}
-	struct flow_value init = { .packets = packets, .bytes = bytes };
-	long err = bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST);
-	if (err == 0)
-		return TC_ACT_UNSPEC;
-	if (err == -EEXIST) { /* another CPU created it in between */
-		v = bpf_map_lookup_elem(&flows, &key);
-		if (v) {
-			v->packets += packets;
-			v->bytes += bytes;
-			return TC_ACT_UNSPEC;
+	if (gso_size) {
+		__u32 segs = skb->gso_segs;
+		if (segs != 1) {
+			__u32 l4off = off + l3len;
+			if (proto == ETH_P_IPV6_BE)
+				l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
+			__u32 hdr = l4off + l4_header_len(skb, l4proto, l4off);
+			if (segs > 1)
+				packets = segs;
+			else if (skb->len > hdr)
+				packets = (skb->len - hdr + gso_size - 1) / gso_size;
+			bytes += (packets - 1) * hdr;
 		}
 	}
-	/* Map full (-E2BIG) or no memory: the packet still counts. */
-	add_stat(skb, is_private(key.dst) ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC, dir, packets, bytes);
+
+	if (v4)
+		count(skb, &flows4, &k4, k4.dst, 1, dir, packets, bytes);
+	else
+		count(skb, &flows6, &k6, k6.dst, 0, dir, packets, bytes);
 	return TC_ACT_UNSPEC;
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Benchmark reference (bench/, not shipped): the floor for any per-flow counter, a lookup
- * of a constant 40-byte key (the size of struct flow_key) in a per-CPU hash and an
- * increment of {packets, bytes}. No packet parsing. tc_ingress cannot be cheaper than this
- * unless it changes map type or key size.
+ * Benchmark reference (bench/, not shipped): the floor for any per-flow counter, a lookup of a
+ * constant key in a per-CPU hash and an increment of {packets, bytes}, with no packet parsing.
+ * tc_floor4 uses a 12-byte key (the size of struct flow4_key), tc_floor6 a 36-byte key (struct
+ * flow6_key), tc_floor40 the 40-byte key of the earlier single flows map. tc_ingress cannot be
+ * cheaper than the floor of its key size unless it changes map type or key size.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -11,34 +12,53 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct key40 {
-	__u8 b[40];
-};
-
 struct counters {
 	__u64 packets;
 	__u64 bytes;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct key40);
-	__type(value, struct counters);
-} floor_map SEC(".maps");
+#define FLOOR(N)                                                                         \
+	struct key##N {                                                                  \
+		__u8 b[N];                                                               \
+	};                                                                               \
+	struct {                                                                         \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                                  \
+		__uint(max_entries, 65536);                                              \
+		__type(key, struct key##N);                                              \
+		__type(value, struct counters);                                          \
+	} floor_map##N SEC(".maps");                                                     \
+	static __always_inline int floor##N(struct __sk_buff *skb)                       \
+	{                                                                                \
+		struct key##N key = {};                                                  \
+		struct counters *v = bpf_map_lookup_elem(&floor_map##N, &key);           \
+		if (v) {                                                                 \
+			v->packets += 1;                                                 \
+			v->bytes += skb->len;                                            \
+		} else {                                                                 \
+			struct counters init = { .packets = 1, .bytes = skb->len };      \
+			bpf_map_update_elem(&floor_map##N, &key, &init, BPF_NOEXIST);    \
+		}                                                                        \
+		return TC_ACT_UNSPEC;                                                    \
+	}
+
+FLOOR(12)
+FLOOR(36)
+FLOOR(40)
 
 SEC("tc")
-int tc_floor(struct __sk_buff *skb)
+int tc_floor4(struct __sk_buff *skb)
 {
-	struct key40 key = {};
-	struct counters *v = bpf_map_lookup_elem(&floor_map, &key);
+	return floor12(skb);
+}
 
-	if (v) {
-		v->packets += 1;
-		v->bytes += skb->len;
-	} else {
-		struct counters init = { .packets = 1, .bytes = skb->len };
-		bpf_map_update_elem(&floor_map, &key, &init, BPF_NOEXIST);
-	}
-	return TC_ACT_UNSPEC;
+SEC("tc")
+int tc_floor6(struct __sk_buff *skb)
+{
+	return floor36(skb);
+}
+
+SEC("tc")
+int tc_floor40(struct __sk_buff *skb)
+{
+	return floor40(skb);
 }

@@ -14,7 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Reads the per-CPU hash maps with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
+ * Reads the per-CPU hash maps (flows4, flows6, stats) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
  * plus lookup on kernels without batch support. Values are summed over possible CPUs.
  * Buffers are allocated once; callers serialise reads.
  */
@@ -22,7 +22,8 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     static final int BATCH = 1024;
 
     private final Libbpf lib;
-    private final int flowsFd;
+    private final int flows4Fd;
+    private final int flows6Fd;
     private final int statsFd;
     private final int flowCapacity;
     private final int cpus;
@@ -37,30 +38,34 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private final MemorySegment drainValue;
     private boolean batchUnsupported;
 
-    public BpfFlowReader(Libbpf lib, int flowsFd, int statsFd, int flowCapacity) {
+    /** flowCapacity: max_entries of each of the two flows maps. */
+    public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int flowCapacity) {
         this.lib = lib;
-        this.flowsFd = flowsFd;
+        this.flows4Fd = flows4Fd;
+        this.flows6Fd = flows6Fd;
         this.statsFd = statsFd;
         this.flowCapacity = flowCapacity;
         this.cpus = lib.numPossibleCpus();
         this.valueStride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
-        this.keys = arena.allocate(FlowKey.LAYOUT.byteSize() * BATCH, 8);
+        long maxKey = Math.max(FlowKey.LAYOUT6.byteSize(), StatKey.LAYOUT.byteSize());
+        this.keys = arena.allocate(maxKey * BATCH, 8);
         this.values = arena.allocate(valueStride * cpus * BATCH, 8);
-        this.inBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
-        this.outBatch = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
+        this.inBatch = arena.allocate(maxKey, 8);
+        this.outBatch = arena.allocate(maxKey, 8);
         this.count = arena.allocate(JAVA_INT);
-        this.drainKey = arena.allocate(FlowKey.LAYOUT.byteSize(), 8);
+        this.drainKey = arena.allocate(maxKey, 8);
         this.drainValue = arena.allocate(valueStride * cpus, 8);
     }
 
     public static BpfFlowReader of(BpfObject obj) {
-        return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS), obj.mapFd(BpfObject.MAP_STATS),
-                obj.maxEntries(BpfObject.MAP_FLOWS));
+        return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
+                obj.mapFd(BpfObject.MAP_STATS), obj.maxEntries(BpfObject.MAP_FLOWS4));
     }
 
     @Override
     public void readFlows(Sink<FlowKey> sink) {
-        read(flowsFd, FlowKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read(seg, off), p, b));
+        read(flows4Fd, FlowKey.LAYOUT4.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read4(seg, off), p, b));
+        read(flows6Fd, FlowKey.LAYOUT6.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read6(seg, off), p, b));
     }
 
     @Override
@@ -71,7 +76,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     @Override
     public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
         key.write(drainKey, 0);
-        return drain(flowsFd, (p, b) -> sink.accept(key, p, b));
+        return drain(key.ipv4() ? flows4Fd : flows6Fd, (p, b) -> sink.accept(key, p, b));
     }
 
     @Override

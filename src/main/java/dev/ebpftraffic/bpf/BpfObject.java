@@ -17,7 +17,10 @@ import java.lang.foreign.MemorySegment;
  */
 public final class BpfObject implements AutoCloseable {
     public static final String RESOURCE = "/bpf/traffic.bpf.o";
-    public static final String MAP_FLOWS = "flows";
+    /** Per-CPU hash of IPv4 pairs (struct flow4_key). */
+    public static final String MAP_FLOWS4 = "flows4";
+    /** Per-CPU hash of IPv6 pairs (struct flow6_key). */
+    public static final String MAP_FLOWS6 = "flows6";
     public static final String MAP_STATS = "stats";
     public static final String PROG_INGRESS = "tc_ingress";
     public static final String PROG_EGRESS = "tc_egress";

@@ -7,14 +7,14 @@ import dev.ebpftraffic.flow.FlowKey;
  * with a fake reader and no kernel.
  */
 public interface FlowReader {
-    /** Calls sink once per entry of the "flows" map, with values summed over possible CPUs. */
+    /** Calls sink once per entry of the flows maps ("flows4", then "flows6"), values summed over possible CPUs. */
     void readFlows(Sink<FlowKey> sink);
 
     /** Calls sink once per entry of the "stats" map, with values summed over possible CPUs. */
     void readStats(Sink<StatKey> sink);
 
     /**
-     * Deletes one "flows" entry and passes its final value (summed over CPUs) to sink, atomically
+     * Deletes one flows-map entry (from "flows4" or "flows6", by {@link FlowKey#ipv4()}) and passes its final value (summed over CPUs) to sink, atomically
      * with respect to other readers. Returns false when the entry was already gone.
      */
     boolean drainFlow(FlowKey key, Sink<FlowKey> sink);
@@ -27,7 +27,7 @@ public interface FlowReader {
         throw new UnsupportedOperationException("this reader cannot drain stats entries");
     }
 
-    /** max_entries of the "flows" map. */
+    /** max_entries of each flows map ("flows4" and "flows6" are the same size: --map-size). */
     int flowCapacity();
 
     @FunctionalInterface

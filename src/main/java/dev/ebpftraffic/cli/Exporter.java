@@ -94,7 +94,8 @@ public final class Exporter implements AutoCloseable {
 
         BpfObject obj = BpfObject.openEmbedded(lib);
         resources.add(obj);
-        obj.setMaxEntries(BpfObject.MAP_FLOWS, o.mapSize());
+        obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
+        obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
         try {
             obj.load();
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {

@@ -42,7 +42,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               --max-series N          export at most N IP-pair series, "other" included; the rest fold into
                                       src_ip="other",dst_ip="other" (default 10000; 0 = unlimited)
               --series-ttl DURATION   drop a pair idle this long, keeping its totals in "other" (default 10m)
-              --map-size N            entries of the kernel flows map (default 16384)
+              --map-size N            entries of each kernel flows map, IPv4 and IPv6 (default 16384)
               --config.file PATH      YAML file with CIDR groups (see README)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)

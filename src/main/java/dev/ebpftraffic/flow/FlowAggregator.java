@@ -50,14 +50,15 @@ public final class FlowAggregator {
         }
 
         /**
-         * Bound on tracked series when a budget is set: the exported ones, one per kernel entry,
-         * and as many folded ones again to remember who was loud recently.
+         * Bound on tracked series when a budget is set: the exported ones, one per kernel entry
+         * (two maps of mapSize: IPv4 and IPv6), and as many folded ones again to remember who was
+         * loud recently.
          */
         public static int defaultMaxTracked(int maxSeries, int mapSize) {
             if (maxSeries == 0) {
                 return Integer.MAX_VALUE; // unlimited export: only the TTL bounds memory
             }
-            return (int) Math.min(Integer.MAX_VALUE, maxSeries + 2L * mapSize);
+            return (int) Math.min(Integer.MAX_VALUE, maxSeries + 4L * mapSize);
         }
     }
 
@@ -125,7 +126,8 @@ public final class FlowAggregator {
     private long drained;
     private long expired;
     private long evicted;
-    private int lastKernelEntries;
+    private int lastKernelEntries4;
+    private int lastKernelEntries6;
     private DeltaListener deltaListener;
 
     /**
@@ -198,9 +200,9 @@ public final class FlowAggregator {
 
     private void refresh0(FlowReader reader, long now, Collection<OtherKey> overflowKeys) {
         int gen = ++generation;
-        int[] count = {0};
+        int[] count = {0, 0}; // entries of flows4, flows6
         reader.readFlows((k, p, b) -> {
-            count[0]++;
+            count[k.ipv4() ? 0 : 1]++;
             KernelEntry ke = kernel.get(k);
             if (ke == null) {
                 ke = new KernelEntry(seriesFor(k, now), now);
@@ -210,11 +212,13 @@ public final class FlowAggregator {
             ke.seen = gen;
             observe(ke, p, b, now);
         });
-        lastKernelEntries = count[0];
+        lastKernelEntries4 = count[0];
+        lastKernelEntries6 = count[1];
 
-        // Drain idle kernel entries; forget the ones someone else deleted. When the map is filling
-        // up, anything that did not change since the last read goes, to keep room for new pairs.
-        long idleLimit = count[0] > reader.flowCapacity() * PRESSURE_FILL ? 1 : settings.drainIdleNanos();
+        // Drain idle kernel entries; forget the ones someone else deleted. When a map is filling
+        // up, anything of it that did not change since the last read goes, to keep room for new pairs.
+        long idleLimit4 = count[0] > reader.flowCapacity() * PRESSURE_FILL ? 1 : settings.drainIdleNanos();
+        long idleLimit6 = count[1] > reader.flowCapacity() * PRESSURE_FILL ? 1 : settings.drainIdleNanos();
         List<FlowKey> idle = new ArrayList<>();
         for (Iterator<Map.Entry<FlowKey, KernelEntry>> it = kernel.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<FlowKey, KernelEntry> e = it.next();
@@ -222,7 +226,7 @@ public final class FlowAggregator {
             if (ke.seen != gen) {
                 ke.series.kernelRefs--;
                 it.remove();
-            } else if (now - ke.lastChange >= idleLimit) {
+            } else if (now - ke.lastChange >= (e.getKey().ipv4() ? idleLimit4 : idleLimit6)) {
                 idle.add(e.getKey());
             }
         }
@@ -408,8 +412,9 @@ public final class FlowAggregator {
         return exportedCount;
     }
 
-    public int kernelEntries() {
-        return lastKernelEntries;
+    /** Entries of the kernel's flows4 (ipv4 true) or flows6 map at the last read. */
+    public int kernelEntries(boolean ipv4) {
+        return ipv4 ? lastKernelEntries4 : lastKernelEntries6;
     }
 
     public long drainedTotal() {

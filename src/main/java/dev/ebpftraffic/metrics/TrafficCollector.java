@@ -345,9 +345,15 @@ public final class TrafficCollector implements MultiCollector {
         out.add(skippedBytes.build());
         out.add(gauge(SELF + "build_info", "Build information of the exporter; always 1",
                 Labels.of("version", buildInfo.version(), "java_version", buildInfo.javaVersion()), 1));
-        out.add(gauge(SELF + "flow_map_entries", "Entries in the kernel flows map at the last read",
-                Labels.EMPTY, flows.kernelEntries()));
-        out.add(gauge(SELF + "flow_map_capacity", "max_entries of the kernel flows map (--map-size)", Labels.EMPTY, reader.flowCapacity()));
+        // One kernel map per address family (shorter keys hash faster): each fills on its own.
+        Labels v4 = Labels.of("family", "ipv4");
+        Labels v6 = Labels.of("family", "ipv6");
+        out.add(GaugeSnapshot.builder().name(SELF + "flow_map_entries").help("Entries in the kernel flows map of the family at the last read")
+                .dataPoint(GaugeDataPointSnapshot.builder().labels(v4).value(flows.kernelEntries(true)).build())
+                .dataPoint(GaugeDataPointSnapshot.builder().labels(v6).value(flows.kernelEntries(false)).build()).build());
+        out.add(GaugeSnapshot.builder().name(SELF + "flow_map_capacity").help("max_entries of the kernel flows map of the family (--map-size)")
+                .dataPoint(GaugeDataPointSnapshot.builder().labels(v4).value(reader.flowCapacity()).build())
+                .dataPoint(GaugeDataPointSnapshot.builder().labels(v6).value(reader.flowCapacity()).build()).build());
         out.add(counter(SELF + "flow_map_drained", "Idle kernel map entries drained into userspace totals", flows.drainedTotal()));
         out.add(gauge(SELF + "series_budget", "--max-series: most network_traffic_bytes_total series exported, \"other\" included (0: unlimited)",
                 Labels.EMPTY, flows.settings().maxSeries()));

@@ -65,19 +65,22 @@ public final class KernelCostBench {
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         KernelCostBench b = new KernelCostBench(lib);
         try (FileProgram empty = FileProgram.open(lib, objDir.resolve("empty.bpf.o"), "tc_empty");
-             FileProgram floor = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor");
+             FileProgram floor4 = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor4");
+             FileProgram floor6 = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor6");
+             FileProgram floor40 = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor40");
              BpfObject main = BpfObject.openEmbedded(lib);
              BpfObject full = BpfObject.openEmbedded(lib);
              BpfObject fresh = BpfObject.openEmbedded(lib)) {
             main.load();
-            full.setMaxEntries(BpfObject.MAP_FLOWS, 1);
+            full.setMaxEntries(BpfObject.MAP_FLOWS4, 1);
+            full.setMaxEntries(BpfObject.MAP_FLOWS6, 1);
             full.load();
             fresh.load();
-            b.run(out, rounds, repeat, single, empty.fd(), floor.fd(), main, full, fresh);
+            b.run(out, rounds, repeat, single, empty.fd(), new int[] {floor4.fd(), floor6.fd(), floor40.fd()}, main, full, fresh);
         }
     }
 
-    private void run(Path out, int rounds, int repeat, int single, int emptyFd, int floorFd,
+    private void run(Path out, int rounds, int repeat, int single, int emptyFd, int[] floorFds,
                      BpfObject main, BpfObject full, BpfObject fresh) throws IOException {
         int mainFd = main.programFd(BpfObject.PROG_INGRESS);
         int fullFd = full.programFd(BpfObject.PROG_INGRESS);
@@ -89,9 +92,11 @@ public final class KernelCostBench {
                 new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(Frames.udp6("fd00::1", "fd00::2", 0))),
                 new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(Frames.udp4("10.1.0.1", "10.2.0.2", 1))),
                 new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(Frames.udp6("fd00::1", "2001:db8::2", 2))),
-                new Case("map_full", "IPv4 UDP, flows map full: miss, failed insert, overflow stat", fullFd, v4),
+                new Case("map_full", "IPv4 UDP, flows4 map full: miss, failed insert, overflow stat", fullFd, v4),
                 new Case("non_ip", "ARP: non-IP stat", mainFd, frame(Frames.arp())),
-                new Case("floor", "reference: bare per-CPU hash lookup+update, 40-byte key, no parsing", floorFd, v4));
+                new Case("floor4", "reference: bare per-CPU hash lookup+update, 12-byte key (flow4_key), no parsing", floorFds[0], v4),
+                new Case("floor6", "reference: bare per-CPU hash lookup+update, 36-byte key (flow6_key), no parsing", floorFds[1], v4),
+                new Case("floor40", "reference: the same with the 40-byte key of the earlier single flows map", floorFds[2], v4));
 
         // The full map holds one other flow, so the measured frame always overflows.
         testRun(fullFd, frame(Frames.udp4("10.9.9.9", "10.9.9.8", 0)), 1);
@@ -125,8 +130,8 @@ public final class KernelCostBench {
         checkOverflowCounted(full);
 
         // New flow: delete the entry before every single timed run.
-        int flowsFd = fresh.mapFd(BpfObject.MAP_FLOWS);
-        MemorySegment key = arena.allocate(FlowKey.LAYOUT);
+        int flowsFd = fresh.mapFd(BpfObject.MAP_FLOWS4);
+        MemorySegment key = arena.allocate(FlowKey.LAYOUT4);
         testRun(freshFd, v4, 1);
         int err = lib.mapGetNextKey(flowsFd, MemorySegment.NULL, key);
         if (err != 0) {

@@ -15,7 +15,8 @@ class BpfNamesTest {
     @Test
     void namesExistInTheObject() {
         try (BpfObject obj = BpfObject.openEmbedded(Libbpf.load(Libbpf.DEFAULT_PATH))) {
-            assertTrue(obj.hasMap(BpfObject.MAP_FLOWS), BpfObject.MAP_FLOWS);
+            assertTrue(obj.hasMap(BpfObject.MAP_FLOWS4), BpfObject.MAP_FLOWS4);
+            assertTrue(obj.hasMap(BpfObject.MAP_FLOWS6), BpfObject.MAP_FLOWS6);
             assertTrue(obj.hasMap(BpfObject.MAP_STATS), BpfObject.MAP_STATS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
@@ -25,22 +26,24 @@ class BpfNamesTest {
             assertFalse(obj.hasMap("no_such_map"));
             assertFalse(obj.hasProgram("no_such_prog"));
             // A map name is not a program name and the other way round.
-            assertFalse(obj.hasProgram(BpfObject.MAP_FLOWS));
+            assertFalse(obj.hasProgram(BpfObject.MAP_FLOWS4));
             assertFalse(obj.hasMap(BpfObject.PROG_INGRESS));
             // Near misses.
-            assertFalse(obj.hasMap("flow"));
+            assertFalse(obj.hasMap("flows"));
             assertFalse(obj.hasProgram("tc_ingres"));
 
             // Sizes from bpf/traffic.h (FLOWS_DEFAULT_ENTRIES, STATS_ENTRIES), readable before load.
-            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS));
+            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS4));
+            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));
             assertEquals(4096, obj.maxEntries(BpfObject.MAP_STATS));
-            obj.setMaxEntries(BpfObject.MAP_FLOWS, 1000);
-            assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS));
+            obj.setMaxEntries(BpfObject.MAP_FLOWS4, 1000);
+            assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS4));
+            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));
 
             LibbpfException e = assertThrows(LibbpfException.class, () -> obj.maxEntries("no_such_map"));
             assertEquals("the BPF object has no map named no_such_map", e.getMessage());
             // Fds need a loaded object.
-            assertThrows(IllegalStateException.class, () -> obj.mapFd(BpfObject.MAP_FLOWS));
+            assertThrows(IllegalStateException.class, () -> obj.mapFd(BpfObject.MAP_FLOWS4));
             assertThrows(IllegalStateException.class, () -> obj.programFd(BpfObject.PROG_INGRESS));
         }
     }

@@ -82,12 +82,13 @@ final class ProgTestRun implements AutoCloseable {
         return load(0);
     }
 
-    /** Opens the embedded object, sizes "flows" to flowsMaxEntries (when > 0) and loads it. */
+    /** Opens the embedded object, sizes "flows4" and "flows6" to flowsMaxEntries (when > 0) and loads it. */
     static ProgTestRun load(int flowsMaxEntries) {
         BpfObject obj = BpfObject.openEmbedded(lib());
         try {
             if (flowsMaxEntries > 0) {
-                obj.setMaxEntries(BpfObject.MAP_FLOWS, flowsMaxEntries);
+                obj.setMaxEntries(BpfObject.MAP_FLOWS4, flowsMaxEntries);
+                obj.setMaxEntries(BpfObject.MAP_FLOWS6, flowsMaxEntries);
             }
             obj.load();
             return new ProgTestRun(obj);
@@ -189,7 +190,7 @@ final class ProgTestRun implements AutoCloseable {
         return Libbpf.TEST_RUN_OPTS.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement(field));
     }
 
-    /** The whole "flows" map, values summed over CPUs; fails on a key reported twice. */
+    /** The whole "flows4" and "flows6" maps, values summed over CPUs; fails on a key reported twice. */
     Map<FlowKey, FlowValue> flows() {
         return flows(reader);
     }
@@ -235,10 +236,10 @@ final class ProgTestRun implements AutoCloseable {
         int cpus = l.numPossibleCpus();
         long stride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = arena.allocate(FlowKey.LAYOUT);
+            MemorySegment k = arena.allocate(key.byteSize(), 8);
             key.write(k, 0);
             MemorySegment v = arena.allocate(stride * cpus, 8);
-            int err = l.mapLookupElem(obj.mapFd(BpfObject.MAP_FLOWS), k, v);
+            int err = l.mapLookupElem(obj.mapFd(key.ipv4() ? BpfObject.MAP_FLOWS4 : BpfObject.MAP_FLOWS6), k, v);
             assertEquals(0, err, () -> "lookup of " + key + ": " + Libc.strerror(-err));
             long[][] r = new long[cpus][2];
             for (int c = 0; c < cpus; c++) {

@@ -175,11 +175,14 @@ class StructLayoutTest {
     // ---- the checks -------------------------------------------------------------------------
 
     @Test
-    void flowKey() {
-        assertSameStruct("flow_key", FlowKey.LAYOUT);
-        // And the layout the rest of the code relies on, spelled out.
-        assertEquals(List.of(new Member("ifindex", 0, 4), new Member("direction", 4, 1), new Member("pad", 5, 3),
-                new Member("src", 8, 16), new Member("dst", 24, 16)), structMembers(type(find("flow_key", BTF_KIND_STRUCT))));
+    void flowKeys() {
+        assertSameStruct("flow4_key", FlowKey.LAYOUT4);
+        assertSameStruct("flow6_key", FlowKey.LAYOUT6);
+        // And the layouts the rest of the code relies on, spelled out: short keys hash faster.
+        assertEquals(List.of(new Member("ifdir", 0, 4), new Member("src", 4, 4), new Member("dst", 8, 4)),
+                structMembers(type(find("flow4_key", BTF_KIND_STRUCT))));
+        assertEquals(List.of(new Member("ifdir", 0, 4), new Member("src", 4, 16), new Member("dst", 20, 16)),
+                structMembers(type(find("flow6_key", BTF_KIND_STRUCT))));
     }
 
     @Test

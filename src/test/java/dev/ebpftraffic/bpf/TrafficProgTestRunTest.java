@@ -31,6 +31,7 @@ import static dev.ebpftraffic.testing.Frames.ethernet;
 import static dev.ebpftraffic.testing.Frames.truncate;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -558,13 +559,14 @@ class TrafficProgTestRunTest {
         byte[] o3 = ethernet().ipv6("2606:4700::1111", "fe80::1").tcp(443, 1).payload(70).build(); // private dst (link local)
         byte[] o4 = ethernet().ipv4("10.0.0.1", "100.64.0.1").tcp(1, 443).payload(80).build();     // private dst (CGNAT)
         byte[] o5 = ethernet().ipv4("10.0.0.1", "192.0.2.1").tcp(1, 443).payload(90).build();      // documentation: public
-        try (ProgTestRun t = ProgTestRun.load(4)) {
-            assertEquals(4, t.object().maxEntries(BpfObject.MAP_FLOWS));
+        try (ProgTestRun t = ProgTestRun.load(2)) {
+            assertEquals(2, t.object().maxEntries(BpfObject.MAP_FLOWS4));
+            assertEquals(2, t.object().maxEntries(BpfObject.MAP_FLOWS6));
             t.run(INBOUND, f1);
             t.run(OUTBOUND, f2);
             t.run(INBOUND, f3);
             t.run(OUTBOUND, f4);
-            // The map is full now.
+            // Both maps (IPv4 and IPv6, two entries each) are full now.
             t.run(INBOUND, o1);
             t.run(INBOUND, o2);
             t.run(OUTBOUND, o1);
@@ -592,7 +594,7 @@ class TrafficProgTestRunTest {
 
     /**
      * The overflow path classifies dst_ip in the kernel (is_private); it must agree with IpClass, which
-     * labels the flows userspace reads. One flow fills a 1-entry map, then the probe overflows.
+     * labels the flows userspace reads. One flow fills each 1-entry map (IPv4, IPv6), then the probe overflows.
      */
     @ParameterizedTest(name = "{0} is {1}")
     @CsvSource({
@@ -611,6 +613,7 @@ class TrafficProgTestRunTest {
     void overflowClassifiesDestinationsLikeIpClass(String dst, String ipType) {
         boolean v6 = dst.contains(":");
         byte[] filler = ethernet().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
+        byte[] filler6 = ethernet().ipv6("fd00::1", "fd00::2").udp(1, 2).build();
         byte[] probe = v6
                 ? ethernet().ipv6("2001:db8::99", dst).udp(1, 2).payload(3).build()
                 : ethernet().ipv4("192.0.2.99", dst).udp(1, 2).payload(3).build();
@@ -618,9 +621,67 @@ class TrafficProgTestRunTest {
         KernelStat expected = ipType.equals(IpClass.PRIVATE) ? KernelStat.OVERFLOW_PRIVATE : KernelStat.OVERFLOW_PUBLIC;
         try (ProgTestRun t = ProgTestRun.load(1)) {
             t.run(INBOUND, filler);
+            t.run(INBOUND, filler6);
             t.run(INBOUND, probe);
-            t.assertMaps(Map.of(flow(INBOUND, "10.0.0.1", "10.0.0.2"), v(1, filler.length)),
+            t.assertMaps(Map.of(flow(INBOUND, "10.0.0.1", "10.0.0.2"), v(1, filler.length),
+                            flow(INBOUND, "fd00::1", "fd00::2"), v(1, filler6.length)),
                     Map.of(stat(INBOUND, expected), v(1, probe.length)));
+        }
+    }
+
+    /**
+     * The program has a short path for untagged, option-less, non-GSO IPv4 and IPv6 frames and a
+     * general one for the rest. Both must file a pair under the same key and count the same way: the
+     * same pair sent in every shape ends up as one entry with the exact sums.
+     */
+    @Test
+    void shortAndGeneralPathsCountThePairTheSameWay() {
+        byte[] plain = ethernet().ipv4("192.0.2.7", "10.0.0.9").udp(1, 2).payload(10).build();       // short path
+        byte[] options = ethernet().ipv4("192.0.2.7", "10.0.0.9").ipv4Options(8).udp(1, 2).payload(11).build();
+        byte[] tagged = ethernet().vlan(42).ipv4("192.0.2.7", "10.0.0.9").udp(1, 2).payload(12).build();
+        byte[] gso = ethernet().ipv4("192.0.2.7", "10.0.0.9").udp(1, 2).payload(500 + 13).build();
+        byte[] plain6 = ethernet().ipv6("2001:db8::7", "fd00::9").udp(1, 2).payload(10).build();     // short path
+        byte[] ext6 = ethernet().ipv6("2001:db8::7", "fd00::9").hopByHop(8).udp(1, 2).payload(11).build();
+        byte[] tagged6 = ethernet().vlan(0x88a8, 7).vlan(42).ipv6("2001:db8::7", "fd00::9").udp(1, 2).payload(12).build();
+        try (ProgTestRun t = ProgTestRun.load()) {
+            for (byte[] f : List.of(plain, options, tagged, plain6, ext6, tagged6)) {
+                t.run(INBOUND, f);
+            }
+            t.run(INBOUND, gso, Skb.gso(2, 500));
+            t.run(INBOUND, plain, Skb.gso(1, 500)); // GSO with one segment: the general path, one packet
+            long v4Bytes = plain.length * 2L + options.length + tagged.length + gso.length + (14 + 20 + 8);
+            t.assertMaps(Map.of(
+                    flow(INBOUND, "192.0.2.7", "10.0.0.9"), v(6, v4Bytes),
+                    flow(INBOUND, "2001:db8::7", "fd00::9"), v(3, (long) plain6.length + ext6.length + tagged6.length)),
+                    NO_STATS);
+        }
+    }
+
+    /**
+     * An IPv6 header between two IPv4-mapped addresses is the pair userspace shows as a.b.c.d -> e.f.g.h:
+     * it is counted under the IPv4 key, with the IPv4 packets of that pair. One mapped address alone
+     * is an ordinary IPv6 pair.
+     */
+    @Test
+    void ipv6BetweenTwoMappedAddressesCountsAsTheIpv4Pair() {
+        byte[] v4 = ethernet().ipv4("10.0.0.1", "1.1.1.1").udp(1, 2).payload(10).build();
+        byte[] mapped = ethernet().ipv6("::ffff:10.0.0.1", "::ffff:1.1.1.1").udp(1, 2).payload(20).build();
+        byte[] mappedTagged = ethernet().vlan(5).ipv6("::ffff:10.0.0.1", "::ffff:1.1.1.1").udp(1, 2).payload(30).build();
+        byte[] half = ethernet().ipv6("::ffff:10.0.0.1", "2001:db8::1").udp(1, 2).payload(40).build();
+        try (ProgTestRun t = ProgTestRun.load()) {
+            t.run(OUTBOUND, v4);
+            t.run(OUTBOUND, mapped);
+            t.run(OUTBOUND, mappedTagged);
+            t.run(OUTBOUND, half);
+            FlowKey pair = flow(OUTBOUND, "10.0.0.1", "1.1.1.1");
+            assertTrue(pair.ipv4());
+            FlowKey halfKey = flow(OUTBOUND, "::ffff:10.0.0.1", "2001:db8::1");
+            assertFalse(halfKey.ipv4());
+            t.assertMaps(Map.of(pair, v(3, (long) v4.length + mapped.length + mappedTagged.length),
+                    halfKey, v(1, half.length)), NO_STATS);
+            // The raw per-CPU lookups go to the map each key lives in.
+            assertEquals(3, java.util.Arrays.stream(t.perCpu(pair)).mapToLong(c -> c[0]).sum());
+            assertEquals(1, java.util.Arrays.stream(t.perCpu(halfKey)).mapToLong(c -> c[0]).sum());
         }
     }
 

@@ -115,15 +115,17 @@ class TrafficCollectorTest {
             # HELP ebpf_traffic_exporter_build_info Build information of the exporter; always 1
             # TYPE ebpf_traffic_exporter_build_info gauge
             ebpf_traffic_exporter_build_info{java_version="25.0.1",version="0.1.0-test"} 1.0
-            # HELP ebpf_traffic_exporter_flow_map_capacity max_entries of the kernel flows map (--map-size)
+            # HELP ebpf_traffic_exporter_flow_map_capacity max_entries of the kernel flows map of the family (--map-size)
             # TYPE ebpf_traffic_exporter_flow_map_capacity gauge
-            ebpf_traffic_exporter_flow_map_capacity 65536.0
+            ebpf_traffic_exporter_flow_map_capacity{family="ipv4"} 65536.0
+            ebpf_traffic_exporter_flow_map_capacity{family="ipv6"} 65536.0
             # HELP ebpf_traffic_exporter_flow_map_drained_total Idle kernel map entries drained into userspace totals
             # TYPE ebpf_traffic_exporter_flow_map_drained_total counter
             ebpf_traffic_exporter_flow_map_drained_total 0.0
-            # HELP ebpf_traffic_exporter_flow_map_entries Entries in the kernel flows map at the last read
+            # HELP ebpf_traffic_exporter_flow_map_entries Entries in the kernel flows map of the family at the last read
             # TYPE ebpf_traffic_exporter_flow_map_entries gauge
-            ebpf_traffic_exporter_flow_map_entries 6.0
+            ebpf_traffic_exporter_flow_map_entries{family="ipv4"} 3.0
+            ebpf_traffic_exporter_flow_map_entries{family="ipv6"} 3.0
             # HELP ebpf_traffic_exporter_flow_map_overflow_bytes_total Bytes counted in src_ip="other" because the kernel flows map was full
             # TYPE ebpf_traffic_exporter_flow_map_overflow_bytes_total counter
             ebpf_traffic_exporter_flow_map_overflow_bytes_total{direction="inbound",iface="eth0",ip_type="private"} 500.0
@@ -232,7 +234,7 @@ class TrafficCollectorTest {
         FlowKey gone = FlowKey.of(ETH0, Direction.OUTBOUND, IpAddress.parse("192.168.1.5"), IpAddress.parse("192.0.2.1"));
         long[] before = reader.flows.remove(gone);
         assertEquals(98, before[1]);
-        assertEquals(expected("ebpf_traffic_exporter_flow_map_entries 6.0", "ebpf_traffic_exporter_flow_map_entries 5.0"),
+        assertEquals(expected("ebpf_traffic_exporter_flow_map_entries{family=\"ipv4\"} 3.0", "ebpf_traffic_exporter_flow_map_entries{family=\"ipv4\"} 2.0"),
                 scrapeStable());
         // Back with 3 packets / 300 bytes: all of it new, even though 300 > 98.
         reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "192.0.2.1", 3, 300);
@@ -279,7 +281,8 @@ class TrafficCollectorTest {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrometheusTextFormatWriter.create().write(out, r.scrape());
         String text = out.toString(StandardCharsets.UTF_8);
-        assertTrue(text.contains("\nebpf_traffic_exporter_flow_map_entries 0.0\n"), text);
+        assertTrue(text.contains("\nebpf_traffic_exporter_flow_map_entries{family=\"ipv4\"} 0.0\n"), text);
+        assertTrue(text.contains("\nebpf_traffic_exporter_flow_map_entries{family=\"ipv6\"} 0.0\n"), text);
         assertTrue(text.contains("\nebpf_traffic_exporter_series_tracked 0.0\n"), text);
         assertTrue(text.contains("\nebpf_traffic_exporter_map_read_errors_total 0.0\n"), text);
         assertTrue(!text.contains("network_traffic_bytes_total{"), text);

@@ -293,7 +293,14 @@ class PrometheusE2EKernelTest {
         }
         assertEquals(1, query(lab, "src_ip:network_traffic_bytes:rate5m{src_ip=\"10.77.0.2\"}", now).size());
         assertEquals(1, query(lab, "dst_ip:network_traffic_bytes:rate5m{dst_ip=\"10.77.0.2\"}", now).size());
-        assertEquals(1, query(lab, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now).size());
+        // One fill ratio per kernel flows map: the IPv4 one holds the test's pairs.
+        JsonNode fill = query(lab, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now);
+        assertEquals(List.of("ipv4", "ipv6"), java.util.stream.StreamSupport.stream(fill.spliterator(), false)
+                .map(s -> s.path("metric").path("family").asText()).sorted().toList(), fill.toString());
+        for (JsonNode s : fill) {
+            double ratio = Double.parseDouble(s.path("value").get(1).asText());
+            assertTrue(s.path("metric").path("family").asText().equals("ipv4") ? ratio > 0 && ratio < 1 : ratio < 1, s.toString());
+        }
         // No alert fires for a healthy exporter with modest traffic.
         assertEquals(0, query(lab, "ALERTS{alertstate=\"firing\"}", now).size());
 

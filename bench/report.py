@@ -427,7 +427,8 @@ if thr:
       "drift of the machine's load, cancel out); after each exporter start one discarded 1-s run per protocol and "
       "pair warms the path up. Runs are short and sized by count (iperf3 `-n` bytes / `-k` datagrams, about 0.3 s "
       "each, from the first warm-up), so that many rounds fit in a few minutes. The client runs on CPU 0, the server "
-      "on CPU 1. UDP packets/s is the client's send rate with `-b 0`: veth delivers synchronously, so the receive "
+      "on CPU 1, and the phase runs in a cpu cgroup with 10 times a normal session's CPU weight (`cpu.shares` 10240), "
+      "so that other jobs on this shared machine take less from the rounds (both sides of each ratio alike). UDP packets/s is the client's send rate with `-b 0`: veth delivers synchronously, so the receive "
       "path up to the server's socket, the exporter's hook included, runs in the sending CPU's softirq and every "
       "packet sent has crossed the hook; that is the target's figure. What the server read (sent - lost at its "
       "socket buffer) is shown as well.")

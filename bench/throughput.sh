@@ -18,8 +18,13 @@
 # ones also size the measured runs to about TPUT_RUN_S seconds each (-n bytes for TCP, -k
 # datagrams for UDP). Rounds continue until the block's share of TPUT_SECONDS is used up.
 #
-#   TPUT_SECONDS   time for the measured rounds (default 200; 24 with BENCH_QUICK=1)
-#   TPUT_RUN_S     target length of one iperf3 run (default 0.3)
+# The whole phase (iperf3 client and server, the exporter) runs in a cpu cgroup with 10x a normal
+# session's CPU weight, so other jobs on the shared machine take less of its CPUs and the rounds
+# vary less; both sides of every comparison run with the same priority.
+#
+#   TPUT_SECONDS     time for the measured rounds (default 200; 24 with BENCH_QUICK=1)
+#   TPUT_RUN_S       target length of one iperf3 run (default 0.3)
+#   TPUT_CPU_SHARES  cpu.shares of the phase's cgroup (default 10240; 0: no priority)
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
@@ -27,6 +32,7 @@ trap 'exit 130' INT TERM HUP PIPE
 if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${TPUT_SECONDS:-24}; else BUDGET=${TPUT_SECONDS:-200}; fi
 RUN_S=${TPUT_RUN_S:-0.3}
 PORT=$((20000 + RANDOM % 20000))
+bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
 bench_ns_setup
 # The second pair, same namespaces, its own /24.
 VA2=${VA}x VB2=${VB}x

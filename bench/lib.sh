@@ -69,18 +69,32 @@ bench_cgroup() {
 # Cumulative user+system CPU of a cgroup, in ns (exited tasks included).
 bench_cg_ns() { cat "$1/cpuacct.usage"; }
 
+# Moves this shell (and so everything it starts from now on) into a cgroup-v1 cpu group with
+# cpu.shares=$1 (1024 is a normal process's session): the measured processes then keep most of
+# their CPU when other jobs on the shared machine compete for it. No-op without the cpu controller.
+bench_cpu_priority() {
+    local g=/sys/fs/cgroup/cpu/ebench-$BENCH_ID-prio
+    [ -f /sys/fs/cgroup/cpu/cpu.shares ] && [ "${1:-0}" -gt 0 ] || { log "no CPU priority (no cgroup v1 cpu controller, or shares 0)"; return 0; }
+    mkdir -p "$g"
+    BENCH_CGROUPS="$BENCH_CGROUPS $g"
+    echo "$1" > "$g/cpu.shares"
+    echo $$ > "$g/cgroup.procs"
+}
+
 bench_cg_rm() { rmdir "$1" 2>/dev/null || true; }
 
 bench_cleanup() {
     local pid cg
     set +e
+    trap - ERR  # best effort: a process that exited meanwhile is no failure
     for pid in $BENCH_PIDS; do bench_stop "$pid"; done
     ip netns del "$NSA" 2>/dev/null
     ip netns del "$NSB" 2>/dev/null
     for cg in $BENCH_CGROUPS; do
         [ -d "$cg" ] || continue
         # Anything still in it was started by us: move it out before removing the group.
-        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" > "$CGROOT/cgroup.procs" 2>/dev/null; done
+        # (to the root of the group's own hierarchy: cpuacct, or cpu for bench_cpu_priority)
+        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" > "$(dirname "$cg")/cgroup.procs" 2>/dev/null; done
         rmdir "$cg" 2>/dev/null
     done
     [ -n "$BPF_STATS_OLD" ] && sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_OLD"

@@ -2,20 +2,37 @@
 # Phase 2: iperf3 through veth between two namespaces, with and without the exporter, side by
 # side. Two identical veth pairs join the namespaces; the exporter (launcher, both hooks) watches
 # the receiver's end of one of them, and each round sends the same iperf3 test over both pairs
-# back to back, in alternating order. Half-way the exporter moves to the other pair, so a
-# difference between the pairs themselves cancels out. No exporter restarts between the runs
-# being compared, so rounds can be short and many.
+# back to back, in alternating order. The run is cut into four blocks of equal time with the
+# exporter on pair 1, 2, 2, 1, so a difference between the pairs themselves, and a slow drift of
+# the machine's load, cancel out. No exporter restarts between the runs being compared, so rounds
+# can be short and many: the report judges the targets by a confidence interval of the median
+# paired ratio, which narrows with the number of rounds (the spread of single rounds does not).
 #
 # TCP bulk: bits/s. UDP with 64-byte payloads: packets/s sent with -b 0. veth delivers
 # synchronously, so the receive path up to the server's socket (our hook included) runs in the
 # sending CPU's softirq: every sent packet crossed the hook. The client is pinned to CPU 0, the
 # server to CPU 1. What the server then read (sent - lost at its socket buffer) is kept too.
+#
+# Runs are sized by count, not time (iperf3 3.12 takes whole seconds only): after each exporter
+# (re)start one 1-s TCP and one 1-s UDP run per pair warm up the path and are discarded; the first
+# ones also size the measured runs to about TPUT_RUN_S seconds each (-n bytes for TCP, -k
+# datagrams for UDP). Rounds continue until the block's share of TPUT_SECONDS is used up.
+#
+# The whole phase (iperf3 client and server, the exporter) runs in a cpu cgroup with 10x a normal
+# session's CPU weight, so other jobs on the shared machine take less of its CPUs and the rounds
+# vary less; both sides of every comparison run with the same priority.
+#
+#   TPUT_SECONDS     time for the measured rounds (default 200; 24 with BENCH_QUICK=1)
+#   TPUT_RUN_S       target length of one iperf3 run (default 0.3)
+#   TPUT_CPU_SHARES  cpu.shares of the phase's cgroup (default 10240; 0: no priority)
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-if [ "${BENCH_QUICK:-0}" = 1 ]; then ROUNDS=4; SECS=1; else ROUNDS=12; SECS=2; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${TPUT_SECONDS:-24}; else BUDGET=${TPUT_SECONDS:-200}; fi
+RUN_S=${TPUT_RUN_S:-0.3}
 PORT=$((20000 + RANDOM % 20000))
+bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
 bench_ns_setup
 # The second pair, same namespaces, its own /24.
 VA2=${VA}x VB2=${VB}x
@@ -46,28 +63,63 @@ watch_pair() { # 1 or 2: (re)start the exporter on that pair's receiving end
 }
 
 CSV=$OUT/throughput.csv
-echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair" > "$CSV"
-run_iperf() { # round mode proto dst pair
-    local r=$1 mode=$2 proto=$3 dst=$4 pair=$5
-    if [ "$proto" = tcp ]; then
-        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$dst" -p 5201 -t "$SECS" -J > "$OUT/iperf.json"
-        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" '[$r, $m, "tcp", .end.sum_received.bits_per_second, "", "", .end.sum_received.seconds, "", "", $p] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block" > "$CSV"
+TCP_BYTES="" UDP_PKTS=""
+iperf() { # proto dst: one client run, JSON to $OUT/iperf.json; sized by count once calibrated
+    local len i
+    if [ "$1" = tcp ]; then
+        len=(-n "$TCP_BYTES"); [ -n "$TCP_BYTES" ] || len=(-t 1)
     else
-        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$dst" -p 5201 -u -l 64 -b 0 -t "$SECS" -J > "$OUT/iperf.json"
-        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), $p] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+        len=(-u -l 64 -b 0 -k "$UDP_PKTS"); [ -n "$UDP_PKTS" ] || len=(-u -l 64 -b 0 -t 1)
+    fi
+    # Back to back, the server may still be closing the previous test ("the server is busy"): retry.
+    for i in $(seq 100); do
+        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$2" -p 5201 "${len[@]}" -J > "$OUT/iperf.json" || true
+        jq -e '.error' "$OUT/iperf.json" > /dev/null 2>&1 || return 0
+        grep -q 'server is busy' "$OUT/iperf.json" || { log "iperf3: $(jq -r .error "$OUT/iperf.json")"; return 1; }
+        sleep 0.05
+    done
+    log "iperf3: the server stayed busy"
+    return 1
+}
+run_iperf() { # round mode proto dst pair block
+    local r=$1 mode=$2 proto=$3 dst=$4 pair=$5 block=$6
+    iperf "$proto" "$dst"
+    if [ "$proto" = tcp ]; then
+        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" '[$r, $m, "tcp", .end.sum_received.bits_per_second, "", "", .end.sum_received.seconds, "", "", $p, $b] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+    else
+        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), $p, $b] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+    fi
+}
+warm_up() { # after an exporter (re)start: one discarded 1-s run per protocol and pair
+    local dst proto
+    for proto in tcp udp; do
+        for dst in "$IPB" "$NET3B.2"; do iperf "$proto" "$dst"; done
+    done
+    if [ -z "$TCP_BYTES" ]; then # size the measured runs from the last (1-s) warm-up runs
+        iperf tcp "$NET3B.2"
+        TCP_BYTES=$(jq -r --arg s "$RUN_S" '[.end.sum_received.bytes / .end.sum_received.seconds * ($s | tonumber), 10000000] | max | floor' "$OUT/iperf.json")
+        iperf udp "$NET3B.2"
+        UDP_PKTS=$(jq -r --arg s "$RUN_S" '[.end.sum.packets / .end.sum.seconds * ($s | tonumber), 5000] | max | floor' "$OUT/iperf.json")
+        log "throughput: runs of $TCP_BYTES bytes (TCP) and $UDP_PKTS datagrams (UDP), about $RUN_S s each; ${BUDGET} s of rounds"
     fi
 }
 
-for r in $(seq "$ROUNDS"); do
-    if [ "$r" -le $((ROUNDS / 2)) ]; then want=1; else want=2; fi
-    [ "$watched" = "$want" ] || watch_pair "$want"
+r=0
+for block in 1 2 3 4; do
+    case $block in 1|4) want=1 ;; *) want=2 ;; esac
+    if [ "$watched" != "$want" ]; then watch_pair "$want"; warm_up; fi
     if [ "$want" = 1 ]; then on=$IPB; off=$NET3B.2; else on=$NET3B.2; off=$IPB; fi
-    for proto in tcp udp; do
-        if [ $((r % 2)) = 1 ]; then
-            run_iperf "$r" off "$proto" "$off" "$((3 - want))"; run_iperf "$r" on "$proto" "$on" "$want"
-        else
-            run_iperf "$r" on "$proto" "$on" "$want"; run_iperf "$r" off "$proto" "$off" "$((3 - want))"
-        fi
-        log "throughput: round $r $proto: $(tail -2 "$CSV" | cut -d, -f2,4,9 | tr '\n' ' ')"
+    end=$(awk -v t="$EPOCHREALTIME" -v b="$BUDGET" 'BEGIN { printf "%.3f", t + b / 4 }')
+    while awk -v t="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(t < e) }'; do
+        r=$((r + 1))
+        for proto in tcp udp; do
+            if [ $((r % 2)) = 1 ]; then
+                run_iperf "$r" off "$proto" "$off" "$((3 - want))" "$block"; run_iperf "$r" on "$proto" "$on" "$want" "$block"
+            else
+                run_iperf "$r" on "$proto" "$on" "$want" "$block"; run_iperf "$r" off "$proto" "$off" "$((3 - want))" "$block"
+            fi
+        done
     done
+    log "throughput: block $block (exporter on pair $want) done, $r rounds so far"
 done

@@ -16,8 +16,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -312,7 +314,12 @@ class PrometheusE2EKernelTest {
         }
         assertEquals(1, query(net, "src_ip:network_traffic_bytes:rate5m{src_ip=\"10.77.0.2\"}", now).size());
         assertEquals(1, query(net, "dst_ip:network_traffic_bytes:rate5m{dst_ip=\"10.77.0.2\"}", now).size());
-        assertEquals(1, query(net, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now).size());
+        // One fill ratio per kernel flows map: family="ipv4" and family="ipv6".
+        JsonNode fill = query(net, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now);
+        assertEquals(2, fill.size(), fill.toString());
+        Set<String> families = new HashSet<>();
+        fill.forEach(s -> families.add(s.path("metric").path("family").asText()));
+        assertEquals(Set.of("ipv4", "ipv6"), families, fill.toString());
         // No alert fires for a healthy exporter with modest traffic.
         assertEquals(0, query(net, "ALERTS{alertstate=\"firing\"}", now).size());
 

@@ -6,6 +6,8 @@ import com.marcnuri.helm.LintResult;
 import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.web.WebConfig;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
@@ -73,11 +75,11 @@ class DeployArtifactsTest {
     void rulesPassPromtoolCheckAndTheirUnitTests() throws IOException {
         String promtool = Cmd.require("promtool", "prometheus");
         Cmd.Result check = Cmd.run(promtool, "check", "rules", DEPLOY.resolve("prometheus/rules.yml").toString());
-        assertEquals(0, check.exit(), check.out() + check.err());
-        assertTrue(check.out().contains("SUCCESS: 11 rules found"), check.out());
-        Cmd.Result test = Cmd.run(DEPLOY.resolve("prometheus"), List.of(promtool, "test", "rules", "rules.test.yml"));
-        assertEquals(0, test.exit(), test.out() + test.err());
-        assertTrue(test.out().contains("SUCCESS"), test.out());
+        assertEquals(0, check.exitCode(), check.stdout() + check.stderr());
+        assertTrue(check.stdout().contains("SUCCESS: 11 rules found"), check.stdout());
+        Cmd.Result test = Cmd.run(DEPLOY.resolve("prometheus"), Cmd.DEFAULT_TIMEOUT, List.of(promtool, "test", "rules", "rules.test.yml"));
+        assertEquals(0, test.exitCode(), test.stdout() + test.stderr());
+        assertTrue(test.stdout().contains("SUCCESS"), test.stdout());
 
         Set<String> unknown = new TreeSet<>(metricNames(Files.readString(DEPLOY.resolve("prometheus/rules.yml"))));
         unknown.removeAll(exportedNames());
@@ -129,7 +131,7 @@ class DeployArtifactsTest {
         Path f = tmp.resolve("dashboard-rules.yml");
         Files.writeString(f, rules);
         Cmd.Result r = Cmd.run(promtool, "check", "rules", f.toString());
-        assertEquals(0, r.exit(), r.out() + r.err() + "\n" + rules);
+        assertEquals(0, r.exitCode(), r.stdout() + r.stderr() + "\n" + rules);
     }
 
     static List<String> dashboardExprs(JsonNode dash) {
@@ -341,11 +343,11 @@ class DeployArtifactsTest {
         Options.parse(cmdArgs.toArray(new String[0]));
 
         // The entrypoint starts Java from EBPF_EXPORTER_JAVA_HOME (a JRE there; this machine's JDK here).
-        String javaHome = Cmd.ok(ROOT.resolve("scripts/find-jdk.sh").toString()).out().strip();
-        Cmd.Result v = Cmd.run(null, List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + javaHome, image.resolve(exe.substring(1)).toString(),
+        String javaHome = Cmd.run(ROOT.resolve("scripts/find-jdk.sh").toString()).ok().stdout().strip();
+        Cmd.Result v = Cmd.run(List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + javaHome, image.resolve(exe.substring(1)).toString(),
                 "--version"));
-        assertEquals(0, v.exit(), v.out() + v.err());
-        assertTrue(v.out().startsWith("ebpf-traffic-exporter " + BuildInfo.current().version() + " (java 25"), v.out());
+        assertEquals(0, v.exitCode(), v.stdout() + v.stderr());
+        assertTrue(v.stdout().startsWith("ebpf-traffic-exporter " + BuildInfo.current().version() + " (java 25"), v.stdout());
     }
 
     static List<String> joinContinuations(List<String> raw) {

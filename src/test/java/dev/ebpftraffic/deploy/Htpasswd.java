@@ -1,5 +1,7 @@
 package dev.ebpftraffic.deploy;
 
+import dev.ebpftraffic.testing.Cmd;
+
 /** bcrypt hashes made by Apache's htpasswd, as the exporter-toolkit docs tell operators to make them. */
 public final class Htpasswd {
     private Htpasswd() {
@@ -8,7 +10,7 @@ public final class Htpasswd {
     /** `htpasswd -nbBC COST USER PASSWORD`, returning only the hash ($2y$...). */
     public static String hash(String user, String password, int cost) {
         String htpasswd = Cmd.require("htpasswd", "apache2-utils");
-        String line = Cmd.ok(htpasswd, "-nbBC", Integer.toString(cost), user, password).out().strip();
+        String line = Cmd.run(htpasswd, "-nbBC", Integer.toString(cost), user, password).ok().stdout().strip();
         if (!line.startsWith(user + ":$2y$")) {
             throw new AssertionError("unexpected htpasswd output: " + line);
         }

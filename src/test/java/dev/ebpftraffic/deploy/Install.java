@@ -1,9 +1,13 @@
 package dev.ebpftraffic.deploy;
 
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,10 +27,10 @@ public final class Install implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError(e);
         }
-        Cmd.Result r = Cmd.run(ExporterProcess.projectRoot(), List.of("make", "-s", "install", "DESTDIR=" + root));
-        if (r.exit() != 0) {
+        Cmd.Result r = Cmd.run(ExporterProcess.projectRoot(), Duration.ofSeconds(120), List.of("make", "-s", "install", "DESTDIR=" + root));
+        if (r.exitCode() != 0) {
             close();
-            throw new AssertionError("make install failed: " + r.err() + r.out());
+            throw new AssertionError("make install failed: " + r.stderr() + r.stdout());
         }
     }
 

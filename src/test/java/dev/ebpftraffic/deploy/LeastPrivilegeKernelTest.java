@@ -1,11 +1,15 @@
 package dev.ebpftraffic.deploy;
 
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.NetNs;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -23,7 +27,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @KernelTest
 class LeastPrivilegeKernelTest {
     static final int NOBODY = 65534;
-    static final String ADDR = "127.0.0.1:9465";
+    static final int PORT = 9465;
+    static final String ADDR = "127.0.0.1:" + PORT;
+    static final String EXP_V4 = "10.77.0.1";
+    static final String PEER_V4 = "10.77.0.2";
 
     /** "CAP_BPF CAP_NET_ADMIN CAP_PERFMON" -> "-all,+bpf,+net_admin,+perfmon" */
     static String setprivCaps(List<String> caps) {
@@ -68,12 +75,14 @@ class LeastPrivilegeKernelTest {
             List<String> caps = unitCaps(in);
             assertEquals(List.of("CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"), caps);
             for (String mode : new String[]{"tcx", "legacy"}) {
-                try (VethLab lab = new VethLab("lp");
-                     ExporterProcess exp = ExporterProcess.start(lab.exp, setpriv(caps), in.launcher(),
-                             "--iface", lab.ifExp, "--addr", ADDR, "--attach-mode", mode)) {
-                    exp.awaitReady("http://" + ADDR + "/-/ready", 20_000);
+                // The exporter's side is a (ifA), the peer b.
+                try (NetNs net = NetNs.pair()) {
+                    net.addPair(EXP_V4, PEER_V4, 24);
+                    ExporterProcess exp = net.own(ExporterProcess.start(in.launcher(), net.a, PORT, Map.of(),
+                            "least-privilege-" + mode, setpriv(caps), "--iface", net.ifA, "--addr", ADDR, "--attach-mode", mode));
+                    exp.awaitReady("http://" + ADDR + "/-/ready", Duration.ofSeconds(20));
 
-                    String status = Files.readString(Path.of("/proc/" + exp.process.pid() + "/status"));
+                    String status = Files.readString(Path.of("/proc/" + exp.pid() + "/status"));
                     assertTrue(status.contains("\nUid:\t65534\t65534\t65534\t65534\n"), status);
                     assertTrue(status.contains("\nGid:\t65534\t65534\t65534\t65534\n"), status);
                     assertTrue(status.contains("\nNoNewPrivs:\t1\n"), status);
@@ -82,24 +91,25 @@ class LeastPrivilegeKernelTest {
                         assertTrue(status.contains("\n" + set + ":\t" + hex + "\n"), set + " in " + status);
                     }
 
-                    lab.run(lab.peer, "ping", "-c", "4", "-i", "0.2", "-W", "2", VethLab.EXP_V4).ok();
-                    String scrape = lab.run(lab.exp, "curl", "-sS", "http://" + ADDR + "/metrics").ok().out();
-                    String in4 = "{direction=\"inbound\",dst_ip=\"10.77.0.1\",iface=\"" + lab.ifExp
+                    net.exec(net.b, "ping", "-c", "4", "-i", "0.2", "-W", "2", EXP_V4).ok();
+                    String scrape = net.exec(net.a, "curl", "-sS", "http://" + ADDR + "/metrics").ok().stdout();
+                    String in4 = "{direction=\"inbound\",dst_ip=\"10.77.0.1\",iface=\"" + net.ifA
                             + "\",ip_type=\"private\",src_ip=\"10.77.0.2\"}";
-                    String out4 = "{direction=\"outbound\",dst_ip=\"10.77.0.2\",iface=\"" + lab.ifExp
+                    String out4 = "{direction=\"outbound\",dst_ip=\"10.77.0.2\",iface=\"" + net.ifA
                             + "\",ip_type=\"private\",src_ip=\"10.77.0.1\"}";
                     assertTrue(scrape.contains("network_traffic_packets_total" + in4 + " 4\n"), scrape);
                     assertTrue(scrape.contains("network_traffic_bytes_total" + in4 + " 392\n"), scrape);
                     assertTrue(scrape.contains("network_traffic_packets_total" + out4 + " 4\n"), scrape);
                     assertTrue(scrape.contains("network_traffic_bytes_total" + out4 + " 392\n"), scrape);
-                    assertTrue(scrape.contains("ebpf_traffic_exporter_attached{hook=\"ingress\",iface=\"" + lab.ifExp
+                    assertTrue(scrape.contains("ebpf_traffic_exporter_attached{hook=\"ingress\",iface=\"" + net.ifA
                             + "\",mode=\"" + mode + "\"} 1.0\n"), scrape);
 
-                    exp.close();
-                    assertTrue(exp.logText().contains("msg=\"detached from " + lab.ifExp + "\""), exp.logText());
+                    exp.stop(); // SIGTERM: the exporter detaches and logs it (to stderr; stdout stays empty)
+                    assertEquals("", exp.stdout());
+                    assertTrue(exp.stderr().contains("msg=\"detached from " + net.ifA + "\""), exp.stderr());
                     // Nothing of ours is left on the interface: no TC filter, no clsact qdisc we made.
-                    assertEquals("", lab.run(lab.exp, "tc", "filter", "show", "dev", lab.ifExp, "ingress").ok().out());
-                    assertTrue(!lab.run(lab.exp, "tc", "qdisc", "show", "dev", lab.ifExp).ok().out().contains("clsact"));
+                    assertEquals("", net.exec(net.a, "tc", "filter", "show", "dev", net.ifA, "ingress").ok().stdout());
+                    assertTrue(!net.exec(net.a, "tc", "qdisc", "show", "dev", net.ifA).ok().stdout().contains("clsact"));
                 }
             }
         }
@@ -112,20 +122,17 @@ class LeastPrivilegeKernelTest {
             for (String drop : all) {
                 List<String> caps = new ArrayList<>(all);
                 caps.remove(drop);
-                try (VethLab lab = new VethLab("lq");
-                     ExporterProcess exp = ExporterProcess.start(lab.exp, setpriv(caps), in.launcher(),
-                             "--iface", lab.ifExp, "--addr", ADDR)) {
-                    int code;
-                    try {
-                        code = exp.process.waitFor(30, java.util.concurrent.TimeUnit.SECONDS) ? exp.process.exitValue() : -1;
-                    } catch (InterruptedException e) {
-                        throw new AssertionError(e);
-                    }
-                    assertEquals(1, code, "without " + drop + ": " + exp.logText());
-                    String last = exp.logText().strip().lines().reduce((a, b) -> b).orElse("");
+                try (NetNs net = NetNs.pair()) {
+                    net.addPair(EXP_V4, PEER_V4, 24);
+                    ExporterProcess exp = net.own(ExporterProcess.start(in.launcher(), net.a, PORT, Map.of(),
+                            "least-privilege-without-" + drop, setpriv(caps), "--iface", net.ifA, "--addr", ADDR));
+                    int code = exp.waitForExit(Duration.ofSeconds(30));
+                    assertEquals(1, code, "without " + drop + ": " + exp.stderr());
+                    assertEquals("", exp.stdout());
+                    String last = exp.stderr().strip().lines().reduce((a, b) -> b).orElse("");
                     assertTrue(last.endsWith(" level=error msg=\"permission denied loading the BPF program: " + drop
                             + " is missing; run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON\""), last);
-                    assertEquals("", lab.run(lab.exp, "tc", "filter", "show", "dev", lab.ifExp, "ingress").ok().out());
+                    assertEquals("", net.exec(net.a, "tc", "filter", "show", "dev", net.ifA, "ingress").ok().stdout());
                 }
             }
         }

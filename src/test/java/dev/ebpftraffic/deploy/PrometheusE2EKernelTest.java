@@ -1,7 +1,10 @@
 package dev.ebpftraffic.deploy;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ebpftraffic.testing.Cmd;
+import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.KernelTest;
+import dev.ebpftraffic.testing.NetNs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -10,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -29,7 +33,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @KernelTest
 class PrometheusE2EKernelTest {
-    static final String EXPORTER = "127.0.0.1:9466";
+    static final int EXPORTER_PORT = 9466;
+    static final String EXPORTER = "127.0.0.1:" + EXPORTER_PORT;
+    static final String EXP_V4 = "10.77.0.1";
+    static final String PEER_V4 = "10.77.0.2";
     static final String PROM = "127.0.0.1:9090";
     static final int PORT = 5001;
     // peer -> exp (inbound at the exporter): 250 datagrams/s of 1000 bytes = frames of 1042 bytes
@@ -137,24 +144,27 @@ class PrometheusE2EKernelTest {
         }
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
-        try (VethLab lab = new VethLab(secure ? "pt" : "pp", false)) {
-            exporterArgs.set(1, lab.ifExp);
-            try (ExporterProcess exp = ExporterProcess.start(lab.exp, List.of(), ExporterProcess.launcher(),
-                    exporterArgs.toArray(new String[0]));
-                 Bg prom = Bg.start(VethLab.in(lab.exp, prometheus, "--config.file=" + tmp.resolve("prometheus.yml"),
+        // The exporter's side is a (ifA), the peer b; IPv4 only.
+        try (NetNs net = NetNs.pair()) {
+            noIpv6(net);
+            net.addPair(EXP_V4, PEER_V4, 24);
+            exporterArgs.set(1, net.ifA);
+            try (ExporterProcess exp = ExporterProcess.start(net.a, EXPORTER_PORT, Map.of(),
+                    "prometheus-e2e-" + (secure ? "tls" : "plain"), List.of(), exporterArgs.toArray(new String[0]));
+                 Bg prom = Bg.start(NetNs.in(net.a, prometheus, "--config.file=" + tmp.resolve("prometheus.yml"),
                          "--storage.tsdb.path=" + tmp.resolve("data"), "--web.listen-address=" + PROM, "--log.level=warn"),
                          tmp.resolve("prometheus.log"))) {
                 String scheme = secure ? "https" : "http";
                 List<String> ready = new ArrayList<>(curlAuth);
-                exp.awaitReady(scheme + "://" + EXPORTER + "/-/ready", 20_000, ready.toArray(new String[0]));
-                awaitUp(lab, prom);
+                exp.awaitReady(scheme + "://" + EXPORTER + "/-/ready", Duration.ofSeconds(20), ready.toArray(new String[0]));
+                awaitUp(net, prom);
 
                 // The load: both directions at once, started together once both ends listen.
                 Path go = tmp.resolve("go");
                 long start;
-                try (Bg toExp = Bg.start(VethLab.in(lab.peer, java, load.toString(), VethLab.PEER_V4, "" + PORT, VethLab.EXP_V4,
+                try (Bg toExp = Bg.start(NetNs.in(net.b, java, load.toString(), PEER_V4, "" + PORT, EXP_V4,
                         "" + IN_PPS, "" + IN_PAYLOAD, "" + SECONDS, go.toString()), tmp.resolve("load-in.log"));
-                     Bg fromExp = Bg.start(VethLab.in(lab.exp, java, load.toString(), VethLab.EXP_V4, "" + PORT, VethLab.PEER_V4,
+                     Bg fromExp = Bg.start(NetNs.in(net.a, java, load.toString(), EXP_V4, "" + PORT, PEER_V4,
                              "" + OUT_PPS, "" + OUT_PAYLOAD, "" + SECONDS, go.toString()), tmp.resolve("load-out.log"))) {
                     long deadline = System.currentTimeMillis() + 30_000;
                     while (!(toExp.output().startsWith("bound") && fromExp.output().startsWith("bound"))) {
@@ -177,10 +187,10 @@ class PrometheusE2EKernelTest {
 
                 // 1. rate() over 10 s in the middle of the load, per pair, within 2% of the generated rate.
                 double at = (start + (SECONDS - 3) * 1000L) / 1000.0;
-                String inSel = "direction=\"inbound\",src_ip=\"10.77.0.2\",dst_ip=\"10.77.0.1\",iface=\"" + lab.ifExp + "\"";
-                String outSel = "direction=\"outbound\",src_ip=\"10.77.0.1\",dst_ip=\"10.77.0.2\",iface=\"" + lab.ifExp + "\"";
-                double inRate = scalar(lab, "rate(network_traffic_bytes_total{" + inSel + "}[10s])", at);
-                double outRate = scalar(lab, "rate(network_traffic_bytes_total{" + outSel + "}[10s])", at);
+                String inSel = "direction=\"inbound\",src_ip=\"10.77.0.2\",dst_ip=\"10.77.0.1\",iface=\"" + net.ifA + "\"";
+                String outSel = "direction=\"outbound\",src_ip=\"10.77.0.1\",dst_ip=\"10.77.0.2\",iface=\"" + net.ifA + "\"";
+                double inRate = scalar(net, "rate(network_traffic_bytes_total{" + inSel + "}[10s])", at);
+                double outRate = scalar(net, "rate(network_traffic_bytes_total{" + outSel + "}[10s])", at);
                 double inExpected = IN_PPS * (double) (IN_PAYLOAD + HEADERS);
                 double outExpected = OUT_PPS * (double) (OUT_PAYLOAD + HEADERS);
                 System.out.printf("Prometheus e2e (%s): inbound %.0f B/s (generated %.0f, %+.2f%%), outbound %.0f B/s (generated %.0f, %+.2f%%)%n",
@@ -188,46 +198,55 @@ class PrometheusE2EKernelTest {
                         outRate, outExpected, 100 * (outRate / outExpected - 1));
                 assertTrue(Math.abs(inRate / inExpected - 1) < 0.02, "inbound rate " + inRate + " B/s, generated " + inExpected);
                 assertTrue(Math.abs(outRate / outExpected - 1) < 0.02, "outbound rate " + outRate + " B/s, generated " + outExpected);
-                double inPps = scalar(lab, "rate(network_traffic_packets_total{" + inSel + "}[10s])", at);
+                double inPps = scalar(net, "rate(network_traffic_packets_total{" + inSel + "}[10s])", at);
                 assertTrue(Math.abs(inPps / IN_PPS - 1) < 0.02, "inbound " + inPps + " packets/s, generated " + IN_PPS);
 
                 // 2. sum by (direction): exactly what was sent, and what the exporter itself says now.
-                Map<String, Double> bytes = byDirection(lab, "sum by (direction) (network_traffic_bytes_total)");
-                Map<String, Double> packets = byDirection(lab, "sum by (direction) (network_traffic_packets_total)");
+                Map<String, Double> bytes = byDirection(net, "sum by (direction) (network_traffic_bytes_total)");
+                Map<String, Double> packets = byDirection(net, "sum by (direction) (network_traffic_packets_total)");
                 assertEquals(Map.of("inbound", (double) IN_PPS * SECONDS * (IN_PAYLOAD + HEADERS),
                         "outbound", (double) OUT_PPS * SECONDS * (OUT_PAYLOAD + HEADERS)), bytes);
                 assertEquals(Map.of("inbound", (double) IN_PPS * SECONDS, "outbound", (double) OUT_PPS * SECONDS), packets);
                 List<String> curl = new ArrayList<>(List.of("curl", "-sS", "--fail"));
                 curl.addAll(curlAuth);
                 curl.add(scheme + "://" + EXPORTER + "/metrics");
-                String direct = lab.run(lab.exp, curl.toArray(new String[0])).ok().out();
+                String direct = net.exec(net.a, curl.toArray(new String[0])).ok().stdout();
                 assertEquals(bytes, sumByDirection(direct, "network_traffic_bytes_total"));
                 assertEquals(packets, sumByDirection(direct, "network_traffic_packets_total"));
 
                 if (!secure) {
-                    checkRulesAndDashboard(lab, lab.ifExp);
+                    checkRulesAndDashboard(net, net.ifA);
                 } else {
                     // The scrape went through TLS with a client certificate and basic auth: without them, nothing.
-                    Cmd.Result noAuth = lab.run(lab.exp, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                    Cmd.Result noAuth = net.exec(net.a, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
                             curlAuth.get(1), "--cert", curlAuth.get(3), "--key", curlAuth.get(5), scheme + "://" + EXPORTER + "/metrics");
-                    assertEquals("401", noAuth.out());
-                    assertTrue(lab.run(lab.exp, "curl", "-s", "--cacert", curlAuth.get(1), scheme + "://" + EXPORTER + "/metrics").exit() != 0);
+                    assertEquals("401", noAuth.stdout());
+                    assertTrue(net.exec(net.a, "curl", "-s", "--cacert", curlAuth.get(1), scheme + "://" + EXPORTER + "/metrics").exitCode() != 0);
                 }
-                assertEquals(1.0, scalar(lab, "up{job=\"ebpf-traffic-exporter\"}", System.currentTimeMillis() / 1000.0),
+                assertEquals(1.0, scalar(net, "up{job=\"ebpf-traffic-exporter\"}", System.currentTimeMillis() / 1000.0),
                         prom.output());
             }
         }
     }
 
+    /**
+     * IPv6 off on both ends of the veth, before any address: not a single IPv6 frame (MLD, NDP)
+     * crosses it, so the sums by direction below are exactly the generated load.
+     */
+    static void noIpv6(NetNs net) {
+        NetNs.sysctls(net.a, Map.of("net/ipv6/conf/" + net.ifA + "/disable_ipv6", "1"));
+        NetNs.sysctls(net.b, Map.of("net/ipv6/conf/" + net.ifB + "/disable_ipv6", "1"));
+    }
+
     /** Waits until Prometheus has scraped the exporter successfully. */
-    static void awaitUp(VethLab lab, Bg prom) throws InterruptedException {
+    static void awaitUp(NetNs net, Bg prom) throws InterruptedException {
         long deadline = System.currentTimeMillis() + 30_000;
         while (System.currentTimeMillis() < deadline) {
             if (!prom.p().isAlive()) {
                 throw new AssertionError("prometheus exited: " + prom.output());
             }
             try {
-                JsonNode r = query(lab, "up{job=\"ebpf-traffic-exporter\"}", System.currentTimeMillis() / 1000.0);
+                JsonNode r = query(net, "up{job=\"ebpf-traffic-exporter\"}", System.currentTimeMillis() / 1000.0);
                 if (r.size() == 1 && r.get(0).path("value").get(1).asText().equals("1")) {
                     return;
                 }
@@ -237,34 +256,34 @@ class PrometheusE2EKernelTest {
             Thread.sleep(250);
         }
         throw new AssertionError("Prometheus never scraped the exporter successfully:\n" + prom.output()
-                + "\ntargets: " + lab.run(lab.exp, "curl", "-s", "http://" + PROM + "/api/v1/targets").out());
+                + "\ntargets: " + net.exec(net.a, "curl", "-s", "http://" + PROM + "/api/v1/targets").stdout());
     }
 
     /** The result vector of an instant query. */
-    static JsonNode query(VethLab lab, String promql, double time) {
-        Cmd.Result r = lab.run(lab.exp, "curl", "-sS", "--fail", "--get", "--data-urlencode", "query=" + promql,
+    static JsonNode query(NetNs net, String promql, double time) {
+        Cmd.Result r = net.exec(net.a, "curl", "-sS", "--fail", "--get", "--data-urlencode", "query=" + promql,
                 "--data-urlencode", "time=" + time, "http://" + PROM + "/api/v1/query");
-        if (r.exit() != 0) {
-            throw new AssertionError("query failed: " + promql + ": " + r.err() + r.out());
+        if (r.exitCode() != 0) {
+            throw new AssertionError("query failed: " + promql + ": " + r.stderr() + r.stdout());
         }
         try {
-            JsonNode j = K8sObjects.JSON.readTree(r.out());
-            assertEquals("success", j.path("status").asText(), r.out());
+            JsonNode j = K8sObjects.JSON.readTree(r.stdout());
+            assertEquals("success", j.path("status").asText(), r.stdout());
             return j.path("data").path("result");
         } catch (IOException e) {
             throw new AssertionError(e);
         }
     }
 
-    static double scalar(VethLab lab, String promql, double time) {
-        JsonNode r = query(lab, promql, time);
+    static double scalar(NetNs net, String promql, double time) {
+        JsonNode r = query(net, promql, time);
         assertEquals(1, r.size(), promql + " -> " + r);
         return Double.parseDouble(r.get(0).path("value").get(1).asText());
     }
 
-    static Map<String, Double> byDirection(VethLab lab, String promql) {
+    static Map<String, Double> byDirection(NetNs net, String promql) {
         Map<String, Double> out = new HashMap<>();
-        for (JsonNode s : query(lab, promql, System.currentTimeMillis() / 1000.0)) {
+        for (JsonNode s : query(net, promql, System.currentTimeMillis() / 1000.0)) {
             out.put(s.path("metric").path("direction").asText(), Double.parseDouble(s.path("value").get(1).asText()));
         }
         return out;
@@ -282,19 +301,19 @@ class PrometheusE2EKernelTest {
     }
 
     /** deploy/prometheus/rules.yml evaluated by this Prometheus, and every Grafana query answered. */
-    static void checkRulesAndDashboard(VethLab lab, String iface) throws IOException {
+    static void checkRulesAndDashboard(NetNs net, String iface) throws IOException {
         double now = System.currentTimeMillis() / 1000.0;
-        JsonNode rec = query(lab, "iface_direction_ip_type:network_traffic_bytes:rate5m", now);
+        JsonNode rec = query(net, "iface_direction_ip_type:network_traffic_bytes:rate5m", now);
         assertEquals(2, rec.size(), rec.toString());
         for (JsonNode s : rec) {
             assertEquals(iface, s.path("metric").path("iface").asText());
             assertEquals("private", s.path("metric").path("ip_type").asText());
             assertTrue(Double.parseDouble(s.path("value").get(1).asText()) > 0, s.toString());
         }
-        assertEquals(1, query(lab, "src_ip:network_traffic_bytes:rate5m{src_ip=\"10.77.0.2\"}", now).size());
-        assertEquals(1, query(lab, "dst_ip:network_traffic_bytes:rate5m{dst_ip=\"10.77.0.2\"}", now).size());
+        assertEquals(1, query(net, "src_ip:network_traffic_bytes:rate5m{src_ip=\"10.77.0.2\"}", now).size());
+        assertEquals(1, query(net, "dst_ip:network_traffic_bytes:rate5m{dst_ip=\"10.77.0.2\"}", now).size());
         // One fill ratio per kernel flows map: the IPv4 one holds the test's pairs.
-        JsonNode fill = query(lab, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now);
+        JsonNode fill = query(net, "instance:ebpf_traffic_exporter_flow_map:fill_ratio", now);
         assertEquals(List.of("ipv4", "ipv6"), java.util.stream.StreamSupport.stream(fill.spliterator(), false)
                 .map(s -> s.path("metric").path("family").asText()).sorted().toList(), fill.toString());
         for (JsonNode s : fill) {
@@ -302,7 +321,7 @@ class PrometheusE2EKernelTest {
             assertTrue(s.path("metric").path("family").asText().equals("ipv4") ? ratio > 0 && ratio < 1 : ratio < 1, s.toString());
         }
         // No alert fires for a healthy exporter with modest traffic.
-        assertEquals(0, query(lab, "ALERTS{alertstate=\"firing\"}", now).size());
+        assertEquals(0, query(net, "ALERTS{alertstate=\"firing\"}", now).size());
 
         JsonNode dash = K8sObjects.JSON.readTree(ExporterProcess.projectRoot().resolve("deploy/grafana/ebpf-traffic-exporter.json").toFile());
         int nonEmpty = 0;
@@ -310,7 +329,7 @@ class PrometheusE2EKernelTest {
         for (String expr : DeployArtifactsTest.dashboardExprs(dash)) {
             String q = expr.replace("$__rate_interval", "10s").replace("$__range", "1m").replace("$instance", ".*")
                     .replace("$iface", ".*").replace("$job", ".*");
-            JsonNode r = query(lab, q, now - 4);
+            JsonNode r = query(net, q, now - 4);
             if (r.isEmpty()) {
                 empty.add(q);
             } else {

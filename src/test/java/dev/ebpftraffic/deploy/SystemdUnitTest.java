@@ -1,5 +1,7 @@
 package dev.ebpftraffic.deploy;
 
+import dev.ebpftraffic.testing.Cmd;
+
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -39,15 +41,15 @@ class SystemdUnitTest {
             // verify --root needs the system's own units (targets, slices) under the root too.
             Path units = in.root.resolve("usr/lib/systemd");
             Files.createDirectories(units);
-            Cmd.ok("cp", "-a", "/usr/lib/systemd/system", units.toString());
+            Cmd.run("cp", "-a", "/usr/lib/systemd/system", units.toString()).ok();
             Cmd.Result v = Cmd.run(analyze, "verify", "--root=" + in.root, Install.UNIT);
-            assertEquals(0, v.exit(), v.err() + v.out());
-            assertEquals("", v.err() + v.out(), "systemd-analyze verify printed warnings");
+            assertEquals(0, v.exitCode(), v.stderr() + v.stdout());
+            assertEquals("", v.stderr() + v.stdout(), "systemd-analyze verify printed warnings");
 
             // Exposure 0 (sandboxed) .. 10 (unsafe); --threshold is in tenths. Today 1.8 ("OK").
-            Cmd.Result sec = Cmd.run(null, List.of(analyze, "security", "--offline=true", "--threshold=20", in.unit().toString()));
-            assertEquals(0, sec.exit(), sec.out() + sec.err());
-            assertTrue(sec.out().contains("Overall exposure level for ebpf-traffic-exporter.service: 1.8 OK"), sec.out());
+            Cmd.Result sec = Cmd.run(List.of(analyze, "security", "--offline=true", "--threshold=20", in.unit().toString()));
+            assertEquals(0, sec.exitCode(), sec.stdout() + sec.stderr());
+            assertTrue(sec.stdout().contains("Overall exposure level for ebpf-traffic-exporter.service: 1.8 OK"), sec.stdout());
         }
     }
 }

@@ -1,5 +1,7 @@
 package dev.ebpftraffic.deploy;
 
+import dev.ebpftraffic.testing.Cmd;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,6 +53,6 @@ public record TestPki(Path dir, Path caCert, Path serverCert, Path serverKey, Pa
     }
 
     private static void run(Path dir, String... cmd) {
-        Cmd.run(dir, List.of(cmd)).ok();
+        Cmd.run(dir, Cmd.DEFAULT_TIMEOUT, List.of(cmd)).ok();
     }
 }

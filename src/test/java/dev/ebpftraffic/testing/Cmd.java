@@ -1,9 +1,13 @@
 package dev.ebpftraffic.testing;
 
+import org.opentest4j.TestAbortedException;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -43,9 +47,21 @@ public final class Cmd {
 
     /** Runs command; kills it and fails when it takes longer than timeout. */
     public static Result run(Duration timeout, List<String> command) {
+        return run(null, timeout, command);
+    }
+
+    /**
+     * As {@link #run(Duration, List)}, in working directory dir (null: this JVM's). For tools that
+     * resolve relative paths against it (make install, promtool test rules, openssl -CAcreateserial).
+     */
+    public static Result run(Path dir, Duration timeout, List<String> command) {
         Process p;
         try {
-            p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            ProcessBuilder pb = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            if (dir != null) {
+                pb.directory(dir.toFile());
+            }
+            p = pb.start();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + String.join(" ", command), e);
         }
@@ -64,6 +80,24 @@ public final class Cmd {
             Thread.currentThread().interrupt();
             throw new AssertionError("interrupted running " + String.join(" ", command), e);
         }
+    }
+
+    /**
+     * The absolute path of an external tool the test needs (promtool, openssl, setpriv, ...); skips
+     * the test when it is missing, or fails under CI=true, where `make test` installs it.
+     */
+    public static String require(String tool, String debianPackage) {
+        for (String dir : (System.getenv().getOrDefault("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, tool);
+            if (Files.isExecutable(p)) {
+                return p.toString();
+            }
+        }
+        String why = tool + " is not installed (Debian package " + debianPackage + "; `sudo make test` installs it)";
+        if (KernelTestCondition.isCi()) {
+            throw new AssertionError(why);
+        }
+        throw new TestAbortedException("skipped: " + why);
     }
 
     private static String drain(InputStream in) {

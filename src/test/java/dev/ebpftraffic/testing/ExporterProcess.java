@@ -85,9 +85,18 @@ public final class ExporterProcess implements AutoCloseable {
      */
     public static ExporterProcess start(String ns, int port, Map<String, String> env, String name, List<String> wrapper,
                                         String... args) {
+        return start(launcher(), ns, port, env, name, wrapper, args);
+    }
+
+    /**
+     * As {@link #start(String, int, Map, String, List, String...)}, with another launcher than the
+     * repository's: the one `make install` laid out, which the least-privilege test runs as the unit does.
+     */
+    public static ExporterProcess start(Path launcher, String ns, int port, Map<String, String> env, String name,
+                                        List<String> wrapper, String... args) {
         List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         cmd.addAll(wrapper);
-        cmd.add(launcher().toString());
+        cmd.add(launcher.toString());
         cmd.addAll(List.of(args));
         String base = name + "-" + SEQ.incrementAndGet();
         Path out = logDir().resolve(base + ".out");
@@ -144,6 +153,35 @@ public final class ExporterProcess implements AutoCloseable {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("exporter " + name + " not attached after " + timeout + " (" + last
                         + "); stderr:\n" + stderr());
+            }
+            sleep(100);
+        }
+    }
+
+    /**
+     * Polls url with curl inside the namespace (curlArgs before the URL: CA, client certificate,
+     * basic auth) until it answers 200; fails with the exporter's log if it exits or takes longer
+     * than timeout. For exporters that awaitAttached cannot scrape: TLS, auth, another metrics path.
+     */
+    public void awaitReady(String url, Duration timeout, String... curlArgs) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<String> curl = new ArrayList<>(List.of("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"));
+        curl.addAll(List.of(curlArgs));
+        curl.add(url);
+        String last = "no request yet";
+        while (true) {
+            if (!process.isAlive()) {
+                throw new AssertionError("exporter " + name + " exited with " + process.exitValue()
+                        + " before " + url + " answered 200; stderr:\n" + stderr());
+            }
+            Cmd.Result r = Cmd.run(NetNs.in(ns, curl.toArray(new String[0])));
+            if (r.stdout().equals("200")) {
+                return;
+            }
+            last = "HTTP " + r.stdout() + ", curl exit " + r.exitCode();
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("exporter " + name + ": " + url + " did not answer 200 within " + timeout
+                        + " (" + last + "); stderr:\n" + stderr());
             }
             sleep(100);
         }

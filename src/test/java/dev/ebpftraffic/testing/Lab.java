@@ -82,9 +82,7 @@ public final class Lab implements AutoCloseable {
 
     /** {@code ip netns exec ns command...}, which must succeed. */
     public static Cmd.Result exec(String ns, String... command) {
-        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", ns));
-        c.addAll(List.of(command));
-        return Cmd.run(c).ok();
+        return Cmd.run(NetNs.in(ns, command)).ok();
     }
 
     /** A veth pair: a in nsA, b in nsB, with the given MACs, both up. Created directly in its namespaces. */

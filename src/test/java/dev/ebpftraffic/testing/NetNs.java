@@ -154,9 +154,17 @@ public final class NetNs implements AutoCloseable {
 
     /** Runs a command inside namespace ns. */
     public Cmd.Result exec(String ns, String... command) {
+        return Cmd.run(in(ns, command));
+    }
+
+    /**
+     * {@code ip netns exec ns command...} as a list, for a command the test starts itself and lets
+     * run in the background (a load generator, a Prometheus server).
+     */
+    public static List<String> in(String ns, String... command) {
         List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         c.addAll(List.of(command));
-        return Cmd.run(c);
+        return c;
     }
 
     /** Registers something (an exporter, a process, a BPF link) to close before the namespaces go. */

@@ -1,7 +1,7 @@
 package dev.ebpftraffic.web;
 
 import dev.ebpftraffic.cli.ListenAddress;
-import dev.ebpftraffic.deploy.Cmd;
+import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.deploy.Htpasswd;
 import dev.ebpftraffic.deploy.TestPki;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -285,13 +285,13 @@ class MetricsServerTest {
             String curl = Cmd.require("curl", "curl");
             Cmd.Result ok = Cmd.run(curl, "-sS", "--fail", "--cacert", pki.caCert().toString(), "--cert", pki.clientCert().toString(),
                     "--key", pki.clientKey().toString(), "-u", "prometheus:s3cret", url);
-            assertEquals(0, ok.exit(), ok.err());
-            assertEquals(TEXT, ok.out());
+            assertEquals(0, ok.exitCode(), ok.stderr());
+            assertEquals(TEXT, ok.stdout());
             Cmd.Result noCert = Cmd.run(curl, "-sS", "--cacert", pki.caCert().toString(), "-u", "prometheus:s3cret", url);
-            assertNotEquals(0, noCert.exit());
+            assertNotEquals(0, noCert.exitCode());
             Cmd.Result wrongPw = Cmd.run(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki.caCert().toString(),
                     "--cert", pki.clientCert().toString(), "--key", pki.clientKey().toString(), "-u", "prometheus:nope", url);
-            assertEquals("401", wrongPw.out());
+            assertEquals("401", wrongPw.stdout());
         }
         // The same client certificate without an allowed SAN is refused.
         WebConfig otherSan = config("""
@@ -325,10 +325,10 @@ class MetricsServerTest {
             String curl = Cmd.require("curl", "curl");
             Cmd.Result rogue = Cmd.run(curl, "-sS", "--cacert", pki.caCert().toString(), "--cert", pki.rogueCert().toString(),
                     "--key", pki.rogueKey().toString(), url);
-            assertNotEquals(0, rogue.exit(), rogue.out());
+            assertNotEquals(0, rogue.exitCode(), rogue.stdout());
             Cmd.Result good = Cmd.run(curl, "-sS", "--cacert", pki.caCert().toString(), "--cert", pki.clientCert().toString(),
                     "--key", pki.clientKey().toString(), url);
-            assertEquals(TEXT, good.out(), good.err());
+            assertEquals(TEXT, good.stdout(), good.stderr());
         }
     }
 }

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.web;
 
-import dev.ebpftraffic.deploy.Cmd;
+import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.deploy.Htpasswd;
 import dev.ebpftraffic.deploy.TestPki;
 import org.junit.jupiter.api.BeforeAll;
@@ -115,21 +115,21 @@ class WebConfigTest {
     @Test
     void pkcs1AndSec1KeysAreConverted() throws IOException {
         String openssl = Cmd.require("openssl", "openssl");
-        Cmd.ok(openssl, "genrsa", "-traditional", "-out", dir.resolve("rsa1.key").toString(), "2048");
+        Cmd.run(openssl, "genrsa", "-traditional", "-out", dir.resolve("rsa1.key").toString(), "2048").ok();
         assertTrue(Files.readString(dir.resolve("rsa1.key")).startsWith("-----BEGIN RSA PRIVATE KEY-----"));
-        Cmd.ok(openssl, "req", "-x509", "-key", dir.resolve("rsa1.key").toString(), "-out", dir.resolve("rsa1.crt").toString(),
-                "-subj", "/CN=localhost", "-days", "1");
+        Cmd.run(openssl, "req", "-x509", "-key", dir.resolve("rsa1.key").toString(), "-out", dir.resolve("rsa1.crt").toString(),
+                "-subj", "/CN=localhost", "-days", "1").ok();
         assertNotNull(WebConfig.load(write("rsa1.yml", "tls_server_config: {cert_file: rsa1.crt, key_file: rsa1.key}\n")).tls());
 
-        Cmd.ok(openssl, "ecparam", "-name", "prime256v1", "-genkey", "-out", dir.resolve("ec.key").toString());
+        Cmd.run(openssl, "ecparam", "-name", "prime256v1", "-genkey", "-out", dir.resolve("ec.key").toString()).ok();
         assertTrue(Files.readString(dir.resolve("ec.key")).contains("-----BEGIN EC PRIVATE KEY-----"));
-        Cmd.ok(openssl, "req", "-x509", "-key", dir.resolve("ec.key").toString(), "-out", dir.resolve("ec.crt").toString(),
-                "-subj", "/CN=localhost", "-days", "1");
+        Cmd.run(openssl, "req", "-x509", "-key", dir.resolve("ec.key").toString(), "-out", dir.resolve("ec.crt").toString(),
+                "-subj", "/CN=localhost", "-days", "1").ok();
         assertNotNull(WebConfig.load(write("ec.yml", "tls_server_config: {cert_file: ec.crt, key_file: ec.key}\n")).tls());
 
-        Cmd.ok(openssl, "genpkey", "-algorithm", "ed25519", "-out", dir.resolve("ed.key").toString());
-        Cmd.ok(openssl, "req", "-x509", "-key", dir.resolve("ed.key").toString(), "-out", dir.resolve("ed.crt").toString(),
-                "-subj", "/CN=localhost", "-days", "1");
+        Cmd.run(openssl, "genpkey", "-algorithm", "ed25519", "-out", dir.resolve("ed.key").toString()).ok();
+        Cmd.run(openssl, "req", "-x509", "-key", dir.resolve("ed.key").toString(), "-out", dir.resolve("ed.crt").toString(),
+                "-subj", "/CN=localhost", "-days", "1").ok();
         assertNotNull(WebConfig.load(write("ed.yml", "tls_server_config: {cert_file: ed.crt, key_file: ed.key}\n")).tls());
     }
 
@@ -204,7 +204,7 @@ class WebConfigTest {
                 error("t14.yml", tls + "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n"
                         + "  client_allowed_sans: [x]\n"));
         String openssl = Cmd.require("openssl", "openssl");
-        Cmd.ok(openssl, "genpkey", "-algorithm", "RSA", "-aes256", "-pass", "pass:x", "-out", dir.resolve("enc.key").toString());
+        Cmd.run(openssl, "genpkey", "-algorithm", "RSA", "-aes256", "-pass", "pass:x", "-out", dir.resolve("enc.key").toString()).ok();
         assertEquals("tls_server_config: key_file " + dir.resolve("enc.key") + " holds an encrypted private key; decrypt it, "
                         + "e.g. `openssl pkey -in KEY -out KEY.plain`",
                 error("t15.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: enc.key\n"));

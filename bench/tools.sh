@@ -141,7 +141,7 @@ EOF
             bench_stop "$pid" INT
             cpu1=$(bench_cg_ns "$cg")
             counted=$(awk -F, -v a="$IPA" -v b="$IPSINK" '$1 == a && $2 == b { n += $3 } END { printf "%d\n", n }' "$W/pmacctd.csv" 2>/dev/null || echo 0)
-            note="pcap: $(grep -o 'received_packets=[0-9]* dropped_packets=[0-9]*' "$W/pmacctd.log" | tail -1)" ;;
+            note="pcap: $(grep -o 'received_packets=[0-9]* dropped_packets=[0-9]*' "$W/pmacctd.log" | tail -1) (incl. $WARM_N warm-up)" ;;
         iftop)
             for _ in $(seq 200); do
                 kill -0 "$pid" 2>/dev/null || break

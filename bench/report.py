@@ -260,6 +260,7 @@ if tl:
         ok = ("inconclusive", "the exporter was exact, but no rate in this run made the others miss") if ok else False
     targets.append(("vs pmacctd/iftop: zero packets missed by the exporter, at rates where the others miss",
                     f"exporter missed {max(em) if em else 'n/a'} at every rate; " + where, "", ok, "3"))
+    ticks = [rate_label(r) if not r.isdigit() or r == "0" else f"{int(r) // 1000}k pps" for r in rates]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
     w = 0.26
@@ -273,17 +274,18 @@ if tl:
         else:
             ax.bar(xs, [tools.get((r, tool), {}).get("cpu", 0) for r in rates], w, label=tool,
                    color="#c0392b" if tool == "pmacctd" else "#e67e22")
-    ax.set_xticks(range(len(rates)), [rate_label(r) if not r.isdigit() or r == "0" else f"{int(r) // 1000}k pps" for r in rates])
+    ax.set_xticks(range(len(rates)), ticks)
     ax.set_yscale("log")
     ax.set_ylabel("CPU seconds per million packets (log)")
     ax.set_title("CPU per Mpkt (tool's processes; median of rounds)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(top=ax.get_ylim()[1] * 10)  # room for the legend above the tallest bar (log scale)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     ax = axes[1]
     for i, tool in enumerate(("exporter", "pmacctd", "iftop")):
         xs = [j + (i - 1) * w for j in range(len(rates))]
         vals = [tools.get((r, tool), {}).get("real_missed") or 0 for r in rates]
         ax.bar(xs, [v + 0.5 for v in vals], w, label=tool, color={"exporter": "#3b75af", "pmacctd": "#c0392b", "iftop": "#e67e22"}[tool])
-    ax.set_xticks(range(len(rates)), [rate_label(r) if not r.isdigit() or r == "0" else f"{int(r) // 1000}k pps" for r in rates])
+    ax.set_xticks(range(len(rates)), ticks)
     ax.set_yscale("log")
     ax.set_ylabel("packets missed, worst round (+0.5, log)")
     ax.set_title("Missed vs sent, beyond the tool's output resolution")

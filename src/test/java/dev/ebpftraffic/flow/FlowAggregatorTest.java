@@ -232,4 +232,38 @@ class FlowAggregatorTest {
         assertEquals(6, a.drainedTotal());
         assertEquals(8, sum(exported(a))[0]);
     }
+
+    /** The kernel has one map per family: a nearly full IPv4 map does not make IPv6 entries go, and back. */
+    @Test
+    void pressureIsJudgedPerFamilyMap() {
+        FakeFlowReader k = new FakeFlowReader(8);
+        FlowAggregator a = aggregator(0, 600 * S, 600 * S, Integer.MAX_VALUE);
+        for (int i = 0; i < 7; i++) {
+            k.send(key(Direction.INBOUND, "10.0.0." + i, "10.1.0.1"), 1, 60);
+        }
+        for (int i = 0; i < 5; i++) {
+            k.send(key(Direction.INBOUND, "fd00::" + (i + 1), "fd00::ff"), 1, 80);
+        }
+        a.refresh(k, 0, List.of());
+        assertEquals(7, a.kernelEntries(true));
+        assertEquals(5, a.kernelEntries(false));
+        a.refresh(k, S, List.of()); // IPv4 7/8 > 75%: its unchanged entries go; IPv6 5/8 stays
+        assertEquals(7, a.drainedTotal());
+        assertEquals(5, k.flows.size());
+        assertTrue(k.flows.keySet().stream().noneMatch(FlowKey::ipv4), k.flows.keySet().toString());
+        assertEquals(7, a.kernelEntries(true)); // as read, before the drain
+        assertEquals(5, a.kernelEntries(false));
+
+        // Now the IPv6 map fills past 75%: only its unchanged entries go, the new IPv4 pair stays.
+        k.send(key(Direction.INBOUND, "fd00::6", "fd00::ff"), 1, 80);
+        k.send(key(Direction.INBOUND, "10.0.0.9", "10.1.0.1"), 1, 60);
+        a.refresh(k, 2 * S, List.of()); // IPv6 6/8 = 75%: not above, nothing goes yet
+        assertEquals(7, a.drainedTotal());
+        k.send(key(Direction.INBOUND, "fd00::7", "fd00::ff"), 1, 80);
+        a.refresh(k, 3 * S, List.of()); // IPv6 7/8: the 6 unchanged go, the one that just arrived stays
+        assertEquals(13, a.drainedTotal());
+        assertEquals(List.of(key(Direction.INBOUND, "10.0.0.9", "10.1.0.1"), key(Direction.INBOUND, "fd00::7", "fd00::ff")),
+                List.copyOf(k.flows.keySet()));
+        assertEquals(15, sum(exported(a))[0]); // every packet sent, drained or not
+    }
 }

@@ -43,11 +43,14 @@ public final class FakeFlowReader implements FlowReader {
         stats.put(new StatKey(ifindex, d, s), new long[]{packets, bytes});
     }
 
-    /** Like the BPF program: add to the entry, or create it, or count it as overflow. */
+    /**
+     * Like the BPF program: add to the entry, or create it, or count it as overflow. As in the
+     * kernel, IPv4 and IPv6 pairs have a map of {@code capacity} entries each.
+     */
     public synchronized void send(FlowKey k, long packets, long bytes) {
         long[] v = flows.get(k);
         if (v == null) {
-            if (flows.size() >= capacity) {
+            if (flows.keySet().stream().filter(x -> x.ipv4() == k.ipv4()).count() >= capacity) {
                 overflowPackets += packets;
                 overflowBytes += bytes;
                 return;

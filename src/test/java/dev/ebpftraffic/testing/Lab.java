@@ -120,13 +120,7 @@ public final class Lab implements AutoCloseable {
         closed = true;
         OPEN.remove(this);
         List<Throwable> errors = new ArrayList<>();
-        while (!owned.isEmpty()) {
-            try {
-                owned.pop().close();
-            } catch (Exception | Error e) {
-                errors.add(e);
-            }
-        }
+        NetNs.closeOwned(owned, errors);
         NetNs.removeNamespaces(namespaces.values(), errors);
         namespaces.clear();
         if (!errors.isEmpty()) {

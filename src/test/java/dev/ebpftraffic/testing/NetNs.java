@@ -193,13 +193,7 @@ public final class NetNs implements AutoCloseable {
         closed = true;
         OPEN.remove(this);
         List<Throwable> errors = new ArrayList<>();
-        while (!owned.isEmpty()) {
-            try {
-                owned.pop().close();
-            } catch (Exception | Error e) {
-                errors.add(e);
-            }
-        }
+        closeOwned(owned, errors);
         removeNamespaces(created, errors);
         created.clear();
         if (errors.isEmpty()) {
@@ -213,6 +207,17 @@ public final class NetNs implements AutoCloseable {
                 errors.getFirst());
         errors.stream().skip(1).forEach(err::addSuppressed);
         throw err;
+    }
+
+    /** Closes what a test handed over with own(), newest first; failures go to errors. Lab uses it too. */
+    static void closeOwned(Deque<AutoCloseable> owned, List<Throwable> errors) {
+        while (!owned.isEmpty()) {
+            try {
+                owned.pop().close();
+            } catch (Exception | Error e) {
+                errors.add(e);
+            }
+        }
     }
 
     /**

@@ -13,6 +13,11 @@
 # sending CPU's softirq: every sent packet crossed the hook. The client is pinned to CPU 0, the
 # server to CPU 1. What the server then read (sent - lost at its socket buffer) is kept too.
 #
+# Then, as a reference that is not a target, the same rounds with an empty TC program attached the
+# same way (TCX, ingress and egress; src/test/java/dev/ebpftraffic/bench/EmptyHook.java) in place of the exporter, for
+# TPUT_EMPTY_SECONDS (empty on pair 1, then pair 2): what any program at these hooks costs on this
+# path, so the exporter's figure can be read against it.
+#
 # Runs are sized by count, not time (iperf3 3.12 takes whole seconds only): after each exporter
 # (re)start one 1-s TCP and one 1-s UDP run per pair warm up the path and are discarded; the first
 # ones also size the measured runs to about TPUT_RUN_S seconds each (-n bytes for TCP, -k
@@ -22,14 +27,19 @@
 # session's CPU weight, so other jobs on the shared machine take less of its CPUs and the rounds
 # vary less; both sides of every comparison run with the same priority.
 #
-#   TPUT_SECONDS     time for the measured rounds (default 200; 24 with BENCH_QUICK=1)
+#   TPUT_SECONDS     time for the measured rounds with the exporter (default 180; 24 with BENCH_QUICK=1)
+#   TPUT_EMPTY_SECONDS  time for the rounds with the empty program (default 60; 12 with BENCH_QUICK=1)
 #   TPUT_RUN_S       target length of one iperf3 run (default 0.3)
 #   TPUT_CPU_SHARES  cpu.shares of the phase's cgroup (default 10240; 0: no priority)
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${TPUT_SECONDS:-24}; else BUDGET=${TPUT_SECONDS:-200}; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${TPUT_SECONDS:-24} EMPTY_BUDGET=${TPUT_EMPTY_SECONDS:-12}
+else BUDGET=${TPUT_SECONDS:-180} EMPTY_BUDGET=${TPUT_EMPTY_SECONDS:-60}; fi
+mkdir -p "$ROOT/target/bench"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c "$ROOT/bpf/bench/empty.bpf.c" -o "$ROOT/target/bench/empty.bpf.o"
+JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
 RUN_S=${TPUT_RUN_S:-0.3}
 PORT=$((20000 + RANDOM % 20000))
 bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
@@ -50,20 +60,30 @@ bench_track $!
 sleep 0.5
 
 watched=""
-watch_pair() { # 1 or 2: (re)start the exporter on that pair's receiving end
+watch_pair() { # SUBJECT PAIR: (re)start the exporter, or the empty program, on that pair's receiving end
     [ -n "${EXPORTER_PID:-}" ] && bench_stop "$EXPORTER_PID"
-    local vb=$VB
-    [ "$1" = 2 ] && vb=$VB2
-    ip netns exec "$NSB" "$ROOT/ebpf-traffic-exporter" --iface "$vb" --addr "127.0.0.1:$PORT" --log.level warn &
-    EXPORTER_PID=$!
-    bench_track "$EXPORTER_PID"
-    exporter_wait_ready "$PORT"
-    PORT=$((PORT + 1))
-    watched=$1
+    local vb=$VB i
+    [ "$2" = 2 ] && vb=$VB2
+    if [ "$1" = exporter ]; then
+        ip netns exec "$NSB" "$ROOT/ebpf-traffic-exporter" --iface "$vb" --addr "127.0.0.1:$PORT" --log.level warn &
+        EXPORTER_PID=$!
+        bench_track "$EXPORTER_PID"
+        exporter_wait_ready "$PORT"
+        PORT=$((PORT + 1))
+    else
+        ip netns exec "$NSB" "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED \
+            -cp "$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar" dev.ebpftraffic.bench.EmptyHook \
+            "$ROOT/target/bench/empty.bpf.o" "$vb" > "$OUT/empty-hook.log" 2>&1 &
+        EXPORTER_PID=$!
+        bench_track "$EXPORTER_PID"
+        for i in $(seq 200); do grep -q '^attached' "$OUT/empty-hook.log" && break; sleep 0.05; done
+        grep -q '^attached' "$OUT/empty-hook.log" || { log "the empty program did not attach: $(cat "$OUT/empty-hook.log")"; return 1; }
+    fi
+    watched="$1 $2"
 }
 
 CSV=$OUT/throughput.csv
-echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block" > "$CSV"
+echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block,subject" > "$CSV"
 TCP_BYTES="" UDP_PKTS=""
 iperf() { # proto dst: one client run, JSON to $OUT/iperf.json; sized by count once calibrated
     local len i
@@ -82,13 +102,13 @@ iperf() { # proto dst: one client run, JSON to $OUT/iperf.json; sized by count o
     log "iperf3: the server stayed busy"
     return 1
 }
-run_iperf() { # round mode proto dst pair block
+run_iperf() { # round mode proto dst pair block (and $subject: exporter or empty)
     local r=$1 mode=$2 proto=$3 dst=$4 pair=$5 block=$6
     iperf "$proto" "$dst"
     if [ "$proto" = tcp ]; then
-        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" '[$r, $m, "tcp", .end.sum_received.bits_per_second, "", "", .end.sum_received.seconds, "", "", $p, $b] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" --arg subj "$subject" '[$r, $m, "tcp", .end.sum_received.bits_per_second, "", "", .end.sum_received.seconds, "", "", $p, $b, $subj] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
     else
-        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), $p, $b] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+        jq -r --arg r "$r" --arg m "$mode" --arg p "$pair" --arg b "$block" --arg subj "$subject" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), $p, $b, $subj] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
     fi
 }
 warm_up() { # after an exporter (re)start: one discarded 1-s run per protocol and pair
@@ -106,11 +126,16 @@ warm_up() { # after an exporter (re)start: one discarded 1-s run per protocol an
 }
 
 r=0
-for block in 1 2 3 4; do
-    case $block in 1|4) want=1 ;; *) want=2 ;; esac
-    if [ "$watched" != "$want" ]; then watch_pair "$want"; warm_up; fi
+# block: subject, pair it watches, share of the time
+for block in 1 2 3 4 5 6; do
+    case $block in
+        1|4) subject=exporter want=1 budget=$(awk -v b="$BUDGET" 'BEGIN { print b / 4 }') ;;
+        2|3) subject=exporter want=2 budget=$(awk -v b="$BUDGET" 'BEGIN { print b / 4 }') ;;
+        5|6) subject=empty want=$((block - 4)) budget=$(awk -v b="$EMPTY_BUDGET" 'BEGIN { print b / 2 }') ;;
+    esac
+    if [ "$watched" != "$subject $want" ]; then watch_pair "$subject" "$want"; warm_up; fi
     if [ "$want" = 1 ]; then on=$IPB; off=$NET3B.2; else on=$NET3B.2; off=$IPB; fi
-    end=$(awk -v t="$EPOCHREALTIME" -v b="$BUDGET" 'BEGIN { printf "%.3f", t + b / 4 }')
+    end=$(awk -v t="$EPOCHREALTIME" -v b="$budget" 'BEGIN { printf "%.3f", t + b }')
     while awk -v t="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(t < e) }'; do
         r=$((r + 1))
         for proto in tcp udp; do
@@ -121,5 +146,5 @@ for block in 1 2 3 4; do
             fi
         done
     done
-    log "throughput: block $block (exporter on pair $want) done, $r rounds so far"
+    log "throughput: block $block ($subject on pair $want) done, $r rounds so far"
 done

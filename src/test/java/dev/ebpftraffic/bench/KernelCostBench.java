@@ -211,28 +211,4 @@ public final class KernelCostBench {
         }
         return def;
     }
-
-    /** A BPF object file from disk with one program, loaded. */
-    private record FileProgram(Libbpf lib, Arena arena, MemorySegment obj, int fd) implements AutoCloseable {
-        static FileProgram open(Libbpf lib, Path file, String prog) throws IOException {
-            byte[] bytes = Files.readAllBytes(file);
-            Arena arena = Arena.ofShared();
-            MemorySegment buf = arena.allocate(bytes.length, 8);
-            buf.copyFrom(MemorySegment.ofArray(bytes));
-            MemorySegment obj = lib.objectOpenMem(buf);
-            int err = lib.objectLoad(obj);
-            if (err < 0) {
-                lib.objectClose(obj);
-                arena.close();
-                throw new LibbpfException("cannot load " + file + ": " + Libc.strerror(-err), -err);
-            }
-            return new FileProgram(lib, arena, obj, lib.programFd(lib.findProgram(obj, prog)));
-        }
-
-        @Override
-        public void close() {
-            lib.objectClose(obj);
-            arena.close();
-        }
-    }
 }

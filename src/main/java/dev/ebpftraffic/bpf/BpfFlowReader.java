@@ -58,8 +58,12 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
 
     public static BpfFlowReader of(BpfObject obj) {
+        int capacity = obj.maxEntries(BpfObject.MAP_FLOWS4);
+        if (obj.maxEntries(BpfObject.MAP_FLOWS6) != capacity) { // one capacity is reported for both
+            throw new IllegalStateException("the flows4 and flows6 maps must have the same size (--map-size sizes both)");
+        }
         return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
-                obj.mapFd(BpfObject.MAP_STATS), obj.maxEntries(BpfObject.MAP_FLOWS4));
+                obj.mapFd(BpfObject.MAP_STATS), capacity);
     }
 
     @Override

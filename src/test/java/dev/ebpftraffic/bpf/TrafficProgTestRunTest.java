@@ -32,6 +32,7 @@ import static dev.ebpftraffic.testing.Frames.truncate;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -686,6 +687,22 @@ class TrafficProgTestRunTest {
     }
 
     // ---- readers ------------------------------------------------------------------------------------
+
+    /** One capacity is reported for both flows maps, so a reader refuses maps of different sizes. */
+    @Test
+    void readerRefusesFlowsMapsOfDifferentSizes() {
+        try (BpfObject obj = BpfObject.openEmbedded(ProgTestRun.lib())) {
+            obj.setMaxEntries(BpfObject.MAP_FLOWS4, 64);
+            obj.setMaxEntries(BpfObject.MAP_FLOWS6, 128);
+            obj.load();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> BpfFlowReader.of(obj));
+            assertEquals("the flows4 and flows6 maps must have the same size (--map-size sizes both)", e.getMessage());
+        }
+        try (ProgTestRun t = ProgTestRun.load(64)) {
+            assertEquals(64, t.reader().flowCapacity());
+        }
+    }
+
 
     /** More entries than one batch (BpfFlowReader.BATCH = 1024): the batch and get-next-key paths agree exactly. */
     @Test

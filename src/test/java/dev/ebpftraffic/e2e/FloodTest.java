@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -126,6 +127,10 @@ class FloodTest {
             assertEquals(FRAMES, packets, "exported inbound packets to " + DST + " over all series");
             assertEquals(FRAMES * FRAME_LEN, bytes, "exported inbound bytes to " + DST + " over all series");
             assertTrue(overflow > 0, "the flood overflowed the " + MAP_SIZE + "-entry kernel map");
+            // --map-size sizes both kernel maps, and the self-metric says so per family.
+            assertEquals(Map.of("ipv4", (double) MAP_SIZE, "ipv6", (double) MAP_SIZE),
+                    m.samples("ebpf_traffic_exporter_flow_map_capacity").stream()
+                            .collect(java.util.stream.Collectors.toMap(s -> s.label("family"), Metrics.Sample::value)));
             assertTrue(m.samples(Traffic.PACKETS).size() <= MAX_SERIES, "series after the flood");
             assertTrue(exporter.isAlive(), "exporter alive after the flood");
         }

@@ -86,7 +86,9 @@ class ContainerKernelTest {
         List<String> caps = sc.getCapabilities().getAdd();
         assertFalse(caps.isEmpty());
 
-        String hex = HexFormat.of().formatHex(SecureRandom.getSeed(4));
+        byte[] rnd = new byte[4];
+        new SecureRandom().nextBytes(rnd);
+        String hex = HexFormat.of().formatHex(rnd);
         String image = "localhost/ete-test-" + hex + ":test";
         String name = "ete-test-" + hex;
         int port = c.getPorts().getFirst().getContainerPort();

@@ -17,9 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -309,31 +309,38 @@ class DeployArtifactsTest {
     void dockerfileBuildsWithTheMakeTargetsAndItsLayoutStarts() throws IOException {
         List<String> lines = joinContinuations(Files.readAllLines(DEPLOY.resolve("docker/Dockerfile")));
         List<String> froms = lines.stream().filter(l -> l.startsWith("FROM ")).toList();
-        assertEquals(List.of("FROM ${JDK_IMAGE} AS build", "FROM ${JRE_IMAGE}"), froms);
-        assertTrue(lines.contains("ARG JRE_IMAGE=eclipse-temurin:25-jre-noble"), lines.toString());
-        int runtime = lines.indexOf("FROM ${JRE_IMAGE}");
-        List<String> buildRuns = lines.subList(0, runtime).stream().filter(l -> l.startsWith("RUN ")).toList();
+        // Published: DIST and RUNTIME_BASE name the stages above them. CI (ContainerKernelTest) builds
+        // the same final stage with both set to images it made (scripts/podman-image.sh).
+        assertEquals(List.of("FROM ${JDK_IMAGE} AS build", "FROM ${BASE_IMAGE} AS runtime-base", "FROM ${DIST} AS dist",
+                "FROM ${RUNTIME_BASE}"), froms);
+        for (String arg : List.of("ARG JDK_IMAGE=eclipse-temurin:25-jdk-noble", "ARG BASE_IMAGE=debian:bookworm-slim",
+                "ARG DIST=build", "ARG RUNTIME_BASE=runtime-base")) {
+            assertTrue(lines.contains(arg), arg + " in " + lines);
+        }
+        int base = lines.indexOf("FROM ${BASE_IMAGE} AS runtime-base");
+        List<String> buildRuns = lines.subList(0, base).stream().filter(l -> l.startsWith("RUN ")).toList();
         assertTrue(buildRuns.stream().anyMatch(l -> l.matches("RUN make build .*&& if \\[ \"\\$RUN_UNIT_TESTS\" = 1 ]; then make unit-test; fi")),
                 buildRuns.toString());
+        assertEquals("RUN scripts/image-dist.sh /dist", buildRuns.getLast());
+        List<String> runtime = lines.subList(lines.indexOf("FROM ${RUNTIME_BASE}") + 1, lines.size());
+        assertEquals(List.of("COPY --from=dist /dist/ /"), runtime.stream().filter(l -> l.startsWith("COPY ")).toList());
+        assertEquals(List.of(), runtime.stream().filter(l -> l.startsWith("RUN ")).toList(),
+                "the final stage runs nothing, so that a base without a package manager will do");
 
-        // Lay out the runtime stage from this checkout's `make build` output, as its COPY lines say.
-        Path image = tmp.resolve("image");
-        Set<String> copied = new LinkedHashSet<>();
-        for (String l : lines.subList(runtime, lines.size())) {
-            if (l.startsWith("COPY --from=build ")) {
-                String[] p = l.split("\\s+");
-                Path src = ROOT.resolve(p[2].substring("/src/".length()));
-                assertTrue(Files.exists(src), "the build stage makes " + src + " (make build)");
-                Path dst = image.resolve(p[3].substring(1));
-                Files.createDirectories(dst.getParent());
-                Files.copy(src, dst);
-                copied.add(p[3]);
-            }
-        }
+        // Lay out /dist as the build stage does (the same script, with this machine's JDK 25).
+        Path dist = tmp.resolve("dist");
+        Cmd.Result r = Cmd.run(Duration.ofMinutes(3), List.of(ROOT.resolve("scripts/image-dist.sh").toString(), dist.toString()));
+        assertEquals(0, r.exitCode(), r.stdout() + r.stderr());
         String entrypoint = lines.stream().filter(l -> l.startsWith("ENTRYPOINT ")).findFirst().orElseThrow();
         String exe = entrypoint.replaceAll("ENTRYPOINT \\[\"([^\"]+)\"]", "$1");
-        assertTrue(copied.contains(exe), copied + " " + exe);
-        assertTrue(lines.contains("ENV EBPF_EXPORTER_JAVA_HOME=/opt/java/openjdk"), lines.toString());
+        assertTrue(Files.isExecutable(dist.resolve(exe.substring(1))), exe);
+        String javaHome = "/opt/java";
+        assertTrue(lines.contains("ENV EBPF_EXPORTER_JAVA_HOME=" + javaHome), lines.toString());
+        // A runtime, not a JDK: no compiler, no jmods, and java.desktop is left out.
+        assertFalse(Files.exists(dist.resolve("opt/java/bin/javac")));
+        String modules = Cmd.run(dist.resolve("opt/java/bin/java").toString(), "--list-modules").ok().stdout();
+        assertEquals(List.of("java.base", "java.logging", "java.net.http", "jdk.httpserver", "jdk.unsupported"),
+                modules.lines().map(l -> l.replaceAll("@.*", "")).sorted().toList());
         String cmd = lines.stream().filter(l -> l.startsWith("CMD ")).findFirst().orElseThrow();
         List<String> cmdArgs = new ArrayList<>();
         Matcher m = Pattern.compile("\"([^\"]*)\"").matcher(cmd);
@@ -342,10 +349,9 @@ class DeployArtifactsTest {
         }
         Options.parse(cmdArgs.toArray(new String[0]));
 
-        // The entrypoint starts Java from EBPF_EXPORTER_JAVA_HOME (a JRE there; this machine's JDK here).
-        String javaHome = Cmd.run(ROOT.resolve("scripts/find-jdk.sh").toString()).ok().stdout().strip();
-        Cmd.Result v = Cmd.run(List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + javaHome, image.resolve(exe.substring(1)).toString(),
-                "--version"));
+        // The entrypoint starts the jlinked runtime from EBPF_EXPORTER_JAVA_HOME, as in the image.
+        Cmd.Result v = Cmd.run(List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + dist.resolve(javaHome.substring(1)),
+                dist.resolve(exe.substring(1)).toString(), "--version"));
         assertEquals(0, v.exitCode(), v.stdout() + v.stderr());
         assertTrue(v.stdout().startsWith("ebpf-traffic-exporter " + BuildInfo.current().version() + " (java 25"), v.stdout());
     }

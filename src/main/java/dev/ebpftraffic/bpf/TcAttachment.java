@@ -153,8 +153,7 @@ public final class TcAttachment implements AutoCloseable {
             MemorySegment opts = opts(arena, p.progFd, flags);
             int err = lib.tcAttach(hook(arena, p.tcPoint), opts);
             if (err == -Errno.EEXIST) {
-                throw new LibbpfException("another program's filter holds our handle 0x" + Integer.toHexString(handle)
-                        + " at " + p.hook + " of " + iface + "; not replacing it", Errno.EEXIST);
+                throw handleTaken(p);
             }
             if (err < 0) {
                 throw new LibbpfException(message(iface, "tc filter", -err), -err);
@@ -162,6 +161,27 @@ public final class TcAttachment implements AutoCloseable {
             p.progId = opts.get(JAVA_INT, off(Libbpf.TC_OPTS, "prog_id"));
             p.attached = true;
         }
+    }
+
+    private LibbpfException handleTaken(Point p) {
+        return new LibbpfException("another program's filter holds our handle 0x" + Integer.toHexString(handle)
+                + " (priority " + LEGACY_PRIORITY + ") at " + p.hook + " of " + iface + "; not replacing it", Errno.EEXIST);
+    }
+
+    /** The filter at our handle and priority at p, or null; throws when the filters cannot be listed. */
+    private TcFilters.Filter atOurHandle(Point p) {
+        List<TcFilters.Filter> filters;
+        try {
+            filters = TcFilters.list(ifindex, parent(p));
+        } catch (RuntimeException e) {
+            throw new LibbpfException("cannot list the filters at " + p.hook + " of " + iface + ": " + e.getMessage(), 0);
+        }
+        for (TcFilters.Filter f : filters) {
+            if (f.priority() == LEGACY_PRIORITY && f.handle() == handle) {
+                return f;
+            }
+        }
+        return null;
     }
 
     private static String message(String iface, String what, int errno) {
@@ -267,6 +287,9 @@ public final class TcAttachment implements AutoCloseable {
                     p.linkFd = fd;
                     p.attached = true;
                 } else {
+                    if (atOurHandle(p) != null) { // asked first: libbpf would log every refused try as a warning
+                        throw handleTaken(p);
+                    }
                     try {
                         attachFilter(p, 0); // never replace: a filter at our handle now is not ours
                     } catch (LibbpfException e) {
@@ -323,8 +346,8 @@ public final class TcAttachment implements AutoCloseable {
         }
         for (TcFilters.Filter f : filters) {
             if (f.priority() == LEGACY_PRIORITY && f.handle() == handle) {
-                return f.progId() == p.progId ? null
-                        : "another program (id " + f.progId() + ") replaced our filter (handle 0x" + Integer.toHexString(handle) + ")";
+                return f.progId() == p.progId ? null : (f.progId() == 0 ? "another filter" : "another program (id " + f.progId() + ")")
+                        + " replaced our filter (handle 0x" + Integer.toHexString(handle) + ")";
             }
         }
         if (Libc.ifIndexToName(ifindex) == null) {

@@ -204,12 +204,6 @@ class TcNeighboursTest {
             first.awaitAttached(Duration.ofSeconds(30));
             ExporterProcess second = startSecond(net, "legacy-second", "legacy");
             second.awaitAttached(Duration.ofSeconds(30));
-            for (String[] p : List.of(new String[] {"ingress", "tc_ingress"}, new String[] {"egress", "tc_egress"})) {
-                List<String> handles = ourHandles(net, p[0], p[1]);
-                assertEquals(2, handles.size(), "one filter per exporter at " + p[0] + ": " + tcShow(net, p[0]));
-                assertNotEquals(handles.get(0), handles.get(1), "both exporters use one handle at " + p[0]);
-            }
-
             Traffic t = new Traffic(net);
             for (int i = 0; i < 10; i++) {
                 t.udp(true, V4A, V4B, 42000, Map.of(64, 1000));
@@ -222,6 +216,12 @@ class TcNeighboursTest {
             assertEquals("200", ready(net, ExporterProcess.PORT));
             assertEquals("200", ready(net, SECOND_PORT));
             assertEquals(0, reattachments(first.scrape(), net.ifB), "nothing was taken from the first exporter");
+            for (String[] p : List.of(new String[] {"ingress", "tc_ingress"}, new String[] {"egress", "tc_egress"})) {
+                List<String> handles = ourHandles(net, p[0], p[1]);
+                assertEquals(2, handles.size(), "one filter per exporter at " + p[0] + ": " + tcShow(net, p[0]));
+                assertNotEquals(handles.get(0), handles.get(1), "both exporters use one handle at " + p[0]);
+            }
+
 
             // The second leaves; the first still counts, then leaves the interface as it found it.
             assertStoppedCleanly(second, net.ifB);

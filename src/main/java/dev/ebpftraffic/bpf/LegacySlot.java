@@ -1,5 +1,6 @@
 package dev.ebpftraffic.bpf;
 
+import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.libbpf.Libc;
 
 import java.lang.foreign.Arena;
@@ -59,10 +60,11 @@ final class LegacySlot {
                     return n;
                 }
                 if (fd != -EADDRINUSE) {
-                    throw new IllegalStateException("cannot take a legacy filter handle: " + Libc.strerror(-fd));
+                    throw new LibbpfException("cannot take a legacy filter handle (an abstract Unix socket): "
+                            + Libc.strerror(-fd), -fd);
                 }
             }
-            throw new IllegalStateException("more than " + MAX + " processes use the legacy TC hook in this network namespace");
+            throw new LibbpfException("more than " + MAX + " processes use the legacy TC hook in this network namespace", 0);
         }
         return slot;
     }

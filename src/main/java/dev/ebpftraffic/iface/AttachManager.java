@@ -286,6 +286,7 @@ public final class AttachManager implements AutoCloseable {
     private void rebuildHooks() {
         List<TcAttachment.Hook> h = new ArrayList<>();
         for (Attached a : attached.values()) {
+            reattachments.computeIfAbsent(a.name, k -> new AtomicLong()); // exported at 0 from the start, for increase()
             for (TcAttachment.Hook x : a.attachment.hooks()) {
                 h.add(new TcAttachment.Hook(a.name, x.hook(), x.mode()));
             }

@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * ebpf_traffic_exporter_attach_failures_total{reason}: interfaces that matched --iface but could
  * not be attached. Every reason is exported from the start, at 0.
  * ebpf_traffic_exporter_reattachments_total{iface}: times an interface's hooks were taken away
- * from under the exporter and attached again; an interface appears with its first re-attachment.
+ * from under the exporter and attached again; 0 from the interface's first attachment on.
  * (The attached hooks themselves are ebpf_traffic_exporter_attached, in TrafficCollector.)
  */
 public final class AttachCollector implements MultiCollector {

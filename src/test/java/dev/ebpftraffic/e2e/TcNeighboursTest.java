@@ -242,7 +242,10 @@ class TcNeighboursTest {
             exporter.awaitAttached(Duration.ofSeconds(30));
             Traffic t = new Traffic(net);
             someTraffic(t, 43000);
-            t.assertExact(exporter.scrape(), net.ifB);
+            Metrics before = exporter.scrape();
+            t.assertExact(before, net.ifB);
+            assertEquals(List.of(net.ifB + " 0.0"), before.samples(REATTACHMENTS).stream()
+                    .map(x -> x.label("iface") + " " + x.value()).toList(), "the counter is exported at 0 from the start");
 
             switch (how) {
                 case "legacy-filter-deleted" -> {

@@ -285,12 +285,16 @@ public final class AttachManager implements AutoCloseable {
 
     private void rebuildHooks() {
         List<TcAttachment.Hook> h = new ArrayList<>();
+        java.util.Set<String> current = new java.util.HashSet<>();
         for (Attached a : attached.values()) {
+            current.add(a.name);
             reattachments.computeIfAbsent(a.name, k -> new AtomicLong()); // exported at 0 from the start, for increase()
             for (TcAttachment.Hook x : a.attachment.hooks()) {
                 h.add(new TcAttachment.Hook(a.name, x.hook(), x.mode()));
             }
         }
+        // Interfaces come and go (pod veths): forget those that are gone and never needed a re-attach.
+        reattachments.entrySet().removeIf(e -> e.getValue().get() == 0 && !current.contains(e.getKey()));
         hooks = List.copyOf(h);
         ready = !attached.isEmpty() && attached.values().stream().allMatch(a -> a.attachment.complete());
     }

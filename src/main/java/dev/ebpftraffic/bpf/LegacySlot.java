@@ -69,6 +69,29 @@ final class LegacySlot {
         return slot;
     }
 
+    /**
+     * Runs action while holding slot n, if no live process holds it; returns whether it ran. A
+     * process that starts meanwhile takes another slot, so it cannot attach at n under our feet.
+     */
+    static boolean ifFree(int n, Runnable action) {
+        int fd = bind(n);
+        if (fd < 0) {
+            return false;
+        }
+        try {
+            action.run();
+            return true;
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    /** The slot of a filter handle, or 0 when the handle is not one of ours. */
+    static int slotOf(int handle) {
+        int n = handle & 0xFFFF;
+        return (handle & 0xFFFF0000) == 0xEB9F0000 && n >= 1 && n <= MAX ? n : 0;
+    }
+
     /** The filter handle of slot n. */
     static int handle(int n) {
         return 0xEB9F0000 | n;

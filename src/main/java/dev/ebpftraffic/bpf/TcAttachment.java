@@ -135,6 +135,38 @@ public final class TcAttachment implements AutoCloseable {
             // Replace: a filter with our handle was left by a dead process that held our slot.
             attachFilter(p, Libbpf.BPF_TC_F_REPLACE);
         }
+        removeLeftovers();
+    }
+
+    /**
+     * Removes the filters that exporters killed with SIGKILL left in other slots (their programs
+     * count into maps nobody reads), each while holding that slot: no live process owns it then.
+     */
+    private void removeLeftovers() {
+        for (Point p : points) {
+            List<TcFilters.Filter> filters;
+            try {
+                filters = TcFilters.list(ifindex, parent(p));
+            } catch (RuntimeException e) {
+                return; // only tidying up
+            }
+            for (TcFilters.Filter f : filters) {
+                int slot = LegacySlot.slotOf(f.handle());
+                if (slot == 0 || f.handle() == handle || f.priority() != LEGACY_PRIORITY || !f.kind().equals("bpf")) {
+                    continue;
+                }
+                LegacySlot.ifFree(slot, () -> {
+                    try (Arena arena = Arena.ofConfined()) {
+                        MemorySegment opts = opts(arena, 0, 0);
+                        opts.set(JAVA_INT, off(Libbpf.TC_OPTS, "handle"), f.handle());
+                        if (lib.tcDetach(hook(arena, p.tcPoint), opts) == 0) {
+                            log.accept("removed the " + p.hook + " filter (handle 0x" + Integer.toHexString(f.handle())
+                                    + ") that an exporter which is no longer running left on " + iface);
+                        }
+                    }
+                });
+            }
+        }
     }
 
     private void ensureQdisc() {

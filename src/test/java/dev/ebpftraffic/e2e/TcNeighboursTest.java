@@ -233,6 +233,37 @@ class TcNeighboursTest {
         }
     }
 
+    @Test
+    void legacyRemovesTheFilterAKilledExporterLeftUnderAnotherHandle() {
+        try (NetNs net = net()) {
+            ExporterProcess first = start(net, "legacy-slot1", "legacy");
+            first.awaitAttached(Duration.ofSeconds(30));
+            ExporterProcess second = startSecond(net, "legacy-slot2", "legacy");
+            second.awaitAttached(Duration.ofSeconds(30));
+            List<String> both = ourHandles(net, "ingress", "tc_ingress");
+            assertEquals(2, both.size(), tcShow(net, "ingress").toString());
+            assertEquals(137, second.kill(), "exit code after SIGKILL");
+            assertStoppedCleanly(first, net.ifB);
+            List<String> left = ourHandles(net, "ingress", "tc_ingress");
+            assertEquals(1, left.size(), "the killed exporter's filter stays: " + tcShow(net, "ingress"));
+
+            ExporterProcess third = start(net, "legacy-after-kill", "legacy");
+            third.awaitAttached(Duration.ofSeconds(30));
+            for (String[] p : List.of(new String[] {"ingress", "tc_ingress"}, new String[] {"egress", "tc_egress"})) {
+                List<String> now = ourHandles(net, p[0], p[1]);
+                assertEquals(1, now.size(), "only the running exporter's filter at " + p[0] + ": " + tcShow(net, p[0]));
+                assertNotEquals(left.getFirst(), now.getFirst(), "the leftover is still at " + p[0]);
+            }
+            assertTrue(third.stderr().contains("removed the ingress filter (handle " + left.getFirst() + ")"), third.stderr());
+            Traffic t = new Traffic(net);
+            someTraffic(t, 45000);
+            t.assertExact(third.scrape(), net.ifB);
+            assertStoppedCleanly(third, net.ifB);
+            assertEquals(List.of(), ourHandles(net, "ingress", "tc_ingress"));
+            assertEquals(List.of(), ourHandles(net, "egress", "tc_egress"));
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"legacy-filter-deleted", "legacy-qdisc-deleted", "tcx-link-detached"})
     void hookTakenAwayIsAttachedAgainAndCountsExactly(String how) throws IOException {

@@ -8,9 +8,11 @@ import dev.ebpftraffic.libbpf.LibbpfException;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -285,7 +287,7 @@ public final class AttachManager implements AutoCloseable {
 
     private void rebuildHooks() {
         List<TcAttachment.Hook> h = new ArrayList<>();
-        java.util.Set<String> current = new java.util.HashSet<>();
+        Set<String> current = new HashSet<>();
         for (Attached a : attached.values()) {
             current.add(a.name);
             reattachments.computeIfAbsent(a.name, k -> new AtomicLong()); // exported at 0 from the start, for increase()

@@ -23,8 +23,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 /**
  * rtnetlink through FFM: lists the links of the process's network namespace (RTM_GETLINK dump,
  * what `ip link` does) and waits for link and TC events (a socket bound to the RTMGRP_LINK and
- * RTMGRP_TC multicast groups). Events are only a signal to list again: that is simple and never misses a change, even
- * when the event socket overflows (ENOBUFS).
+ * RTMGRP_TC multicast groups). Events are only a signal to list again: that is simple and never
+ * misses a change, even when the event socket overflows (ENOBUFS).
  *
  * <p>When the event socket cannot be set up, {@link #subscribed()} is false and callers poll
  * (the attach manager lists the links every second).

@@ -23,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -114,12 +115,15 @@ public final class Exporter implements AutoCloseable {
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
+        }, () -> {
+            AttachManager m = manager;
+            return m == null ? Map.of() : m.reattachments();
         }));
         live = new LiveView(collector);
         resources.add(live);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = !serve ? null : MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
-                o.telemetryPath(), web, () -> !hooks().isEmpty(), BuildInfo.current().version(), traffic, live));
+                o.telemetryPath(), web, this::ready, BuildInfo.current().version(), traffic, live));
         if (server != null) {
             resources.add(server);
             Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
@@ -150,6 +154,12 @@ public final class Exporter implements AutoCloseable {
     private List<TcAttachment.Hook> hooks() {
         AttachManager m = manager;
         return m == null || closing ? List.of() : m.hooks();
+    }
+
+    /** Attached to every watched interface, with no hook taken away and not back yet. */
+    private boolean ready() {
+        AttachManager m = manager;
+        return m != null && !closing && m.ready();
     }
 
     /** The live view (rates for /api/v1/top and `top`). */

@@ -8,9 +8,12 @@ import dev.ebpftraffic.libbpf.LibbpfException;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
@@ -27,6 +30,10 @@ import java.util.function.IntConsumer;
  *       interface that is gone is dropped without error, a deleted and recreated interface (same
  *       name, new ifindex) is attached again. Without link events (the socket cannot subscribe,
  *       or EBPF_EXPORTER_LINK_WATCH=poll) it lists the links every second instead.</li>
+ *   <li>Our hooks can be taken away from under us (a TCX link detached with bpftool, a legacy
+ *       filter or the clsact qdisc deleted with tc). TC events and a check every
+ *       {@value #CHECK_MILLIS} ms notice it; the hook is attached again, counted in
+ *       {@link #reattachments()}, and until then the interface is not ready.</li>
  *   <li>Before an interface's ifindex is attached its name is recorded in {@link IfaceNames}; when
  *       it is gone, {@code retire} is called with the ifindex (the collector drains its last
  *       counts from the kernel maps under the name) before the name is let go. Counters are keyed
@@ -39,6 +46,8 @@ public final class AttachManager implements AutoCloseable {
     public static final List<String> REASONS = List.of("gone", "permission_denied", "unsupported_link_type", "error");
     /** Link listing interval without link events. */
     static final int POLL_MILLIS = 1000;
+    /** How often the hooks are checked when no event came (TCX link detaches send none). */
+    static final int CHECK_MILLIS = 2000;
 
     /** Program fds: the Ethernet pair and the L3 pair. */
     public record Programs(int ingress, int egress, int ingressL3, int egressL3) {
@@ -71,7 +80,10 @@ public final class AttachManager implements AutoCloseable {
     /** ifindex -> name of a match that could not be attached; tried again only when it changes. */
     private final Map<Integer, String> refused = new HashMap<>(); // guarded by this
     private final Map<String, AtomicLong> failures = new LinkedHashMap<>();
+    /** Interface name -> times its hooks had to be attached again. */
+    private final Map<String, AtomicLong> reattachments = new ConcurrentSkipListMap<>();
     private volatile List<TcAttachment.Hook> hooks = List.of();
+    private volatile boolean ready;
     private volatile boolean stopping;
     private boolean closed;
     private Thread thread;
@@ -134,7 +146,7 @@ public final class AttachManager implements AutoCloseable {
             boolean poll = !netlink.subscribed() || retry;
             boolean changed;
             try {
-                changed = netlink.await(poll ? POLL_MILLIS : -1);
+                changed = netlink.await(poll ? POLL_MILLIS : CHECK_MILLIS);
             } catch (RuntimeException e) {
                 if (!stopping) {
                     warn.accept("waiting for link events failed: " + e.getMessage());
@@ -145,6 +157,11 @@ public final class AttachManager implements AutoCloseable {
                 return;
             }
             if (!changed && !poll) {
+                try {
+                    verifyHooks();
+                } catch (RuntimeException e) {
+                    warn.accept("cannot check the attached hooks: " + e.getMessage());
+                }
                 continue;
             }
             try {
@@ -188,6 +205,7 @@ public final class AttachManager implements AutoCloseable {
                 }
             }
         }
+        verifyAll(); // a TC event (a filter or qdisc deleted) brought us here, perhaps
         refused.entrySet().removeIf(e -> {
             Link l = byIndex.get(e.getKey());
             return l == null || !l.name().equals(e.getValue());
@@ -200,6 +218,23 @@ public final class AttachManager implements AutoCloseable {
             attach(l, strict);
         }
         rebuildHooks();
+    }
+
+    /** Checks every attached interface's hooks and attaches again what was taken away. */
+    private synchronized void verifyHooks() {
+        if (closed) {
+            return;
+        }
+        verifyAll();
+        rebuildHooks();
+    }
+
+    private void verifyAll() {
+        for (Attached a : attached.values()) {
+            if (a.attachment.verify() > 0) {
+                reattachments.computeIfAbsent(a.name, k -> new AtomicLong()).incrementAndGet();
+            }
+        }
     }
 
     /** Drains the counts of an ifindex that is gone, then lets its name go. */
@@ -252,12 +287,33 @@ public final class AttachManager implements AutoCloseable {
 
     private void rebuildHooks() {
         List<TcAttachment.Hook> h = new ArrayList<>();
+        Set<String> current = new HashSet<>();
         for (Attached a : attached.values()) {
+            current.add(a.name);
+            reattachments.computeIfAbsent(a.name, k -> new AtomicLong()); // exported at 0 from the start, for increase()
             for (TcAttachment.Hook x : a.attachment.hooks()) {
                 h.add(new TcAttachment.Hook(a.name, x.hook(), x.mode()));
             }
         }
+        // Interfaces come and go (pod veths): forget those that are gone and never needed a re-attach.
+        reattachments.entrySet().removeIf(e -> e.getValue().get() == 0 && !current.contains(e.getKey()));
         hooks = List.copyOf(h);
+        ready = !attached.isEmpty() && attached.values().stream().allMatch(a -> a.attachment.complete());
+    }
+
+    /**
+     * Whether the program watches every interface it attached to: at least one, and none with a
+     * hook that was taken away and is not attached again yet.
+     */
+    public boolean ready() {
+        return ready;
+    }
+
+    /** Interface name -> times one or both of its hooks were found gone and attached again. */
+    public Map<String, Long> reattachments() {
+        Map<String, Long> out = new LinkedHashMap<>();
+        reattachments.forEach((k, v) -> out.put(k, v.get()));
+        return out;
     }
 
     /** Every attached hook, with the interface's current name. */
@@ -296,6 +352,7 @@ public final class AttachManager implements AutoCloseable {
             }
             closed = true;
             hooks = List.of();
+            ready = false;
             for (Attached a : attached.values()) {
                 try {
                     a.attachment.close();

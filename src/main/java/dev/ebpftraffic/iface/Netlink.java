@@ -22,9 +22,9 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 /**
  * rtnetlink through FFM: lists the links of the process's network namespace (RTM_GETLINK dump,
- * what `ip link` does) and waits for link events (a socket bound to the RTMGRP_LINK multicast
- * group). Events are only a signal to list again: that is simple and never misses a change, even
- * when the event socket overflows (ENOBUFS).
+ * what `ip link` does) and waits for link and TC events (a socket bound to the RTMGRP_LINK and
+ * RTMGRP_TC multicast groups). Events are only a signal to list again: that is simple and never
+ * misses a change, even when the event socket overflows (ENOBUFS).
  *
  * <p>When the event socket cannot be set up, {@link #subscribed()} is false and callers poll
  * (the attach manager lists the links every second).
@@ -35,6 +35,8 @@ final class Netlink implements AutoCloseable {
     static final int SOCK_CLOEXEC = 0x80000;
     static final int NETLINK_ROUTE = 0;
     static final int RTMGRP_LINK = 1;
+    /** TC events (qdiscs and filters added or deleted): a sign that our hooks may have been taken away. */
+    static final int RTMGRP_TC = 8;
     static final int NLMSG_ERROR = 2;
     static final int NLMSG_DONE = 3;
     static final int RTM_NEWLINK = 16;
@@ -94,7 +96,7 @@ final class Netlink implements AutoCloseable {
         wakeRead = fds.getAtIndex(JAVA_INT, 0);
         wakeWrite = fds.getAtIndex(JAVA_INT, 1);
         if (subscribe) {
-            int fd = socket(RTMGRP_LINK);
+            int fd = socket(RTMGRP_LINK | RTMGRP_TC);
             if (fd < 0) {
                 subscribeError = dev.ebpftraffic.libbpf.Libc.strerror(-fd);
             } else {

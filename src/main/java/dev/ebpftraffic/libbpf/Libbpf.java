@@ -80,6 +80,7 @@ public final class Libbpf {
     private final MethodHandle tcHookDestroy;
     private final MethodHandle tcAttach;
     private final MethodHandle tcDetach;
+    private final MethodHandle objGetInfoByFd;
     private final MethodHandle mapLookupBatch;
     private final MethodHandle mapGetNextKey;
     private final MethodHandle mapLookupElem;
@@ -110,6 +111,7 @@ public final class Libbpf {
         tcHookDestroy = handle("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         tcAttach = handle("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         tcDetach = handle("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        objGetInfoByFd = handle("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         mapLookupBatch = handle("bpf_map_lookup_batch",
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         mapGetNextKey = handle("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
@@ -314,6 +316,20 @@ public final class Libbpf {
 
     public int tcDetach(MemorySegment hook, MemorySegment opts) {
         return call2(tcDetach, hook, opts);
+    }
+
+    /**
+     * bpf_obj_get_info_by_fd: fills info (a bpf_prog_info, bpf_map_info or bpf_link_info of
+     * info.byteSize() bytes; the kernel fills what it knows and says how much in *len); 0 or -errno.
+     */
+    public int objGetInfoByFd(int fd, MemorySegment info) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) info.byteSize());
+            return (int) objGetInfoByFd.invokeExact(fd, info, len);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
     }
 
     // ---- map access (bpf.h low-level API) ------------------------------------------------

@@ -76,7 +76,7 @@ class DeployArtifactsTest {
         String promtool = Cmd.require("promtool", "prometheus");
         Cmd.Result check = Cmd.run(promtool, "check", "rules", DEPLOY.resolve("prometheus/rules.yml").toString());
         assertEquals(0, check.exitCode(), check.stdout() + check.stderr());
-        assertTrue(check.stdout().contains("SUCCESS: 11 rules found"), check.stdout());
+        assertTrue(check.stdout().contains("SUCCESS: 12 rules found"), check.stdout());
         Cmd.Result test = Cmd.run(DEPLOY.resolve("prometheus"), Cmd.DEFAULT_TIMEOUT, List.of(promtool, "test", "rules", "rules.test.yml"));
         assertEquals(0, test.exitCode(), test.stdout() + test.stderr());
         assertTrue(test.stdout().contains("SUCCESS"), test.stdout());

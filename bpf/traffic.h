@@ -6,6 +6,7 @@
  * struct flow6_key  must match src/main/java/dev/ebpftraffic/flow/FlowKey.java (FlowKey.LAYOUT6) byte for byte.
  * struct flow_value must match src/main/java/dev/ebpftraffic/flow/FlowValue.java (FlowValue.LAYOUT) byte for byte.
  * struct stat_key   must match src/main/java/dev/ebpftraffic/bpf/StatKey.java (StatKey.LAYOUT) byte for byte.
+ * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
  */
@@ -63,7 +64,14 @@ struct stat_key {
 	__u16 pad;       /* always zero */
 };
 
+/* Key of the "ip_groups" LPM trie: a --config.file CIDR over 16-byte addresses (IPv4 as ::ffff:a.b.c.d). */
+struct ip_group_key {
+	__u32 prefixlen; /* 0-128; an IPv4 /n is 96 + n */
+	__u8 addr[16];   /* network order */
+};
+
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 65536 /* per map; userspace sets --map-size before load */
+#define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */
 
 #endif

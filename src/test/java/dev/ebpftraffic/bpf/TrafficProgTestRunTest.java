@@ -606,11 +606,14 @@ class TrafficProgTestRunTest {
             "169.255.0.0, public", "172.15.255.255, public", "172.16.0.0, private", "172.31.255.255, private",
             "172.32.0.0, public", "192.167.255.255, public", "192.168.0.0, private", "192.168.255.255, private",
             "192.169.0.0, public", "192.0.2.1, public", "198.51.100.1, public", "203.0.113.1, public",
-            "1.1.1.1, public", "8.8.8.8, public", "255.255.255.255, public", "::, public",
+            "1.1.1.1, public", "8.8.8.8, public", "255.255.255.255, private", "255.255.255.254, public", "::, public",
+            "223.255.255.255, public", "224.0.0.0, private", "224.0.0.251, private", "239.255.255.255, private", "240.0.0.0, public",
+            "ff00::, private", "ff02::2, private", "ff02::16, private", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, private",
+            "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, public", "::ffff:224.0.0.251, private",
             "::1, private", "::2, public", "::ffff:10.0.0.1, private", "::ffff:8.8.8.8, public",
             "fbff:ffff::1, public", "fc00::, private", "fd00::1, private", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, private",
             "fe00::1, public", "fe7f::1, public", "fe80::1, private", "febf:ffff::1, private",
-            "fec0::1, public", "ff02::1, public", "2001:db8::1, public", "2606:4700::1111, public"})
+            "fec0::1, public", "ff02::1, private", "2001:db8::1, public", "2606:4700::1111, public"})
     void overflowClassifiesDestinationsLikeIpClass(String dst, String ipType) {
         boolean v6 = dst.contains(":");
         byte[] filler = ethernet().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();

@@ -89,6 +89,14 @@ struct {
 	__type(value, __u32);
 } ip_groups SEC(".maps");
 
+/* The current epoch (0 or 1, see IFDIR_EPOCH_BIT): its only element is flipped by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} epoch SEC(".maps");
+
 struct vlan_tag {
 	__be16 tci;
 	__be16 proto;
@@ -179,6 +187,15 @@ static __always_inline int is_private6(const __u8 *a)
 	return (w[0] | w[1] | w[2]) == 0 && w[3] == bpf_htonl(1); /* ::1 */
 }
 
+/* ifdir of a flows key: interface, direction and the current epoch. An array lookup is inlined. */
+static __always_inline __u32 flow_ifdir(struct __sk_buff *skb, enum direction dir)
+{
+	__u32 zero = 0;
+	__u32 *e = bpf_map_lookup_elem(&epoch, &zero);
+
+	return IFDIR(skb->ifindex, dir) | (e ? (*e & 1) << IFDIR_EPOCH_BIT : 0);
+}
+
 /* ip_type of dst on the overflow path: a private --config.file group first, then the built-in ranges. */
 static __always_inline int dst_is_private(const __u8 *dst, const int v4)
 {
@@ -255,7 +272,7 @@ static __always_inline int account_fast(struct __sk_buff *skb, enum direction di
 		__u32 len = sizeof(*eth) + bpf_ntohs(ip->tot_len);
 		if (len > skb->len || len < sizeof(*eth) + sizeof(*ip))
 			return 0;
-		struct flow4_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		struct flow4_key k = { .ifdir = flow_ifdir(skb, dir) };
 		__builtin_memcpy(k.src, &ip->saddr, 4);
 		__builtin_memcpy(k.dst, &ip->daddr, 4);
 		count(skb, &flows4, &k, k.dst, 1, dir, 1, len);
@@ -268,7 +285,7 @@ static __always_inline int account_fast(struct __sk_buff *skb, enum direction di
 		__u32 len = sizeof(*eth) + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		if (len > skb->len || !ip6->payload_len)
 			return 0;
-		struct flow6_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		struct flow6_key k = { .ifdir = flow_ifdir(skb, dir) };
 		__builtin_memcpy(k.src, &ip6->saddr, 16);
 		__builtin_memcpy(k.dst, &ip6->daddr, 16);
 		if (is_v4_mapped(k.src) && is_v4_mapped(k.dst))
@@ -433,7 +450,7 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 		}
 	}
 
-	__u32 ifdir = IFDIR(skb->ifindex, dir);
+	__u32 ifdir = flow_ifdir(skb, dir);
 	if (proto == ETH_P_IP_BE) {
 		struct iphdr *ip = header(skb, off, sizeof(*ip), &buf);
 		if (!ip || ip->version != 4 || ip->ihl < 5 || off + ip->ihl * 4 > skb->len) {

@@ -43,7 +43,13 @@
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
 #define ETH_P_IP_BE     bpf_htons(0x0800)
 #define ETH_P_IPV6_BE   bpf_htons(0x86DD)
+#define ETH_P_PPP_SES_BE bpf_htons(0x8864) /* PPPoE session stage */
+#define ETH_P_MPLS_UC_BE bpf_htons(0x8847)
+#define ETH_P_MPLS_MC_BE bpf_htons(0x8848)
+#define PPP_IP          0x0021
+#define PPP_IPV6        0x0057
 #define MAX_VLAN_TAGS   2
+#define MAX_MPLS_LABELS 4
 #define MAX_IPV6_EXT    6
 #define IP_OFFSET_MASK  0x1FFF /* fragment offset bits of iphdr.frag_off (host order) */
 #define NO_L4           IPPROTO_NONE /* "no L4 header here": a non-first fragment */
@@ -447,6 +453,44 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 			}
 			proto = tag->proto;
 			off += sizeof(*tag);
+		}
+
+		/*
+		 * PPPoE session: a 6-byte PPPoE header, then the 2-byte PPP protocol. Its IP packet is
+		 * counted like any other (bytes still from the frame's start); other PPP protocols (LCP,
+		 * IPCP, ...) stay non-IP.
+		 */
+		if (proto == ETH_P_PPP_SES_BE) {
+			__u8 ppp[2];
+			if (bpf_skb_load_bytes(skb, off + 6, ppp, 2) < 0) {
+				add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
+				return TC_ACT_UNSPEC;
+			}
+			__u16 pp = (__u16)ppp[0] << 8 | ppp[1];
+			proto = pp == PPP_IP ? ETH_P_IP_BE : pp == PPP_IPV6 ? ETH_P_IPV6_BE : proto;
+			off += 8;
+		} else if (proto == ETH_P_MPLS_UC_BE || proto == ETH_P_MPLS_MC_BE) {
+			/*
+			 * MPLS: skip labels up to the bottom of the stack; the first nibble after it says
+			 * IPv4 or IPv6 (what the kernel's own MPLS code assumes too). A deeper stack, or a
+			 * payload that is neither (pseudowire, ...), stays non-IP.
+			 */
+			__u8 lbl[4];
+			int bos = 0;
+#pragma unroll
+			for (int i = 0; i < MAX_MPLS_LABELS; i++) {
+				if (bpf_skb_load_bytes(skb, off, lbl, 4) < 0) {
+					add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
+					return TC_ACT_UNSPEC;
+				}
+				off += 4;
+				if (lbl[2] & 1) {
+					bos = 1;
+					break;
+				}
+			}
+			if (bos && bpf_skb_load_bytes(skb, off, lbl, 1) == 0)
+				proto = (lbl[0] >> 4) == 4 ? ETH_P_IP_BE : (lbl[0] >> 4) == 6 ? ETH_P_IPV6_BE : proto;
 		}
 	}
 

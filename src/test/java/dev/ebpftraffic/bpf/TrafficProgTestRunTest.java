@@ -376,7 +376,7 @@ class TrafficProgTestRunTest {
                 Arguments.of("ARP behind a VLAN tag", ethernet().vlan(42).arp("10.0.0.1", "10.0.0.2").build()),
                 Arguments.of("LLDP behind QinQ", ethernet().vlan(ETH_P_8021AD, 1).vlan(2).lldp().build()),
                 Arguments.of("802.3 length field (LLC)", ethernet().etherType(38, new byte[38]).build()),
-                Arguments.of("MPLS", ethernet().etherType(0x8847, new byte[] {0, 0, 0x11, 0x40, 0x45, 0, 0, 20}).build()),
+                Arguments.of("MPLS, a pseudowire control word after the bottom label", ethernet().etherType(0x8847, new byte[] {0, 0, 0x11, 0x40, 0, 0, 0, 20}).build()),
                 Arguments.of("bare Ethernet header, ARP", truncate(ethernet().arp("10.0.0.1", "10.0.0.2").build(), 14)));
     }
 

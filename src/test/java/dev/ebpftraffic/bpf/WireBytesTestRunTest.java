@@ -293,6 +293,74 @@ class WireBytesTestRunTest {
         }
     }
 
+    // ---- PPPoE and MPLS ---------------------------------------------------------------------------
+
+    /** A PPPoE session header (version/type 0x11, code 0, session 0x1234, length) and the PPP protocol. */
+    static byte[] pppoe(int pppProtocol, int payloadLength) {
+        int len = payloadLength + 2;
+        return new byte[] {0x11, 0, 0x12, 0x34, (byte) (len >> 8), (byte) len, (byte) (pppProtocol >> 8), (byte) pppProtocol};
+    }
+
+    /** An MPLS label stack entry: label, bottom-of-stack flag, TTL 64. */
+    static byte[] label(int label, boolean bottom) {
+        return new byte[] {(byte) (label >> 12), (byte) (label >> 4), (byte) ((label & 0xf) << 4 | (bottom ? 1 : 0)), 64};
+    }
+
+    static final byte[] IP4 = ethernet().ipv4("10.60.0.1", "1.1.1.1").udp(1, 2).payload(30).buildL3();
+    static final byte[] IP6 = ethernet().ipv6("fd00:60::1", "2606:4700::1111").tcp(1, 2).payload(30).buildL3();
+
+    static Stream<Arguments> encapsulatedIp() {
+        return Stream.of(
+                Arguments.of("PPPoE, IPv4", ethernet().etherType(0x8864, concat(pppoe(0x0021, IP4.length), IP4)).build(), "10.60.0.1", "1.1.1.1", 0),
+                Arguments.of("PPPoE, IPv6", ethernet().etherType(0x8864, concat(pppoe(0x0057, IP6.length), IP6)).build(), "fd00:60::1", "2606:4700::1111", 0),
+                Arguments.of("802.1Q, PPPoE, IPv4, padded", ethernet().vlan(7).etherType(0x8864, concat(pppoe(0x0021, IP4.length), IP4)).build(), "10.60.0.1", "1.1.1.1", 6),
+                Arguments.of("MPLS, one label, IPv4", ethernet().etherType(0x8847, concat(label(16, true), IP4)).build(), "10.60.0.1", "1.1.1.1", 0),
+                Arguments.of("MPLS, two labels, IPv6", ethernet().etherType(0x8847, concat(label(100, false), label(200, true), IP6)).build(), "fd00:60::1", "2606:4700::1111", 0),
+                Arguments.of("MPLS multicast, four labels, IPv4 + FCS", ethernet().etherType(0x8848,
+                        concat(label(1, false), label(2, false), label(3, false), label(4, true), IP4)).build(), "10.60.0.1", "1.1.1.1", 4));
+    }
+
+    /** IP inside PPPoE (session stage) or under an MPLS label stack counts for its pair; bytes from the frame's start, padding excluded. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("encapsulatedIp")
+    void ipInsidePppoeAndMplsIsAFlow(String name, byte[] sent, String src, String dst, int trailer) {
+        byte[] atHook = Arrays.copyOf(sent, sent.length + trailer);
+        try (ProgTestRun t = ProgTestRun.load()) {
+            t.run(INBOUND, atHook);
+            t.run(OUTBOUND, atHook);
+            t.run(OUTBOUND, atHook, null, 3);
+            t.assertMaps(Map.of(
+                    FlowKey.of(lo(), INBOUND, IpAddress.parse(src), IpAddress.parse(dst)), v(1, sent.length),
+                    FlowKey.of(lo(), OUTBOUND, IpAddress.parse(src), IpAddress.parse(dst)), v(4, 4L * sent.length)), NO_STATS);
+        }
+    }
+
+    static Stream<Arguments> encapsulatedNonIp() {
+        return Stream.of(
+                Arguments.of("PPPoE LCP", ethernet().etherType(0x8864, concat(pppoe(0xc021, 10), new byte[10])).build(), KernelStat.NON_IP),
+                Arguments.of("PPPoE IPCP", ethernet().etherType(0x8864, concat(pppoe(0x8021, 10), new byte[10])).build(), KernelStat.NON_IP),
+                Arguments.of("PPPoE discovery (PADI)", ethernet().etherType(0x8863, new byte[] {0x11, 0x09, 0, 0, 0, 4, 1, 1, 0, 0}).build(), KernelStat.NON_IP),
+                Arguments.of("MPLS, five labels (deeper than parsed)", ethernet().etherType(0x8847, concat(label(1, false), label(2, false),
+                        label(3, false), label(4, false), label(5, true), IP4)).build(), KernelStat.NON_IP),
+                Arguments.of("MPLS, Ethernet pseudowire (control word)", ethernet().etherType(0x8847, concat(label(9, true), new byte[4],
+                        ethernet().ipv4("10.60.0.1", "1.1.1.1").udp(1, 2).build())).build(), KernelStat.NON_IP),
+                Arguments.of("PPPoE, IPv4 cut inside the IP header", ethernet().etherType(0x8864, concat(pppoe(0x0021, IP4.length),
+                        Arrays.copyOf(IP4, 12))).build(), KernelStat.MALFORMED),
+                Arguments.of("MPLS, IPv6 cut inside the IP header", ethernet().etherType(0x8847, concat(label(5, true),
+                        Arrays.copyOf(IP6, 30))).build(), KernelStat.MALFORMED));
+    }
+
+    /** What PPPoE or MPLS carries besides IP stays non-IP; a cut IP header inside them is malformed. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("encapsulatedNonIp")
+    void nonIpInsidePppoeAndMplsIsSkipped(String name, byte[] f, KernelStat stat) {
+        try (ProgTestRun t = ProgTestRun.load()) {
+            t.run(INBOUND, f);
+            t.run(INBOUND, f);
+            t.assertMaps(Map.of(), Map.of(new StatKey(lo(), INBOUND, stat), v(2, 2L * f.length)));
+        }
+    }
+
     // ---- overflow ip_type from --config.file groups ----------------------------------------------
 
     static Group group(String name, boolean isPrivate, String... cidrs) {

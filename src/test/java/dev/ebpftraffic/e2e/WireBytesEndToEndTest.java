@@ -131,15 +131,16 @@ class WireBytesEndToEndTest {
         }
     }
 
+    /** A vxlan device vx0 in ns over under, with its MAC set before the peer's overlay address is pinned (a MAC change flushes neighbours). */
     private static void vxlan(NetNs net, String ns, String under, String local, String remote, String overlay, String peerMac, String peerOverlay) {
-        net.exec(ns, "ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", local, "remote", remote,
+        String mac = peerMac.substring(0, peerMac.length() - 1) + (peerMac.endsWith("b") ? "a" : "b");
+        net.exec(ns, "ip", "link", "add", "vx0", "address", mac, "type", "vxlan", "id", "42", "local", local, "remote", remote,
                 "dstport", "4789", "dev", under).ok();
         NetNs.sysctls(ns, Map.of("net/ipv6/conf/vx0/disable_ipv6", "1")); // no MLD through the tunnel
         net.exec(ns, "ip", "addr", "add", overlay + "/24", "dev", "vx0").ok();
         net.exec(ns, "ip", "link", "set", "vx0", "up").ok();
+        // Pinned: no ARP through the tunnel, so every inbound packet on the underlay is a TCP segment.
         net.exec(ns, "ip", "neigh", "replace", peerOverlay, "lladdr", peerMac, "dev", "vx0", "nud", "permanent").ok();
-        String mac = peerMac.substring(0, peerMac.length() - 1) + (peerMac.endsWith("b") ? "a" : "b");
-        net.exec(ns, "ip", "link", "set", "vx0", "address", mac).ok();
     }
 
     /** Runs the transfer until one has no retransmission (at most 3 tries); returns {packets, bytes} inbound for the underlay pair. */

@@ -24,6 +24,10 @@
  *              the inner transport header, as the kernel's qdisc_pkt_len_init counts.
  *   Fragments: every IPv4/IPv6 fragment carries the addresses and counts for its pair; the
  *              L4 header is read only from a first fragment (offset 0).
+ *   PPPoE session frames (PPP IPv4/IPv6) and MPLS (up to 4 labels, then the IP version nibble)
+ *              are parsed through to their IP packet.
+ *   Every flows key carries the epoch bit (IFDIR_EPOCH_BIT): userspace deletes only entries of an
+ *              epoch no program can still be adding to.
  *   Non-IP and malformed frames go to "stats", never to the flows maps.
  *   When a flows map is full the packet still counts, in the per-direction overflow stat.
  */

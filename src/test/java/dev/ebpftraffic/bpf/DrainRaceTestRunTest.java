@@ -110,4 +110,43 @@ class DrainRaceTestRunTest {
             }
         }
     }
+
+    /**
+     * The reader's view of a pair across reads and a drain, step by step: cumulative values while the
+     * entries move from the kernel into userspace, the drain hands out exactly what the last read
+     * showed (also the part still in a current-epoch kernel entry), and afterwards the pair counts
+     * only what came after the drain.
+     */
+    @Test
+    void readsAndDrainsAddUpStepByStep() {
+        byte[] f = ethernet().ipv4("10.70.1.1", "10.70.1.2").udp(1, 2).payload(10).build();
+        long len = f.length;
+        FlowKey key = FlowKey.of(ProgTestRun.loopbackIfindex(), INBOUND, IpAddress.parse("10.70.1.1"), IpAddress.parse("10.70.1.2"));
+        try (ProgTestRun t = ProgTestRun.load()) {
+            BpfFlowReader r = t.reader();
+            t.run(INBOUND, f, null, 3);
+            assertEquals(Map.of(key, new FlowValue(3, 3 * len)), t.flows()); // the entry moved into userspace
+            assertEquals(Map.of(key, new FlowValue(3, 3 * len)), t.flows()); // nothing new: the same
+            t.run(INBOUND, f, null, 2);
+            assertEquals(Map.of(key, new FlowValue(5, 5 * len)), t.flows()); // 3 in userspace + 2 in the kernel
+            t.run(INBOUND, f, null, 4); // after the read: not seen yet
+            long[] out = new long[2];
+            assertTrue(r.drainFlow(key, (k, p, b) -> {
+                out[0] = p;
+                out[1] = b;
+            }));
+            assertEquals(5, out[0], "the drain hands out what the last read showed");
+            assertEquals(5 * len, out[1]);
+            assertTrue(!r.drainFlow(key, (k, p, b) -> { }), "a drained pair is gone");
+            // The 4 after the read: the pair is new, from zero.
+            assertEquals(Map.of(key, new FlowValue(4, 4 * len)), t.flows());
+            assertEquals(Map.of(key, new FlowValue(4, 4 * len)), t.flows());
+            assertTrue(r.drainFlow(key, (k, p, b) -> {
+                out[0] = p;
+                out[1] = b;
+            }));
+            assertEquals(4, out[0]);
+            assertEquals(Map.of(), t.flows(), "drained and idle: nothing left");
+        }
+    }
 }

@@ -15,11 +15,19 @@
  * Counting rules (README "How traffic is counted"):
  *   packets += gso_segs (1 for a normal skb): packets as they are on the wire; for an
  *              untrusted GSO skb with gso_segs 0, ceil(L4 payload / gso_size).
- *   bytes   += skb->len (the frame at the hook, Ethernet header included; on an L3 device
- *              the IP packet) + (gso_segs - 1) * header length, the headers the extra
- *              segments carry.
+ *   bytes   += the L2 header (Ethernet and VLAN tags; none on an L3 device) + the IP datagram's
+ *              own length (IPv4 tot_len, IPv6 payload_len + 40): Ethernet padding of short
+ *              frames and a kept FCS (rx-fcs on) are not counted, on ingress as on egress.
+ *              When that length is unusable (0, or beyond the frame) the frame's length counts.
+ *              A GSO skb: skb->len + (gso_segs - 1) * header length, the headers the extra
+ *              segments carry; for a tunnel (VXLAN, Geneve, GRE, IPIP/SIT) up to and including
+ *              the inner transport header, as the kernel's qdisc_pkt_len_init counts.
  *   Fragments: every IPv4/IPv6 fragment carries the addresses and counts for its pair; the
  *              L4 header is read only from a first fragment (offset 0).
+ *   PPPoE session frames (PPP IPv4/IPv6) and MPLS (up to 4 labels, then the IP version nibble)
+ *              are parsed through to their IP packet.
+ *   Every flows key carries the epoch bit (IFDIR_EPOCH_BIT): userspace deletes only entries of an
+ *              epoch no program can still be adding to.
  *   Non-IP and malformed frames go to "stats", never to the flows maps.
  *   When a flows map is full the packet still counts, in the per-direction overflow stat.
  */
@@ -39,11 +47,20 @@
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
 #define ETH_P_IP_BE     bpf_htons(0x0800)
 #define ETH_P_IPV6_BE   bpf_htons(0x86DD)
+#define ETH_P_PPP_SES_BE bpf_htons(0x8864) /* PPPoE session stage */
+#define ETH_P_MPLS_UC_BE bpf_htons(0x8847)
+#define ETH_P_MPLS_MC_BE bpf_htons(0x8848)
+#define PPP_IP          0x0021
+#define PPP_IPV6        0x0057
 #define MAX_VLAN_TAGS   2
+#define MAX_MPLS_LABELS 4
 #define MAX_IPV6_EXT    6
 #define IP_OFFSET_MASK  0x1FFF /* fragment offset bits of iphdr.frag_off (host order) */
 #define NO_L4           IPPROTO_NONE /* "no L4 header here": a non-first fragment */
 #define EEXIST          17
+#define VXLAN_PORT      4789   /* IANA */
+#define VXLAN_PORT_LINUX 8472  /* Linux's default when "dstport" is not given */
+#define GENEVE_PORT     6081
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -67,6 +84,28 @@ struct {
 	__type(key, struct stat_key);
 	__type(value, struct flow_value);
 } stats SEC(".maps");
+
+/*
+ * The --config.file CIDRs, most specific first by the trie's nature: value 1 when the CIDR's group
+ * is private. The overflow path classes dst_ip by it as GroupLabeler does (a private group's CIDR
+ * wins, anything else falls back to the built-in ranges). Userspace sizes and fills it before
+ * attaching; without a config it stays empty.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, IP_GROUPS_DEFAULT_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for an LPM trie */
+	__type(key, struct ip_group_key);
+	__type(value, __u32);
+} ip_groups SEC(".maps");
+
+/* The current epoch (0 or 1, see IFDIR_EPOCH_BIT): its only element is flipped by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} epoch SEC(".maps");
 
 struct vlan_tag {
 	__be16 tci;
@@ -130,7 +169,9 @@ static __always_inline int is_private4(const __u8 *a)
 	       (b0 == 172 && (b1 & 0xf0) == 16) ||
 	       (b0 == 192 && b1 == 168) ||
 	       (b0 == 100 && (b1 & 0xc0) == 64) ||
-	       (b0 == 169 && b1 == 254);
+	       (b0 == 169 && b1 == 254) ||
+	       (b0 & 0xf0) == 224 || /* multicast 224.0.0.0/4 */
+	       (b0 == 255 && b1 == 255 && a[2] == 255 && a[3] == 255); /* limited broadcast */
 }
 
 /* True when a (16 bytes, 4-byte aligned) is ::ffff:a.b.c.d. */
@@ -151,7 +192,36 @@ static __always_inline int is_private6(const __u8 *a)
 		return 1;
 	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* fe80::/10 */
 		return 1;
+	if (a[0] == 0xff) /* multicast ff00::/8 */
+		return 1;
 	return (w[0] | w[1] | w[2]) == 0 && w[3] == bpf_htonl(1); /* ::1 */
+}
+
+/* ifdir of a flows key: interface, direction and the current epoch. An array lookup is inlined. */
+static __always_inline __u32 flow_ifdir(struct __sk_buff *skb, enum direction dir)
+{
+	__u32 zero = 0;
+	__u32 *e = bpf_map_lookup_elem(&epoch, &zero);
+
+	return IFDIR(skb->ifindex, dir) | (e ? (*e & 1) << IFDIR_EPOCH_BIT : 0);
+}
+
+/* ip_type of dst on the overflow path: a private --config.file group first, then the built-in ranges. */
+static __always_inline int dst_is_private(const __u8 *dst, const int v4)
+{
+	struct ip_group_key k = { .prefixlen = 128 };
+
+	if (v4) {
+		k.addr[10] = 0xff; /* ::ffff:a.b.c.d, as userspace keys IPv4 CIDRs */
+		k.addr[11] = 0xff;
+		__builtin_memcpy(&k.addr[12], dst, 4);
+	} else {
+		__builtin_memcpy(k.addr, dst, 16);
+	}
+	__u32 *priv = bpf_map_lookup_elem(&ip_groups, &k);
+	if (priv && *priv)
+		return 1;
+	return v4 ? is_private4(dst) : is_private6(dst);
 }
 
 /*
@@ -180,7 +250,7 @@ static __always_inline void count(struct __sk_buff *skb, void *flows, const void
 		}
 	}
 	/* Map full (-E2BIG) or no memory. */
-	int priv = v4 ? is_private4(dst) : is_private6(dst);
+	int priv = dst_is_private(dst, v4);
 	add_stat(skb, priv ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC, dir, packets, bytes);
 }
 
@@ -193,8 +263,9 @@ static __always_inline __u64 segs_unparsed(struct __sk_buff *skb)
 
 /*
  * The common case in few instructions: an untagged Ethernet frame with a plain IPv4 header (no
- * options) or an IPv6 header, in the linear data, not GSO. It counts exactly what the general
- * path in account() would: one packet, skb->len bytes, the same key. Returns 0 for anything else.
+ * options) or an IPv6 header, in the linear data, not GSO, with a usable IP length. It counts
+ * exactly what the general path in account() would: one packet, Ethernet header + IP length
+ * bytes, the same key. Returns 0 for anything else.
  */
 static __always_inline int account_fast(struct __sk_buff *skb, enum direction dir)
 {
@@ -208,28 +279,34 @@ static __always_inline int account_fast(struct __sk_buff *skb, enum direction di
 		struct iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > end || *(__u8 *)ip != 0x45 || skb->gso_size)
 			return 0; /* version 4 with IHL 5 only */
-		struct flow4_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		__u32 len = sizeof(*eth) + bpf_ntohs(ip->tot_len);
+		if (len > skb->len || len < sizeof(*eth) + sizeof(*ip))
+			return 0;
+		struct flow4_key k = { .ifdir = flow_ifdir(skb, dir) };
 		__builtin_memcpy(k.src, &ip->saddr, 4);
 		__builtin_memcpy(k.dst, &ip->daddr, 4);
-		count(skb, &flows4, &k, k.dst, 1, dir, 1, skb->len);
+		count(skb, &flows4, &k, k.dst, 1, dir, 1, len);
 		return 1;
 	}
 	if (eth->h_proto == ETH_P_IPV6_BE) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		if ((void *)(ip6 + 1) > end || ip6->version != 6 || skb->gso_size)
 			return 0;
-		struct flow6_key k = { .ifdir = IFDIR(skb->ifindex, dir) };
+		__u32 len = sizeof(*eth) + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		if (len > skb->len || !ip6->payload_len)
+			return 0;
+		struct flow6_key k = { .ifdir = flow_ifdir(skb, dir) };
 		__builtin_memcpy(k.src, &ip6->saddr, 16);
 		__builtin_memcpy(k.dst, &ip6->daddr, 16);
 		if (is_v4_mapped(k.src) && is_v4_mapped(k.dst))
 			return 0; /* belongs to flows4: the general path moves it there */
-		count(skb, &flows6, &k, k.dst, 0, dir, 1, skb->len);
+		count(skb, &flows6, &k, k.dst, 0, dir, 1, len);
 		return 1;
 	}
 	return 0;
 }
 
-/* Length of the L4 header at off, for GSO byte accounting only. */
+/* Length of the L4 header at off (TCP doff * 4, UDP 8, else 0), for GSO byte accounting only. */
 static __always_inline __u32 l4_header_len(struct __sk_buff *skb, __u8 proto, __u32 off)
 {
 	__u8 doff_byte;
@@ -272,6 +349,73 @@ static __always_inline __u8 skip_ipv6_ext(struct __sk_buff *skb, __u8 next, __u3
 }
 
 /*
+ * Where the headers each extra segment of a GSO skb repeats end, given the outer L4 protocol at
+ * off. For a tunnel the kernel segments the inner packet and every segment carries the outer
+ * headers, the tunnel header and the inner L2/L3/L4 headers (qdisc_pkt_len_init uses the inner
+ * transport offset when skb->encapsulation is set). The program cannot read gso_type or
+ * skb->encapsulation, so it recognises the tunnel from the packet: GRE (any protocol field the
+ * kernel offloads: Ethernet, IPv4, IPv6), IPIP / SIT / IPv6-in-IPv6, and UDP to the VXLAN ports
+ * (4789, and 8472, Linux's default) or the Geneve port (6081). Any other UDP GSO skb is plain
+ * UDP segmentation (UDP_SEGMENT): 8 bytes of UDP header per segment.
+ */
+static __always_inline __u32 gso_header_end(struct __sk_buff *skb, __u8 proto, __u32 off)
+{
+	__u8 b[4];
+	__u16 inner;
+
+	if (proto == IPPROTO_TCP)
+		return off + l4_header_len(skb, proto, off);
+	if (proto == IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, off, b, 4) < 0)
+			return off;
+		__u16 dport = (__u16)b[2] << 8 | b[3];
+		if (dport == VXLAN_PORT || dport == VXLAN_PORT_LINUX) {
+			off += 8 + 8; /* UDP, VXLAN */
+			inner = ETH_P_TEB;
+		} else if (dport == GENEVE_PORT) {
+			if (bpf_skb_load_bytes(skb, off + 8, b, 4) < 0)
+				return off + 8;
+			inner = (__u16)b[2] << 8 | b[3];
+			off += 8 + 8 + (b[0] & 0x3f) * 4; /* UDP, Geneve + its options */
+		} else {
+			return off + 8;
+		}
+	} else if (proto == IPPROTO_GRE) {
+		if (bpf_skb_load_bytes(skb, off, b, 4) < 0)
+			return off;
+		inner = (__u16)b[2] << 8 | b[3];
+		/* 4 bytes, + 4 for each of the checksum (0x80), key (0x20) and sequence (0x10) flags */
+		off += 4 + ((b[0] >> 7) & 1) * 4 + ((b[0] >> 5) & 1) * 4 + ((b[0] >> 4) & 1) * 4;
+	} else if (proto == IPPROTO_IPIP) {
+		inner = ETH_P_IP;
+	} else if (proto == IPPROTO_IPV6) {
+		inner = ETH_P_IPV6;
+	} else {
+		return off; /* no L4 header the kernel would repeat (ICMP, a non-first fragment, ...) */
+	}
+
+	if (inner == ETH_P_TEB) {
+		if (bpf_skb_load_bytes(skb, off + 12, b, 2) < 0)
+			return off;
+		inner = (__u16)b[0] << 8 | b[1];
+		off += sizeof(struct ethhdr);
+	}
+	if (inner == ETH_P_IP) {
+		if (bpf_skb_load_bytes(skb, off, b, 1) < 0 || bpf_skb_load_bytes(skb, off + 9, &proto, 1) < 0)
+			return off;
+		off += (b[0] & 0xf) * 4;
+	} else if (inner == ETH_P_IPV6) {
+		if (bpf_skb_load_bytes(skb, off + 6, &proto, 1) < 0)
+			return off;
+		off += sizeof(struct ipv6hdr);
+		proto = skip_ipv6_ext(skb, proto, &off);
+	} else {
+		return off;
+	}
+	return off + l4_header_len(skb, proto, off);
+}
+
+/*
  * l3: the device has no link-layer header (ARPHRD_NONE, _TUNNEL, _IPGRE, ...): the IP header
  * is at offset 0 and skb->protocol names it. Otherwise an Ethernet header (and up to two VLAN
  * tags) comes first. The compiler specialises this for each constant value of l3.
@@ -283,7 +427,7 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 	struct flow6_key k6;
 	__u64 packets = 1;
 	__u64 bytes = skb->len;
-	__u32 off = 0, l3len;
+	__u32 off = 0, l3len, iplen;
 	__u8 l4proto;
 	__be16 proto;
 	int v4;
@@ -314,9 +458,47 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 			proto = tag->proto;
 			off += sizeof(*tag);
 		}
+
+		/*
+		 * PPPoE session: a 6-byte PPPoE header, then the 2-byte PPP protocol. Its IP packet is
+		 * counted like any other (bytes still from the frame's start); other PPP protocols (LCP,
+		 * IPCP, ...) stay non-IP.
+		 */
+		if (proto == ETH_P_PPP_SES_BE) {
+			__u8 ppp[2];
+			if (bpf_skb_load_bytes(skb, off + 6, ppp, 2) < 0) {
+				add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
+				return TC_ACT_UNSPEC;
+			}
+			__u16 pp = (__u16)ppp[0] << 8 | ppp[1];
+			proto = pp == PPP_IP ? ETH_P_IP_BE : pp == PPP_IPV6 ? ETH_P_IPV6_BE : proto;
+			off += 8;
+		} else if (proto == ETH_P_MPLS_UC_BE || proto == ETH_P_MPLS_MC_BE) {
+			/*
+			 * MPLS: skip labels up to the bottom of the stack; the first nibble after it says
+			 * IPv4 or IPv6 (what the kernel's own MPLS code assumes too). A deeper stack, or a
+			 * payload that is neither (pseudowire, ...), stays non-IP.
+			 */
+			__u8 lbl[4];
+			int bos = 0;
+#pragma unroll
+			for (int i = 0; i < MAX_MPLS_LABELS; i++) {
+				if (bpf_skb_load_bytes(skb, off, lbl, 4) < 0) {
+					add_stat(skb, STAT_MALFORMED, dir, segs_unparsed(skb), bytes);
+					return TC_ACT_UNSPEC;
+				}
+				off += 4;
+				if (lbl[2] & 1) {
+					bos = 1;
+					break;
+				}
+			}
+			if (bos && bpf_skb_load_bytes(skb, off, lbl, 1) == 0)
+				proto = (lbl[0] >> 4) == 4 ? ETH_P_IP_BE : (lbl[0] >> 4) == 6 ? ETH_P_IPV6_BE : proto;
+		}
 	}
 
-	__u32 ifdir = IFDIR(skb->ifindex, dir);
+	__u32 ifdir = flow_ifdir(skb, dir);
 	if (proto == ETH_P_IP_BE) {
 		struct iphdr *ip = header(skb, off, sizeof(*ip), &buf);
 		if (!ip || ip->version != 4 || ip->ihl < 5 || off + ip->ihl * 4 > skb->len) {
@@ -328,6 +510,9 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 		__builtin_memcpy(k4.dst, &ip->daddr, 4);
 		v4 = 1;
 		l3len = ip->ihl * 4;
+		iplen = bpf_ntohs(ip->tot_len);
+		if (iplen < l3len)
+			iplen = 0;
 		/* A non-first fragment has no L4 header: never read one from it. */
 		l4proto = (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK) ? NO_L4 : ip->protocol;
 	} else if (proto == ETH_P_IPV6_BE) {
@@ -351,6 +536,8 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 		}
 		l3len = sizeof(*ip6);
 		l4proto = ip6->nexthdr;
+		/* 0: a jumbogram (or a BIG TCP GSO skb); the frame's length counts then */
+		iplen = ip6->payload_len ? sizeof(*ip6) + bpf_ntohs(ip6->payload_len) : 0;
 	} else {
 		add_stat(skb, STAT_NON_IP, dir, segs_unparsed(skb), bytes);
 		return TC_ACT_UNSPEC;
@@ -362,13 +549,17 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 	 * count out from gso_size, as the kernel's own qdisc accounting does.
 	 */
 	__u32 gso_size = skb->gso_size;
-	if (gso_size) {
+	if (!gso_size) {
+		/* Not the padding of a short Ethernet frame, nor a kept FCS: the datagram as sent. */
+		if (iplen && off + iplen <= bytes)
+			bytes = off + iplen;
+	} else {
 		__u32 segs = skb->gso_segs;
 		if (segs != 1) {
 			__u32 l4off = off + l3len;
 			if (proto == ETH_P_IPV6_BE)
 				l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
-			__u32 hdr = l4off + l4_header_len(skb, l4proto, l4off);
+			__u32 hdr = gso_header_end(skb, l4proto, l4off);
 			if (segs > 1)
 				packets = segs;
 			else if (skb->len > hdr)

@@ -6,6 +6,7 @@
  * struct flow6_key  must match src/main/java/dev/ebpftraffic/flow/FlowKey.java (FlowKey.LAYOUT6) byte for byte.
  * struct flow_value must match src/main/java/dev/ebpftraffic/flow/FlowValue.java (FlowValue.LAYOUT) byte for byte.
  * struct stat_key   must match src/main/java/dev/ebpftraffic/bpf/StatKey.java (StatKey.LAYOUT) byte for byte.
+ * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
  */
@@ -24,19 +25,26 @@ enum direction {
  * the 40-byte key of one shared map cost about 9 ns more per packet (bench/REPORT.md).
  */
 #define IFDIR(ifindex, dir) ((__u32)(ifindex) | (__u32)(dir) << 31)
-#define IFDIR_IFINDEX(ifdir) ((ifdir) & 0x7fffffff)
+#define IFDIR_IFINDEX(ifdir) ((ifdir) & 0x3fffffff)
 #define IFDIR_DIRECTION(ifdir) ((ifdir) >> 31)
+/*
+ * Bit 30 of ifdir in the flows maps is the epoch (the "epoch" map's value) the packet was counted
+ * in. Userspace flips the epoch, waits for an RCU grace period, and only then deletes entries of
+ * the old epoch: no program can still hold a pointer to them, so no increment is lost to a
+ * deleted element or lands in a reused one (BpfFlowReader). Interface indexes stay below 2^30.
+ */
+#define IFDIR_EPOCH_BIT 30
 
 /* Key of "flows4": IPv4 packets (and IPv6 packets whose two addresses are both IPv4-mapped). */
 struct flow4_key {
-	__u32 ifdir;     /* IFDIR(skb->ifindex of the hook, enum direction) */
+	__u32 ifdir;     /* IFDIR(skb->ifindex of the hook, enum direction) | epoch << IFDIR_EPOCH_BIT */
 	__u8 src[4];     /* network order */
 	__u8 dst[4];
 };
 
 /* Key of "flows6": IPv6 packets. */
 struct flow6_key {
-	__u32 ifdir;     /* IFDIR(skb->ifindex of the hook, enum direction) */
+	__u32 ifdir;     /* IFDIR(skb->ifindex of the hook, enum direction) | epoch << IFDIR_EPOCH_BIT */
 	__u8 src[16];
 	__u8 dst[16];
 };
@@ -63,7 +71,14 @@ struct stat_key {
 	__u16 pad;       /* always zero */
 };
 
+/* Key of the "ip_groups" LPM trie: a --config.file CIDR over 16-byte addresses (IPv4 as ::ffff:a.b.c.d). */
+struct ip_group_key {
+	__u32 prefixlen; /* 0-128; an IPv4 /n is 96 + n */
+	__u8 addr[16];   /* network order */
+};
+
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 65536 /* per map; userspace sets --map-size before load */
+#define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */
 
 #endif

@@ -9,6 +9,10 @@ import dev.ebpftraffic.libbpf.Libc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -17,6 +21,19 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Reads the per-CPU hash maps (flows4, flows6, stats) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
  * plus lookup on kernels without batch support. Values are summed over possible CPUs.
  * Buffers are allocated once; callers serialise reads.
+ *
+ * <p>Flows entries are never deleted while a program may still add to them. The maps are preallocated
+ * per-CPU hashes: a deleted element goes straight back on the free list, without an RCU grace period,
+ * so a program that looked it up just before the delete would add to it afterwards, and that
+ * increment would be lost or, once the element is reused, credited to another pair.
+ * (BPF_F_NO_PREALLOC does not help: the BPF memory allocator also reuses freed elements at once,
+ * and an increment into a freed element is lost either way.) Instead the programs put an epoch bit
+ * in every key. Each {@link #readFlows} flips the epoch, waits for an RCU grace period (membarrier),
+ * after which no program holds a pointer to an entry of the old epoch, and then moves the old
+ * epoch's entries, frozen now, into {@code base} here and deletes them. A pair's value is its base
+ * plus its entry of the current epoch; {@link #drainFlow} forgets a pair here without touching the
+ * kernel. The cost on the hot path is one inlined array lookup per packet; a busy pair is inserted
+ * again once per read.
  */
 public final class BpfFlowReader implements FlowReader, AutoCloseable {
     static final int BATCH = 1024;
@@ -37,10 +54,19 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private final MemorySegment drainKey;
     private final MemorySegment drainValue;
     private boolean batchUnsupported;
+    private final int epochFd;
+    private final MemorySegment epochKey;
+    private final MemorySegment epochValue;
+    private int epoch;
+    /** Per pair: the values of its deleted (old-epoch) entries, less what a drain already handed out. */
+    private final Map<FlowKey, long[]> base = new HashMap<>();
+    /** Per pair: the value of its current-epoch entry as the last read reported it. */
+    private Map<FlowKey, long[]> liveSeen = new HashMap<>();
 
-    /** flowCapacity: max_entries of each of the two flows maps. */
-    public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int flowCapacity) {
+    /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
+    public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
         this.lib = lib;
+        this.epochFd = epochFd;
         this.flows4Fd = flows4Fd;
         this.flows6Fd = flows6Fd;
         this.statsFd = statsFd;
@@ -55,6 +81,8 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         this.count = arena.allocate(JAVA_INT);
         this.drainKey = arena.allocate(maxKey, 8);
         this.drainValue = arena.allocate(valueStride * cpus, 8);
+        this.epochKey = arena.allocate(JAVA_INT);
+        this.epochValue = arena.allocate(JAVA_INT);
     }
 
     public static BpfFlowReader of(BpfObject obj) {
@@ -63,13 +91,80 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             throw new IllegalStateException("the flows4 and flows6 maps must have the same size (--map-size sizes both)");
         }
         return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
-                obj.mapFd(BpfObject.MAP_STATS), capacity);
+                obj.mapFd(BpfObject.MAP_STATS), obj.mapFd(BpfObject.MAP_EPOCH), capacity);
     }
 
     @Override
     public void readFlows(Sink<FlowKey> sink) {
-        read(flows4Fd, FlowKey.LAYOUT4.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read4(seg, off), p, b));
-        read(flows6Fd, FlowKey.LAYOUT6.byteSize(), (seg, off, p, b) -> sink.accept(FlowKey.read6(seg, off), p, b));
+        int old = epoch;
+        flipEpoch();
+        Map<FlowKey, long[]> live = new HashMap<>();
+        List<FlowKey> frozen = new ArrayList<>();
+        Map<FlowKey, long[]> frozenValues = new HashMap<>();
+        for (boolean six : new boolean[] {false, true}) {
+            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), (seg, off, p, b) -> {
+                int ifdir = seg.get(JAVA_INT, off);
+                seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT)); // FlowKey knows no epoch
+                FlowKey k = six ? FlowKey.read6(seg, off) : FlowKey.read4(seg, off);
+                seg.set(JAVA_INT, off, ifdir);
+                if ((ifdir >>> EPOCH_BIT & 1) == old) {
+                    frozen.add(k);
+                    frozenValues.put(k, new long[] {p, b});
+                } else {
+                    live.put(k, new long[] {p, b});
+                }
+            });
+        }
+        // Nothing writes to the old epoch's entries any more: each one's value is final. Fold it into
+        // base only once it is deleted, so that a failed delete leaves it for the next read.
+        for (FlowKey k : frozen) {
+            k.write(drainKey, 0);
+            drainKey.set(JAVA_INT, 0, drainKey.get(JAVA_INT, 0) | old << EPOCH_BIT);
+            int ret = lib.mapDeleteElem(k.ipv4() ? flows4Fd : flows6Fd, drainKey);
+            if (ret == 0) {
+                long[] v = frozenValues.get(k);
+                long[] acc = base.computeIfAbsent(k, x -> new long[2]);
+                acc[0] += v[0];
+                acc[1] += v[1];
+            } else if (ret != -Errno.ENOENT) {
+                throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
+            }
+        }
+        base.values().removeIf(v -> v[0] == 0 && v[1] == 0);
+        liveSeen = live;
+        for (Map.Entry<FlowKey, long[]> e : base.entrySet()) {
+            long[] l = live.get(e.getKey());
+            sink.accept(e.getKey(), e.getValue()[0] + (l == null ? 0 : l[0]), e.getValue()[1] + (l == null ? 0 : l[1]));
+        }
+        for (Map.Entry<FlowKey, long[]> e : live.entrySet()) {
+            if (!base.containsKey(e.getKey())) {
+                sink.accept(e.getKey(), e.getValue()[0], e.getValue()[1]);
+            }
+        }
+    }
+
+    /** IFDIR_EPOCH_BIT in bpf/traffic.h. */
+    private static final int EPOCH_BIT = 30;
+
+    /** Flips the epoch the programs count in, then waits until no program run of the old epoch is left. */
+    private void flipEpoch() {
+        epoch ^= 1;
+        epochKey.set(JAVA_INT, 0, 0);
+        epochValue.set(JAVA_INT, 0, epoch);
+        int ret = lib.mapUpdateElem(epochFd, epochKey, epochValue, 0);
+        if (ret < 0) {
+            epoch ^= 1;
+            throw new LibbpfException("cannot update the BPF epoch map: " + Libc.strerror(-ret), -ret);
+        }
+        if (!Libc.rcuGracePeriod()) {
+            // No membarrier (or nohz_full CPUs): a program run lasts microseconds, and it runs with
+            // preemption off; 20 ms is far longer than any of them.
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     @Override
@@ -77,10 +172,25 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
     }
 
+    /**
+     * Hands out the pair's value as the last {@link #readFlows} reported it and forgets the pair. The
+     * kernel is not touched: an entry of the current epoch stays, and the part of it already handed out
+     * is remembered as a negative base, so the pair shows again only with what it counts after that.
+     */
     @Override
     public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-        key.write(drainKey, 0);
-        return drain(key.ipv4() ? flows4Fd : flows6Fd, (p, b) -> sink.accept(key, p, b));
+        long[] b = base.remove(key);
+        long[] l = liveSeen.remove(key);
+        if (b == null && l == null) {
+            return false;
+        }
+        long packets = (b == null ? 0 : b[0]) + (l == null ? 0 : l[0]);
+        long bytes = (b == null ? 0 : b[1]) + (l == null ? 0 : l[1]);
+        if (l != null && (l[0] != 0 || l[1] != 0)) {
+            base.put(key, new long[] {-l[0], -l[1]});
+        }
+        sink.accept(key, packets, bytes);
+        return true;
     }
 
     @Override

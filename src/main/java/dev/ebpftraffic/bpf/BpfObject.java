@@ -22,6 +22,10 @@ public final class BpfObject implements AutoCloseable {
     /** Per-CPU hash of IPv6 pairs (struct flow6_key). */
     public static final String MAP_FLOWS6 = "flows6";
     public static final String MAP_STATS = "stats";
+    /** One-element array: the epoch the programs put in bit 30 of a flows key's ifdir (BpfFlowReader flips it). */
+    public static final String MAP_EPOCH = "epoch";
+    /** LPM trie of the --config.file CIDRs (struct ip_group_key), for the overflow path's ip_type. */
+    public static final String MAP_IP_GROUPS = "ip_groups";
     public static final String PROG_INGRESS = "tc_ingress";
     public static final String PROG_EGRESS = "tc_egress";
     /** The same accounting for devices without an Ethernet header: the packet starts at the IP header. */

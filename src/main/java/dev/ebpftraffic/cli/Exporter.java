@@ -2,9 +2,11 @@ package dev.ebpftraffic.cli;
 
 import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
+import dev.ebpftraffic.bpf.IpGroups;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
+import dev.ebpftraffic.flow.GroupLabeler;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.iface.AttachManager;
 import dev.ebpftraffic.iface.IfaceNames;
@@ -70,7 +72,9 @@ public final class Exporter implements AutoCloseable {
 
     private void doStart(Options o, boolean serve) {
         // First, before anything touches the kernel: a bad config or web config is a one-line error.
-        Labeler labeler = o.configFile() == null ? Labeler.plain() : TrafficConfig.load(Path.of(o.configFile())).labeler();
+        TrafficConfig config = o.configFile() == null ? null : TrafficConfig.load(Path.of(o.configFile()));
+        Labeler labeler = config == null ? Labeler.plain() : config.labeler();
+        List<GroupLabeler.Group> groups = config == null ? List.of() : config.groups();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
         Libbpf lib = Libbpf.load(o.libbpfPath());
         lib.setPrint(new Libbpf.PrintSink() {
@@ -97,11 +101,13 @@ public final class Exporter implements AutoCloseable {
         resources.add(obj);
         obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
         obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
+        IpGroups.size(obj, groups);
         try {
             obj.load();
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
             throw Privileges.explain(ex);
         }
+        IpGroups.fill(obj, groups); // before attaching: the overflow path classes dst_ip by it
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);
 

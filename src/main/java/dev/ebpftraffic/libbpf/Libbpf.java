@@ -84,6 +84,7 @@ public final class Libbpf {
     private final MethodHandle mapLookupBatch;
     private final MethodHandle mapGetNextKey;
     private final MethodHandle mapLookupElem;
+    private final MethodHandle mapUpdateElem;
     private final MethodHandle mapDeleteElem;
     private final MethodHandle mapLookupAndDeleteElem;
     private final MethodHandle numPossibleCpus;
@@ -116,6 +117,7 @@ public final class Libbpf {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         mapGetNextKey = handle("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         mapLookupElem = handle("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        mapUpdateElem = handle("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         mapDeleteElem = handle("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
         mapLookupAndDeleteElem = handle("bpf_map_lookup_and_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         numPossibleCpus = handle("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
@@ -355,6 +357,15 @@ public final class Libbpf {
     public int mapLookupElem(int fd, MemorySegment key, MemorySegment value) {
         try {
             return (int) mapLookupElem.invokeExact(fd, key, value);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** bpf_map_update_elem: 0 or -errno; flags BPF_ANY (0), BPF_NOEXIST (1), BPF_EXIST (2). */
+    public int mapUpdateElem(int fd, MemorySegment key, MemorySegment value, long flags) {
+        try {
+            return (int) mapUpdateElem.invokeExact(fd, key, value, flags);
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }

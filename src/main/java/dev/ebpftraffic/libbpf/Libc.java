@@ -11,7 +11,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-/** The few libc calls the exporter needs: interface names, strerror, close, vsnprintf. */
+/** The few libc calls the exporter needs: interface names, strerror, close, vsnprintf, membarrier. */
 public final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -23,12 +23,32 @@ public final class Libc {
     static final MethodHandle VSNPRINTF = handle("vsnprintf", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
 
     private static final int IF_NAMESIZE = 16;
+    private static final MethodHandle SYSCALL = LINKER.downcallHandle(
+            LIBC.find("syscall").orElseThrow(() -> new IllegalStateException("libc has no syscall")),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(1));
+    /** __NR_membarrier: x86_64 and the generic table (aarch64, riscv64, ...). */
+    private static final long NR_MEMBARRIER = "amd64".equals(System.getProperty("os.arch"))
+            || "x86_64".equals(System.getProperty("os.arch")) ? 324 : 283;
+    private static final int MEMBARRIER_CMD_GLOBAL = 1;
 
     private Libc() {
     }
 
     static MethodHandle handle(String name, FunctionDescriptor fd) {
         return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new IllegalStateException("libc has no " + name)), fd);
+    }
+
+    /**
+     * membarrier(MEMBARRIER_CMD_GLOBAL): returns after an RCU grace period (synchronize_rcu), i.e.
+     * after every BPF program run that had started has finished. False when the kernel refuses
+     * (no membarrier, or nohz_full CPUs).
+     */
+    public static boolean rcuGracePeriod() {
+        try {
+            return (long) SYSCALL.invokeExact(NR_MEMBARRIER, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** The ifindex of an interface in the calling thread's network namespace, or 0 when none has that name. */

@@ -18,6 +18,8 @@ class BpfNamesTest {
             assertTrue(obj.hasMap(BpfObject.MAP_FLOWS4), BpfObject.MAP_FLOWS4);
             assertTrue(obj.hasMap(BpfObject.MAP_FLOWS6), BpfObject.MAP_FLOWS6);
             assertTrue(obj.hasMap(BpfObject.MAP_STATS), BpfObject.MAP_STATS);
+            assertTrue(obj.hasMap(BpfObject.MAP_IP_GROUPS), BpfObject.MAP_IP_GROUPS);
+            assertTrue(obj.hasMap(BpfObject.MAP_EPOCH), BpfObject.MAP_EPOCH);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS_L3), BpfObject.PROG_INGRESS_L3);
@@ -36,6 +38,8 @@ class BpfNamesTest {
             assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS4));
             assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));
             assertEquals(4096, obj.maxEntries(BpfObject.MAP_STATS));
+            assertEquals(1, obj.maxEntries(BpfObject.MAP_IP_GROUPS)); // IP_GROUPS_DEFAULT_ENTRIES
+            assertEquals(1, obj.maxEntries(BpfObject.MAP_EPOCH));
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, 1000);
             assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS4));
             assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));

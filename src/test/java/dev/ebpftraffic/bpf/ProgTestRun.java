@@ -84,13 +84,20 @@ final class ProgTestRun implements AutoCloseable {
 
     /** Opens the embedded object, sizes "flows4" and "flows6" to flowsMaxEntries (when > 0) and loads it. */
     static ProgTestRun load(int flowsMaxEntries) {
+        return load(flowsMaxEntries, java.util.List.of());
+    }
+
+    /** As load(flowsMaxEntries), with the "ip_groups" trie sized and filled from groups as the exporter does. */
+    static ProgTestRun load(int flowsMaxEntries, java.util.List<dev.ebpftraffic.flow.GroupLabeler.Group> groups) {
         BpfObject obj = BpfObject.openEmbedded(lib());
         try {
             if (flowsMaxEntries > 0) {
                 obj.setMaxEntries(BpfObject.MAP_FLOWS4, flowsMaxEntries);
                 obj.setMaxEntries(BpfObject.MAP_FLOWS6, flowsMaxEntries);
             }
+            IpGroups.size(obj, groups);
             obj.load();
+            IpGroups.fill(obj, groups);
             return new ProgTestRun(obj);
         } catch (RuntimeException | Error e) {
             obj.close();

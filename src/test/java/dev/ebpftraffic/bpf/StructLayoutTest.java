@@ -199,6 +199,12 @@ class StructLayoutTest {
     }
 
     @Test
+    void ipGroupKey() {
+        assertSameStruct("ip_group_key", IpGroups.KEY);
+        assertEquals(20, IpGroups.KEY.byteSize());
+    }
+
+    @Test
     void enumStat() {
         Map<String, Integer> c = enumValues("stat");
         Map<String, Integer> java = new LinkedHashMap<>();

@@ -35,6 +35,10 @@ class IpClassTest {
             "fe80::", "fe80::1", "fe9f::1", "fea0::1", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             // loopback
             "::1",
+            // multicast 224.0.0.0/4 (mDNS, SSDP, the top) and the limited broadcast
+            "224.0.0.0", "224.0.0.1", "224.0.0.251", "239.255.255.250", "239.255.255.255", "255.255.255.255",
+            // multicast ff00::/8 (all nodes, all routers, MLDv2 reports, global scope)
+            "ff00::", "ff02::1", "ff02::2", "ff02::16", "ff05::1:3", "ff0e::101", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
     })
     void privateAddresses(String s) {
         IpAddress a = IpAddress.parse(s);
@@ -54,12 +58,14 @@ class IpClassTest {
             "169.253.255.255", "169.255.0.0", "168.254.1.1", "170.254.1.1",
             // ordinary public and documentation ranges (public by the contract)
             "1.1.1.1", "8.8.8.8", "192.0.2.1", "198.51.100.1", "203.0.113.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "11.10.192.168",
+            "0.0.0.0", "11.10.192.168",
+            // just outside multicast and the limited broadcast (directed broadcasts are not special)
+            "223.255.255.255", "240.0.0.0", "255.255.255.254", "254.255.255.255", "203.0.113.255",
             // the second octet alone must not decide: 10 / 127 / 168 in other positions
             "1.10.0.1", "1.127.0.1", "1.192.168.1", "2.172.16.0",
             // just outside each IPv6 range
             "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "fe00::", "fe00::1",
-            "fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "fec0::", "fec0::1", "ff02::1",
+            "fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "fec0::", "fec0::1", "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             // documentation, global, and near-loopback
             "2001:db8::1", "2606:4700:4700::1111", "2001:4860:4860::8888",
             "::", "::2", "::1:0", "1::1", "::1:1", "0:0:0:1::1",
@@ -82,10 +88,12 @@ class IpClassTest {
                         || (b0 == 172 && b1 >= 16 && b1 <= 31)
                         || (b0 == 192 && b1 == 168)
                         || (b0 == 100 && b1 >= 64 && b1 <= 127)
-                        || (b0 == 169 && b1 == 254);
+                        || (b0 == 169 && b1 == 254)
+                        || (b0 >= 224 && b0 <= 239);
                 for (int low : new int[]{0x0000, 0x0001, 0xffff}) {
                     IpAddress a = IpAddress.ofIpv4((b0 << 24) | (b1 << 16) | low);
-                    assertEquals(expected, IpClass.isPrivate(a), a.toString());
+                    boolean broadcast = b0 == 255 && b1 == 255 && low == 0xffff;
+                    assertEquals(expected || broadcast, IpClass.isPrivate(a), a.toString());
                 }
             }
         }
@@ -95,7 +103,7 @@ class IpClassTest {
     @org.junit.jupiter.api.Test
     void everyFirstIpv6Group() {
         for (int g0 = 0; g0 <= 0xffff; g0++) {
-            boolean expected = (g0 >= 0xfc00 && g0 <= 0xfdff) || (g0 >= 0xfe80 && g0 <= 0xfebf);
+            boolean expected = (g0 >= 0xfc00 && g0 <= 0xfdff) || (g0 >= 0xfe80 && g0 <= 0xfebf) || g0 >= 0xff00;
             IpAddress a = new IpAddress((long) g0 << 48, 1);
             assertEquals(expected || g0 == 0, IpClass.isPrivate(a), a.toString()); // g0 == 0 is ::1
             IpAddress b = new IpAddress(((long) g0 << 48) | 0xffff, 0x1234);

@@ -166,7 +166,7 @@ class TrafficCollectorTest {
             # TYPE network_traffic_bytes_total counter
             network_traffic_bytes_total{direction="inbound",dst_ip="192.168.1.5",iface="eth0",ip_type="private",src_ip="1.1.1.1"} 1234.0
             network_traffic_bytes_total{direction="inbound",dst_ip="fd00::2",iface="eth0",ip_type="private",src_ip="2001:db8::1"} 258.0
-            network_traffic_bytes_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="public",src_ip="fe80::1"} 180.0
+            network_traffic_bytes_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="private",src_ip="fe80::1"} 180.0
             network_traffic_bytes_total{direction="inbound",dst_ip="other",iface="eth0",ip_type="private",src_ip="other"} 500.0
             network_traffic_bytes_total{direction="outbound",dst_ip="1.1.1.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 640.0
             network_traffic_bytes_total{direction="outbound",dst_ip="192.0.2.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 98.0
@@ -176,7 +176,7 @@ class TrafficCollectorTest {
             # TYPE network_traffic_packets_total counter
             network_traffic_packets_total{direction="inbound",dst_ip="192.168.1.5",iface="eth0",ip_type="private",src_ip="1.1.1.1"} 10.0
             network_traffic_packets_total{direction="inbound",dst_ip="fd00::2",iface="eth0",ip_type="private",src_ip="2001:db8::1"} 3.0
-            network_traffic_packets_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="public",src_ip="fe80::1"} 2.0
+            network_traffic_packets_total{direction="inbound",dst_ip="ff02::1",iface="veth-t7",ip_type="private",src_ip="fe80::1"} 2.0
             network_traffic_packets_total{direction="inbound",dst_ip="other",iface="eth0",ip_type="private",src_ip="other"} 5.0
             network_traffic_packets_total{direction="outbound",dst_ip="1.1.1.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 8.0
             network_traffic_packets_total{direction="outbound",dst_ip="192.0.2.1",iface="eth0",ip_type="public",src_ip="192.168.1.5"} 1.0

@@ -68,6 +68,8 @@ class RecreatedInterfaceTest {
         reader.flow(5, Direction.INBOUND, A, B, 10, 1000);
         reader.stat(5, Direction.INBOUND, KernelStat.NON_IP, 2, 120);
         Metrics m = scrape();
+        assertEquals(List.of(0L, 0L), List.of(pair(m, "veth1")[0], pair(m, "veth1")[1]), "a series shows 0 in its first scrape");
+        m = scrape();
         assertEquals(List.of(10L, 1000L), List.of(pair(m, "veth1")[0], pair(m, "veth1")[1]));
 
         // More traffic, then the interface is deleted: its kernel entries are drained under its name.
@@ -103,6 +105,8 @@ class RecreatedInterfaceTest {
         reader.stat(5, Direction.OUTBOUND, KernelStat.MALFORMED, 1, 10);
         reader.stat(9, Direction.OUTBOUND, KernelStat.MALFORMED, 2, 20);
         Metrics m = scrape();
+        assertEquals(0, pair(m, "eth1")[0], "a series shows 0 in its first scrape");
+        m = scrape();
         assertEquals(5, pair(m, "eth1")[0]);
         assertEquals(500, pair(m, "eth1")[1]);
         assertEquals(3, skipped(m, "eth1", "packets"));
@@ -127,6 +131,7 @@ class RecreatedInterfaceTest {
         names.gone(5);
         names.put(6, "tun0");
         reader.stat(6, Direction.INBOUND, KernelStat.OVERFLOW_PUBLIC, 1, 100);
+        scrape(); // "other" shows 0 in its first scrape
         Metrics m = scrape();
         List<Metrics.Sample> other = m.samples(s -> s.name().equals("network_traffic_bytes_total")
                 && "other".equals(s.label("src_ip")));
@@ -148,6 +153,8 @@ class RecreatedInterfaceTest {
         List<Metrics.Sample> s = m.samples("network_traffic_packets_total");
         assertEquals(2, s.size(), m.text());
         assertEquals(4, (long) s.stream().filter(x -> x.label("iface").equals("eth1")).findFirst().orElseThrow().value());
+        assertEquals(0, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value());
+        s = scrape().samples("network_traffic_packets_total");
         assertEquals(1, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value());
     }
 }

@@ -123,6 +123,23 @@ public final class TrafficCollector implements MultiCollector {
      * kernel maps. Nothing counted is lost, and the maps do not fill with entries of dead interfaces.
      */
     public synchronized void retire(int ifindex) {
+        retire(ifindex, () -> { });
+    }
+
+    /**
+     * {@link #retire(int)}, then {@code rename} (which renames or forgets the ifindex in the names
+     * this collector reads), both under the collector's lock: no refresh in between can bind new
+     * kernel entries of the ifindex to a name it is about to lose. rename runs even if the drain fails.
+     */
+    public synchronized void retire(int ifindex, Runnable rename) {
+        try {
+            retire0(ifindex);
+        } finally {
+            rename.run();
+        }
+    }
+
+    private void retire0(int ifindex) {
         refresh();
         long now = clock.getAsLong();
         try {

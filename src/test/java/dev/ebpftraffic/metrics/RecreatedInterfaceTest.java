@@ -157,4 +157,39 @@ class RecreatedInterfaceTest {
         s = scrape().samples("network_traffic_packets_total");
         assertEquals(1, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value());
     }
+
+    /**
+     * A rename as the attach manager does it: drain under the old name, then record the new one.
+     * A refresh (the timer, a scrape) that runs in between must not bind the ifindex's next
+     * kernel entries to the old name (or to none): the rename is atomic for readers.
+     */
+    @Test
+    void renameIsAtomicForReaders() throws Exception {
+        names.put(5, "eth1");
+        reader.flow(5, Direction.INBOUND, A, B, 4, 400);
+        scrape();
+        Thread[] refresher = new Thread[1];
+        boolean[] finishedInside = {false};
+        collector.retire(5, () -> {
+            // A packet lands right after the drain, and a refresh tries to run before the new name is set.
+            reader.flow(5, Direction.INBOUND, A, B, 1, 100);
+            names.gone(5);
+            refresher[0] = Thread.ofPlatform().start(collector::refresh);
+            try {
+                refresher[0].join(300);
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            finishedInside[0] = !refresher[0].isAlive();
+            names.put(5, "uplink");
+        });
+        refresher[0].join(5000);
+        assertTrue(!finishedInside[0], "a refresh ran in the middle of the rename");
+        scrape();
+        Metrics m = scrape();
+        List<Metrics.Sample> s = m.samples("network_traffic_packets_total");
+        assertEquals(4, (long) s.stream().filter(x -> x.label("iface").equals("eth1")).findFirst().orElseThrow().value(), m.text());
+        assertEquals(1, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value(), m.text());
+        assertEquals(2, s.size(), m.text());
+    }
 }

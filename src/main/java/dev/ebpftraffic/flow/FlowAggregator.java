@@ -459,11 +459,12 @@ public final class FlowAggregator {
                 fed.add(route(OtherKey.of(s.key)));
             }
         }
-        // An "other" goes when idle for the TTL, shown in full, and nothing can feed it any more.
+        // An "other" goes when idle for the TTL, nothing can feed it any more, and scrapes showed all
+        // of it (or none ever ran: with nobody scraping, churn must not grow memory).
         for (Iterator<Map.Entry<OtherKey, Other>> it = other.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<OtherKey, Other> e = it.next();
             Other o = e.getValue();
-            if (!fed.contains(e.getKey()) && now - o.lastActive >= settings.ttlNanos() && o.fullyShown()) {
+            if (!fed.contains(e.getKey()) && now - o.lastActive >= settings.ttlNanos() && (o.fullyShown() || !o.shown)) {
                 it.remove();
             }
         }

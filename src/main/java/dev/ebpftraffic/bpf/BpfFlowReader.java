@@ -212,7 +212,13 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             // the two calls is lost, which is why only idle entries are drained.
             ret = lib.mapLookupElem(fd, k, drainValue);
             if (ret == 0) {
-                lib.mapDeleteElem(fd, k);
+                // Only a delete that worked makes the value final: otherwise the entry stays and
+                // must not be handed over (the next read would count it again). ENOENT: someone
+                // else deleted it after our lookup; the value read is its last.
+                int del = lib.mapDeleteElem(fd, k);
+                if (del < 0 && del != -Errno.ENOENT) {
+                    ret = del;
+                }
             }
         }
         if (ret == -Errno.ENOENT) {

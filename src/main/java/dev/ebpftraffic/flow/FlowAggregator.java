@@ -16,20 +16,33 @@ import java.util.function.IntFunction;
 /**
  * Turns kernel map contents into bounded, exact, monotonic series.
  *
+ * <p>Exactness is judged the way users read counters: {@code sum(increase())} and {@code sum(rate())}
+ * over all series, "other" included. Every byte lands in exactly one series' increase, once:
  * <ul>
  *   <li>Each refresh reads the kernel map and turns every entry's growth into a delta for its series.</li>
  *   <li>Kernel entries idle for {@code drainIdle} are drained (lookup-and-delete, final value kept),
  *       so the kernel map holds only active pairs and normal traffic never hits its overflow path.
- *       Above 75% fill, every entry that did not change since the previous read is drained.</li>
+ *       Above 75% fill, every entry that did not change since the previous read is drained. An entry
+ *       is forgotten only after its drain succeeded: a failed drain leaves it to the next read.</li>
+ *   <li>Scrapes: every series (pair or "other") shows 0 in the first scrape that exports it, and its
+ *       real total from the next one on, so the first sample's value is never lost to increase().
+ *       {@link #scrape} marks what a scrape showed.</li>
  *   <li>Series budget: at most {@code maxSeries} series are exported, counting the "other" series.
- *       The rest are folded into "other". A folded series' total moves into "other" and stays there,
- *       so no exported counter ever decreases and the sum over all series never changes.
+ *       The rest are folded. A folded series simply disappears (Prometheus marks it stale: what it
+ *       showed stays in its own increase()); only what it counted after the last scrape, and its
+ *       traffic from then on, go to its "other". A series exported again starts from 0.
  *       Ranking is by recent traffic: bytes, exponentially decayed with a 60 s time constant.
- *       A new pair competes with its first traffic. Anti-flapping: a folded series replaces an
- *       exported one only when its recent traffic is more than twice as large.</li>
- *   <li>Expiry: a series idle for {@code ttl} is dropped; what it exported moves into "other".</li>
+ *       A new pair competes with its first traffic. Anti-flapping: an exported series ranks with
+ *       twice its score, so a folded one replaces it only when more than twice as loud.</li>
+ *   <li>Fairness across interfaces: the pair slots (the budget less the "other" slots) are shared
+ *       first as a guaranteed quota, slots / interfaces (those with tracked series) for each
+ *       interface's own top pairs; the slots left go by global ranking. One busy interface cannot
+ *       take the slots of the others' top pairs.</li>
+ *   <li>Expiry: a series idle for {@code ttl} is dropped like a fold. An "other" series is dropped
+ *       when it has been idle for {@code ttl}, shown in full, and no tracked series or overflow counter
+ *       feeds it: the series of an interface that is gone all go after {@code ttl}.</li>
  *   <li>Memory: beyond {@code maxTracked} series, the quietest folded series are forgotten; they
- *       hold nothing that is not already in "other", so totals stay exact.</li>
+ *       hold nothing, their traffic went to "other".</li>
  *   <li>Interfaces: a series is identified by the interface's name, resolved from the kernel key's
  *       ifindex when that key is first seen. An interface deleted and recreated under the same name
  *       (a new ifindex) feeds the same series, so its counters continue. When an ifindex is gone,
@@ -41,6 +54,8 @@ public final class FlowAggregator {
     static final double SCORE_TAU_NANOS = 60e9;
     static final double SWAP_FACTOR = 2.0;
     static final double PRESSURE_FILL = 0.75;
+    /** The iface label of the catch-all "other" series. */
+    public static final String ALL_IFACES = "other";
 
     public record Settings(int maxSeries, long ttlNanos, long drainIdleNanos, int maxTracked) {
         public Settings {
@@ -65,8 +80,11 @@ public final class FlowAggregator {
     /** An exported or folded series. */
     public static final class Series {
         private final SeriesKey key;
-        private long packets;
+        private long packets; // counted since it was last exported
         private long bytes;
+        private long shownPackets; // what the last scrape showed
+        private long shownBytes;
+        private boolean shown; // a scrape showed it (at 0 the first time)
         private double score;
         private long lastActive; // also when score was last updated
         private boolean exported;
@@ -83,6 +101,7 @@ public final class FlowAggregator {
             return key;
         }
 
+        /** Counted since the series was last exported (the live view's value). */
         public long packets() {
             return packets;
         }
@@ -91,12 +110,68 @@ public final class FlowAggregator {
             return bytes;
         }
 
+        /** What a scrape exports now: 0 until a scrape has shown the series once. */
+        public long scrapePackets() {
+            return shown ? packets : 0;
+        }
+
+        public long scrapeBytes() {
+            return shown ? bytes : 0;
+        }
+
         public boolean exported() {
             return exported;
         }
 
         double scoreAt(long now) {
             return score * Math.exp(-(now - lastActive) / SCORE_TAU_NANOS);
+        }
+    }
+
+    /** An "other" series: folded series' traffic and the kernel's overflow counters for one group. */
+    public static final class Other {
+        private long packets;
+        private long bytes;
+        private long shownPackets;
+        private long shownBytes;
+        private boolean shown;
+        private long lastActive;
+        // What series folded into this group had shown: not in "other"'s counter, but the live view
+        // adds it so its rows keep adding up to everything counted.
+        private long foldedPackets;
+        private long foldedBytes;
+
+        Other(long now) {
+            this.lastActive = now;
+        }
+
+        void add(long dp, long db, long now) {
+            packets += dp;
+            bytes += db;
+            if (dp != 0 || db != 0) {
+                lastActive = now;
+            }
+        }
+
+        public long scrapePackets() {
+            return shown ? packets : 0;
+        }
+
+        public long scrapeBytes() {
+            return shown ? bytes : 0;
+        }
+
+        /** For the live view: everything counted in this group outside the exported pairs. */
+        public long livePackets() {
+            return packets + foldedPackets;
+        }
+
+        public long liveBytes() {
+            return bytes + foldedBytes;
+        }
+
+        boolean fullyShown() {
+            return shown && shownPackets == packets && shownBytes == bytes;
         }
     }
 
@@ -118,9 +193,9 @@ public final class FlowAggregator {
     private IntFunction<String> ifaceNames = i -> "ifindex" + i;
     private final Map<FlowKey, KernelEntry> kernel = new HashMap<>();
     private final Map<SeriesKey, Series> series = new HashMap<>();
-    private final Map<OtherKey, long[]> other = new HashMap<>();
+    private final Map<OtherKey, Other> other = new HashMap<>();
     private final Set<OtherKey> extraOtherKeys = new HashSet<>();
-    private final Set<OtherKey> groups = new HashSet<>(); // every (iface, direction, ip_type) seen
+    private final Set<OtherKey> coarse = new HashSet<>(); // groups whose "other" is the catch-all
     private int exportedCount;
     private int generation;
     private long drained;
@@ -173,10 +248,26 @@ public final class FlowAggregator {
                 gone.add(k);
             }
         }
-        for (FlowKey k : gone) {
-            drain(reader, k, now);
+        RuntimeException failed = drainAll(reader, gone, now);
+        if (failed != null) {
+            throw failed;
         }
         return gone.size();
+    }
+
+    /** Drains each key; one failing does not stop the others. Returns the first failure, or null. */
+    private RuntimeException drainAll(FlowReader reader, List<FlowKey> keys, long now) {
+        RuntimeException failed = null;
+        for (FlowKey k : keys) {
+            try {
+                drain(reader, k, now);
+            } catch (RuntimeException e) {
+                if (failed == null) {
+                    failed = e;
+                }
+            }
+        }
+        return failed;
     }
 
     /**
@@ -230,15 +321,17 @@ public final class FlowAggregator {
                 idle.add(e.getKey());
             }
         }
-        for (FlowKey k : idle) {
-            drain(reader, k, now);
-        }
+        // A failed drain must not stop expiry and the budget: report it after them.
+        RuntimeException failed = drainAll(reader, idle, now);
 
-        expire(now);
         extraOtherKeys.clear();
         extraOtherKeys.addAll(overflowKeys);
+        expire(now);
         enforceBudget(now);
         evict(now);
+        if (failed != null) {
+            throw failed;
+        }
     }
 
     private void observe(KernelEntry ke, long p, long b, long now) {
@@ -253,9 +346,14 @@ public final class FlowAggregator {
         }
     }
 
+    /**
+     * Drains one kernel entry. It is forgotten only once the drain succeeded: when the drain
+     * throws, the entry is still in the kernel and the next read continues from the values seen.
+     */
     private void drain(FlowReader reader, FlowKey k, long now) {
-        KernelEntry ke = kernel.remove(k);
+        KernelEntry ke = kernel.get(k);
         reader.drainFlow(k, (key, p, b) -> observe(ke, p, b, now));
+        kernel.remove(k);
         ke.series.kernelRefs--;
         drained++;
     }
@@ -265,14 +363,38 @@ public final class FlowAggregator {
         Series s = series.get(sk);
         if (s == null) {
             s = new Series(sk, now);
-            groups.add(OtherKey.of(sk));
-            // Born exported with its own first traffic; if that leaves us over budget, the end of
-            // this refresh folds the quietest, before any scrape can see it.
+            // Born exported with its own first traffic (a scrape shows it at 0 first); if that
+            // leaves us over budget, the end of this refresh folds the quietest.
             s.exported = true;
             exportedCount++;
             series.put(sk, s);
         }
         return s;
+    }
+
+    private Other otherFor(OtherKey key, long now) {
+        return other.computeIfAbsent(key, x -> new Other(now));
+    }
+
+    /** Where a group's "other" traffic goes: its own "other", or, when it is coarse, the catch-all. */
+    private OtherKey route(OtherKey group) {
+        return coarse.contains(group) ? catchAll(group) : group;
+    }
+
+    /** The "other" of every interface whose own "other" does not fit the budget (iface="other"). */
+    static OtherKey catchAll(OtherKey group) {
+        return new OtherKey(ALL_IFACES, group.direction(), group.ipType());
+    }
+
+    static boolean isCatchAll(OtherKey k) {
+        return ALL_IFACES.equals(k.iface());
+    }
+
+    /** Adds to an "other" series directly: the kernel's overflow counters' growth. */
+    public void addOther(OtherKey key, long packets, long bytes, long now) {
+        if (packets != 0 || bytes != 0) {
+            otherFor(route(key), now).add(packets, bytes, now);
+        }
     }
 
     private void add(Series s, long dp, long db, long now) {
@@ -286,90 +408,202 @@ public final class FlowAggregator {
             s.packets += dp;
             s.bytes += db;
         } else {
-            long[] o = other.computeIfAbsent(OtherKey.of(s.key), x -> new long[2]);
-            o[0] += dp;
-            o[1] += db;
+            otherFor(route(OtherKey.of(s.key)), now).add(dp, db, now);
         }
     }
 
-    private void fold(Series s) {
+    /**
+     * The series stops being exported and disappears. What scrapes showed of it stays in its own
+     * increase(); only what it counted since the last scrape goes to "other", with what comes next.
+     */
+    private void fold(Series s, long now, boolean expiring) {
         DeltaListener listener = deltaListener;
         if (listener != null) {
             listener.folded(s.key);
         }
-        long[] o = other.computeIfAbsent(OtherKey.of(s.key), x -> new long[2]);
-        o[0] += s.packets;
-        o[1] += s.bytes;
+        long unseenP = s.packets - s.shownPackets;
+        long unseenB = s.bytes - s.shownBytes;
+        OtherKey ok = route(OtherKey.of(s.key));
+        // Expiry creates no "other" for nothing; a budget fold's group keeps one anyway.
+        Other o = unseenP != 0 || unseenB != 0 || !expiring ? otherFor(ok, now) : other.get(ok);
+        if (o != null) {
+            o.add(unseenP, unseenB, now);
+            o.foldedPackets += s.shownPackets;
+            o.foldedBytes += s.shownBytes;
+        }
         s.packets = 0;
         s.bytes = 0;
+        s.shownPackets = 0;
+        s.shownBytes = 0;
+        s.shown = false;
         s.exported = false;
+        s.exportCache = null;
         exportedCount--;
     }
 
     private void expire(long now) {
+        Set<OtherKey> fed = new HashSet<>();
+        for (OtherKey k : extraOtherKeys) {
+            fed.add(route(k));
+        }
         for (Iterator<Series> it = series.values().iterator(); it.hasNext(); ) {
             Series s = it.next();
             // A series still fed by a kernel entry is not idle for long: its entry drains first.
             if (s.kernelRefs == 0 && now - s.lastActive >= settings.ttlNanos()) {
                 if (s.exported) {
-                    fold(s);
+                    fold(s, now, true);
                 }
                 it.remove();
                 expired++;
+            } else {
+                fed.add(route(OtherKey.of(s.key)));
+            }
+        }
+        // An "other" goes when idle for the TTL, nothing can feed it any more, and scrapes showed all
+        // of it (or none ever ran: with nobody scraping, churn must not grow memory).
+        for (Iterator<Map.Entry<OtherKey, Other>> it = other.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<OtherKey, Other> e = it.next();
+            Other o = e.getValue();
+            if (!fed.contains(e.getKey()) && now - o.lastActive >= settings.ttlNanos() && (o.fullyShown() || !o.shown)) {
+                it.remove();
             }
         }
     }
 
     /**
-     * "other" label sets that exist or may appear; they count against the budget. When the series
-     * do not all fit, any group (interface, direction, ip_type) may need its "other".
+     * The budget: "other" series first, then pairs. Any group (interface, direction, ip_type)
+     * with a folded series or an overflow counter needs its "other", and, when the pairs do not
+     * all fit, any group of a tracked series may. When those "other" series alone do not fit
+     * (more groups than the budget: many interfaces), the quietest groups are made coarse: their
+     * "other" traffic goes to a catch-all with iface="other", one per (direction, ip_type), at most
+     * 4, which --max-series always leaves room for. Returns the slots left for pairs.
      */
-    private int otherSlots(int seriesCount) {
-        Set<OtherKey> keys = new HashSet<>(other.keySet());
-        keys.addAll(extraOtherKeys);
-        if (seriesCount + keys.size() > settings.maxSeries()) {
-            keys.addAll(groups);
+    private int otherBudget(long now) {
+        int max = settings.maxSeries();
+        Set<OtherKey> tracked = new HashSet<>();
+        Set<OtherKey> needed = new HashSet<>(extraOtherKeys);
+        Map<OtherKey, Double> groupScore = new HashMap<>();
+        for (Series s : series.values()) {
+            OtherKey g = OtherKey.of(s.key);
+            tracked.add(g);
+            if (!s.exported) {
+                needed.add(g);
+            }
+            groupScore.merge(g, s.scoreAt(now), Double::sum);
         }
-        return keys.size();
-    }
-
-    private int exportCapacity(int seriesCount) {
-        return Math.max(0, settings.maxSeries() - otherSlots(seriesCount));
+        Set<OtherKey> slots = new HashSet<>(other.keySet());
+        slots.addAll(needed);
+        if (series.size() + slots.size() > max) {
+            slots.addAll(tracked);
+        }
+        if (slots.size() <= max) {
+            coarse.clear();
+            return max - slots.size();
+        }
+        Set<OtherKey> groups = new HashSet<>(needed);
+        groups.addAll(tracked);
+        Set<OtherKey> catchAlls = new HashSet<>();
+        for (OtherKey k : other.keySet()) {
+            (isCatchAll(k) ? catchAlls : groups).add(k);
+        }
+        List<OtherKey> ranked = new ArrayList<>(groups);
+        ranked.sort((a, b) -> {
+            int c = Double.compare(groupScore.getOrDefault(b, 0.0), groupScore.getOrDefault(a, 0.0)); // loudest first
+            return c != 0 ? c : a.toString().compareTo(b.toString());
+        });
+        int fine = Math.min(ranked.size(), max);
+        Set<OtherKey> cost;
+        while (true) { // at most 5 rounds: the catch-alls are at most 4
+            cost = new HashSet<>(catchAlls);
+            for (int i = 0; i < ranked.size(); i++) {
+                cost.add(i < fine ? ranked.get(i) : catchAll(ranked.get(i)));
+            }
+            if (cost.size() <= max || fine == 0) {
+                break;
+            }
+            fine--;
+        }
+        coarse.clear();
+        for (int i = fine; i < ranked.size(); i++) {
+            OtherKey g = ranked.get(i);
+            coarse.add(g);
+            Other o = other.remove(g);
+            if (o != null) { // it disappears like a folded pair: the catch-all takes what no scrape showed
+                Other c = otherFor(catchAll(g), now);
+                c.add(o.packets - o.shownPackets, o.bytes - o.shownBytes, now);
+                c.foldedPackets += o.foldedPackets + o.shownPackets;
+                c.foldedBytes += o.foldedBytes + o.shownBytes;
+            }
+        }
+        return Math.max(0, max - cost.size());
     }
 
     private void enforceBudget(long now) {
         if (settings.maxSeries() == 0) {
             return;
         }
-        int capacity = exportCapacity(series.size());
-        List<Series> exported = new ArrayList<>(exportedCount);
-        List<Series> folded = new ArrayList<>();
-        for (Series s : series.values()) {
-            (s.exported ? exported : folded).add(s);
-        }
-        exported.sort((a, b) -> Double.compare(a.scoreAt(now), b.scoreAt(now))); // quietest first
-        int e = 0;
-        while (exported.size() - e > capacity) { // over budget (e.g. "other" slots appeared): fold the quietest
-            fold(exported.get(e++));
-        }
-        if (folded.isEmpty()) {
+        int capacity = otherBudget(now);
+        if (series.size() <= capacity) {
+            for (Series s : series.values()) {
+                if (!s.exported) {
+                    promote(s);
+                }
+            }
             return;
         }
-        folded.sort((a, b) -> Double.compare(b.scoreAt(now), a.scoreAt(now))); // loudest first
-        int f = 0;
-        while (f < folded.size() && exportedCount < capacity) { // free slots: promote the loudest
-            promote(folded.get(f++));
+        // Rank by recent traffic; an exported series counts twice, so near the boundary the
+        // exported set does not flap.
+        int n = series.size();
+        Series[] ranked = series.values().toArray(new Series[0]);
+        Map<Series, Double> rankOf = new HashMap<>(n * 2);
+        for (int i = 0; i < n; i++) {
+            Series s = ranked[i];
+            rankOf.put(s, s.scoreAt(now) * (s.exported ? SWAP_FACTOR : 1));
         }
-        // Swap only on a clear win, so series near the boundary do not flap.
-        while (f < folded.size() && e < exported.size()
-                && folded.get(f).scoreAt(now) > SWAP_FACTOR * exported.get(e).scoreAt(now)) {
-            fold(exported.get(e++));
-            promote(folded.get(f++));
+        java.util.Arrays.sort(ranked, (a, b) -> {
+            int c = Double.compare(rankOf.get(b), rankOf.get(a)); // loudest first
+            return c != 0 ? c : Boolean.compare(b.exported, a.exported);
+        });
+        // Fairness: each interface with tracked series is guaranteed capacity / interfaces slots
+        // for its own top pairs; what is left goes by global ranking.
+        Map<String, Integer> perIface = new HashMap<>();
+        for (Series s : ranked) {
+            perIface.putIfAbsent(s.key.iface(), 0);
+        }
+        int quota = capacity / perIface.size();
+        boolean[] keep = new boolean[n];
+        int kept = 0;
+        if (quota > 0) {
+            for (int i = 0; i < n; i++) {
+                String iface = ranked[i].key.iface();
+                int used = perIface.get(iface);
+                if (used < quota) {
+                    perIface.put(iface, used + 1);
+                    keep[i] = true;
+                    kept++;
+                }
+            }
+        }
+        for (int i = 0; i < n && kept < capacity; i++) {
+            if (!keep[i]) {
+                keep[i] = true;
+                kept++;
+            }
+        }
+        for (int i = 0; i < n; i++) { // fold first, so the count never exceeds the budget
+            if (!keep[i] && ranked[i].exported) {
+                fold(ranked[i], now, false);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (keep[i] && !ranked[i].exported) {
+                promote(ranked[i]);
+            }
         }
     }
 
     private void promote(Series s) {
-        s.exported = true; // starts from zero: what it had is in "other" for good
+        s.exported = true; // starts from zero: what it had went to "other"
         exportedCount++;
     }
 
@@ -385,7 +619,7 @@ public final class FlowAggregator {
         }
         candidates.sort((a, b) -> Double.compare(a.scoreAt(now), b.scoreAt(now)));
         for (int i = 0; i < candidates.size() && series.size() > settings.maxTracked(); i++) {
-            series.remove(candidates.get(i).key); // folded: everything it counted is in "other" already
+            series.remove(candidates.get(i).key); // folded: its traffic went to "other" already
             evicted++;
         }
     }
@@ -399,9 +633,42 @@ public final class FlowAggregator {
         }
     }
 
-    /** Folded totals per "other" key: {packets, bytes}. */
-    public Map<OtherKey, long[]> other() {
+    /** "other" series by key. */
+    public Map<OtherKey, Other> other() {
         return other;
+    }
+
+    /** What a scrape exports: each series and "other" with its scrape values. */
+    public interface ScrapeVisitor {
+        void series(SeriesKey key, Series s, long packets, long bytes);
+
+        void other(OtherKey key, long packets, long bytes);
+    }
+
+    /**
+     * Visits what a scrape exports now and records it as shown: a series shown at 0 once shows its
+     * totals from the next scrape on, and a fold hands "other" only what no scrape has shown.
+     */
+    public void scrape(ScrapeVisitor visitor) {
+        for (Series s : series.values()) {
+            if (s.exported) {
+                long p = s.scrapePackets();
+                long b = s.scrapeBytes();
+                visitor.series(s.key, s, p, b);
+                s.shown = true;
+                s.shownPackets = p;
+                s.shownBytes = b;
+            }
+        }
+        for (Map.Entry<OtherKey, Other> e : other.entrySet()) {
+            Other o = e.getValue();
+            long p = o.scrapePackets();
+            long b = o.scrapeBytes();
+            visitor.other(e.getKey(), p, b);
+            o.shown = true;
+            o.shownPackets = p;
+            o.shownBytes = b;
+        }
     }
 
     public int trackedSeries() {

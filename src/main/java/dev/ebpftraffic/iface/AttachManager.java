@@ -16,7 +16,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import java.util.function.IntConsumer;
 
 /**
  * Keeps the programs attached to every interface that matches --iface / --iface-exclude, as
@@ -36,8 +35,9 @@ import java.util.function.IntConsumer;
  *       {@link #reattachments()}, and until then the interface is not ready.</li>
  *   <li>Before an interface's ifindex is attached its name is recorded in {@link IfaceNames}; when
  *       it is gone, {@code retire} is called with the ifindex (the collector drains its last
- *       counts from the kernel maps under the name) before the name is let go. Counters are keyed
- *       by name, so a recreated interface continues them.</li>
+ *       counts from the kernel maps under the name) and lets the name go (or, on a rename, records
+ *       the new one) in the same step for readers: no refresh sees the drained ifindex under the
+ *       wrong name. Counters are keyed by name, so a recreated interface continues them.</li>
  *   <li>close() detaches everything it attached, and nothing else.</li>
  * </ul>
  */
@@ -48,6 +48,15 @@ public final class AttachManager implements AutoCloseable {
     static final int POLL_MILLIS = 1000;
     /** How often the hooks are checked when no event came (TCX link detaches send none). */
     static final int CHECK_MILLIS = 2000;
+
+    /**
+     * Drains the last counts of an ifindex under its current name, then runs {@code rename} (which
+     * updates the names) before any reader can read the maps again.
+     */
+    @FunctionalInterface
+    public interface Retire {
+        void retire(int ifindex, Runnable rename);
+    }
 
     /** Program fds: the Ethernet pair and the L3 pair. */
     public record Programs(int ingress, int egress, int ingressL3, int egressL3) {
@@ -72,7 +81,7 @@ public final class AttachManager implements AutoCloseable {
     private final AttachMode mode;
     private final IfacePatterns patterns;
     private final IfaceNames names;
-    private final IntConsumer retire;
+    private final Retire retire;
     private final Consumer<String> info;
     private final Consumer<String> warn;
     private final Netlink netlink;
@@ -89,7 +98,7 @@ public final class AttachManager implements AutoCloseable {
     private Thread thread;
 
     private AttachManager(Libbpf lib, Programs programs, AttachMode mode, IfacePatterns patterns, IfaceNames names,
-                          IntConsumer retire, Consumer<String> info, Consumer<String> warn, boolean poll) {
+                          Retire retire, Consumer<String> info, Consumer<String> warn, boolean poll) {
         this.lib = lib;
         this.programs = programs;
         this.mode = mode;
@@ -113,7 +122,7 @@ public final class AttachManager implements AutoCloseable {
      * @param poll   list links every second instead of waiting for link events
      */
     public static AttachManager start(Libbpf lib, Programs programs, AttachMode mode, IfacePatterns patterns,
-                                      IfaceNames names, IntConsumer retire, Consumer<String> info,
+                                      IfaceNames names, Retire retire, Consumer<String> info,
                                       Consumer<String> warn, boolean poll) {
         AttachManager m = new AttachManager(lib, programs, mode, patterns, names, retire, info, warn, poll);
         try {
@@ -193,14 +202,15 @@ public final class AttachManager implements AutoCloseable {
                 info.accept(a.name + " is gone (ifindex " + a.ifindex + "); it is attached again if it comes back");
             } else if (!l.name().equals(a.name)) {
                 String old = a.name;
-                retireIfindex(a.ifindex); // counts so far stay under the old name
                 if (patterns.matches(l)) {
-                    names.put(a.ifindex, l.name());
+                    // Counts so far stay under the old name; the new name takes over atomically.
+                    retireIfindex(a.ifindex, () -> names.put(a.ifindex, l.name()));
                     a.name = l.name();
                     info.accept(old + " was renamed to " + l.name() + " (ifindex " + a.ifindex + "); counting under the new name");
                 } else {
-                    a.attachment.close();
+                    a.attachment.close(); // first: nothing is counted after the last drain
                     attached.remove(a.ifindex);
+                    retireIfindex(a.ifindex);
                     info.accept(old + " was renamed to " + l.name() + ", which --iface does not match: detached");
                 }
             }
@@ -239,10 +249,21 @@ public final class AttachManager implements AutoCloseable {
 
     /** Drains the counts of an ifindex that is gone, then lets its name go. */
     private void retireIfindex(int ifindex) {
+        retireIfindex(ifindex, () -> names.gone(ifindex));
+    }
+
+    /** Drains the counts of an ifindex under its name, then renames it, atomically for readers. */
+    private void retireIfindex(int ifindex, Runnable rename) {
+        boolean[] done = {false};
         try {
-            retire.accept(ifindex);
+            retire.retire(ifindex, () -> {
+                done[0] = true;
+                rename.run();
+            });
         } finally {
-            names.gone(ifindex);
+            if (!done[0]) { // the drain failed before renaming: the names must still move on
+                rename.run();
+            }
         }
     }
 

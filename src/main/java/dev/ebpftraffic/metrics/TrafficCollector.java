@@ -36,9 +36,9 @@ import java.util.function.Supplier;
  * All metrics of the exporter, built at scrape time from the kernel maps.
  *
  * <p>Traffic: network_traffic_{bytes,packets}_total per (src_ip, dst_ip, direction, ip_type, iface),
- * as FlowAggregator bounds them. Folded and expired series, and packets the kernel could not put in
- * its full flows map, are exported in the same families with src_ip="other", dst_ip="other", so a
- * sum over all series is exact. These two families have two renderings: snapshots for the client
+ * as FlowAggregator bounds them. Traffic of folded series (after their fold), and packets the kernel
+ * could not put in its full flows map, are exported in the same families with src_ip="other",
+ * dst_ip="other", so sum(increase()) over all series is exact (see FlowAggregator). These two families have two renderings: snapshots for the client
  * library (any format it negotiates), and {@link #writeTrafficText}, a streaming writer of the text
  * format that a 100k-series scrape needs. Self-metrics are prefixed ebpf_traffic_exporter_.
  *
@@ -63,11 +63,17 @@ public final class TrafficCollector implements MultiCollector {
     private final Consumer<String> errorLog;
     private final FlowAggregator flows;
     private final FlowTable<StatKey> stats = new FlowTable<>();
-    /** Totals of stats entries whose interface is gone, by interface name. */
+    /**
+     * Totals of stats entries whose interface is gone, by interface name: {packets, bytes, when
+     * retired}. Dropped after the series TTL unless a live entry continues under the same name.
+     */
     private final Map<NamedStat, long[]> retiredStats = new HashMap<>();
+    /** The overflow counters as last seen, to hand "other" their growth. */
+    private final Map<OtherKey, long[]> overflowSeen = new HashMap<>();
     private long readErrors;
     private double lastScrapeSeconds;
     private LiveListener live;
+    private java.util.function.LongSupplier clock = System::nanoTime;
 
     /**
      * The live view's hook: every refresh's deltas (see FlowAggregator.DeltaListener) and, before
@@ -101,6 +107,11 @@ public final class TrafficCollector implements MultiCollector {
         }
     }
 
+    /** The time source of refreshes (ages, TTLs): tests step it. */
+    synchronized void clock(java.util.function.LongSupplier clock) {
+        this.clock = clock;
+    }
+
     /** A stats counter as exported: by interface name. */
     private record NamedStat(String iface, Direction direction, KernelStat stat) {
     }
@@ -112,8 +123,25 @@ public final class TrafficCollector implements MultiCollector {
      * kernel maps. Nothing counted is lost, and the maps do not fill with entries of dead interfaces.
      */
     public synchronized void retire(int ifindex) {
+        retire(ifindex, () -> { });
+    }
+
+    /**
+     * {@link #retire(int)}, then {@code rename} (which renames or forgets the ifindex in the names
+     * this collector reads), both under the collector's lock: no refresh in between can bind new
+     * kernel entries of the ifindex to a name it is about to lose. rename runs even if the drain fails.
+     */
+    public synchronized void retire(int ifindex, Runnable rename) {
+        try {
+            retire0(ifindex);
+        } finally {
+            rename.run();
+        }
+    }
+
+    private void retire0(int ifindex) {
         refresh();
-        long now = System.nanoTime();
+        long now = clock.getAsLong();
         try {
             flows.drainIfindex(reader, ifindex, now);
             List<FlowTable.Entry<StatKey>> gone = new ArrayList<>();
@@ -127,9 +155,10 @@ public final class TrafficCollector implements MultiCollector {
                 reader.drainStat(k, (key, p, b) -> e.observe(p, b)); // throws: the entry stays, nothing is lost
                 stats.remove(k);
                 long[] t = retiredStats.computeIfAbsent(new NamedStat(ifaceName.apply(ifindex), k.direction(), k.stat()),
-                        x -> new long[2]);
+                        x -> new long[3]);
                 t[0] += e.packets();
                 t[1] += e.bytes();
+                t[2] = now;
             }
         } catch (RuntimeException e) {
             readFailed(e);
@@ -139,7 +168,7 @@ public final class TrafficCollector implements MultiCollector {
     /** The stats counters by interface name: live kernel entries plus those of interfaces that are gone. */
     private Map<NamedStat, long[]> namedStats() {
         Map<NamedStat, long[]> out = new HashMap<>();
-        retiredStats.forEach((k, v) -> out.put(k, v.clone()));
+        retiredStats.forEach((k, v) -> out.put(k, new long[]{v[0], v[1]}));
         for (FlowTable.Entry<StatKey> e : stats.entries()) {
             StatKey k = e.key();
             long[] t = out.computeIfAbsent(new NamedStat(ifaceName.apply(k.ifindex()), k.direction(), k.stat()),
@@ -160,8 +189,11 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+        long now = clock.getAsLong();
+        expireRetiredStats(now);
         List<OtherKey> overflowKeys = new ArrayList<>();
         LiveListener l = live;
+        Map<OtherKey, long[]> seen = new HashMap<>();
         namedStats().forEach((k, v) -> {
             if (k.stat().isOverflow()) {
                 OtherKey other = new OtherKey(k.iface(), k.direction(), k.stat().ipType());
@@ -169,13 +201,39 @@ public final class TrafficCollector implements MultiCollector {
                 if (l != null) {
                     l.overflow(other, v[0], v[1]);
                 }
+                // "other" takes the growth since the last refresh; a counter that went down (its
+                // retired part expired, or it started over) counts from zero.
+                long[] before = overflowSeen.get(other);
+                long dp = before == null || v[0] < before[0] || v[1] < before[1] ? v[0] : v[0] - before[0];
+                long db = before == null || v[0] < before[0] || v[1] < before[1] ? v[1] : v[1] - before[1];
+                flows.addOther(other, dp, db, now);
+                seen.put(other, v);
             }
         });
+        overflowSeen.clear();
+        overflowSeen.putAll(seen);
         try {
-            flows.refresh(reader, System.nanoTime(), overflowKeys);
+            flows.refresh(reader, now, overflowKeys);
         } catch (RuntimeException e) {
             readFailed(e);
         }
+    }
+
+    /**
+     * Stats of a gone interface expire like idle pairs: after the TTL, unless a live kernel entry
+     * continues them under the same name (an interface recreated with that name).
+     */
+    private void expireRetiredStats(long now) {
+        if (retiredStats.isEmpty()) {
+            return;
+        }
+        java.util.Set<NamedStat> live = new java.util.HashSet<>();
+        for (FlowTable.Entry<StatKey> e : stats.entries()) {
+            StatKey k = e.key();
+            live.add(new NamedStat(ifaceName.apply(k.ifindex()), k.direction(), k.stat()));
+        }
+        long ttl = flows.settings().ttlNanos();
+        retiredStats.entrySet().removeIf(e -> !live.contains(e.getKey()) && now - e.getValue()[2] >= ttl);
     }
 
     /** Starts (non-null) or stops (null) feeding the live view; it costs nothing while null. */
@@ -189,8 +247,9 @@ public final class TrafficCollector implements MultiCollector {
      * lock, without reading the maps: the live view calls it and reads its rates in the same lock.
      */
     public synchronized void visitTraffic(TrafficVisitor visitor) {
+        // The live view shows everything counted: an "other" adds what its folded series had shown.
         flows.forEachExported((key, s) -> visitor.series(key, key.iface(), s.packets(), s.bytes()));
-        otherTotals().forEach((k, v) -> visitor.other(k, k.iface(), v[0], v[1]));
+        flows.other().forEach((k, o) -> visitor.other(k, k.iface(), o.livePackets(), o.liveBytes()));
         visitor.end();
     }
 
@@ -206,34 +265,26 @@ public final class TrafficCollector implements MultiCollector {
     private record Row(byte[] labels, long packets, long bytes) {
     }
 
-    /** Refreshes and copies every traffic series, "other" included. Caller holds the lock. */
+    /** Copies every traffic series, "other" included, as this scrape exports them. Caller holds the lock. */
     private List<Row> trafficRows() {
         List<Row> rows = new ArrayList<>(flows.exportedSeries() + 8);
-        flows.forEachExported((key, s) -> {
-            byte[] l = s.exportCache;
-            if (l == null) {
-                l = labelText(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
-                s.exportCache = l;
+        flows.scrape(new FlowAggregator.ScrapeVisitor() {
+            @Override
+            public void series(SeriesKey key, FlowAggregator.Series s, long packets, long bytes) {
+                byte[] l = s.exportCache;
+                if (l == null) {
+                    l = labelText(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
+                    s.exportCache = l;
+                }
+                rows.add(new Row(l, packets, bytes));
             }
-            rows.add(new Row(l, s.packets(), s.bytes()));
-        });
-        otherTotals().forEach((k, v) -> rows.add(new Row(labelText(k.direction().label(), OTHER,
-                k.iface(), k.ipType(), OTHER), v[0], v[1])));
-        return rows;
-    }
 
-    /** "other": folded and expired series plus what the kernel could not fit in its map. */
-    private Map<OtherKey, long[]> otherTotals() {
-        Map<OtherKey, long[]> other = new HashMap<>();
-        flows.other().forEach((k, v) -> other.put(k, v.clone()));
-        namedStats().forEach((k, v) -> {
-            if (k.stat().isOverflow()) {
-                long[] o = other.computeIfAbsent(new OtherKey(k.iface(), k.direction(), k.stat().ipType()), x -> new long[2]);
-                o[0] += v[0];
-                o[1] += v[1];
+            @Override
+            public void other(OtherKey k, long packets, long bytes) {
+                rows.add(new Row(labelText(k.direction().label(), OTHER, k.iface(), k.ipType(), OTHER), packets, bytes));
             }
         });
-        return other;
+        return rows;
     }
 
     /** {direction="...",dst_ip="...",iface="...",ip_type="...",src_ip="..."}, rendered once per series. */
@@ -303,16 +354,22 @@ public final class TrafficCollector implements MultiCollector {
             refresh();
             CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
             CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
-            flows.forEachExported((key, s) -> {
-                // The streaming writer is the hot path; here labels are built per scrape.
-                Labels l = labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
-                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.bytes()).build());
-                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(s.packets()).build());
-            });
-            otherTotals().forEach((k, v) -> {
-                Labels l = labels(k.direction().label(), OTHER, k.iface(), k.ipType(), OTHER);
-                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[1]).build());
-                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(v[0]).build());
+            flows.scrape(new FlowAggregator.ScrapeVisitor() {
+                @Override
+                public void series(SeriesKey key, FlowAggregator.Series s, long p, long b) {
+                    // The streaming writer is the hot path; here labels are built per scrape.
+                    point(labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src()), p, b);
+                }
+
+                @Override
+                public void other(OtherKey k, long p, long b) {
+                    point(labels(k.direction().label(), OTHER, k.iface(), k.ipType(), OTHER), p, b);
+                }
+
+                private void point(Labels l, long p, long b) {
+                    bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(b).build());
+                    packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(p).build());
+                }
             });
             out.add(bytes.build());
             out.add(packets.build());
@@ -361,9 +418,9 @@ public final class TrafficCollector implements MultiCollector {
                 Labels.EMPTY, flows.trackedSeries()));
         out.add(gauge(SELF + "series_exported", "IP-pair series exported under their own labels (\"other\" not included)",
                 Labels.EMPTY, flows.exportedSeries()));
-        out.add(counter(SELF + "series_expired", "Series dropped after --series-ttl without traffic (totals kept in \"other\")",
+        out.add(counter(SELF + "series_expired", "Series dropped after --series-ttl without traffic (what scrapes did not show yet goes to \"other\")",
                 flows.expiredTotal()));
-        out.add(counter(SELF + "series_evicted", "Folded series forgotten to bound memory (totals kept in \"other\")",
+        out.add(counter(SELF + "series_evicted", "Folded series forgotten to bound memory (their traffic went to \"other\")",
                 flows.evictedTotal()));
         GaugeSnapshot.Builder attached = GaugeSnapshot.builder().name(SELF + "attached")
                 .help("1 for each TC hook the program is attached to; mode is tcx or legacy (clsact)");

@@ -92,6 +92,7 @@ class LeastPrivilegeKernelTest {
                     }
 
                     net.exec(net.b, "ping", "-c", "4", "-i", "0.2", "-W", "2", EXP_V4).ok();
+                    net.exec(net.a, "curl", "-sS", "http://" + ADDR + "/metrics").ok(); // the first shows new series at 0
                     String scrape = net.exec(net.a, "curl", "-sS", "http://" + ADDR + "/metrics").ok().stdout();
                     String in4 = "{direction=\"inbound\",dst_ip=\"10.77.0.1\",iface=\"" + net.ifA
                             + "\",ip_type=\"private\",src_ip=\"10.77.0.2\"}";

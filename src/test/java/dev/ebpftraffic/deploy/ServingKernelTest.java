@@ -53,7 +53,9 @@ class ServingKernelTest {
             assertEquals("Healthy\n", net.exec(net.a, "curl", "-sS", base + "/-/healthy").ok().stdout());
             assertEquals("Ready\n", net.exec(net.a, "curl", "-sS", base + "/-/ready").ok().stdout());
 
-            // Prometheus text (the default), with exact counts for the pings.
+            // Prometheus text (the default), with exact counts for the pings, from the second scrape on:
+            // the first one that exports a series shows it at 0.
+            assertTrue(net.exec(net.a, "curl", "-sS", base + "/probe/metrics").ok().stdout().contains("network_traffic_packets_total{"));
             Cmd.Result text = net.exec(net.a, "curl", "-sS", "-D", "/dev/stderr", base + "/probe/metrics").ok();
             assertTrue(text.stderr().contains("Content-type: text/plain; version=0.0.4; charset=utf-8"), text.stderr());
             String scrape = text.stdout();

@@ -2,6 +2,7 @@ package dev.ebpftraffic.e2e;
 
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
+import dev.ebpftraffic.testing.IncreaseOracle;
 import dev.ebpftraffic.testing.KernelTest;
 import dev.ebpftraffic.testing.LinkStats;
 import dev.ebpftraffic.testing.Metrics;
@@ -35,10 +36,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * hook, so nothing answers. The exporter runs with --map-size 4096 and --max-series 1000.
  *
  * <p>While the flood runs, another thread scrapes without pause: every scrape answers 200 within
- * a few seconds and never has more than --max-series network_traffic_packets_total series. After
- * it, the inbound packets to the flood's destination over all series (its own pairs plus the
- * src_ip="other" series of its ip_type) are exactly the frames sent, and the bytes exactly
- * frames x frame length; b's veth received exactly those frames, so no drop hides in the sums.
+ * a few seconds and never has more than --max-series network_traffic_packets_total series. Every
+ * scrape goes into an increase() oracle (pairs fold, unfold and expire: users read increase()):
+ * after the flood, the increase of the inbound packets to the flood's destination over all series
+ * (its own pairs plus the src_ip="other" series of its ip_type) is exactly the frames sent, and the
+ * bytes exactly frames x frame length; b's veth received exactly those frames, so no drop hides in the sums.
  * The kernel map overflowed (the overflow path really ran), and the exporter's memory stays bounded.
  */
 @KernelTest
@@ -72,7 +74,12 @@ class FloodTest {
             Snapshot before = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
             long rssBefore = rssKb(javaPid);
 
-            Scraper scraper = new Scraper(exporter, javaPid);
+            String ipType = Traffic.ipType(DST);
+            Predicate<Metrics.Sample> flow = s -> net.ifB.equals(s.label("iface")) && "inbound".equals(s.label("direction"))
+                    && (DST.equals(s.label("dst_ip"))
+                        || ("other".equals(s.label("src_ip")) && "other".equals(s.label("dst_ip")) && ipType.equals(s.label("ip_type"))));
+            Scraper scraper = new Scraper(exporter, javaPid, flow);
+            scraper.feed(exporter.scrapeOnce()); // the oracle's baseline, before the first frame
             Thread t = Thread.ofPlatform().name("flood-scraper").daemon(true).start(scraper);
             Cmd.Result sent;
             try {
@@ -86,8 +93,12 @@ class FloodTest {
             System.out.println("[flood] " + sent.stdout().trim());
             assertTrue(sent.stdout().startsWith("sent " + FRAMES + " frames from " + SOURCES + " sources"), sent.toString());
 
-            // Final read: the flood is over, one more scrape refreshes everything.
+            // Final reads: the flood is over; a few more scrapes show what the last ones had not yet
+            // (a series shows 0 in its first scrape), every one of them into the oracle.
             LinkStats.awaitQuiet(net.b, net.ifB, Duration.ofMillis(500), Duration.ofSeconds(20));
+            for (int i = 0; i < 3; i++) {
+                scraper.feed(exporter.scrapeOnce());
+            }
             Snapshot after = Snapshot.take(exporter, net.b, net.ifB, Duration.ofSeconds(10));
             scraper.observe(after.metrics(), 0);
             long rssAfter = rssKb(javaPid);
@@ -111,13 +122,11 @@ class FloodTest {
             assertEquals(FRAMES, after.link().rxPackets() - before.link().rxPackets(), "veth rx packets");
             assertEquals(FRAMES * FRAME_LEN, after.link().rxBytes() - before.link().rxBytes(), "veth rx bytes");
 
-            // Exact totals: the flood's own pairs plus "other" of its ip_type, inbound on b's veth.
-            String ipType = Traffic.ipType(DST);
-            Predicate<Metrics.Sample> flow = s -> net.ifB.equals(s.label("iface")) && "inbound".equals(s.label("direction"))
-                    && (DST.equals(s.label("dst_ip"))
-                        || ("other".equals(s.label("src_ip")) && "other".equals(s.label("dst_ip")) && ipType.equals(s.label("ip_type"))));
-            long packets = m.sum(Traffic.PACKETS, flow) - before.metrics().sum(Traffic.PACKETS, flow);
-            long bytes = m.sum(Traffic.BYTES, flow) - before.metrics().sum(Traffic.BYTES, flow);
+            // Exact totals as increase() reads them: the flood's own pairs plus "other" of its ip_type,
+            // inbound on b's veth, over every scrape.
+            long packets = scraper.packets.increase();
+            long bytes = scraper.bytes.increase();
+            assertEquals(0, before.metrics().sum(Traffic.PACKETS, flow), "no traffic to " + DST + " before the flood");
             long ownPairs = m.samples(s -> s.name().equals(Traffic.PACKETS) && DST.equals(s.label("dst_ip"))).size();
             long overflow = m.sum(OVERFLOW, s -> "inbound".equals(s.label("direction")) && ipType.equals(s.label("ip_type")));
             System.out.printf("[flood] exported inbound to %s: %d packets, %d bytes (%d own pair series + other);"
@@ -149,12 +158,27 @@ class FloodTest {
         final AtomicLong maxTracked = new AtomicLong();
         final AtomicLong maxRssKb = new AtomicLong();
         final List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        final IncreaseOracle packets = new IncreaseOracle();
+        final IncreaseOracle bytes = new IncreaseOracle();
         private final ExporterProcess exporter;
         private final long pid;
+        private final Predicate<Metrics.Sample> flow;
 
-        Scraper(ExporterProcess exporter, long pid) {
+        Scraper(ExporterProcess exporter, long pid, Predicate<Metrics.Sample> flow) {
             this.exporter = exporter;
             this.pid = pid;
+            this.flow = flow;
+        }
+
+        /** One scrape's series of the flow into the increase() oracles. */
+        synchronized void feed(Metrics m) {
+            for (String family : List.of(Traffic.PACKETS, Traffic.BYTES)) {
+                Map<String, Long> values = new java.util.HashMap<>();
+                for (Metrics.Sample s : m.samples(x -> x.name().equals(family) && flow.test(x))) {
+                    values.put(new java.util.TreeMap<>(s.labels()).toString(), (long) s.value());
+                }
+                (family.equals(Traffic.PACKETS) ? packets : bytes).scrape(values);
+            }
         }
 
         @Override
@@ -162,8 +186,9 @@ class FloodTest {
             while (!stop.get()) {
                 long t0 = System.nanoTime();
                 try {
-                    Metrics m = exporter.scrape();
+                    Metrics m = exporter.scrapeOnce(); // every scrape, as Prometheus would see them
                     long ms = (System.nanoTime() - t0) / 1_000_000;
+                    feed(m);
                     observe(m, ms);
                     scrapes.incrementAndGet();
                     if (ms > SCRAPE_LIMIT.toMillis()) {

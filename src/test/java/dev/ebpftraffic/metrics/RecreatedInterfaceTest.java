@@ -68,6 +68,8 @@ class RecreatedInterfaceTest {
         reader.flow(5, Direction.INBOUND, A, B, 10, 1000);
         reader.stat(5, Direction.INBOUND, KernelStat.NON_IP, 2, 120);
         Metrics m = scrape();
+        assertEquals(List.of(0L, 0L), List.of(pair(m, "veth1")[0], pair(m, "veth1")[1]), "a series shows 0 in its first scrape");
+        m = scrape();
         assertEquals(List.of(10L, 1000L), List.of(pair(m, "veth1")[0], pair(m, "veth1")[1]));
 
         // More traffic, then the interface is deleted: its kernel entries are drained under its name.
@@ -103,6 +105,8 @@ class RecreatedInterfaceTest {
         reader.stat(5, Direction.OUTBOUND, KernelStat.MALFORMED, 1, 10);
         reader.stat(9, Direction.OUTBOUND, KernelStat.MALFORMED, 2, 20);
         Metrics m = scrape();
+        assertEquals(0, pair(m, "eth1")[0], "a series shows 0 in its first scrape");
+        m = scrape();
         assertEquals(5, pair(m, "eth1")[0]);
         assertEquals(500, pair(m, "eth1")[1]);
         assertEquals(3, skipped(m, "eth1", "packets"));
@@ -127,6 +131,7 @@ class RecreatedInterfaceTest {
         names.gone(5);
         names.put(6, "tun0");
         reader.stat(6, Direction.INBOUND, KernelStat.OVERFLOW_PUBLIC, 1, 100);
+        scrape(); // "other" shows 0 in its first scrape
         Metrics m = scrape();
         List<Metrics.Sample> other = m.samples(s -> s.name().equals("network_traffic_bytes_total")
                 && "other".equals(s.label("src_ip")));
@@ -148,6 +153,43 @@ class RecreatedInterfaceTest {
         List<Metrics.Sample> s = m.samples("network_traffic_packets_total");
         assertEquals(2, s.size(), m.text());
         assertEquals(4, (long) s.stream().filter(x -> x.label("iface").equals("eth1")).findFirst().orElseThrow().value());
+        assertEquals(0, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value());
+        s = scrape().samples("network_traffic_packets_total");
         assertEquals(1, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value());
+    }
+
+    /**
+     * A rename as the attach manager does it: drain under the old name, then record the new one.
+     * A refresh (the timer, a scrape) that runs in between must not bind the ifindex's next
+     * kernel entries to the old name (or to none): the rename is atomic for readers.
+     */
+    @Test
+    void renameIsAtomicForReaders() throws Exception {
+        names.put(5, "eth1");
+        reader.flow(5, Direction.INBOUND, A, B, 4, 400);
+        scrape();
+        Thread[] refresher = new Thread[1];
+        boolean[] finishedInside = {false};
+        collector.retire(5, () -> {
+            // A packet lands right after the drain, and a refresh tries to run before the new name is set.
+            reader.flow(5, Direction.INBOUND, A, B, 1, 100);
+            names.gone(5);
+            refresher[0] = Thread.ofPlatform().start(collector::refresh);
+            try {
+                refresher[0].join(300);
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            finishedInside[0] = !refresher[0].isAlive();
+            names.put(5, "uplink");
+        });
+        refresher[0].join(5000);
+        assertTrue(!finishedInside[0], "a refresh ran in the middle of the rename");
+        scrape();
+        Metrics m = scrape();
+        List<Metrics.Sample> s = m.samples("network_traffic_packets_total");
+        assertEquals(4, (long) s.stream().filter(x -> x.label("iface").equals("eth1")).findFirst().orElseThrow().value(), m.text());
+        assertEquals(1, (long) s.stream().filter(x -> x.label("iface").equals("uplink")).findFirst().orElseThrow().value(), m.text());
+        assertEquals(2, s.size(), m.text());
     }
 }

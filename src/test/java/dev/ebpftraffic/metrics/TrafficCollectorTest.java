@@ -71,6 +71,13 @@ class TrafficCollectorTest {
                 i -> i == ETH0 ? "eth0" : "veth-t" + i, () -> hooks, new BuildInfo("0.1.0-test", "25.0.1"), errors::add);
         registry = new PrometheusRegistry();
         registry.register(collector);
+        // Every series shows 0 in the first scrape that exports it (so increase() loses nothing);
+        // the tests below compare from the second scrape on. firstScrapeShowsEverySeriesAtZero checks the first.
+        try {
+            scrape();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     /** One scrape in the Prometheus text format. */
@@ -142,10 +149,10 @@ class TrafficCollectorTest {
             # HELP ebpf_traffic_exporter_series_budget --max-series: most network_traffic_bytes_total series exported, "other" included (0: unlimited)
             # TYPE ebpf_traffic_exporter_series_budget gauge
             ebpf_traffic_exporter_series_budget 0.0
-            # HELP ebpf_traffic_exporter_series_evicted_total Folded series forgotten to bound memory (totals kept in "other")
+            # HELP ebpf_traffic_exporter_series_evicted_total Folded series forgotten to bound memory (their traffic went to "other")
             # TYPE ebpf_traffic_exporter_series_evicted_total counter
             ebpf_traffic_exporter_series_evicted_total 0.0
-            # HELP ebpf_traffic_exporter_series_expired_total Series dropped after --series-ttl without traffic (totals kept in "other")
+            # HELP ebpf_traffic_exporter_series_expired_total Series dropped after --series-ttl without traffic (what scrapes did not show yet goes to "other")
             # TYPE ebpf_traffic_exporter_series_expired_total counter
             ebpf_traffic_exporter_series_expired_total 0.0
             # HELP ebpf_traffic_exporter_series_exported IP-pair series exported under their own labels ("other" not included)
@@ -188,6 +195,25 @@ class TrafficCollectorTest {
     void wholeExposition() throws IOException {
         assertEquals(EXPECTED, scrapeStable());
         assertEquals(List.of(), errors);
+    }
+
+    @Test
+    void firstScrapeShowsEverySeriesAtZero() throws IOException {
+        TrafficCollector fresh = new TrafficCollector(reader, unbounded(), i -> i == ETH0 ? "eth0" : "veth-t" + i,
+                List::of, new BuildInfo("0.1.0-test", "25.0.1"), errors::add);
+        ByteArrayOutputStream first = new ByteArrayOutputStream();
+        fresh.writeTrafficText(first, false);
+        java.util.TreeMap<String, Double> zero = samples(first.toString(StandardCharsets.UTF_8));
+        zero.entrySet().removeIf(e -> e.getKey().startsWith("#"));
+        assertEquals(16, zero.size(), zero.toString()); // 6 pairs and 2 "other", bytes and packets
+        zero.forEach((k, v) -> assertEquals(0.0, v, k));
+        ByteArrayOutputStream second = new ByteArrayOutputStream();
+        fresh.writeTrafficText(second, false);
+        java.util.TreeMap<String, Double> full = samples(second.toString(StandardCharsets.UTF_8));
+        full.entrySet().removeIf(e -> !e.getKey().startsWith("network_traffic_"));
+        java.util.TreeMap<String, Double> want = samples(EXPECTED);
+        want.entrySet().removeIf(e -> !e.getKey().startsWith("network_traffic_"));
+        assertEquals(want, full);
     }
 
     @Test
@@ -270,7 +296,7 @@ class TrafficCollectorTest {
                 "ebpf_traffic_exporter_map_read_errors_total 0.0", "ebpf_traffic_exporter_map_read_errors_total 2.0",
                 "src_ip=\"1.1.1.1\"} 1234.0", "src_ip=\"1.1.1.1\"} 2000.0",
                 "src_ip=\"1.1.1.1\"} 10.0", "src_ip=\"1.1.1.1\"} 11.0"), scrapeStable());
-        assertEquals(4, reader.reads);
+        assertEquals(5, reader.reads); // setUp's first scrape, then four
     }
 
     @Test

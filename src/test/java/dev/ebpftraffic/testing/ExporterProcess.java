@@ -187,7 +187,17 @@ public final class ExporterProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * A settled scrape: a series shows 0 in the first scrape that exports it (so that increase()
+     * counts its first traffic), so this scrapes twice and returns the second.
+     */
     public Metrics scrape() {
+        Metrics.scrape(ns, "127.0.0.1", port);
+        return Metrics.scrape(ns, "127.0.0.1", port);
+    }
+
+    /** One scrape, as a Prometheus server would see it. */
+    public Metrics scrapeOnce() {
         return Metrics.scrape(ns, "127.0.0.1", port);
     }
 

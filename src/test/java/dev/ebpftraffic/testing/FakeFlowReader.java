@@ -24,6 +24,8 @@ public final class FakeFlowReader implements FlowReader {
     /** When set, the next reads throw it. */
     public RuntimeException failFlows;
     public RuntimeException failStats;
+    /** The next this many drainFlow calls fail, leaving the entry, as a failed lookup-and-delete does. */
+    public int failDrains;
     public int reads;
 
     public FakeFlowReader(int capacity) {
@@ -81,6 +83,10 @@ public final class FakeFlowReader implements FlowReader {
 
     @Override
     public synchronized boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
+        if (failDrains > 0) {
+            failDrains--;
+            throw new IllegalStateException("cannot drain a BPF map entry: Cannot allocate memory (injected)");
+        }
         long[] v = flows.remove(key);
         if (v == null) {
             return false;

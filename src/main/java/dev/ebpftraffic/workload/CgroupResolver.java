@@ -1,12 +1,9 @@
 package dev.ebpftraffic.workload;
 
 import java.io.IOException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
@@ -16,8 +13,8 @@ import java.util.function.LongSupplier;
 /**
  * cgroup v2 id to path. The id the kernel reports for a cgroup (bpf_get_current_cgroup_id,
  * bpf_skb_cgroup_id, bpf_sk_cgroup_id) is its kernfs node id, which on 64-bit kernels is the inode
- * number of the cgroup's directory. So a walk of the cgroup2 tree, reading each directory's inode,
- * gives the whole table.
+ * number of the cgroup's directory. So a walk of the cgroup2 tree, reading each directory's inode
+ * (d_ino, from the listing: {@link CgroupTree}), gives the whole table.
  *
  * <p>The table is a snapshot, replaced by each walk: cgroups deleted since are gone from it then
  * (kernfs ids are not reused on 64-bit, so a stale entry is never wrong, only kept until the next
@@ -88,40 +85,18 @@ public final class CgroupResolver {
 
     private void walk() {
         Map<Long, String> found = new HashMap<>();
-        if (!Files.isDirectory(mountPoint)) {
+        long rootIno;
+        try {
+            rootIno = (Long) Files.getAttribute(mountPoint, "unix:ino", LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | RuntimeException e) {
             // Keep the old snapshot rather than forget every name because the mount went away briefly.
             finishWalk();
             return;
         }
-        try {
-            Files.walkFileTree(mountPoint, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-                    try {
-                        long ino = (Long) Files.getAttribute(dir, "unix:ino", LinkOption.NOFOLLOW_LINKS);
-                        found.put(ino, pathOf(dir));
-                    } catch (IOException e) {
-                        return FileVisitResult.SKIP_SUBTREE; // removed while walking
-                    }
-                    return FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public FileVisitResult visitFileFailed(Path file, IOException exc) {
-                    return FileVisitResult.CONTINUE; // removed while walking, or unreadable: leave it out
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException exc) {
-                    return FileVisitResult.CONTINUE;
-                }
-            });
-        } catch (IOException e) {
-            // The visitor swallows every failure, so this is unexpected: keep the old snapshot.
-            finishWalk();
-            return;
+        found.put(rootIno, root.isEmpty() ? "/" : root);
+        if (CgroupTree.walk(mountPoint.toString(), (rel, ino) -> found.put(ino, root + "/" + rel))) {
+            paths = Map.copyOf(found);
         }
-        paths = Map.copyOf(found);
         finishWalk();
     }
 
@@ -129,15 +104,6 @@ public final class CgroupResolver {
         lastWalk = nanoClock.getAsLong();
         walked = true;
         walks++;
-    }
-
-    private String pathOf(Path dir) {
-        Path rel = mountPoint.relativize(dir);
-        String r = rel.toString();
-        if (r.isEmpty()) {
-            return root.isEmpty() ? "/" : root;
-        }
-        return root + "/" + r;
     }
 
     private static String stripTrailingSlash(String s) {

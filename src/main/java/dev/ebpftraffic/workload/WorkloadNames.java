@@ -13,6 +13,7 @@ import java.util.regex.Pattern;
  * /user.slice/user-1000.slice/session-3.scope               user session 3 of uid 1000
  * /user.slice/user-1000.slice/user@1000.service/app.slice/a.service   user service "user@1000.service/a.service"
  * /system.slice/docker-&lt;64 hex&gt;.scope, /docker/&lt;64 hex&gt;      docker container
+ * /default/&lt;64 hex&gt;                                      containerd (ctr) container, cgroupfs
  * cri-containerd-&lt;id&gt;.scope, crio-&lt;id&gt;.scope, libpod-&lt;id&gt;[.scope]   containerd, CRI-O, podman containers
  * crio-conmon-&lt;id&gt;.scope, libpod-conmon-&lt;id&gt;.scope           their monitors
  * /kubepods.slice[/kubepods-&lt;qos&gt;.slice]/kubepods[-&lt;qos&gt;]-pod&lt;uid, _ for -&gt;.slice[/&lt;runtime&gt;-&lt;id&gt;.scope]
@@ -74,6 +75,10 @@ public final class WorkloadNames {
             }
             if (c[i].equals("docker") && i + 1 < c.length && HEX64.matcher(c[i + 1]).matches()) {
                 return container(path, new Ctr("docker", c[i + 1], false));
+            }
+            // containerd's own clients (ctr, nerdctl) with cgroupfs: /<containerd namespace>/<id>, "default" unless set.
+            if (i == 0 && c[i].equals("default") && c.length > 1 && HEX64.matcher(c[1]).matches()) {
+                return container(path, new Ctr("containerd", c[1], false));
             }
             Ctr ctr = container(c[i]);
             if (ctr == MALFORMED) {

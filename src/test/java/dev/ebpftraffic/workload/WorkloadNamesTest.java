@@ -105,6 +105,8 @@ class WorkloadNamesTest {
                         container(u + "/user@1000.service/user.slice/docker-" + ID + ".scope", "docker")),
                 // containerd, CRI-O (and its monitor), podman (systemd, pods, rootless, cgroupfs)
                 arguments("/system.slice/cri-containerd-" + ID + ".scope", container("/system.slice/cri-containerd-" + ID + ".scope", "containerd")),
+                arguments("/default/" + ID, container("/default/" + ID, "containerd")),
+                arguments("/default/" + ID + "/sub", container("/default/" + ID + "/sub", "containerd")),
                 arguments("/system.slice/crio-" + ID + ".scope", container("/system.slice/crio-" + ID + ".scope", "crio")),
                 arguments("/system.slice/crio-conmon-" + ID + ".scope", monitor("/system.slice/crio-conmon-" + ID + ".scope", "crio")),
                 arguments("/machine.slice/libpod-" + ID + ".scope", container("/machine.slice/libpod-" + ID + ".scope", "podman")),
@@ -142,6 +144,7 @@ class WorkloadNamesTest {
                 arguments("/ete-test-1a2b/system.slice", other("/ete-test-1a2b/system.slice")),
                 arguments("/system.slice/plain-dir", other("/system.slice/plain-dir")),
                 arguments("/docker", other("/docker")),
+                arguments("/x/default/" + ID, other("/x/default/" + ID)),
                 arguments("/kubepods.slice", other("/kubepods.slice")),
                 arguments("/kubepods/burstable", other("/kubepods/burstable")),
                 arguments("/system.slice/docker-compose@web.service", systemd("/system.slice/docker-compose@web.service", "docker-compose@web.service")));
@@ -164,6 +167,7 @@ class WorkloadNamesTest {
             "/system.slice/crio-conmon-xyz.scope",
             "/machine.slice/libpod-" + ID + "x.scope",
             "/docker/0123456789ab",
+            "/default/0123456789ab",
             "/docker/" + ID + "/../etc",                                    // ..
             "/system.slice/../nginx.service",
             "/system.slice/./nginx.service",

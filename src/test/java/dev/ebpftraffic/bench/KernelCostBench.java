@@ -1,8 +1,8 @@
 package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.bpf.BpfObject;
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;

@@ -1,8 +1,10 @@
-package dev.ebpftraffic.cli;
+package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.cli.Log;
+import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;

@@ -68,6 +68,8 @@ public final class TrafficCollector implements MultiCollector {
     private long readErrors;
     private double lastScrapeSeconds;
     private LiveListener live;
+    /** Set by {@link #close}: the reader is never used again. Guarded by this. */
+    private boolean closed;
 
     /**
      * The live view's hook: every refresh's deltas (see FlowAggregator.DeltaListener) and, before
@@ -112,6 +114,9 @@ public final class TrafficCollector implements MultiCollector {
      * kernel maps. Nothing counted is lost, and the maps do not fill with entries of dead interfaces.
      */
     public synchronized void retire(int ifindex) {
+        if (closed) {
+            return;
+        }
         refresh();
         long now = System.nanoTime();
         try {
@@ -152,6 +157,9 @@ public final class TrafficCollector implements MultiCollector {
 
     /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
     public synchronized void refresh() {
+        if (closed) {
+            return; // the maps may be gone: keep serving the last totals
+        }
         // The two maps are read independently: one failing does not stall the other.
         try {
             stats.beginRead();
@@ -176,6 +184,14 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+    }
+
+    /**
+     * Stops every use of the reader. A refresh or scrape that runs now finishes first (it holds the
+     * lock); later ones serve the last totals. Call it before the reader and the maps close.
+     */
+    public synchronized void close() {
+        closed = true;
     }
 
     /** Starts (non-null) or stops (null) feeding the live view; it costs nothing while null. */

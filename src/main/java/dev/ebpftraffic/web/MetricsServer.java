@@ -19,9 +19,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.zip.GZIPOutputStream;
@@ -278,9 +280,21 @@ public final class MetricsServer implements AutoCloseable {
         return server instanceof HttpsServer;
     }
 
+    /** How long close() waits for requests still running (a big scrape) to finish. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
+
+    /**
+     * Stops accepting, then waits (at most CLOSE_WAIT) for the requests still running, so that none
+     * reads the collector after the exporter goes on to close the maps.
+     */
     @Override
     public void close() {
         server.stop(0);
         pool.shutdownNow();
+        try {
+            pool.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

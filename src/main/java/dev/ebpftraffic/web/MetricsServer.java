@@ -204,8 +204,7 @@ public final class MetricsServer implements AutoCloseable {
         ex.getResponseHeaders().set("Content-Type", openMetrics
                 ? OpenMetricsTextFormatWriter.create().getContentType()
                 : PrometheusTextFormatWriter.create().getContentType());
-        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
-        boolean gzip = encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip");
+        boolean gzip = acceptsGzip(ex);
         if (gzip) {
             ex.getResponseHeaders().set("Content-Encoding", "gzip");
         }
@@ -227,6 +226,12 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
+    /** Whether the request's Accept-Encoding names gzip (the metrics and the JSON API both ask). */
+    private static boolean acceptsGzip(HttpExchange ex) {
+        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
+        return encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip");
+    }
+
     /** The live view's JSON API; gzip when the client accepts it (a page of rows with sparklines is tens of kB). */
     private void api(HttpExchange ex, String path) throws IOException {
         LiveApi live = settings.live();
@@ -235,8 +240,7 @@ public final class MetricsServer implements AutoCloseable {
                 : live.get(path, ex.getRequestURI().getRawQuery());
         ex.getResponseHeaders().set("Cache-Control", "no-store");
         byte[] body = r.json().getBytes(StandardCharsets.UTF_8);
-        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
-        if (encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip") && body.length > 1024) {
+        if (acceptsGzip(ex) && body.length > 1024) {
             java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream(body.length / 4);
             try (GZIPOutputStream g = new GZIPOutputStream(z)) {
                 g.write(body);

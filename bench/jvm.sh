@@ -89,7 +89,7 @@ t1=$(date +%s%N)
 bench_stop "$EXPORTER_PID"
 {
     echo "milestone,uptime_s"
-    for c in 'dev.ebpftraffic.cli.Main ' 'dev.ebpftraffic.libbpf.Libbpf ' 'dev.ebpftraffic.bpf.BpfObject ' \
+    for c in 'dev.ebpftraffic.app.Main ' 'dev.ebpftraffic.libbpf.Libbpf ' 'dev.ebpftraffic.bpf.BpfObject ' \
              'dev.ebpftraffic.bpf.BpfFlowReader ' 'dev.ebpftraffic.web.MetricsServer ' \
              'dev.ebpftraffic.bpf.TcAttachment ' 'io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter '; do
         # A class that is no longer loaded leaves its milestone out instead of failing the run.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Scrape cost with 10k, 100k and 1M distinct IP pairs (issue 3), in JVMs started with the
+# Scrape cost with 10k, 100k and 1M distinct IP pairs, in JVMs started with the
 # launcher's flags (make print-jvm-flags). For each size, one JVM alternates two renderings of
 # the same scrape: the client library's snapshot path for every family (baseline) and the
 # exporter's (streaming traffic families + client for the rest), and prints the ratio.

@@ -1,9 +1,10 @@
 #!/bin/sh
-# Prints the home of a JDK >= 22 (the FFM API is final there; we build for 25 if found).
-# Order: $JAVA_HOME, the `java` on PATH, then every JDK under /usr/lib/jvm, newest first.
+# Prints the home of a JDK >= 25: the pom compiles with release 25 and its enforcer asks for the same
+# (FindJdkTest checks that the two agree).
+# Order: $JAVA_HOME, the `java` on PATH, then every JDK under /usr/lib/jvm ($JVM_DIR), newest first.
 # Exits 1 with a one-line reason when there is none.
 set -u
-MIN=${MIN_JAVA_VERSION:-22}
+MIN=${MIN_JAVA_VERSION:-25}
 
 major() { # $1 = JDK home; prints its feature version, or nothing
     [ -x "$1/bin/javac" ] || return 0
@@ -20,7 +21,7 @@ candidates() {
     if command -v javac >/dev/null 2>&1; then
         dirname "$(dirname "$(readlink -f "$(command -v javac)")")"
     fi
-    for d in /usr/lib/jvm/*; do
+    for d in "${JVM_DIR:-/usr/lib/jvm}"/*; do
         [ -d "$d" ] && echo "$(major "$d") $d"
     done | sort -rn | cut -d' ' -f2-
 }

@@ -1,7 +1,9 @@
 package dev.ebpftraffic.bpf;
 
 import dev.ebpftraffic.flow.FlowKey;
+import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;

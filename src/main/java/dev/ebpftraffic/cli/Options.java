@@ -3,6 +3,7 @@ package dev.ebpftraffic.cli;
 import dev.ebpftraffic.bpf.AttachMode;
 import dev.ebpftraffic.iface.IfacePatterns;
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.web.ListenAddress;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -154,7 +155,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         if (seriesTtl.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new UsageException("invalid --series-ttl \"" + ttl + "\": must be at least 1s");
         }
-        return new Options(iface, ListenAddress.parse(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
+        return new Options(iface, listenAddress(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
                 telemetryPath, webConfigFile, Log.parseFormat(logFormat),
                 maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces);
     }
@@ -182,6 +183,15 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         if (p.startsWith("/api/") || p.startsWith("/static/")) {
             throw new UsageException("invalid --web.telemetry-path \"" + p
                     + "\": /api/ and /static/ belong to the live view; use a path such as /metrics");
+        }
+    }
+
+    /** The web layer checks --addr; here its refusal is a usage error (exit 2). */
+    private static ListenAddress listenAddress(String addr) {
+        try {
+            return ListenAddress.parse(addr);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
     }
 }

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.flow;
 
-/** enum direction in bpf/traffic.h; the label value follows the original spec. */
+/** enum direction in bpf/traffic.h; label() is the value of the metrics' direction label. */
 public enum Direction {
     INBOUND(0, "inbound"),   // DIR_INGRESS
     OUTBOUND(1, "outbound"); // DIR_EGRESS

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.flow;
 
-import dev.ebpftraffic.bpf.FlowReader;
+import dev.ebpftraffic.flow.FlowReader;
 
 import java.util.ArrayList;
 import java.util.Collection;

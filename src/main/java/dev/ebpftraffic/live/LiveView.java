@@ -208,9 +208,15 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 || dst.toLowerCase(java.util.Locale.ROOT).contains(q.ip());
     }
 
+    /** Stops the sampler and waits (at most 10 s) for a tick that still runs. */
     @Override
     public void close() {
         sampler.shutdownNow();
+        try {
+            sampler.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         synchronized (this) {
             task = null;
         }

@@ -21,7 +21,7 @@ import java.util.Set;
 public record Query(int n, Sort sort, boolean ascending, String direction, String ipType, String iface, String ip) {
     public static final int DEFAULT_N = 50;
     public static final int MAX_N = 10_000;
-    static final int MAX_IP = 64;
+    public static final int MAX_IP = 64;
     static final String KNOWN = "n, sort, order, direction, ip_type, iface, ip";
 
     /** What the rows can be sorted by: the rates and the cumulative counters. */
@@ -45,7 +45,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
             return null;
         }
 
-        static String names() {
+        public static String names() {
             StringBuilder b = new StringBuilder();
             for (Sort v : values()) {
                 b.append(b.isEmpty() ? "" : ", ").append(v.param);

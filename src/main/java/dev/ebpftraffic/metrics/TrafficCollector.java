@@ -1,8 +1,8 @@
 package dev.ebpftraffic.metrics;
 
-import dev.ebpftraffic.bpf.FlowReader;
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.FlowReader;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
@@ -74,6 +74,8 @@ public final class TrafficCollector implements MultiCollector {
     private double lastScrapeSeconds;
     private LiveListener live;
     private java.util.function.LongSupplier clock = System::nanoTime;
+    /** Set by {@link #close}: the reader is never used again. Guarded by this. */
+    private boolean closed;
 
     /**
      * The live view's hook: every refresh's deltas (see FlowAggregator.DeltaListener) and, before
@@ -140,6 +142,9 @@ public final class TrafficCollector implements MultiCollector {
     }
 
     private void retire0(int ifindex) {
+        if (closed) {
+            return;
+        }
         refresh();
         long now = clock.getAsLong();
         try {
@@ -181,6 +186,9 @@ public final class TrafficCollector implements MultiCollector {
 
     /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
     public synchronized void refresh() {
+        if (closed) {
+            return; // the maps may be gone: keep serving the last totals
+        }
         // The two maps are read independently: one failing does not stall the other.
         try {
             stats.beginRead();
@@ -234,6 +242,14 @@ public final class TrafficCollector implements MultiCollector {
         }
         long ttl = flows.settings().ttlNanos();
         retiredStats.entrySet().removeIf(e -> !live.contains(e.getKey()) && now - e.getValue()[2] >= ttl);
+    }
+
+    /**
+     * Stops every use of the reader. A refresh or scrape that runs now finishes first (it holds the
+     * lock); later ones serve the last totals. Call it before the reader and the maps close.
+     */
+    public synchronized void close() {
+        closed = true;
     }
 
     /** Starts (non-null) or stops (null) feeding the live view; it costs nothing while null. */

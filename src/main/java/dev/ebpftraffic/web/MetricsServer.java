@@ -5,7 +5,7 @@ import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsParameters;
 import com.sun.net.httpserver.HttpsServer;
-import dev.ebpftraffic.cli.ListenAddress;
+import dev.ebpftraffic.web.ListenAddress;
 import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
 import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -19,9 +19,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.zip.GZIPOutputStream;
@@ -202,8 +204,7 @@ public final class MetricsServer implements AutoCloseable {
         ex.getResponseHeaders().set("Content-Type", openMetrics
                 ? OpenMetricsTextFormatWriter.create().getContentType()
                 : PrometheusTextFormatWriter.create().getContentType());
-        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
-        boolean gzip = encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip");
+        boolean gzip = acceptsGzip(ex);
         if (gzip) {
             ex.getResponseHeaders().set("Content-Encoding", "gzip");
         }
@@ -225,6 +226,12 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
+    /** Whether the request's Accept-Encoding names gzip (the metrics and the JSON API both ask). */
+    private static boolean acceptsGzip(HttpExchange ex) {
+        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
+        return encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip");
+    }
+
     /** The live view's JSON API; gzip when the client accepts it (a page of rows with sparklines is tens of kB). */
     private void api(HttpExchange ex, String path) throws IOException {
         LiveApi live = settings.live();
@@ -233,8 +240,7 @@ public final class MetricsServer implements AutoCloseable {
                 : live.get(path, ex.getRequestURI().getRawQuery());
         ex.getResponseHeaders().set("Cache-Control", "no-store");
         byte[] body = r.json().getBytes(StandardCharsets.UTF_8);
-        String encodings = ex.getRequestHeaders().getFirst("Accept-Encoding");
-        if (encodings != null && encodings.toLowerCase(Locale.ROOT).contains("gzip") && body.length > 1024) {
+        if (acceptsGzip(ex) && body.length > 1024) {
             java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream(body.length / 4);
             try (GZIPOutputStream g = new GZIPOutputStream(z)) {
                 g.write(body);
@@ -278,9 +284,21 @@ public final class MetricsServer implements AutoCloseable {
         return server instanceof HttpsServer;
     }
 
+    /** How long close() waits for requests still running (a big scrape) to finish. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
+
+    /**
+     * Stops accepting, then waits (at most CLOSE_WAIT) for the requests still running, so that none
+     * reads the collector after the exporter goes on to close the maps.
+     */
     @Override
     public void close() {
         server.stop(0);
         pool.shutdownNow();
+        try {
+            pool.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -1,12 +1,13 @@
 package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.bpf.BpfObject;
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.testing.Frames;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -17,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import static dev.ebpftraffic.testing.Frames.ethernet;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -80,26 +82,31 @@ public final class KernelCostBench {
         }
     }
 
+    /** UDP with a 64-byte payload: the frames every case measures (checksums are not read). */
+    private static byte[] udp(Frames.Builder ip) {
+        return ip.udp(40000, 9).payload(64).build();
+    }
+
     private void run(Path out, int rounds, int repeat, int single, int emptyFd, int[] floorFds,
                      BpfObject main, BpfObject full, BpfObject fresh) throws IOException {
         int mainFd = main.programFd(BpfObject.PROG_INGRESS);
         int fullFd = full.programFd(BpfObject.PROG_INGRESS);
         int freshFd = fresh.programFd(BpfObject.PROG_INGRESS);
 
-        MemorySegment v4 = frame(Frames.udp4("10.1.0.1", "10.2.0.1", 0));
+        MemorySegment v4 = frame(udp(ethernet().ipv4("10.1.0.1", "10.2.0.1")));
         List<Case> cases = List.of(
                 new Case("ipv4", "IPv4 UDP, existing flow", mainFd, v4),
-                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(Frames.udp6("fd00::1", "fd00::2", 0))),
-                new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(Frames.udp4("10.1.0.1", "10.2.0.2", 1))),
-                new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(Frames.udp6("fd00::1", "2001:db8::2", 2))),
+                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(udp(ethernet().ipv6("fd00::1", "fd00::2")))),
+                new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(udp(ethernet().vlan(10).ipv4("10.1.0.1", "10.2.0.2")))),
+                new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(udp(ethernet().vlan(Frames.ETH_P_8021AD, 100).vlan(10).ipv6("fd00::1", "2001:db8::2")))),
                 new Case("map_full", "IPv4 UDP, flows4 map full: miss, failed insert, overflow stat", fullFd, v4),
-                new Case("non_ip", "ARP: non-IP stat", mainFd, frame(Frames.arp())),
+                new Case("non_ip", "ARP: non-IP stat", mainFd, frame(ethernet().arp("10.1.0.1", "10.2.0.1").build())),
                 new Case("floor4", "reference: bare per-CPU hash lookup+update, 12-byte key (flow4_key), no parsing", floorFds[0], v4),
                 new Case("floor6", "reference: bare per-CPU hash lookup+update, 36-byte key (flow6_key), no parsing", floorFds[1], v4),
                 new Case("floor40", "reference: the same with the 40-byte key of the earlier single flows map", floorFds[2], v4));
 
         // The full map holds one other flow, so the measured frame always overflows.
-        testRun(fullFd, frame(Frames.udp4("10.9.9.9", "10.9.9.8", 0)), 1);
+        testRun(fullFd, frame(udp(ethernet().ipv4("10.9.9.9", "10.9.9.8"))), 1);
         // Warm up: creates the existing flows, JITs nothing (already JITed), touches the caches.
         for (Case c : cases) {
             testRun(c.progFd(), c.frame(), 10_000);

@@ -1,7 +1,7 @@
 package dev.ebpftraffic.bench;
 
-import dev.ebpftraffic.bpf.FlowReader;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.FlowReader;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowKey;

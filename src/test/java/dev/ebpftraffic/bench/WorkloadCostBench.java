@@ -1,6 +1,7 @@
 package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.workload.Cgroup2Mount;
@@ -110,9 +111,9 @@ public final class WorkloadCostBench {
             throw new IllegalStateException("cannot store the socket's cgroup id: " + Libc.strerror(-err));
         }
 
-        MemorySegment v4 = frame(Frames.udp4("10.1.0.1", "10.2.0.1", 0));
-        MemorySegment hit = frame(withDstPort(Frames.udp4("127.0.0.1", "127.0.0.1", 0), port));
-        MemorySegment miss = frame(withDstPort(Frames.udp4("127.0.0.1", "127.0.0.1", 0), port == 65535 ? 65534 : port + 1));
+        MemorySegment v4 = frame(udp4("10.1.0.1", "10.2.0.1"));
+        MemorySegment hit = frame(withDstPort(udp4("127.0.0.1", "127.0.0.1"), port));
+        MemorySegment miss = frame(withDstPort(udp4("127.0.0.1", "127.0.0.1"), port == 65535 ? 65534 : port + 1));
 
         long own = ownCgroupId();
         // Each program counts one packet where it should, with the bytes the hook sees (skb->len).
@@ -266,6 +267,11 @@ public final class WorkloadCostBench {
             throw new IllegalStateException(t);
         }
         return ((sa.get(JAVA_BYTE, 2) & 0xff) << 8) | (sa.get(JAVA_BYTE, 3) & 0xff);
+    }
+
+    /** IPv4 UDP 40000 -> 9 with a 64-byte payload, as the kernel cost bench measures. */
+    private static byte[] udp4(String src, String dst) {
+        return Frames.ethernet().ipv4(src, dst).udp(40000, 9).payload(64).build();
     }
 
     private static byte[] withDstPort(byte[] frame, int port) {

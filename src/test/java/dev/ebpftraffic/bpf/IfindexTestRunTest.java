@@ -4,6 +4,8 @@ import dev.ebpftraffic.bpf.ProgTestRun.Skb;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.IpAddress;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;

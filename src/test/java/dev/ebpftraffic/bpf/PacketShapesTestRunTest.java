@@ -5,6 +5,8 @@ import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.IpAddress;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;

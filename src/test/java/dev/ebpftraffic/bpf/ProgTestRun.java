@@ -3,6 +3,7 @@ package dev.ebpftraffic.bpf;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
 

@@ -3,6 +3,8 @@ package dev.ebpftraffic.bpf;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -7,6 +7,8 @@ import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.IpClass;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Errno;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.testing.KernelTest;

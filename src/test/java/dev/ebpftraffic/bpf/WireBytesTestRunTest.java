@@ -9,6 +9,8 @@ import dev.ebpftraffic.flow.GroupLabeler;
 import dev.ebpftraffic.flow.GroupLabeler.Group;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.IpClass;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,7 @@
 package dev.ebpftraffic.cli;
 
 import dev.ebpftraffic.bpf.AttachMode;
+import dev.ebpftraffic.web.ListenAddress;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

@@ -1,5 +1,7 @@
 package dev.ebpftraffic.cli;
 
+import dev.ebpftraffic.web.ListenAddress;
+
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;

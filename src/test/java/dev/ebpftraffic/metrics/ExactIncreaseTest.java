@@ -1,7 +1,7 @@
 package dev.ebpftraffic.metrics;
 
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowKey;

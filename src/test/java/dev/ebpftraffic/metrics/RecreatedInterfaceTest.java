@@ -1,6 +1,6 @@
 package dev.ebpftraffic.metrics;
 
-import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.Labeler;

@@ -1,8 +1,8 @@
 package dev.ebpftraffic.metrics;
 
-import dev.ebpftraffic.bpf.FlowReader;
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.FlowReader;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
@@ -49,7 +49,7 @@ class TrafficCollectorTest {
     @BeforeEach
     void setUp() {
         reader = new FakeFlowReader(65536);
-        // IPv4 both ways; the spec's example flow (public source, private destination).
+        // IPv4 both ways; README's example flow (public source, private destination).
         reader.flow(ETH0, Direction.INBOUND, "1.1.1.1", "192.168.1.5", 10, 1234);
         reader.flow(ETH0, Direction.OUTBOUND, "192.168.1.5", "1.1.1.1", 8, 640);
         // Documentation range: public.
@@ -217,7 +217,7 @@ class TrafficCollectorTest {
     }
 
     @Test
-    void specExampleLine() throws IOException {
+    void readmeExampleLine() throws IOException {
         List<String> lines = List.of(scrape().split("\n"));
         assertTrue(lines.contains("network_traffic_bytes_total{direction=\"inbound\",dst_ip=\"192.168.1.5\",iface=\"eth0\","
                 + "ip_type=\"private\",src_ip=\"1.1.1.1\"} 1234.0"), String.join("\n", lines));

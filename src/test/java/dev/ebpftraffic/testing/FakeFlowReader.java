@@ -1,8 +1,8 @@
 package dev.ebpftraffic.testing;
 
-import dev.ebpftraffic.bpf.FlowReader;
-import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
+import dev.ebpftraffic.flow.FlowReader;
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.IpAddress;

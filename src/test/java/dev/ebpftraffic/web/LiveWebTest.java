@@ -1,6 +1,6 @@
 package dev.ebpftraffic.web;
 
-import dev.ebpftraffic.cli.ListenAddress;
+import dev.ebpftraffic.web.ListenAddress;
 import dev.ebpftraffic.deploy.Htpasswd;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.web;
 
-import dev.ebpftraffic.cli.ListenAddress;
+import dev.ebpftraffic.web.ListenAddress;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.deploy.Htpasswd;
 import dev.ebpftraffic.deploy.TestPki;

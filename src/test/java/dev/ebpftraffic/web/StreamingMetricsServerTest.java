@@ -1,8 +1,8 @@
 package dev.ebpftraffic.web;
 
-import dev.ebpftraffic.bpf.FlowReader;
-import dev.ebpftraffic.bpf.StatKey;
-import dev.ebpftraffic.cli.ListenAddress;
+import dev.ebpftraffic.flow.FlowReader;
+import dev.ebpftraffic.flow.StatKey;
+import dev.ebpftraffic.web.ListenAddress;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowKey;

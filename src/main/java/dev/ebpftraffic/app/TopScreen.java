@@ -1,4 +1,8 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
+
+import dev.ebpftraffic.live.Query;
+import dev.ebpftraffic.live.RateTracker;
+import dev.ebpftraffic.live.Snapshot;
 
 import java.time.Instant;
 import java.time.ZoneId;

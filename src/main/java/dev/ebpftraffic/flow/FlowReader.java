@@ -1,4 +1,4 @@
-package dev.ebpftraffic.bpf;
+package dev.ebpftraffic.flow;
 
 import dev.ebpftraffic.flow.FlowKey;
 

@@ -1,4 +1,4 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.testing.Chromium;
 import dev.ebpftraffic.testing.Cmd;

@@ -1,4 +1,7 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
+
+import dev.ebpftraffic.live.Query;
+import dev.ebpftraffic.live.Snapshot;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,10 +1,14 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.cli.Durations;
-import dev.ebpftraffic.cli.Exporter;
+import dev.ebpftraffic.app.Exporter;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.cli.UsageException;
+import dev.ebpftraffic.live.LiveJson;
+import dev.ebpftraffic.live.LiveView;
+import dev.ebpftraffic.live.Query;
+import dev.ebpftraffic.live.Snapshot;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;

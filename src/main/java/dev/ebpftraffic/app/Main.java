@@ -1,5 +1,8 @@
-package dev.ebpftraffic.cli;
+package dev.ebpftraffic.app;
 
+import dev.ebpftraffic.cli.Log;
+import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.metrics.BuildInfo;
 
 import java.util.concurrent.CountDownLatch;
@@ -11,7 +14,7 @@ public final class Main {
 
     public static void main(String[] args) throws InterruptedException {
         if (args.length > 0 && args[0].equals("top")) { // the live view in the terminal
-            System.exit(dev.ebpftraffic.live.Top.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
+            System.exit(Top.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
             return;
         }
         Options o;

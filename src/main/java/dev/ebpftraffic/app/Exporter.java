@@ -1,9 +1,11 @@
-package dev.ebpftraffic.cli;
+package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.IpGroups;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.cli.Log;
+import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.GroupLabeler;
@@ -40,6 +42,9 @@ public final class Exporter implements AutoCloseable {
     static final Duration REFRESH = Duration.ofSeconds(5);
     /** Kernel entries unchanged this long are drained into userspace (at most half the series TTL). */
     static final Duration DRAIN_IDLE = Duration.ofSeconds(30);
+
+    /** How long close() waits for the refresh timer's run in progress. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
 
     /** Set to "poll" to list interfaces every second instead of waiting for rtnetlink link events. */
     static final String LINK_WATCH_ENV = "EBPF_EXPORTER_LINK_WATCH";
@@ -118,6 +123,7 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
+        resources.add(collector::close); // closed after every user of it, before the reader and the maps
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
@@ -150,7 +156,12 @@ public final class Exporter implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        resources.add(refresher::shutdownNow);
+        resources.add(() -> {
+            refresher.shutdownNow();
+            if (!refresher.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                Log.warn("map refresh still running after " + CLOSE_WAIT.toSeconds() + " s; closing anyway");
+            }
+        });
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));

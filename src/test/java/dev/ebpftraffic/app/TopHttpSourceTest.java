@@ -1,6 +1,9 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
 
-import dev.ebpftraffic.cli.ListenAddress;
+import dev.ebpftraffic.live.LiveJson;
+import dev.ebpftraffic.live.Query;
+import dev.ebpftraffic.live.Snapshot;
+import dev.ebpftraffic.web.ListenAddress;
 import dev.ebpftraffic.deploy.Htpasswd;
 import dev.ebpftraffic.deploy.TestPki;
 import dev.ebpftraffic.web.LiveApi;

@@ -1,4 +1,4 @@
-package dev.ebpftraffic.cli;
+package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.libbpf.Errno;
 import dev.ebpftraffic.libbpf.LibbpfException;

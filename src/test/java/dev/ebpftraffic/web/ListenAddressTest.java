@@ -1,4 +1,4 @@
-package dev.ebpftraffic.cli;
+package dev.ebpftraffic.web;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -60,7 +60,7 @@ class ListenAddressTest {
             "[::1]x:80 | unbalanced brackets",
     })
     void rejects(String input, String mustMention) {
-        UsageException e = assertThrows(UsageException.class, () -> ListenAddress.parse(input),
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ListenAddress.parse(input),
                 () -> "accepted \"" + input + "\"");
         String m = e.getMessage();
         assertFalse(m.contains("\n"), m);

@@ -1,4 +1,4 @@
-package dev.ebpftraffic.live;
+package dev.ebpftraffic.app;
 
 import java.io.File;
 import java.io.FileDescriptor;

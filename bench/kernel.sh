@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$ROOT/bench/lib.sh"
 mkdir -p "$ROOT/target/bench"
-for p in empty floor; do
+for p in empty floor shared; do
     clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -I"$ROOT/bpf" \
         -c "$ROOT/bpf/bench/$p.bpf.c" -o "$ROOT/target/bench/$p.bpf.o"
 done

@@ -1,8 +1,8 @@
 package dev.ebpftraffic.bench;
 
+import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.KernelStat;
-import dev.ebpftraffic.bpf.StatKey;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
@@ -70,14 +70,100 @@ public final class KernelCostBench {
              FileProgram floor40 = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor40");
              BpfObject main = BpfObject.openEmbedded(lib);
              BpfObject full = BpfObject.openEmbedded(lib);
-             BpfObject fresh = BpfObject.openEmbedded(lib)) {
+             BpfObject fresh = BpfObject.openEmbedded(lib);
+             BpfObject big = BpfObject.openEmbedded(lib)) {
             main.load();
+            big.setMaxEntries(BpfObject.MAP_FLOWS4, BIG);
+            big.setMaxEntries(BpfObject.MAP_FLOWS6, BIG);
+            big.load();
             full.setMaxEntries(BpfObject.MAP_FLOWS4, 1);
             full.setMaxEntries(BpfObject.MAP_FLOWS6, 1);
             full.load();
             fresh.load();
             b.run(out, rounds, repeat, single, empty.fd(), new int[] {floor4.fd(), floor6.fd(), floor40.fd()}, main, full, fresh);
+            b.fillLevels(out, rounds, repeat, single, empty.fd(), big);
         }
+    }
+
+    /** The default --map-size. */
+    private static final int BIG = 16_384;
+
+    /**
+     * A map of the default size as it fills: at each fill level, single runs of a new pair (its entry
+     * deleted before each run) next to the same pair existing and the empty program (kernel_fill.csv).
+     * Then the map full: repeat runs of an unknown pair (overflow) against an existing pair in the
+     * same map, alternating (kernel_full.csv). Filler entries have ifdir 2000, which no test run makes.
+     */
+    private void fillLevels(Path out, int rounds, int repeat, int single, int emptyFd, BpfObject big) throws IOException {
+        int prog = big.programFd(BpfObject.PROG_INGRESS);
+        int fd = big.mapFd(BpfObject.MAP_FLOWS4);
+        MemorySegment v4 = frame(Frames.udp4("10.1.0.1", "10.2.0.1", 0));
+        MemorySegment unknown = frame(Frames.udp4("10.1.0.9", "10.2.0.1", 0));
+        MemorySegment key = arena.allocate(FlowKey.LAYOUT4);
+        testRun(prog, v4, 1);
+        if (lib.mapGetNextKey(fd, MemorySegment.NULL, key) != 0) {
+            throw new IllegalStateException("no entry after a run");
+        }
+        MemorySegment fk = arena.allocate(FlowKey.LAYOUT4);
+        MemorySegment fv = arena.allocate(16L * lib.numPossibleCpus(), 8);
+        int filled = 1; // the measured pair
+        int next = 0;
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_fill.csv")))) {
+            w.println("fill,iter,new_ns,existing_ns,empty_ns");
+            for (int level : new int[] {0, BIG / 4, BIG / 2, 3 * BIG / 4, BIG - 1}) {
+                while (filled < Math.max(level, 1)) {
+                    fk.set(JAVA_INT, 0, 2000);
+                    fk.set(JAVA_INT, 4, next++);
+                    fk.set(JAVA_INT, 8, 0);
+                    if (lib.mapUpdateElem(fd, fk, fv, 1) == 0) {
+                        filled++;
+                    }
+                }
+                for (int i = 0; i < single; i++) {
+                    int err = lib.mapDeleteElem(fd, key);
+                    if (err != 0) {
+                        throw new IllegalStateException("new flow was not inserted at fill " + level + ": " + Libc.strerror(-err));
+                    }
+                    long e = -1;
+                    if (i % 2 == 0) {
+                        e = testRun(emptyFd, v4, 1);
+                    }
+                    long n = testRun(prog, v4, 1);
+                    long x = testRun(prog, v4, 1);
+                    if (i % 2 == 1) {
+                        e = testRun(emptyFd, v4, 1);
+                    }
+                    w.printf("%d,%d,%d,%d,%d%n", level, i, n, x, e);
+                }
+                System.err.printf("kernel cost: fill %d done%n", level);
+            }
+        }
+        // Now full: the measured pair is in, and the last slot goes to a filler.
+        while (lib.mapUpdateElem(fd, fk, fv, 1) != -7 /* E2BIG */) {
+            fk.set(JAVA_INT, 4, next++);
+        }
+        testRun(prog, unknown, 1000);
+        testRun(prog, v4, 1000);
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_full.csv")))) {
+            w.println("round,unknown_ns,existing_ns,empty_ns");
+            for (int r = 0; r < rounds; r++) {
+                long u;
+                long x;
+                long e;
+                if (r % 2 == 0) {
+                    e = testRun(emptyFd, v4, repeat);
+                    u = testRun(prog, unknown, repeat);
+                    x = testRun(prog, v4, repeat);
+                } else {
+                    x = testRun(prog, v4, repeat);
+                    u = testRun(prog, unknown, repeat);
+                    e = testRun(emptyFd, v4, repeat);
+                }
+                w.printf("%d,%d,%d,%d%n", r, u, x, e);
+            }
+        }
+        checkOverflowCounted(big);
+        System.err.println("kernel cost: full map done");
     }
 
     private void run(Path out, int rounds, int repeat, int single, int emptyFd, int[] floorFds,
@@ -161,18 +247,13 @@ public final class KernelCostBench {
 
     /** Fails loudly if the map_full case did not really take the overflow path. */
     private void checkOverflowCounted(BpfObject full) {
-        MemorySegment k = arena.allocate(StatKey.LAYOUT);
-        int fd = full.mapFd(BpfObject.MAP_STATS);
-        int err = lib.mapGetNextKey(fd, MemorySegment.NULL, k);
-        while (err == 0) {
-            if (StatKey.read(k, 0).stat().isOverflow()) {
-                return;
-            }
-            MemorySegment next = arena.allocate(StatKey.LAYOUT);
-            err = lib.mapGetNextKey(fd, k, next);
-            k = next;
+        boolean[] seen = new boolean[1];
+        try (BpfFlowReader r = BpfFlowReader.of(full)) {
+            r.readStats((k, p, b) -> seen[0] |= k.stat().isOverflow() && p > 0);
         }
-        throw new IllegalStateException("map_full case never reached " + KernelStat.OVERFLOW_PRIVATE);
+        if (!seen[0]) {
+            throw new IllegalStateException("map_full case never reached " + KernelStat.OVERFLOW_PRIVATE);
+        }
     }
 
     private MemorySegment frame(byte[] bytes) {

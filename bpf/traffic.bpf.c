@@ -3,7 +3,7 @@
  * Per-IP traffic accounting at the TC hook.
  *
  * tc_ingress / tc_egress count packets and bytes per (ifindex, direction, src, dst)
- * into the per-CPU hashes "flows4" (IPv4) and "flows6" (IPv6). They never change, drop or redirect a packet:
+ * into the hashes "flows4" (IPv4) and "flows6" (IPv6), shared by all CPUs (atomic adds). They never change, drop or redirect a packet:
  * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
  * normal path runs as if we were not there.
  *
@@ -66,14 +66,14 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow4_key);
 	__type(value, struct flow_value);
 } flows4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow6_key);
 	__type(value, struct flow_value);
@@ -258,8 +258,8 @@ static __always_inline void count(struct __sk_buff *skb, void *flows, const void
 {
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		v->packets += packets;
-		v->bytes += bytes;
+		__sync_fetch_and_add(&v->packets, packets);
+		__sync_fetch_and_add(&v->bytes, bytes);
 		return;
 	}
 	__u32 which = v4 ? FULL_FLOWS4 : FULL_FLOWS6;
@@ -272,8 +272,8 @@ static __always_inline void count(struct __sk_buff *skb, void *flows, const void
 		if (err == -EEXIST) { /* another CPU created it in between */
 			v = bpf_map_lookup_elem(flows, key);
 			if (v) {
-				v->packets += packets;
-				v->bytes += bytes;
+				__sync_fetch_and_add(&v->packets, packets);
+				__sync_fetch_and_add(&v->bytes, bytes);
 				return;
 			}
 		} else if (full) {

@@ -50,7 +50,13 @@ struct flow6_key {
 	__u8 dst[16];
 };
 
-/* Per-CPU, so the hot path needs no atomics; userspace sums over possible CPUs. */
+/*
+ * The flows maps hold one value for all CPUs, added to with atomic adds; the "stats" map is per-CPU
+ * (userspace sums over possible CPUs). A per-CPU flows map would reserve max_entries x possible
+ * CPUs x 16 bytes (35 MB per map at 128 CPUs with the default --map-size), set every CPU's slot
+ * on each insert and copy them all on each read; an uncontended atomic add measured the same as a
+ * plain one here, and one pair hit by two CPUs at once costs about 10 ns more (bench/MAPSCALE.md).
+ */
 struct flow_value {
 	__u64 packets;   /* wire packets: gso_segs for a GSO/GRO skb */
 	__u64 bytes;     /* skb->len plus the headers of the extra GSO segments */

@@ -18,12 +18,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Reads the per-CPU hash maps (flows4, flows6, stats) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
- * plus lookup on kernels without batch support. Values are summed over possible CPUs.
+ * Reads the hash maps flows4 and flows6 (one value per entry, shared by all CPUs) and stats (per-CPU: values
+ * summed over possible CPUs) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key plus lookup on kernels
+ * without batch support.
  * Buffers are allocated once; callers serialise reads.
  *
  * <p>Flows entries are never deleted while a program may still add to them. The maps are preallocated
- * per-CPU hashes: a deleted element goes straight back on the free list, without an RCU grace period,
+ * hashes: a deleted element goes straight back on the free list, without an RCU grace period,
  * so a program that looked it up just before the delete would add to it afterwards, and that
  * increment would be lost or, once the element is reused, credited to another pair.
  * (BPF_F_NO_PREALLOC does not help: the BPF memory allocator also reuses freed elements at once,
@@ -124,7 +125,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         List<FlowKey> frozen = new ArrayList<>();
         Map<FlowKey, long[]> frozenValues = new HashMap<>();
         for (boolean six : new boolean[] {false, true}) {
-            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), (seg, off, p, b) -> {
+            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), 1, (seg, off, p, b) -> {
                 int ifdir = seg.get(JAVA_INT, off);
                 seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT)); // FlowKey knows no epoch
                 FlowKey k = six ? FlowKey.read6(seg, off) : FlowKey.read4(seg, off);
@@ -212,11 +213,11 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     public void readStats(Sink<StatKey> sink) {
         Map<StatKey, long[]> overflow = readOverflow();
         if (overflow.isEmpty()) {
-            read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+            read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
             return;
         }
         Map<StatKey, long[]> merged = new java.util.LinkedHashMap<>();
-        read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> merged.put(StatKey.read(seg, off), new long[] {p, b}));
+        read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> merged.put(StatKey.read(seg, off), new long[] {p, b}));
         overflow.forEach((k, v) -> {
             long[] m = merged.computeIfAbsent(k, x -> new long[2]);
             m[0] += v[0];
@@ -350,7 +351,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (ret < 0) {
             throw new LibbpfException("cannot drain a BPF map entry: " + Libc.strerror(-ret), -ret);
         }
-        emit((seg, off, p, b) -> sink.accept(p, b), k, 0, drainValue, 0);
+        emit((seg, off, p, b) -> sink.accept(p, b), k, 0, drainValue, 0, cpus); // stats only: per-CPU
         return true;
     }
 
@@ -373,9 +374,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         void accept(MemorySegment keys, long offset, long packets, long bytes);
     }
 
-    private void read(int fd, long keySize, RawSink sink) {
+    /** copies: values per entry, possible CPUs for the per-CPU "stats", 1 for the shared flows maps. */
+    private void read(int fd, long keySize, int copies, RawSink sink) {
         if (!batchUnsupported) {
-            int err = readBatched(fd, keySize, sink);
+            int err = readBatched(fd, keySize, copies, sink);
             if (err == 0) {
                 return;
             }
@@ -384,11 +386,11 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             batchUnsupported = true; // only reached before the first batch succeeded
         }
-        readOneByOne(fd, keySize, sink);
+        readOneByOne(fd, keySize, copies, sink);
     }
 
     /** Returns 0, or the errno when the very first batch call failed. */
-    private int readBatched(int fd, long keySize, RawSink sink) {
+    private int readBatched(int fd, long keySize, int copies, RawSink sink) {
         boolean first = true;
         while (true) {
             count.set(JAVA_INT, 0, BATCH);
@@ -401,7 +403,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             int n = count.get(JAVA_INT, 0);
             for (int i = 0; i < n; i++) {
-                emit(sink, keys, i * keySize, values, i * valueStride * cpus);
+                emit(sink, keys, i * keySize, values, i * valueStride * copies, copies);
             }
             if (ret == -Errno.ENOENT) {
                 return 0;
@@ -411,15 +413,15 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
-    private void readOneByOne(int fd, long keySize, RawSink sink) {
+    private void readOneByOne(int fd, long keySize, int copies, RawSink sink) {
         MemorySegment key = keys.asSlice(0, keySize);
         MemorySegment next = keys.asSlice(keySize, keySize);
-        MemorySegment value = values.asSlice(0, valueStride * cpus);
+        MemorySegment value = values.asSlice(0, valueStride * copies);
         int ret = lib.mapGetNextKey(fd, MemorySegment.NULL, next);
         while (ret == 0) {
             MemorySegment.copy(next, 0, key, 0, keySize);
             if (lib.mapLookupElem(fd, key, value) == 0) { // the entry may have been deleted meanwhile
-                emit(sink, key, 0, value, 0);
+                emit(sink, key, 0, value, 0, copies);
             }
             ret = lib.mapGetNextKey(fd, key, next);
         }
@@ -428,10 +430,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
-    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff) {
+    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff, int copies) {
         long packets = 0;
         long bytes = 0;
-        for (int c = 0; c < cpus; c++) {
+        for (int c = 0; c < copies; c++) {
             long base = valOff + c * valueStride;
             packets += valSeg.get(JAVA_LONG, base + FlowValue.OFF_PACKETS);
             bytes += valSeg.get(JAVA_LONG, base + FlowValue.OFF_BYTES);

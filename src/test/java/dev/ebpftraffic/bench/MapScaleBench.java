@@ -38,6 +38,8 @@ public final class MapScaleBench {
     private static final int TC_ACT_UNSPEC = -1;
     private static final int ENTRIES = 16_384;
     private static final long KEY = 12;
+    private static final java.util.Map<String, Integer> SIZES = java.util.Map.of("percpu_map", ENTRIES, "shared_map", ENTRIES,
+            "lazy_map", ENTRIES);
     private static final long VALUE = 16;
     private static final Linker LINKER = Linker.nativeLinker();
     private static final MethodHandle SCHED_SETAFFINITY = LINKER.downcallHandle(
@@ -66,17 +68,16 @@ public final class MapScaleBench {
         MapScaleBench b = new MapScaleBench(lib);
         Path shared = objDir.resolve("shared.bpf.o");
         try (FileProgram empty = FileProgram.open(lib, objDir.resolve("empty.bpf.o"), "tc_empty");
-             FileProgram pc = FileProgram.open(lib, shared, "tc_percpu");
-             FileProgram sh = FileProgram.open(lib, shared, "tc_shared");
-             FileProgram lz = FileProgram.open(lib, shared, "tc_lazy");
+             FileProgram pc = FileProgram.open(lib, shared, "tc_percpu", SIZES);
+             FileProgram sh = FileProgram.open(lib, shared, "tc_shared", SIZES);
+             FileProgram lz = FileProgram.open(lib, shared, "tc_lazy", SIZES);
              BpfObject main = BpfObject.openEmbedded(lib);
              PrintWriter mem = new PrintWriter(Files.newBufferedWriter(out.resolve("map_memory.csv")))) {
             main.setMaxEntries(BpfObject.MAP_FLOWS4, ENTRIES);
             main.setMaxEntries(BpfObject.MAP_FLOWS6, ENTRIES);
             main.load();
             mem.println("possible_cpus,object,map,max_entries,state,memlock");
-            for (String m : List.of(BpfObject.MAP_FLOWS4, BpfObject.MAP_FLOWS6, BpfObject.MAP_STATS, BpfObject.MAP_EPOCH,
-                    BpfObject.MAP_FLOWS_FULL, BpfObject.MAP_IP_GROUPS)) {
+            for (String m : BpfObject.MAPS) {
                 if (main.hasMap(m)) {
                     mem.printf("%d,traffic,%s,%d,empty,%d%n", b.cpus, m, main.maxEntries(m), memlock(main.mapFd(m)));
                 }
@@ -102,7 +103,7 @@ public final class MapScaleBench {
 
                 try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("map_read.csv")))) {
                     w.println("variant,entries,iter,ns");
-                    for (int i = 0; i < rounds * 3; i++) {
+                    for (int i = 0; i < rounds * 15; i++) { // the first third warms the JIT up: report.py skips it
                         Variant v = vs.get(i % vs.size());
                         long t0 = System.nanoTime();
                         int n = b.readAll(v, arena);
@@ -273,14 +274,22 @@ public final class MapScaleBench {
     }
 
     /** The whole map by BPF_MAP_LOOKUP_BATCH, 1024 entries a call (as BpfFlowReader); returns the entries read. */
+    private MemorySegment keys;
+    private MemorySegment values;
+    private MemorySegment in;
+    private MemorySegment outB;
+    private MemorySegment count;
+
     private int readAll(Variant v, Arena arena) {
         int batch = 1024;
         long vsize = VALUE * (v.perCpu() ? cpus : 1);
-        MemorySegment keys = arena.allocate(KEY * batch, 8);
-        MemorySegment values = arena.allocate(vsize * batch, 8);
-        MemorySegment in = arena.allocate(KEY, 8);
-        MemorySegment outB = arena.allocate(KEY, 8);
-        MemorySegment count = arena.allocate(JAVA_INT);
+        if (keys == null) {
+            keys = arena.allocate(KEY * batch, 8);
+            values = arena.allocate(VALUE * cpus * batch, 8);
+            in = arena.allocate(KEY, 8);
+            outB = arena.allocate(KEY, 8);
+            count = arena.allocate(JAVA_INT);
+        }
         int total = 0;
         boolean first = true;
         long sum = 0;

@@ -489,8 +489,8 @@ if kernel:
     if single:
         W(f"**New flow.** A fixed frame repeated by the kernel is a new flow only once, so new flows are measured one run "
           f"per BPF_PROG_TEST_RUN call ({single['n']:,} iterations): before each call the flow's entry is deleted (outside "
-          "the timed region), so every timed run misses, inserts into the per-CPU hash (preallocated; the value is "
-          "written for every possible CPU) and counts. Each iteration also times the empty program and the same frame "
+          "the timed region), so every timed run misses, inserts into the flows hash (preallocated) "
+          "and counts. Each iteration also times the empty program and the same frame "
           "on an existing flow, in rotating order. A single run is timed with the syscall's caches cold and two clock "
           "reads around it, so its absolute figures are higher than the repeated ones; read the differences:")
         W("")
@@ -501,9 +501,10 @@ if kernel:
         W(f"| new flow (insert) | {f(single['new'])} (adds {f(single['new_added'])} over empty) |")
         W(f"| **new flow minus existing flow** | **{f(single['premium'])}**: the extra cost of the first packet of a pair |")
         W("")
-        W("What this does not measure: inserting into a map that already holds many entries (longer bucket chains), "
-          "and contention between CPUs on the same bucket. `map_full` above is the flood case: every packet of a new "
-          "pair misses, fails to insert and goes to the overflow stat.")
+        W("Section 1b measures what this does not: inserting into a map that already holds many entries, and two "
+          "CPUs on one pair. `map_full` above is the flood case: every packet of a new "
+          "pair misses and goes to the overflow counters (section 1b has a full map of the default size and the "
+          "insert cost as a map fills).")
         W("")
     W("![kernel cost](kernel_cost.png)")
     W("")

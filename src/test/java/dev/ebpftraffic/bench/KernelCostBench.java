@@ -178,7 +178,7 @@ public final class KernelCostBench {
                 new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(Frames.udp6("fd00::1", "fd00::2", 0))),
                 new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(Frames.udp4("10.1.0.1", "10.2.0.2", 1))),
                 new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(Frames.udp6("fd00::1", "2001:db8::2", 2))),
-                new Case("map_full", "IPv4 UDP, flows4 map full: miss, failed insert, overflow stat", fullFd, v4),
+                new Case("map_full", "IPv4 UDP, flows4 map full: miss, map-full flag, overflow slot", fullFd, v4),
                 new Case("non_ip", "ARP: non-IP stat", mainFd, frame(Frames.arp())),
                 new Case("floor4", "reference: bare per-CPU hash lookup+update, 12-byte key (flow4_key), no parsing", floorFds[0], v4),
                 new Case("floor6", "reference: bare per-CPU hash lookup+update, 36-byte key (flow6_key), no parsing", floorFds[1], v4),

@@ -130,4 +130,48 @@ class FlowsFullTestRunTest {
             assertEquals(Map.of(key, new FlowValue(1, o.length)), t.stats(), "only what came after the drain");
         }
     }
+
+    /**
+     * lo (ifindex 1) and a veth with ifindex 65 share overflow slot 1 (65 % OVERFLOW_SLOTS). On one CPU the
+     * first to overflow owns the slot; the other's overflow goes to the stats hash. Both read exactly, and
+     * the second one's counts are really in the hash (raw lookup).
+     */
+    @Test
+    void anInterfaceWhoseSlotIsTakenCountsInTheStatsHash() throws Throwable {
+        String ns = "tfull-" + Integer.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextInt(0x100000, 0xffffff));
+        IfindexTestRunTest.ip("netns", "add", ns);
+        try {
+            IfindexTestRunTest.ip("-n", ns, "link", "add", "ov65", "index", "65", "type", "veth", "peer", "name", "ov65p");
+            byte[] a = udp4("10.0.0.1", "1.1.1.1", 10);
+            byte[] o = udp4("10.0.0.2", "1.1.1.2", 30);
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread th = Thread.ofPlatform().start(() -> {
+                try (ProgTestRun t = ProgTestRun.load(1)) {
+                    IfindexTestRunTest.enterNetns(ns);
+                    PerCpuTestRunTest.pinTo(PerCpuTestRunTest.onlineCpus().get(0)); // one CPU: one owner of the slot
+                    assertEquals(65, dev.ebpftraffic.libbpf.Libc.ifNameToIndex("ov65"));
+                    assertEquals(1, ProgTestRun.loopbackIfindex());
+                    t.run(OUTBOUND, a);                                  // fills flows4
+                    t.run(OUTBOUND, o);                                  // lo overflows: owns slot 1
+                    t.run(OUTBOUND, o, ProgTestRun.Skb.ifindex(65));      // slot 1 taken: stats hash
+                    t.run(Direction.INBOUND, o, ProgTestRun.Skb.ifindex(65));
+                    StatKey lo = new StatKey(1, OUTBOUND, KernelStat.OVERFLOW_PUBLIC);
+                    StatKey v65out = new StatKey(65, OUTBOUND, KernelStat.OVERFLOW_PUBLIC);
+                    StatKey v65in = new StatKey(65, Direction.INBOUND, KernelStat.OVERFLOW_PUBLIC);
+                    assertEquals(1, java.util.Arrays.stream(t.perCpuStat(v65out)).mapToLong(c -> c[0]).sum(), "in the hash");
+                    assertEquals(1, java.util.Arrays.stream(t.perCpuStat(v65in)).mapToLong(c -> c[0]).sum(), "in the hash");
+                    assertEquals(Map.of(lo, new FlowValue(1, o.length), v65out, new FlowValue(1, o.length),
+                            v65in, new FlowValue(1, o.length)), t.stats());
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            th.join();
+            if (failure.get() != null) {
+                throw failure.get();
+            }
+        } finally {
+            IfindexTestRunTest.ip("netns", "del", ns);
+        }
+    }
 }

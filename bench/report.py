@@ -147,6 +147,77 @@ if kernel:
     fig.savefig(os.path.join(BENCH, "kernel_cost.png"), dpi=110)
     plt.close(fig)
 
+# ---------------------------------------------------------------- flood and CPU count (KernelCostBench, MapScaleBench)
+kfull = rows("kernel_full.csv")
+kfill = rows("kernel_fill.csv")
+mmem = rows("map_memory.csv")
+mread = rows("map_read.csv")
+mins = rows("map_insert.csv")
+mcont = rows("map_contention.csv")
+
+
+def judged_max(ratios, limit):
+    """By the 95% CI of the median ratio: pass if it lies at or below the limit, FAIL if above."""
+    ci = median_ci(ratios)
+    if ci is None:
+        return ("inconclusive", f"{len(ratios)} rounds: too few for a 95% confidence interval of the median")
+    lo, hi, _ = ci
+    if hi <= limit:
+        return True
+    if lo > limit:
+        return False
+    return ("inconclusive", f"the median's 95% confidence interval {f(lo, 2)}x - {f(hi, 2)}x contains the limit {f(limit, 0)}x")
+
+
+flood = None
+if kfull:
+    u = [int(r["unknown_ns"]) - int(r["empty_ns"]) for r in kfull]
+    x = [int(r["existing_ns"]) - int(r["empty_ns"]) for r in kfull]
+    ratios = [a / b for a, b in zip(u, x) if b > 0]
+    flood = dict(unknown=med(u), existing=med(x), ratio=med(ratios), ci=median_ci(ratios), n=len(kfull))
+    targets.append(("flood: a full flows map (16,384 entries): unknown pair <= 2x an existing pair, side by side",
+                    f"{f(flood['unknown'])} vs {f(flood['existing'])} ns added ({flood['n']} rounds)",
+                    f"{f(flood['ratio'], 2)}x" + (f" (95% CI {f(flood['ci'][0], 2)}x - {f(flood['ci'][1], 2)}x)" if flood["ci"] else ""),
+                    judged_max(ratios, 2.0), "1"))
+if kernel.get("ipv4") and kernel.get("floor4"):
+    d4 = [int(a["prog_ns"]) - int(b["prog_ns"]) for a, b in
+          zip([r for r in kr if r["case"] == "ipv4"], [r for r in kr if r["case"] == "floor4"])]
+    targets.append(("common path: IPv4 existing pair within 5 ns of the floor of its key (bare per-CPU hash, 12-byte key)",
+                    f"{f(kernel['ipv4']['added'])} vs {f(kernel['floor4']['added'])} ns added",
+                    f"+{f(med(d4))} ns", med(d4) <= 5, "1"))
+# Bytes per possible CPU of each map: the kernel's htab/array memory accounting (README "Kernel memory").
+CPU_SLOPE = {"flows4": 120, "flows6": 144, "stats": 4096 * 16 + 32, "overflow": 64 * 72}
+mem = None
+if mmem:
+    tr = [r for r in mmem if r["object"] == "traffic"]
+    cpus = int(tr[0]["possible_cpus"])
+    here = sum(int(r["memlock"]) for r in tr)
+    fixed = here - sum(CPU_SLOPE.get(r["map"], 0) * cpus for r in tr)
+    slope = sum(CPU_SLOPE.get(r["map"], 0) for r in tr)
+    mem = dict(cpus=cpus, here=here, maps={r["map"]: int(r["memlock"]) for r in tr},
+               at={c: fixed + slope * c for c in (64, 128, 256)},
+               variants={(r["map"], r["state"]): int(r["memlock"]) for r in mmem if r["object"] == "shared"})
+    pc = mem["variants"].get(("percpu_map", "full"))
+    targets.append(("CPU count: kernel memory of all maps <= 16 MB at 128 possible CPUs, default --map-size",
+                    f"{f(here / 1e6, 2)} MB measured at {cpus} CPUs; {f(mem['at'][128] / 1e6, 2)} MB at 128 by the formula",
+                    f"{f(mem['at'][128] / 16e6, 2)}x the budget", mem["at"][128] <= 16e6, "1"))
+read = None
+if mread:
+    per = {}
+    for r in mread[len(mread) // 3:]:  # the first third warms the JIT up
+        per.setdefault(r["variant"], []).append(int(r["ns"]) / max(1, int(r["entries"])))
+    read = {k: med(v) for k, v in per.items()}
+    if "shared" in read and "percpu" in read:
+        targets.append(("CPU count: scrape read cost per entry independent of the CPU count (flows maps copy one value per entry)",
+                        f"shared hash {f(read['shared'])} ns/entry vs per-CPU {f(read['percpu'])} ns/entry at {mem['cpus'] if mem else '?'} CPUs",
+                        f"{f(read['shared'] / read['percpu'], 2)}x", read["shared"] <= read["percpu"], "1"))
+cont = {}
+for r in mcont:
+    cont.setdefault((r["variant"], r["mode"]), []).append(int(r["ns"]))
+ins = {}
+for r in mins:
+    ins.setdefault(r["variant"], []).append(int(r["new_ns"]) - int(r["existing_ns"]))
+
 # ---------------------------------------------------------------- throughput
 tp = rows("throughput.csv")
 thr, thr_empty = {}, {}
@@ -418,8 +489,8 @@ if kernel:
     if single:
         W(f"**New flow.** A fixed frame repeated by the kernel is a new flow only once, so new flows are measured one run "
           f"per BPF_PROG_TEST_RUN call ({single['n']:,} iterations): before each call the flow's entry is deleted (outside "
-          "the timed region), so every timed run misses, inserts into the per-CPU hash (preallocated; the value is "
-          "written for every possible CPU) and counts. Each iteration also times the empty program and the same frame "
+          "the timed region), so every timed run misses, inserts into the flows hash (preallocated) "
+          "and counts. Each iteration also times the empty program and the same frame "
           "on an existing flow, in rotating order. A single run is timed with the syscall's caches cold and two clock "
           "reads around it, so its absolute figures are higher than the repeated ones; read the differences:")
         W("")
@@ -430,9 +501,10 @@ if kernel:
         W(f"| new flow (insert) | {f(single['new'])} (adds {f(single['new_added'])} over empty) |")
         W(f"| **new flow minus existing flow** | **{f(single['premium'])}**: the extra cost of the first packet of a pair |")
         W("")
-        W("What this does not measure: inserting into a map that already holds many entries (longer bucket chains), "
-          "and contention between CPUs on the same bucket. `map_full` above is the flood case: every packet of a new "
-          "pair misses, fails to insert and goes to the overflow stat.")
+        W("Section 1b measures what this does not: inserting into a map that already holds many entries, and two "
+          "CPUs on one pair. `map_full` above is the flood case: every packet of a new "
+          "pair misses and goes to the overflow counters (section 1b has a full map of the default size and the "
+          "insert cost as a map fills).")
         W("")
     W("![kernel cost](kernel_cost.png)")
     W("")
@@ -451,6 +523,58 @@ if kernel:
           "fragmented and L3-device packets take the general path, and a test checks both paths file a pair under "
           "the same key with exact sums.")
         W("")
+
+if flood or mem:
+    W("## 1b. Flood cost and CPU count")
+    W("")
+    W("Commands and a discussion of the design: bench/SCALE.md.")
+    W("")
+if flood:
+    W(f"**A full map.** `KernelCostBench` fills a flows4 map of the default size (16,384) from userspace, then times, in "
+      f"{flood['n']} alternating rounds, `tc_ingress` on a frame of an unknown pair (miss, overflow) and on an existing "
+      "pair in the same map, each next to the empty program:")
+    W("")
+    W("| case | ns added (median) |")
+    W("| --- | --- |")
+    W(f"| existing pair, full map | {f(flood['existing'])} |")
+    W(f"| unknown pair, full map (overflow) | {f(flood['unknown'])} |")
+    W(f"| ratio (median of rounds) | **{f(flood['ratio'], 2)}x** |")
+    W("")
+if kfill:
+    lv = {}
+    for r in kfill:
+        lv.setdefault(int(r["fill"]), []).append(int(r["new_ns"]) - int(r["existing_ns"]))
+    W("**Insert cost as the map fills** (single runs; the pair's entry deleted before each; new minus the same pair "
+      "existing right after):")
+    W("")
+    W("| entries already in the map (of 16,384) | new pair minus existing, median ns | runs |")
+    W("| --- | --- | --- |")
+    for k in sorted(lv):
+        W(f"| {k:,} | {f(med(lv[k]))} | {len(lv[k]):,} |")
+    W("")
+if mem:
+    W(f"**Kernel memory** (fdinfo `memlock`, {mem['cpus']} possible CPUs here, default --map-size):")
+    W("")
+    W("| map | bytes here |")
+    W("| --- | --- |")
+    for k, v in mem["maps"].items():
+        W(f"| `{k}` | {v:,} |")
+    W(f"| **all** | **{mem['here']:,}** |")
+    W("")
+    W("By the formula (README \"Kernel memory\"): " + ", ".join(f"{c} CPUs {f(v / 1e6, 2)} MB" for c, v in mem["at"].items())
+      + ". The three flows-map variants of bpf/bench/shared.bpf.o at 16,384 entries, here: "
+      + ", ".join(f"`{m}` {st_} {v:,} B" for (m, st_), v in mem["variants"].items()) + ".")
+    W("")
+if read or ins or cont:
+    W("**Per entry and under contention** (bpf/bench/shared.bpf.o: per-CPU hash with plain adds, shared hash with "
+      "atomic adds, per-CPU hash without preallocation):")
+    W("")
+    W("| variant | read, ns/entry (batch, 16,384 entries) | insert minus existing, single run, ns | one hot pair, one CPU, ns/run | both CPUs at once, ns/run |")
+    W("| --- | --- | --- | --- | --- |")
+    for v in ("percpu", "shared", "lazy", "tc_ingress", "empty"):
+        W(f"| `{v}` | {f((read or {}).get(v))} | {f(med(ins[v])) if v in ins else 'n/a'} | "
+          f"{f(med(cont[(v, 'alone')])) if (v, 'alone') in cont else 'n/a'} | {f(med(cont[(v, 'both')])) if (v, 'both') in cont else 'n/a'} |")
+    W("")
 
 if thr:
     W("## 2. Throughput with the exporter attached (iperf3, veth between two namespaces)")

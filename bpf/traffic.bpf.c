@@ -3,7 +3,7 @@
  * Per-IP traffic accounting at the TC hook.
  *
  * tc_ingress / tc_egress count packets and bytes per (ifindex, direction, src, dst)
- * into the per-CPU hashes "flows4" (IPv4) and "flows6" (IPv6). They never change, drop or redirect a packet:
+ * into the hashes "flows4" (IPv4) and "flows6" (IPv6), shared by all CPUs (atomic adds). They never change, drop or redirect a packet:
  * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
  * normal path runs as if we were not there.
  *
@@ -29,7 +29,8 @@
  *   Every flows key carries the epoch bit (IFDIR_EPOCH_BIT): userspace deletes only entries of an
  *              epoch no program can still be adding to.
  *   Non-IP and malformed frames go to "stats", never to the flows maps.
- *   When a flows map is full the packet still counts, in the per-direction overflow stat.
+ *   When a flows map is full the packet still counts, in the per-direction overflow stat (the
+ *              "overflow" array's slot of the interface, or "stats" when the slot is taken).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -65,14 +66,14 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow4_key);
 	__type(value, struct flow_value);
 } flows4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow6_key);
 	__type(value, struct flow_value);
@@ -98,6 +99,30 @@ struct {
 	__type(key, struct ip_group_key);
 	__type(value, __u32);
 } ip_groups SEC(".maps");
+
+/*
+ * Whether a flows map was found full: element FULL_FLOWS4 for flows4, FULL_FLOWS6 for flows6. A
+ * program whose insert failed sets it; while it is set, packets of unknown pairs go straight to the
+ * overflow stat instead of trying an insert that cannot succeed (the failed insert, which takes
+ * the bucket lock and searches the free list, was most of a flood packet's cost). Only userspace
+ * deletes flows entries, so only it can make room: it clears both after each drain (BpfFlowReader).
+ * Every packet is counted either way; the flag only chooses between trying the insert and the
+ * overflow stat.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} flows_full SEC(".maps");
+
+/* Overflow counters by interface slot (struct overflow_slot); userspace adds them to the stats it reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OVERFLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct overflow_slot);
+} overflow SEC(".maps");
 
 /* The current epoch (0 or 1, see IFDIR_EPOCH_BIT): its only element is flipped by userspace. */
 struct {
@@ -233,25 +258,42 @@ static __always_inline void count(struct __sk_buff *skb, void *flows, const void
 {
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		v->packets += packets;
-		v->bytes += bytes;
+		__sync_fetch_and_add(&v->packets, packets);
+		__sync_fetch_and_add(&v->bytes, bytes);
 		return;
 	}
-	struct flow_value init = { .packets = packets, .bytes = bytes };
-	long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
-	if (err == 0)
-		return;
-	if (err == -EEXIST) { /* another CPU created it in between */
-		v = bpf_map_lookup_elem(flows, key);
-		if (v) {
-			v->packets += packets;
-			v->bytes += bytes;
+	__u32 which = v4 ? FULL_FLOWS4 : FULL_FLOWS6;
+	__u32 *full = bpf_map_lookup_elem(&flows_full, &which); /* an inlined array lookup */
+	if (!full || !*full) {
+		struct flow_value init = { .packets = packets, .bytes = bytes };
+		long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
+		if (err == 0)
 			return;
+		if (err == -EEXIST) { /* another CPU created it in between */
+			v = bpf_map_lookup_elem(flows, key);
+			if (v) {
+				__sync_fetch_and_add(&v->packets, packets);
+				__sync_fetch_and_add(&v->bytes, bytes);
+				return;
+			}
+		} else if (full) {
+			*full = 1; /* map full (-E2BIG) or no memory: skip inserts until userspace makes room */
 		}
 	}
-	/* Map full (-E2BIG) or no memory. */
-	int priv = dst_is_private(dst, v4);
-	add_stat(skb, priv ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC, dir, packets, bytes);
+	/* Map full, or known to be full. */
+	enum stat stat = dst_is_private(dst, v4) ? STAT_OVERFLOW_PRIVATE : STAT_OVERFLOW_PUBLIC;
+	__u32 ifindex = skb->ifindex;
+	__u32 slot = ifindex % OVERFLOW_SLOTS;
+	struct overflow_slot *o = bpf_map_lookup_elem(&overflow, &slot);
+	if (o && ifindex && (o->ifindex == ifindex || !o->ifindex)) {
+		/* Per-CPU, and TC programs do not nest on a CPU: no other writer between the test and here. */
+		o->ifindex = ifindex;
+		__u32 i = (stat * 2 + dir) & 3;
+		o->packets[i] += packets;
+		o->bytes[i] += bytes;
+		return;
+	}
+	add_stat(skb, stat, dir, packets, bytes);
 }
 
 /* Wire packets of a frame whose headers are not parsed (non-IP, malformed): the GSO segment count. */

@@ -6,6 +6,7 @@
  * struct flow6_key  must match src/main/java/dev/ebpftraffic/flow/FlowKey.java (FlowKey.LAYOUT6) byte for byte.
  * struct flow_value must match src/main/java/dev/ebpftraffic/flow/FlowValue.java (FlowValue.LAYOUT) byte for byte.
  * struct stat_key   must match src/main/java/dev/ebpftraffic/bpf/StatKey.java (StatKey.LAYOUT) byte for byte.
+ * struct overflow_slot must match src/main/java/dev/ebpftraffic/bpf/OverflowSlot.java (OverflowSlot.LAYOUT) byte for byte.
  * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
@@ -49,7 +50,13 @@ struct flow6_key {
 	__u8 dst[16];
 };
 
-/* Per-CPU, so the hot path needs no atomics; userspace sums over possible CPUs. */
+/*
+ * The flows maps hold one value for all CPUs, added to with atomic adds; the "stats" map is per-CPU
+ * (userspace sums over possible CPUs). A per-CPU flows map would reserve max_entries x possible
+ * CPUs x 16 bytes (35 MB per map at 128 CPUs with the default --map-size), set every CPU's slot
+ * on each insert and copy them all on each read; an uncontended atomic add measured the same as a
+ * plain one here, and one pair hit by two CPUs at once costs about 10 ns more (bench/MAPSCALE.md).
+ */
 struct flow_value {
 	__u64 packets;   /* wire packets: gso_segs for a GSO/GRO skb */
 	__u64 bytes;     /* skb->len plus the headers of the extra GSO segments */
@@ -71,12 +78,31 @@ struct stat_key {
 	__u16 pad;       /* always zero */
 };
 
+/*
+ * One slot of the per-CPU "overflow" array: the overflow stats (STAT_OVERFLOW_PRIVATE/_PUBLIC) of
+ * the interface that owns the slot on this CPU. Slot ifindex % OVERFLOW_SLOTS; the first interface
+ * to overflow there on a CPU owns it on that CPU for the life of the map (an interface whose slot
+ * is taken counts in "stats" instead). An array slot costs an inlined lookup where the stats hash
+ * costs a jhash and a bucket walk: this is the path every packet of a flood takes.
+ */
+struct overflow_slot {
+	__u32 ifindex;     /* owner on this CPU; 0: free */
+	__u32 pad;
+	__u64 packets[4];  /* [stat * 2 + direction], stat STAT_OVERFLOW_PRIVATE or STAT_OVERFLOW_PUBLIC */
+	__u64 bytes[4];
+};
+
 /* Key of the "ip_groups" LPM trie: a --config.file CIDR over 16-byte addresses (IPv4 as ::ffff:a.b.c.d). */
 struct ip_group_key {
 	__u32 prefixlen; /* 0-128; an IPv4 /n is 96 + n */
 	__u8 addr[16];   /* network order */
 };
 
+/* Elements of the "flows_full" array (u32, non-zero: the map was found full since userspace last made room). */
+#define FULL_FLOWS4 0
+#define FULL_FLOWS6 1
+
+#define OVERFLOW_SLOTS 64 /* per-CPU: 72 bytes x 64 = 4.5 KiB per possible CPU */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 65536 /* per map; userspace sets --map-size before load */
 #define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */

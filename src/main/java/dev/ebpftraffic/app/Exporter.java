@@ -15,6 +15,7 @@ import dev.ebpftraffic.iface.IfaceNames;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.metrics.AttachCollector;
+import dev.ebpftraffic.metrics.MapMemoryCollector;
 import dev.ebpftraffic.live.LiveView;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
@@ -131,6 +132,7 @@ public final class Exporter implements AutoCloseable {
             AttachManager m = manager;
             return m == null ? Map.of() : m.reattachments();
         }));
+        registry.register(new MapMemoryCollector(obj::mapMemory));
         live = new LiveView(collector);
         resources.add(live);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);

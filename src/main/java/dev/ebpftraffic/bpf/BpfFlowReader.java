@@ -3,6 +3,7 @@ package dev.ebpftraffic.bpf;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.FlowValue;
+import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
@@ -20,12 +21,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Reads the per-CPU hash maps (flows4, flows6, stats) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key
- * plus lookup on kernels without batch support. Values are summed over possible CPUs.
+ * Reads the hash maps flows4 and flows6 (one value per entry, shared by all CPUs) and stats (per-CPU: values
+ * summed over possible CPUs) with BPF_MAP_LOOKUP_BATCH, falling back to get-next-key plus lookup on kernels
+ * without batch support.
  * Buffers are allocated once; callers serialise reads.
  *
  * <p>Flows entries are never deleted while a program may still add to them. The maps are preallocated
- * per-CPU hashes: a deleted element goes straight back on the free list, without an RCU grace period,
+ * hashes: a deleted element goes straight back on the free list, without an RCU grace period,
  * so a program that looked it up just before the delete would add to it afterwards, and that
  * increment would be lost or, once the element is reused, credited to another pair.
  * (BPF_F_NO_PREALLOC does not help: the BPF memory allocator also reuses freed elements at once,
@@ -57,6 +59,13 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private final MemorySegment drainValue;
     private boolean batchUnsupported;
     private final int epochFd;
+    private final int fullFd;
+    private final int overflowFd;
+    private MemorySegment overflowValue;
+    /** Per overflow stat: what drains already handed out of the "overflow" array's cumulative sums. */
+    private final Map<StatKey, long[]> overflowBase = new HashMap<>();
+    /** Per overflow stat: the "overflow" array's sums as the last readStats saw them. */
+    private Map<StatKey, long[]> overflowSeen = new HashMap<>();
     private final MemorySegment epochKey;
     private final MemorySegment epochValue;
     private int epoch;
@@ -67,7 +76,20 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
+        this(lib, flows4Fd, flows6Fd, statsFd, epochFd, -1, flowCapacity);
+    }
+
+    /** fullFd: the "flows_full" array, cleared after each drain of old entries (-1: none). */
+    public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int fullFd, int flowCapacity) {
+        this(lib, flows4Fd, flows6Fd, statsFd, epochFd, fullFd, -1, flowCapacity);
+    }
+
+    /** overflowFd: the per-CPU "overflow" array, whose counts are added to the stats read (-1: none). */
+    public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int fullFd, int overflowFd,
+                         int flowCapacity) {
         this.lib = lib;
+        this.fullFd = fullFd;
+        this.overflowFd = overflowFd;
         this.epochFd = epochFd;
         this.flows4Fd = flows4Fd;
         this.flows6Fd = flows6Fd;
@@ -93,7 +115,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             throw new IllegalStateException("the flows4 and flows6 maps must have the same size (--map-size sizes both)");
         }
         return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
-                obj.mapFd(BpfObject.MAP_STATS), obj.mapFd(BpfObject.MAP_EPOCH), capacity);
+                obj.mapFd(BpfObject.MAP_STATS), obj.mapFd(BpfObject.MAP_EPOCH),
+                obj.hasMap(BpfObject.MAP_FLOWS_FULL) ? obj.mapFd(BpfObject.MAP_FLOWS_FULL) : -1,
+                obj.hasMap(BpfObject.MAP_OVERFLOW) ? obj.mapFd(BpfObject.MAP_OVERFLOW) : -1, capacity);
     }
 
     @Override
@@ -104,7 +128,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         List<FlowKey> frozen = new ArrayList<>();
         Map<FlowKey, long[]> frozenValues = new HashMap<>();
         for (boolean six : new boolean[] {false, true}) {
-            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), (seg, off, p, b) -> {
+            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), 1, (seg, off, p, b) -> {
                 int ifdir = seg.get(JAVA_INT, off);
                 seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT)); // FlowKey knows no epoch
                 FlowKey k = six ? FlowKey.read6(seg, off) : FlowKey.read4(seg, off);
@@ -132,6 +156,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
             }
         }
+        clearFull();
         base.values().removeIf(v -> v[0] == 0 && v[1] == 0);
         liveSeen = live;
         for (Map.Entry<FlowKey, long[]> e : base.entrySet()) {
@@ -169,9 +194,90 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
+    /**
+     * The deletes above made room: programs may try inserts again. A program that found the map full
+     * after the deletes sets its flag again; every packet counts either way (in its pair or in overflow).
+     */
+    private void clearFull() {
+        if (fullFd < 0) {
+            return;
+        }
+        epochValue.set(JAVA_INT, 0, 0);
+        for (int i = 0; i < 2; i++) { // FULL_FLOWS4, FULL_FLOWS6
+            epochKey.set(JAVA_INT, 0, i);
+            int ret = lib.mapUpdateElem(fullFd, epochKey, epochValue, 0);
+            if (ret < 0) {
+                throw new LibbpfException("cannot update the BPF flows_full map: " + Libc.strerror(-ret), -ret);
+            }
+        }
+    }
+
     @Override
     public void readStats(Sink<StatKey> sink) {
-        read(statsFd, StatKey.LAYOUT.byteSize(), (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+        Map<StatKey, long[]> overflow = readOverflow();
+        if (overflow.isEmpty()) {
+            read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+            return;
+        }
+        Map<StatKey, long[]> merged = new java.util.LinkedHashMap<>();
+        read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> merged.put(StatKey.read(seg, off), new long[] {p, b}));
+        overflow.forEach((k, v) -> {
+            long[] m = merged.computeIfAbsent(k, x -> new long[2]);
+            m[0] += v[0];
+            m[1] += v[1];
+        });
+        merged.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+    }
+
+    /**
+     * The "overflow" array's counts by stat, summed over slots and CPUs (each CPU's copy of a slot names
+     * its owner), less what drains already handed out. The counts only grow: nothing here writes the array.
+     */
+    private Map<StatKey, long[]> readOverflow() {
+        if (overflowFd < 0) {
+            return Map.of();
+        }
+        long stride = OverflowSlot.LAYOUT.byteSize(); // a multiple of 8: per-CPU values are not padded
+        if (overflowValue == null) {
+            overflowValue = arena.allocate(stride * cpus, 8);
+        }
+        Map<StatKey, long[]> seen = new HashMap<>();
+        for (int slot = 0; slot < OverflowSlot.SLOTS; slot++) {
+            epochKey.set(JAVA_INT, 0, slot);
+            int ret = lib.mapLookupElem(overflowFd, epochKey, overflowValue);
+            if (ret < 0) {
+                throw new LibbpfException("cannot read the BPF overflow map: " + Libc.strerror(-ret), -ret);
+            }
+            for (int c = 0; c < cpus; c++) {
+                long at = c * stride;
+                int ifindex = overflowValue.get(JAVA_INT, at + OverflowSlot.OFF_IFINDEX);
+                if (ifindex == 0) {
+                    continue;
+                }
+                for (int i = 0; i < 4; i++) {
+                    long p = overflowValue.get(JAVA_LONG, at + OverflowSlot.OFF_PACKETS + 8L * i);
+                    long b = overflowValue.get(JAVA_LONG, at + OverflowSlot.OFF_BYTES + 8L * i);
+                    if (p == 0 && b == 0) {
+                        continue;
+                    }
+                    StatKey k = new StatKey(ifindex, dev.ebpftraffic.flow.Direction.ofCode(i & 1), KernelStat.ofCode(i >> 1));
+                    long[] acc = seen.computeIfAbsent(k, x -> new long[2]);
+                    acc[0] += p;
+                    acc[1] += b;
+                }
+            }
+        }
+        overflowSeen = seen;
+        Map<StatKey, long[]> out = new HashMap<>();
+        seen.forEach((k, v) -> {
+            long[] base = overflowBase.get(k);
+            long p = v[0] - (base == null ? 0 : base[0]);
+            long b = v[1] - (base == null ? 0 : base[1]);
+            if (p != 0 || b != 0) {
+                out.put(k, new long[] {p, b});
+            }
+        });
+        return out;
     }
 
     /**
@@ -195,10 +301,35 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         return true;
     }
 
+    /**
+     * The stats entry's final value, plus the key's "overflow" array counts as the last readStats saw them:
+     * those are remembered as handed out, so later counts in the array show as new.
+     */
     @Override
     public boolean drainStat(StatKey key, Sink<StatKey> sink) {
         key.write(drainKey, 0);
-        return drain(statsFd, (p, b) -> sink.accept(key, p, b));
+        long[] v = new long[2];
+        boolean found = drain(statsFd, (p, b) -> {
+            v[0] += p;
+            v[1] += b;
+        });
+        long[] seen = overflowSeen.remove(key);
+        if (seen != null) {
+            long[] base = overflowBase.computeIfAbsent(key, x -> new long[2]);
+            long p = seen[0] - base[0];
+            long b = seen[1] - base[1];
+            if (p != 0 || b != 0) {
+                v[0] += p;
+                v[1] += b;
+                found = true;
+            }
+            base[0] = seen[0];
+            base[1] = seen[1];
+        }
+        if (found) {
+            sink.accept(key, v[0], v[1]);
+        }
+        return found;
     }
 
     private interface ValueSink {
@@ -229,7 +360,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (ret < 0) {
             throw new LibbpfException("cannot drain a BPF map entry: " + Libc.strerror(-ret), -ret);
         }
-        emit((seg, off, p, b) -> sink.accept(p, b), k, 0, drainValue, 0);
+        emit((seg, off, p, b) -> sink.accept(p, b), k, 0, drainValue, 0, cpus); // stats only: per-CPU
         return true;
     }
 
@@ -252,9 +383,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         void accept(MemorySegment keys, long offset, long packets, long bytes);
     }
 
-    private void read(int fd, long keySize, RawSink sink) {
+    /** copies: values per entry, possible CPUs for the per-CPU "stats", 1 for the shared flows maps. */
+    private void read(int fd, long keySize, int copies, RawSink sink) {
         if (!batchUnsupported) {
-            int err = readBatched(fd, keySize, sink);
+            int err = readBatched(fd, keySize, copies, sink);
             if (err == 0) {
                 return;
             }
@@ -263,11 +395,11 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             batchUnsupported = true; // only reached before the first batch succeeded
         }
-        readOneByOne(fd, keySize, sink);
+        readOneByOne(fd, keySize, copies, sink);
     }
 
     /** Returns 0, or the errno when the very first batch call failed. */
-    private int readBatched(int fd, long keySize, RawSink sink) {
+    private int readBatched(int fd, long keySize, int copies, RawSink sink) {
         boolean first = true;
         while (true) {
             count.set(JAVA_INT, 0, BATCH);
@@ -280,7 +412,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             int n = count.get(JAVA_INT, 0);
             for (int i = 0; i < n; i++) {
-                emit(sink, keys, i * keySize, values, i * valueStride * cpus);
+                emit(sink, keys, i * keySize, values, i * valueStride * copies, copies);
             }
             if (ret == -Errno.ENOENT) {
                 return 0;
@@ -290,15 +422,15 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
-    private void readOneByOne(int fd, long keySize, RawSink sink) {
+    private void readOneByOne(int fd, long keySize, int copies, RawSink sink) {
         MemorySegment key = keys.asSlice(0, keySize);
         MemorySegment next = keys.asSlice(keySize, keySize);
-        MemorySegment value = values.asSlice(0, valueStride * cpus);
+        MemorySegment value = values.asSlice(0, valueStride * copies);
         int ret = lib.mapGetNextKey(fd, MemorySegment.NULL, next);
         while (ret == 0) {
             MemorySegment.copy(next, 0, key, 0, keySize);
             if (lib.mapLookupElem(fd, key, value) == 0) { // the entry may have been deleted meanwhile
-                emit(sink, key, 0, value, 0);
+                emit(sink, key, 0, value, 0, copies);
             }
             ret = lib.mapGetNextKey(fd, key, next);
         }
@@ -307,10 +439,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
-    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff) {
+    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff, int copies) {
         long packets = 0;
         long bytes = 0;
-        for (int c = 0; c < cpus; c++) {
+        for (int c = 0; c < copies; c++) {
             long base = valOff + c * valueStride;
             packets += valSeg.get(JAVA_LONG, base + FlowValue.OFF_PACKETS);
             bytes += valSeg.get(JAVA_LONG, base + FlowValue.OFF_BYTES);

@@ -10,6 +10,11 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The embedded traffic.bpf.o, opened (and optionally loaded) through libbpf.
@@ -24,6 +29,10 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_STATS = "stats";
     /** One-element array: the epoch the programs put in bit 30 of a flows key's ifdir (BpfFlowReader flips it). */
     public static final String MAP_EPOCH = "epoch";
+    /** Two-element array (FULL_FLOWS4, FULL_FLOWS6): set by a program whose flows insert failed, cleared by BpfFlowReader. */
+    public static final String MAP_FLOWS_FULL = "flows_full";
+    /** Per-CPU array of struct overflow_slot: overflow stats by interface slot, added to "stats" by BpfFlowReader. */
+    public static final String MAP_OVERFLOW = "overflow";
     /** LPM trie of the --config.file CIDRs (struct ip_group_key), for the overflow path's ip_type. */
     public static final String MAP_IP_GROUPS = "ip_groups";
     public static final String PROG_INGRESS = "tc_ingress";
@@ -123,6 +132,44 @@ public final class BpfObject implements AutoCloseable {
         } catch (LibbpfException e) {
             return false;
         }
+    }
+
+    /** Every map of the object, for {@link #mapMemory}. */
+    public static final List<String> MAPS = List.of(MAP_FLOWS4, MAP_FLOWS6, MAP_STATS, MAP_OVERFLOW, MAP_EPOCH, MAP_FLOWS_FULL,
+            MAP_IP_GROUPS);
+
+    /**
+     * Kernel memory of each map: "memlock" of its fd in /proc/self/fdinfo, which the kernel computes from
+     * the map's type, size and possible CPUs (preallocated maps: all of it at creation). Maps it cannot
+     * read are left out.
+     */
+    public Map<String, Long> mapMemory() {
+        requireLoaded();
+        Map<String, Long> m = new LinkedHashMap<>();
+        for (String name : MAPS) {
+            if (!hasMap(name)) {
+                continue;
+            }
+            long bytes = memlock(mapFd(name));
+            if (bytes >= 0) {
+                m.put(name, bytes);
+            }
+        }
+        return m;
+    }
+
+    /** memlock of an fd from /proc/self/fdinfo, or -1. */
+    static long memlock(int fd) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
+                if (line.startsWith("memlock:")) {
+                    return Long.parseLong(line.substring("memlock:".length()).trim());
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
     }
 
     /** The object's BTF, for layout checks. */

@@ -1,13 +1,13 @@
 package dev.ebpftraffic.bench;
 
+import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.flow.KernelStat;
-import dev.ebpftraffic.flow.StatKey;
+import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.libbpf.Libc;
-import dev.ebpftraffic.testing.Frames;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -18,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-import static dev.ebpftraffic.testing.Frames.ethernet;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -72,19 +71,100 @@ public final class KernelCostBench {
              FileProgram floor40 = FileProgram.open(lib, objDir.resolve("floor.bpf.o"), "tc_floor40");
              BpfObject main = BpfObject.openEmbedded(lib);
              BpfObject full = BpfObject.openEmbedded(lib);
-             BpfObject fresh = BpfObject.openEmbedded(lib)) {
+             BpfObject fresh = BpfObject.openEmbedded(lib);
+             BpfObject big = BpfObject.openEmbedded(lib)) {
             main.load();
+            big.setMaxEntries(BpfObject.MAP_FLOWS4, BIG);
+            big.setMaxEntries(BpfObject.MAP_FLOWS6, BIG);
+            big.load();
             full.setMaxEntries(BpfObject.MAP_FLOWS4, 1);
             full.setMaxEntries(BpfObject.MAP_FLOWS6, 1);
             full.load();
             fresh.load();
             b.run(out, rounds, repeat, single, empty.fd(), new int[] {floor4.fd(), floor6.fd(), floor40.fd()}, main, full, fresh);
+            b.fillLevels(out, rounds, repeat, single, empty.fd(), big);
         }
     }
 
-    /** UDP with a 64-byte payload: the frames every case measures (checksums are not read). */
-    private static byte[] udp(Frames.Builder ip) {
-        return ip.udp(40000, 9).payload(64).build();
+    /** The default --map-size. */
+    private static final int BIG = 16_384;
+
+    /**
+     * A map of the default size as it fills: at each fill level, single runs of a new pair (its entry
+     * deleted before each run) next to the same pair existing and the empty program (kernel_fill.csv).
+     * Then the map full: repeat runs of an unknown pair (overflow) against an existing pair in the
+     * same map, alternating (kernel_full.csv). Filler entries have ifdir 2000, which no test run makes.
+     */
+    private void fillLevels(Path out, int rounds, int repeat, int single, int emptyFd, BpfObject big) throws IOException {
+        int prog = big.programFd(BpfObject.PROG_INGRESS);
+        int fd = big.mapFd(BpfObject.MAP_FLOWS4);
+        MemorySegment v4 = frame(udp4("10.1.0.1", "10.2.0.1", 0));
+        MemorySegment unknown = frame(udp4("10.1.0.9", "10.2.0.1", 0));
+        MemorySegment key = arena.allocate(FlowKey.LAYOUT4);
+        testRun(prog, v4, 1);
+        if (lib.mapGetNextKey(fd, MemorySegment.NULL, key) != 0) {
+            throw new IllegalStateException("no entry after a run");
+        }
+        MemorySegment fk = arena.allocate(FlowKey.LAYOUT4);
+        MemorySegment fv = arena.allocate(16L * lib.numPossibleCpus(), 8);
+        int filled = 1; // the measured pair
+        int next = 0;
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_fill.csv")))) {
+            w.println("fill,iter,new_ns,existing_ns,empty_ns");
+            for (int level : new int[] {0, BIG / 4, BIG / 2, 3 * BIG / 4, BIG - 1}) {
+                while (filled < Math.max(level, 1)) {
+                    fk.set(JAVA_INT, 0, 2000);
+                    fk.set(JAVA_INT, 4, next++);
+                    fk.set(JAVA_INT, 8, 0);
+                    if (lib.mapUpdateElem(fd, fk, fv, 1) == 0) {
+                        filled++;
+                    }
+                }
+                for (int i = 0; i < single; i++) {
+                    int err = lib.mapDeleteElem(fd, key);
+                    if (err != 0) {
+                        throw new IllegalStateException("new flow was not inserted at fill " + level + ": " + Libc.strerror(-err));
+                    }
+                    long e = -1;
+                    if (i % 2 == 0) {
+                        e = testRun(emptyFd, v4, 1);
+                    }
+                    long n = testRun(prog, v4, 1);
+                    long x = testRun(prog, v4, 1);
+                    if (i % 2 == 1) {
+                        e = testRun(emptyFd, v4, 1);
+                    }
+                    w.printf("%d,%d,%d,%d,%d%n", level, i, n, x, e);
+                }
+                System.err.printf("kernel cost: fill %d done%n", level);
+            }
+        }
+        // Now full: the measured pair is in, and the last slot goes to a filler.
+        while (lib.mapUpdateElem(fd, fk, fv, 1) != -7 /* E2BIG */) {
+            fk.set(JAVA_INT, 4, next++);
+        }
+        testRun(prog, unknown, 1000);
+        testRun(prog, v4, 1000);
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_full.csv")))) {
+            w.println("round,unknown_ns,existing_ns,empty_ns");
+            for (int r = 0; r < rounds; r++) {
+                long u;
+                long x;
+                long e;
+                if (r % 2 == 0) {
+                    e = testRun(emptyFd, v4, repeat);
+                    u = testRun(prog, unknown, repeat);
+                    x = testRun(prog, v4, repeat);
+                } else {
+                    x = testRun(prog, v4, repeat);
+                    u = testRun(prog, unknown, repeat);
+                    e = testRun(emptyFd, v4, repeat);
+                }
+                w.printf("%d,%d,%d,%d%n", r, u, x, e);
+            }
+        }
+        checkOverflowCounted(big);
+        System.err.println("kernel cost: full map done");
     }
 
     private void run(Path out, int rounds, int repeat, int single, int emptyFd, int[] floorFds,
@@ -93,20 +173,20 @@ public final class KernelCostBench {
         int fullFd = full.programFd(BpfObject.PROG_INGRESS);
         int freshFd = fresh.programFd(BpfObject.PROG_INGRESS);
 
-        MemorySegment v4 = frame(udp(ethernet().ipv4("10.1.0.1", "10.2.0.1")));
+        MemorySegment v4 = frame(udp4("10.1.0.1", "10.2.0.1", 0));
         List<Case> cases = List.of(
                 new Case("ipv4", "IPv4 UDP, existing flow", mainFd, v4),
-                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(udp(ethernet().ipv6("fd00::1", "fd00::2")))),
-                new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(udp(ethernet().vlan(10).ipv4("10.1.0.1", "10.2.0.2")))),
-                new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(udp(ethernet().vlan(Frames.ETH_P_8021AD, 100).vlan(10).ipv6("fd00::1", "2001:db8::2")))),
-                new Case("map_full", "IPv4 UDP, flows4 map full: miss, failed insert, overflow stat", fullFd, v4),
-                new Case("non_ip", "ARP: non-IP stat", mainFd, frame(ethernet().arp("10.1.0.1", "10.2.0.1").build())),
+                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(udp6("fd00::1", "fd00::2", 0))),
+                new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(udp4("10.1.0.1", "10.2.0.2", 1))),
+                new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(udp6("fd00::1", "2001:db8::2", 2))),
+                new Case("map_full", "IPv4 UDP, flows4 map full: miss, map-full flag, overflow slot", fullFd, v4),
+                new Case("non_ip", "ARP: non-IP stat", mainFd, frame(arp())),
                 new Case("floor4", "reference: bare per-CPU hash lookup+update, 12-byte key (flow4_key), no parsing", floorFds[0], v4),
                 new Case("floor6", "reference: bare per-CPU hash lookup+update, 36-byte key (flow6_key), no parsing", floorFds[1], v4),
                 new Case("floor40", "reference: the same with the 40-byte key of the earlier single flows map", floorFds[2], v4));
 
         // The full map holds one other flow, so the measured frame always overflows.
-        testRun(fullFd, frame(udp(ethernet().ipv4("10.9.9.9", "10.9.9.8"))), 1);
+        testRun(fullFd, frame(udp4("10.9.9.9", "10.9.9.8", 0)), 1);
         // Warm up: creates the existing flows, JITs nothing (already JITed), touches the caches.
         for (Case c : cases) {
             testRun(c.progFd(), c.frame(), 10_000);
@@ -168,18 +248,13 @@ public final class KernelCostBench {
 
     /** Fails loudly if the map_full case did not really take the overflow path. */
     private void checkOverflowCounted(BpfObject full) {
-        MemorySegment k = arena.allocate(StatKey.LAYOUT);
-        int fd = full.mapFd(BpfObject.MAP_STATS);
-        int err = lib.mapGetNextKey(fd, MemorySegment.NULL, k);
-        while (err == 0) {
-            if (StatKey.read(k, 0).stat().isOverflow()) {
-                return;
-            }
-            MemorySegment next = arena.allocate(StatKey.LAYOUT);
-            err = lib.mapGetNextKey(fd, k, next);
-            k = next;
+        boolean[] seen = new boolean[1];
+        try (BpfFlowReader r = BpfFlowReader.of(full)) {
+            r.readStats((k, p, b) -> seen[0] |= k.stat().isOverflow() && p > 0);
         }
-        throw new IllegalStateException("map_full case never reached " + KernelStat.OVERFLOW_PRIVATE);
+        if (!seen[0]) {
+            throw new IllegalStateException("map_full case never reached " + KernelStat.OVERFLOW_PRIVATE);
+        }
     }
 
     private MemorySegment frame(byte[] bytes) {
@@ -217,5 +292,28 @@ public final class KernelCostBench {
             }
         }
         return def;
+    }
+
+    /** IPv4 UDP 40000 -> 9, 64-byte payload, behind 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q) tags. */
+    static byte[] udp4(String src, String dst, int tags) {
+        return tagged(tags).ipv4(src, dst).udp(40000, 9).payload(64).build();
+    }
+
+    /** IPv6 UDP 40000 -> 9, 64-byte payload, behind 0, 1 or 2 tags. */
+    static byte[] udp6(String src, String dst, int tags) {
+        return tagged(tags).ipv6(src, dst).udp(40000, 9).payload(64).build();
+    }
+
+    static byte[] arp() {
+        return Frames.ethernet().arp("10.1.0.1", "10.2.0.1").build();
+    }
+
+    private static Frames.Builder tagged(int tags) {
+        return switch (tags) {
+            case 0 -> Frames.ethernet();
+            case 1 -> Frames.ethernet().vlan(10);
+            case 2 -> Frames.ethernet().vlan(Frames.ETH_P_8021AD, 100).vlan(10);
+            default -> throw new IllegalArgumentException("tags: " + tags);
+        };
     }
 }

@@ -20,6 +20,11 @@ class BpfNamesTest {
             assertTrue(obj.hasMap(BpfObject.MAP_STATS), BpfObject.MAP_STATS);
             assertTrue(obj.hasMap(BpfObject.MAP_IP_GROUPS), BpfObject.MAP_IP_GROUPS);
             assertTrue(obj.hasMap(BpfObject.MAP_EPOCH), BpfObject.MAP_EPOCH);
+            assertTrue(obj.hasMap(BpfObject.MAP_FLOWS_FULL), BpfObject.MAP_FLOWS_FULL);
+            assertTrue(obj.hasMap(BpfObject.MAP_OVERFLOW), BpfObject.MAP_OVERFLOW);
+            for (String m : BpfObject.MAPS) {
+                assertTrue(obj.hasMap(m), m);
+            }
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS_L3), BpfObject.PROG_INGRESS_L3);
@@ -40,6 +45,8 @@ class BpfNamesTest {
             assertEquals(4096, obj.maxEntries(BpfObject.MAP_STATS));
             assertEquals(1, obj.maxEntries(BpfObject.MAP_IP_GROUPS)); // IP_GROUPS_DEFAULT_ENTRIES
             assertEquals(1, obj.maxEntries(BpfObject.MAP_EPOCH));
+            assertEquals(2, obj.maxEntries(BpfObject.MAP_FLOWS_FULL));
+            assertEquals(OverflowSlot.SLOTS, obj.maxEntries(BpfObject.MAP_OVERFLOW)); // OVERFLOW_SLOTS
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, 1000);
             assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS4));
             assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));

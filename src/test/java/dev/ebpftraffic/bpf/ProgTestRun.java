@@ -238,19 +238,31 @@ final class ProgTestRun implements AutoCloseable {
         return s;
     }
 
-    /** The per-CPU values of one flows entry, raw from bpf_map_lookup_elem: [cpu] = {packets, bytes}. */
+    /** The value of one flows entry, raw from bpf_map_lookup_elem, as one row {packets, bytes}: the flows maps are shared by all CPUs. */
     long[][] perCpu(FlowKey key) {
+        return raw(key.ipv4() ? BpfObject.MAP_FLOWS4 : BpfObject.MAP_FLOWS6, key.byteSize(), key::write, 1);
+    }
+
+    /** The raw values of a "stats" entry, one row per possible CPU (the map is per-CPU). */
+    long[][] perCpuStat(StatKey key) {
+        return raw(BpfObject.MAP_STATS, StatKey.LAYOUT.byteSize(), key::write, obj.lib().numPossibleCpus());
+    }
+
+    private interface KeyWriter {
+        void write(MemorySegment seg, long offset);
+    }
+
+    private long[][] raw(String map, long keySize, KeyWriter key, int rows) {
         Libbpf l = obj.lib();
-        int cpus = l.numPossibleCpus();
         long stride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = arena.allocate(key.byteSize(), 8);
+            MemorySegment k = arena.allocate(keySize, 8);
             key.write(k, 0);
-            MemorySegment v = arena.allocate(stride * cpus, 8);
-            int err = l.mapLookupElem(obj.mapFd(key.ipv4() ? BpfObject.MAP_FLOWS4 : BpfObject.MAP_FLOWS6), k, v);
-            assertEquals(0, err, () -> "lookup of " + key + ": " + Libc.strerror(-err));
-            long[][] r = new long[cpus][2];
-            for (int c = 0; c < cpus; c++) {
+            MemorySegment v = arena.allocate(stride * rows, 8);
+            int err = l.mapLookupElem(obj.mapFd(map), k, v);
+            assertEquals(0, err, () -> "lookup in " + map + ": " + Libc.strerror(-err));
+            long[][] r = new long[rows][2];
+            for (int c = 0; c < rows; c++) {
                 r[c][0] = v.get(JAVA_LONG, c * stride + FlowValue.OFF_PACKETS);
                 r[c][1] = v.get(JAVA_LONG, c * stride + FlowValue.OFF_BYTES);
             }

@@ -201,6 +201,14 @@ class StructLayoutTest {
     }
 
     @Test
+    void overflowSlot() {
+        assertSameStruct("overflow_slot", OverflowSlot.LAYOUT);
+        assertEquals(List.of(new Member("ifindex", 0, 4), new Member("pad", 4, 4), new Member("packets", 8, 32),
+                        new Member("bytes", 40, 32)),
+                structMembers(type(find("overflow_slot", BTF_KIND_STRUCT))));
+    }
+
+    @Test
     void ipGroupKey() {
         assertSameStruct("ip_group_key", IpGroups.KEY);
         assertEquals(20, IpGroups.KEY.byteSize());

@@ -257,7 +257,15 @@ public final class TlsConfig {
             String max = maxVersion.isEmpty() ? "TLS13" : maxVersion;
             for (String v : new String[]{min, max}) {
                 if (!VERSIONS.containsKey(v)) {
-                    throw new IllegalArgumentException("unknown TLS version \"" + v + "\"; use TLS10, TLS11, TLS12 or TLS13");
+                    throw new IllegalArgumentException("unknown TLS version \"" + v + "\"; use TLS12 or TLS13");
+                }
+            }
+            // The JDK disables TLS 1.0 and 1.1 (jdk.tls.disabledAlgorithms): the setting would be
+            // accepted and then every handshake would fail, or silently mean TLS12.
+            for (String[] f : new String[][]{{"min_version", minVersion}, {"max_version", maxVersion}}) {
+                if (f[1].equals("TLS10") || f[1].equals("TLS11")) {
+                    throw new IllegalArgumentException(f[0] + " " + f[1] + " is not supported: TLS 1.0 and 1.1 are "
+                            + "disabled in this Java runtime; use TLS12 or TLS13");
                 }
             }
             int lo = VERSION_ORDER.indexOf(min);

@@ -18,7 +18,7 @@ public final class Main {
         try {
             o = Options.parse(args);
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter: " + ControlChars.escape(e.getMessage()));
             System.exit(2);
             return;
         }

@@ -1,5 +1,6 @@
 package dev.ebpftraffic.live;
 
+import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Durations;
 import dev.ebpftraffic.cli.Exporter;
 import dev.ebpftraffic.cli.Log;
@@ -122,7 +123,7 @@ public final class Top {
                         + exporterArgs.getFirst());
             }
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 2;
         }
         if (System.console() == null || !System.console().isTerminal()) {
@@ -156,13 +157,13 @@ public final class Top {
             }
             source.fetch(query.withN(1)); // fail here, before the screen changes, on a bad URL or password
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 2;
         } catch (IOException | RuntimeException e) {
             if (exporter != null) {
                 exporter.close();
             }
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

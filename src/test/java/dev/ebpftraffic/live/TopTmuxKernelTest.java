@@ -218,4 +218,35 @@ class TopTmuxKernelTest {
             assertTrue(t.screen().contains("ebpf-traffic-exporter top: http://127.0.0.1:1/: connection refused"), t.screen());
         }
     }
+
+    /**
+     * An interface named ESC ] 0 ; P W N BEL (an OSC sequence that sets the terminal's title) shows
+     * as text: the pane's title stays, the name is on screen as \x1b]0;PWN\x07.
+     */
+    @Test
+    void controlCharactersInAnInterfaceNameAreShownEscaped() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.77.0.1", "10.77.0.2", 24);
+            String evil = "\033]0;PWN\007";
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", net.ifB, "down").ok();
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", net.ifB, "name", evil).ok();
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", evil, "up").ok();
+            net.own(SteadyUdp.start(net.a, BULK_SRC, net.b, "10.77.0.2", 43000, 1400, 20));
+            Tmux t = net.own(new Tmux(160, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+            String title = t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip();
+            assertFalse(title.contains("PWN"), title);
+
+            launch(t, net.b, "--iface \"$(printf '\\033]0;PWN\\007')\"");
+            String s = t.await(x -> ratesShown(x, BULK_SRC), 30_000, "the stream on the renamed interface");
+            String escaped = "\\x1b]0;PWN\\x07";
+            assertTrue(line(s, BULK_SRC).contains(" " + escaped + " "), "the name escaped in its row:\n" + s);
+            assertTrue(s.contains("attached to " + escaped), "the name escaped in the title:\n" + s);
+            Thread.sleep(2500); // a few redraws
+            assertEquals(title, t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip(),
+                    "the pane's title is unchanged");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0");
+        }
+    }
 }

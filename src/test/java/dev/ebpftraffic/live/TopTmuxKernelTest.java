@@ -237,11 +237,10 @@ class TopTmuxKernelTest {
             String title = t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip();
             assertFalse(title.contains("PWN"), title);
 
-            launch(t, net.b, "--iface \"$(printf '\\033]0;PWN\\007')\"");
+            launch(t, net.b, "--iface all"); // --iface refuses control characters; "all" in b is just this one
             String s = t.await(x -> ratesShown(x, BULK_SRC), 30_000, "the stream on the renamed interface");
             String escaped = "\\x1b]0;PWN\\x07";
             assertTrue(line(s, BULK_SRC).contains(" " + escaped + " "), "the name escaped in its row:\n" + s);
-            assertTrue(s.contains("attached to " + escaped), "the name escaped in the title:\n" + s);
             Thread.sleep(2500); // a few redraws
             assertEquals(title, t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip(),
                     "the pane's title is unchanged");

@@ -1,5 +1,6 @@
 package dev.ebpftraffic.web;
 
+import dev.ebpftraffic.config.InputFiles;
 import dev.ebpftraffic.flow.IpAddress;
 
 import javax.net.ssl.KeyManagerFactory;
@@ -289,9 +290,12 @@ public final class TlsConfig {
 
         private static String read(Path p, String field) {
             try {
-                return new String(Files.readAllBytes(p), StandardCharsets.UTF_8);
+                return new String(InputFiles.read(p), StandardCharsets.UTF_8);
             } catch (NoSuchFileException e) {
                 throw new WebConfig.Problem(null, "tls_server_config: " + field + " " + p + " does not exist");
+            } catch (InputFiles.Refused e) {
+                throw new WebConfig.Problem(null, "tls_server_config: " + field + " " + p + " " + e.getMessage()
+                        + "; give a PEM file");
             } catch (IOException e) {
                 throw new WebConfig.Problem(null, "tls_server_config: cannot read " + field + " " + p + ": " + e.getMessage());
             }

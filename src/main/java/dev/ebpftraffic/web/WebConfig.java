@@ -1,5 +1,6 @@
 package dev.ebpftraffic.web;
 
+import dev.ebpftraffic.config.InputFiles;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -86,9 +87,11 @@ public final class WebConfig {
     public static WebConfig load(Path file) {
         String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
+            text = InputFiles.readUtf8(file);
         } catch (NoSuchFileException e) {
             throw new WebConfigException(file, "the file does not exist");
+        } catch (InputFiles.Refused e) {
+            throw new WebConfigException(file, "it " + e.getMessage() + "; give a YAML file");
         } catch (CharacterCodingException e) {
             throw new WebConfigException(file, "the file is not UTF-8 text");
         } catch (IOException e) {

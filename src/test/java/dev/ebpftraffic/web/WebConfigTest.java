@@ -171,6 +171,23 @@ class WebConfigTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(20) // a FIFO blocked the start for ever
+    void onlyRegularFilesAreRead() throws IOException {
+        Path fifo = dir.resolve("fifo.yml");
+        Cmd.run("mkfifo", fifo.toString()).ok();
+        WebConfigException e = assertThrows(WebConfigException.class, () -> WebConfig.load(fifo));
+        assertEquals("invalid --web.config.file " + fifo + ": it is not a regular file (a FIFO, socket or device); "
+                + "give a YAML file", e.getMessage());
+        Path certFifo = dir.resolve("cert.fifo");
+        Cmd.run("mkfifo", certFifo.toString()).ok();
+        assertEquals("tls_server_config: cert_file " + certFifo + " is not a regular file (a FIFO, socket or device); "
+                        + "give a PEM file",
+                error("fifo-cert.yml", "tls_server_config:\n  cert_file: cert.fifo\n  key_file: server.key\n"));
+        assertEquals("tls_server_config: key_file /dev/zero is not a regular file (a FIFO, socket or device); give a PEM file",
+                error("zero-key.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: /dev/zero\n"));
+    }
+
+    @Test
     void tlsProblems() throws IOException {
         assertEquals("tls_server_config: missing one of key or key_file",
                 error("t1.yml", "tls_server_config:\n  cert_file: server.crt\n"));

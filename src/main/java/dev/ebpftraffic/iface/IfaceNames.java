@@ -34,6 +34,31 @@ public final class IfaceNames implements IntFunction<String> {
         this.clock = clock;
     }
 
+    /**
+     * An interface name from the kernel (bytes; Linux allows any but NUL, '/' and whitespace) as a
+     * label: UTF-8 as it is, each byte that is not part of valid UTF-8 as \xHH. So n\xff and n\xfe
+     * stay two interfaces with two stable labels, instead of both becoming n\uFFFD.
+     */
+    public static String decode(byte[] b, int len) {
+        java.nio.charset.CharsetDecoder d = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(b, 0, len);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(4 * len + 1);
+        while (true) {
+            java.nio.charset.CoderResult r = d.decode(in, out, true);
+            if (r.isUnderflow()) {
+                d.flush(out);
+                break;
+            }
+            for (int i = 0; i < r.length(); i++) { // malformed: escape these bytes, go on after them
+                int x = in.get() & 0xff;
+                out.put('\\').put('x').put(Character.forDigit(x >> 4, 16)).put(Character.forDigit(x & 0xf, 16));
+            }
+        }
+        return out.flip().toString();
+    }
+
     public void put(int ifindex, String name) {
         gone.remove(ifindex);
         live.put(ifindex, name);

@@ -48,7 +48,15 @@ public final class Libc {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(IF_NAMESIZE);
             MemorySegment r = (MemorySegment) IF_INDEXTONAME.invokeExact(ifindex, buf);
-            return r.equals(MemorySegment.NULL) ? null : buf.getString(0);
+            if (r.equals(MemorySegment.NULL)) {
+                return null;
+            }
+            byte[] b = buf.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            int z = 0;
+            while (z < b.length && b[z] != 0) {
+                z++;
+            }
+            return dev.ebpftraffic.iface.IfaceNames.decode(b, z); // as netlink's names: invalid UTF-8 as \xHH
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -365,6 +365,17 @@ public final class Top {
 
     /** A running exporter's /api/v1/top over HTTP or HTTPS, with basic auth from the URL. */
     static final class HttpSource implements Source {
+        /** The largest answer read: a full page of rows with sparklines is well under 1 MiB. */
+        static final int MAX_BODY = 16 << 20;
+        /** The time for a whole answer, headers and body. */
+        static final Duration FETCH_TIME = Duration.ofSeconds(5);
+        private static final java.util.concurrent.ScheduledExecutorService CANCEL =
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                    Thread t = new Thread(r, "top-fetch-deadline");
+                    t.setDaemon(true);
+                    return t;
+                });
+
         private final HttpClient client;
         private final URI api;
         private final String authorization;
@@ -449,9 +460,11 @@ public final class Top {
             if (authorization != null) {
                 r.header("Authorization", authorization);
             }
+            long deadline = System.nanoTime() + FETCH_TIME.toNanos();
             HttpResponse<String> resp;
             try {
-                resp = client.send(r.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+                HttpResponse<InputStream> raw = client.send(r.build(), HttpResponse.BodyHandlers.ofInputStream());
+                resp = new Bounded(raw, new String(body(raw.body(), deadline), StandardCharsets.UTF_8));
             } catch (java.net.ConnectException e) {
                 throw new IOException(shown + ": connection refused", e);
             } catch (IOException e) {
@@ -475,6 +488,85 @@ public final class Top {
         @Override
         public String describe() {
             return "from " + shown;
+        }
+
+        /**
+         * The body, at most MAX_BODY bytes, read by the deadline: a server that sends too much or
+         * trickles must not exhaust the heap or hold the screen (and the q key) for long.
+         */
+        static byte[] body(InputStream in, long deadline) throws IOException {
+            java.util.concurrent.atomic.AtomicBoolean late = new java.util.concurrent.atomic.AtomicBoolean();
+            var timer = CANCEL.schedule(() -> {
+                late.set(true);
+                try {
+                    in.close(); // wakes the blocked read
+                } catch (IOException e) {
+                    // closing anyway
+                }
+            }, Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            try (in) {
+                java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+                byte[] buf = new byte[16384];
+                int n;
+                while ((n = in.read(buf)) >= 0) {
+                    if (late.get()) {
+                        break;
+                    }
+                    if (out.size() + n > MAX_BODY) {
+                        throw new IOException("the answer is larger than " + (MAX_BODY >> 20) + " MiB; is this the exporter's address?");
+                    }
+                    out.write(buf, 0, n);
+                }
+                if (late.get()) {
+                    throw new IOException("no complete answer within " + FETCH_TIME.toSeconds() + " s");
+                }
+                return out.toByteArray();
+            } catch (IOException e) {
+                if (late.get()) {
+                    throw new IOException("no complete answer within " + FETCH_TIME.toSeconds() + " s", e);
+                }
+                throw e;
+            } finally {
+                timer.cancel(false);
+            }
+        }
+
+        /** The response with its body already read (as a String). */
+        private record Bounded(HttpResponse<InputStream> raw, String body) implements HttpResponse<String> {
+            @Override
+            public int statusCode() {
+                return raw.statusCode();
+            }
+
+            @Override
+            public HttpRequest request() {
+                return raw.request();
+            }
+
+            @Override
+            public java.util.Optional<HttpResponse<String>> previousResponse() {
+                return java.util.Optional.empty();
+            }
+
+            @Override
+            public java.net.http.HttpHeaders headers() {
+                return raw.headers();
+            }
+
+            @Override
+            public java.util.Optional<javax.net.ssl.SSLSession> sslSession() {
+                return raw.sslSession();
+            }
+
+            @Override
+            public URI uri() {
+                return raw.uri();
+            }
+
+            @Override
+            public HttpClient.Version version() {
+                return raw.version();
+            }
         }
     }
 }

@@ -227,15 +227,34 @@ public final class Top {
         long next = 0;
         boolean refetch = true;
         try {
+            screen:
             while (true) {
                 int[] size = term.size();
                 long now = System.nanoTime();
                 if (refetch || now >= next) {
-                    try {
-                        snap = source.fetch(state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0]))));
-                        error = null;
-                    } catch (IOException | RuntimeException e) {
-                        error = "cannot read: " + e.getMessage();
+                    // On its own thread, so that q works while a slow server is being read.
+                    Query q = state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0])));
+                    java.util.concurrent.FutureTask<Snapshot> task = new java.util.concurrent.FutureTask<>(() -> source.fetch(q));
+                    Thread.ofVirtual().name("top-fetch").start(task);
+                    while (true) {
+                        try {
+                            snap = task.get(50, TimeUnit.MILLISECONDS);
+                            error = null;
+                            break;
+                        } catch (java.util.concurrent.TimeoutException e) {
+                            Integer k = keys.peek();
+                            if (k != null && state.editing == null && (k == 'q' || k == 'Q' || k == 3 || k == -1)) {
+                                task.cancel(true);
+                                break screen;
+                            }
+                        } catch (java.util.concurrent.ExecutionException e) {
+                            Throwable c = e.getCause();
+                            if (c instanceof Error && !(c instanceof StackOverflowError)) {
+                                throw (Error) c;
+                            }
+                            error = "cannot read: " + c.getMessage();
+                            break;
+                        }
                     }
                     next = System.nanoTime() + interval.toNanos();
                     refetch = false;

@@ -121,7 +121,7 @@ class TrafficConfigTest {
     }
 
     @Test
-    @Timeout(20) // a FIFO blocked the read for ever
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a FIFO blocked the read for ever
     void onlyARegularUtf8FileOfAtMost3MiBIsRead(@TempDir Path dir) throws Exception {
         Path fifo = dir.resolve("fifo.yml");
         Cmd.run("mkfifo", fifo.toString()).ok();

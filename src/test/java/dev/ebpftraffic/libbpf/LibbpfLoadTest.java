@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /** --libbpf-path naming something that is not a library file: refused before dlopen could block on it. */
 class LibbpfLoadTest {
     @Test
-    @Timeout(20) // dlopen of a FIFO blocked for ever
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // dlopen of a FIFO blocked for ever
     void aFifoOrADeviceIsRefused(@TempDir Path dir) {
         Path fifo = dir.resolve("libbpf.so.1");
         Cmd.run("mkfifo", fifo.toString()).ok();

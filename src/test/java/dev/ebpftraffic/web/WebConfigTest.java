@@ -171,7 +171,7 @@ class WebConfigTest {
     }
 
     @Test
-    @org.junit.jupiter.api.Timeout(20) // a FIFO blocked the start for ever
+    @org.junit.jupiter.api.Timeout(value = 20, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD) // a FIFO blocked the start
     void onlyRegularFilesAreRead() throws IOException {
         Path fifo = dir.resolve("fifo.yml");
         Cmd.run("mkfifo", fifo.toString()).ok();

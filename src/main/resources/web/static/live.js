@@ -86,6 +86,13 @@
     s.textContent = text;
   }
 
+  // An interface name as text: control characters (Linux allows ESC, BEL, ... in names) as \xHH.
+  function shown(name) {
+    return name.replace(/[\u0000-\u001f\u007f-\u009f]/g, function (c) {
+      return '\\x' + ('0' + c.charCodeAt(0).toString(16)).slice(-2);
+    });
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) { e.className = cls; }
@@ -152,7 +159,7 @@
     if (state.iface && want.indexOf(state.iface) < 0) { want.push(state.iface); }
     if (have.join('\n') === want.join('\n')) { return; }
     while (sel.options.length > 1) { sel.remove(1); }
-    want.forEach(function (i) { var o = el('option', null, i); o.value = i; sel.appendChild(o); });
+    want.forEach(function (i) { var o = el('option', null, shown(i)); o.value = i; sel.appendChild(o); });
     sel.value = state.iface;
   }
 
@@ -230,7 +237,7 @@
     $('f-ip').value = state.ip;
     $('f-n').value = state.n;
     if (state.iface) {
-      var o = el('option', null, state.iface);
+      var o = el('option', null, shown(state.iface));
       o.value = state.iface;
       $('f-iface').appendChild(o);
       $('f-iface').value = state.iface;

@@ -83,16 +83,28 @@ public final class Exporter implements AutoCloseable {
         List<GroupLabeler.Group> groups = config == null ? List.of() : config.groups();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
         Libbpf lib = Libbpf.load(o.libbpfPath());
+        // Until the program is loaded, libbpf's messages are held back: when the load fails for want
+        // of privileges they (probe warnings, the verifier's log) only repeat the one-line error, so
+        // they go to debug; otherwise they are logged as libbpf meant them.
+        List<Object[]> held = new ArrayList<>();
+        boolean[] holding = {true};
         lib.setPrint(new Libbpf.PrintSink() {
             @Override
             public boolean enabled(int level) {
-                return Log.enabled(libbpfLevel(level));
+                return Log.enabled(libbpfLevel(level)) || holding[0] && Log.enabled(Log.Level.DEBUG);
             }
 
             @Override
             public void print(int level, String line) {
                 // libbpf's own messages already start with "libbpf: "; don't print it twice.
-                Log.log(libbpfLevel(level), line.startsWith("libbpf: ") ? line : "libbpf: " + line);
+                String msg = line.startsWith("libbpf: ") ? line : "libbpf: " + line;
+                synchronized (held) {
+                    if (holding[0]) {
+                        held.add(new Object[] {libbpfLevel(level), msg});
+                        return;
+                    }
+                }
+                Log.log(libbpfLevel(level), msg);
             }
         });
 
@@ -103,16 +115,37 @@ public final class Exporter implements AutoCloseable {
             }
         }
 
-        BpfObject obj = BpfObject.openEmbedded(lib);
-        resources.add(obj);
-        obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
-        obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
-        IpGroups.size(obj, groups);
+        RuntimeException failure = null;
+        BpfObject[] loaded = {null};
         try {
-            obj.load();
-        } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
-            throw Privileges.explain(ex);
+            BpfObject obj = BpfObject.openEmbedded(lib);
+            resources.add(obj);
+            obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
+            obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
+            IpGroups.size(obj, groups);
+            try {
+                obj.load();
+            } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+                failure = Privileges.explain(ex);
+            }
+            loaded[0] = obj;
+        } catch (RuntimeException ex) {
+            failure = ex;
+        } finally {
+            boolean quiet = failure != null && failure.getMessage() != null
+                    && failure.getMessage().startsWith(Privileges.DENIED);
+            synchronized (held) {
+                holding[0] = false;
+                for (Object[] m : held) {
+                    Log.log(quiet ? Log.Level.DEBUG : (Log.Level) m[0], (String) m[1]);
+                }
+                held.clear();
+            }
         }
+        if (failure != null) {
+            throw failure;
+        }
+        BpfObject obj = loaded[0];
         IpGroups.fill(obj, groups); // before attaching: the overflow path classes dst_ip by it
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);

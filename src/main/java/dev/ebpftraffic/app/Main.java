@@ -1,6 +1,7 @@
 package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.cli.Log;
+import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.metrics.BuildInfo;
@@ -21,7 +22,7 @@ public final class Main {
         try {
             o = Options.parse(args);
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter: " + ControlChars.escape(e.getMessage()));
             System.exit(2);
             return;
         }

@@ -16,6 +16,7 @@ import java.util.List;
  * old kernel.
  */
 final class Privileges {
+    static final String DENIED = "permission denied loading the BPF program: ";
     static final int CAP_NET_ADMIN = 12;
     static final int CAP_PERFMON = 38;
     static final int CAP_BPF = 39;
@@ -63,7 +64,7 @@ final class Privileges {
         if (missing.isEmpty()) {
             return e;
         }
-        return new LibbpfException("permission denied loading the BPF program: " + String.join(" and ", missing)
+        return new LibbpfException(DENIED + String.join(" and ", missing)
                 + (missing.size() == 1 ? " is" : " are") + " missing; run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON",
                 e.errno());
     }

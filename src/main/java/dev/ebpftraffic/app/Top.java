@@ -1,5 +1,6 @@
 package dev.ebpftraffic.app;
 
+import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Durations;
 import dev.ebpftraffic.app.Exporter;
 import dev.ebpftraffic.cli.Log;
@@ -126,7 +127,7 @@ public final class Top {
                         + exporterArgs.getFirst());
             }
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 2;
         }
         if (System.console() == null || !System.console().isTerminal()) {
@@ -160,13 +161,13 @@ public final class Top {
             }
             source.fetch(query.withN(1)); // fail here, before the screen changes, on a bad URL or password
         } catch (UsageException e) {
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 2;
         } catch (IOException | RuntimeException e) {
             if (exporter != null) {
                 exporter.close();
             }
-            System.err.println("ebpf-traffic-exporter top: " + e.getMessage());
+            System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -230,15 +231,34 @@ public final class Top {
         long next = 0;
         boolean refetch = true;
         try {
+            screen:
             while (true) {
                 int[] size = term.size();
                 long now = System.nanoTime();
                 if (refetch || now >= next) {
-                    try {
-                        snap = source.fetch(state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0]))));
-                        error = null;
-                    } catch (IOException | RuntimeException e) {
-                        error = "cannot read: " + e.getMessage();
+                    // On its own thread, so that q works while a slow server is being read.
+                    Query q = state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0])));
+                    java.util.concurrent.FutureTask<Snapshot> task = new java.util.concurrent.FutureTask<>(() -> source.fetch(q));
+                    Thread.ofVirtual().name("top-fetch").start(task);
+                    while (true) {
+                        try {
+                            snap = task.get(50, TimeUnit.MILLISECONDS);
+                            error = null;
+                            break;
+                        } catch (java.util.concurrent.TimeoutException e) {
+                            Integer k = keys.peek();
+                            if (k != null && state.editing == null && (k == 'q' || k == 'Q' || k == 3 || k == -1)) {
+                                task.cancel(true);
+                                break screen;
+                            }
+                        } catch (java.util.concurrent.ExecutionException e) {
+                            Throwable c = e.getCause();
+                            if (c instanceof Error && !(c instanceof StackOverflowError)) {
+                                throw (Error) c;
+                            }
+                            error = "cannot read: " + c.getMessage();
+                            break;
+                        }
                     }
                     next = System.nanoTime() + interval.toNanos();
                     refetch = false;
@@ -368,6 +388,17 @@ public final class Top {
 
     /** A running exporter's /api/v1/top over HTTP or HTTPS, with basic auth from the URL. */
     static final class HttpSource implements Source {
+        /** The largest answer read: a full page of rows with sparklines is well under 1 MiB. */
+        static final int MAX_BODY = 16 << 20;
+        /** The time for a whole answer, headers and body. */
+        static final Duration FETCH_TIME = Duration.ofSeconds(5);
+        private static final java.util.concurrent.ScheduledExecutorService CANCEL =
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                    Thread t = new Thread(r, "top-fetch-deadline");
+                    t.setDaemon(true);
+                    return t;
+                });
+
         private final HttpClient client;
         private final URI api;
         private final String authorization;
@@ -452,9 +483,11 @@ public final class Top {
             if (authorization != null) {
                 r.header("Authorization", authorization);
             }
+            long deadline = System.nanoTime() + FETCH_TIME.toNanos();
             HttpResponse<String> resp;
             try {
-                resp = client.send(r.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+                HttpResponse<InputStream> raw = client.send(r.build(), HttpResponse.BodyHandlers.ofInputStream());
+                resp = new Bounded(raw, new String(body(raw.body(), deadline), StandardCharsets.UTF_8));
             } catch (java.net.ConnectException e) {
                 throw new IOException(shown + ": connection refused", e);
             } catch (IOException e) {
@@ -478,6 +511,85 @@ public final class Top {
         @Override
         public String describe() {
             return "from " + shown;
+        }
+
+        /**
+         * The body, at most MAX_BODY bytes, read by the deadline: a server that sends too much or
+         * trickles must not exhaust the heap or hold the screen (and the q key) for long.
+         */
+        static byte[] body(InputStream in, long deadline) throws IOException {
+            java.util.concurrent.atomic.AtomicBoolean late = new java.util.concurrent.atomic.AtomicBoolean();
+            var timer = CANCEL.schedule(() -> {
+                late.set(true);
+                try {
+                    in.close(); // wakes the blocked read
+                } catch (IOException e) {
+                    // closing anyway
+                }
+            }, Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            try (in) {
+                java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+                byte[] buf = new byte[16384];
+                int n;
+                while ((n = in.read(buf)) >= 0) {
+                    if (late.get()) {
+                        break;
+                    }
+                    if (out.size() + n > MAX_BODY) {
+                        throw new IOException("the answer is larger than " + (MAX_BODY >> 20) + " MiB; is this the exporter's address?");
+                    }
+                    out.write(buf, 0, n);
+                }
+                if (late.get()) {
+                    throw new IOException("no complete answer within " + FETCH_TIME.toSeconds() + " s");
+                }
+                return out.toByteArray();
+            } catch (IOException e) {
+                if (late.get()) {
+                    throw new IOException("no complete answer within " + FETCH_TIME.toSeconds() + " s", e);
+                }
+                throw e;
+            } finally {
+                timer.cancel(false);
+            }
+        }
+
+        /** The response with its body already read (as a String). */
+        private record Bounded(HttpResponse<InputStream> raw, String body) implements HttpResponse<String> {
+            @Override
+            public int statusCode() {
+                return raw.statusCode();
+            }
+
+            @Override
+            public HttpRequest request() {
+                return raw.request();
+            }
+
+            @Override
+            public java.util.Optional<HttpResponse<String>> previousResponse() {
+                return java.util.Optional.empty();
+            }
+
+            @Override
+            public java.net.http.HttpHeaders headers() {
+                return raw.headers();
+            }
+
+            @Override
+            public java.util.Optional<javax.net.ssl.SSLSession> sslSession() {
+                return raw.sslSession();
+            }
+
+            @Override
+            public URI uri() {
+                return raw.uri();
+            }
+
+            @Override
+            public HttpClient.Version version() {
+                return raw.version();
+            }
         }
     }
 }

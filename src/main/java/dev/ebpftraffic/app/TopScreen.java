@@ -4,6 +4,8 @@ import dev.ebpftraffic.live.Query;
 import dev.ebpftraffic.live.RateTracker;
 import dev.ebpftraffic.live.Snapshot;
 
+import dev.ebpftraffic.cli.ControlChars;
+
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
@@ -123,7 +125,7 @@ final class TopScreen {
             int iface = 5;
             for (Snapshot.Row r : rows) {
                 ip = Math.max(ip, Math.max(r.src().length(), r.dst().length()));
-                iface = Math.max(iface, r.iface().length());
+                iface = Math.max(iface, ControlChars.escape(r.iface()).length());
             }
             ip = Math.min(ip, 39);
             iface = Math.min(iface, 15);
@@ -183,7 +185,7 @@ final class TopScreen {
                     .append(pad(r.direction().equals("inbound") ? "in" : "out", 3)).append(' ');
             if (typeIface) {
                 b.append(pad(r.ipType().equals("private") ? "priv" : "pub", 4)).append(' ')
-                        .append(pad(cut(r.iface(), iface), iface)).append(' ');
+                        .append(pad(cut(ControlChars.escape(r.iface()), iface), iface)).append(' ');
             }
             for (double v : r.rates().bitsPerSecond()) {
                 b.append(left(bits(v), RATE)).append(' ');
@@ -284,8 +286,9 @@ final class TopScreen {
         return s.length() <= w ? s : s.substring(0, Math.max(0, w - 1)) + "…";
     }
 
-    /** At most w columns (every character here is one column wide). */
+    /** At most w columns (every character here is one column wide); control characters shown as \xHH. */
     static String fit(String s, int w) {
+        s = ControlChars.escape(s);
         return s.length() <= w ? s : s.substring(0, Math.max(0, w));
     }
 }

@@ -95,7 +95,7 @@ public final class Log {
                 case '\r' -> sb.append("\\r");
                 case '\t' -> sb.append("\\t");
                 default -> {
-                    if (c < 0x20) {
+                    if (ControlChars.isControl(c)) { // C0, and DEL and C1 too: a terminal may act on them
                         sb.append(String.format("\\u%04x", (int) c));
                     } else {
                         sb.append(c);
@@ -114,8 +114,15 @@ public final class Log {
                 case '"' -> sb.append("\\\"");
                 case '\\' -> sb.append("\\\\");
                 case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
                 case '\t' -> sb.append("\\t");
-                default -> sb.append(c);
+                default -> {
+                    if (ControlChars.isControl(c)) {
+                        ControlChars.hex(sb, c); // ESC, BEL, backspace...: text, never a terminal command
+                    } else {
+                        sb.append(c);
+                    }
+                }
             }
         }
         return sb.append('"').toString();

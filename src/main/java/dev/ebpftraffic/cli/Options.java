@@ -146,6 +146,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         if (webConfigFile != null && webConfigFile.isEmpty()) {
             webConfigFile = null; // as in the exporter-toolkit: an empty --web.config.file means none
         }
+        if (configFile != null && configFile.isBlank()) {
+            throw new UsageException("invalid --config.file \"" + configFile + "\": give the path of a YAML file, or leave the flag out");
+        }
         int maxSeriesN = parseInt("--max-series", maxSeries, 0, Integer.MAX_VALUE);
         if (maxSeriesN > 0 && maxSeriesN < MIN_MAX_SERIES) {
             throw new UsageException("invalid --max-series " + maxSeries + ": must be 0 (unlimited) or at least "

@@ -18,6 +18,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.StringReader;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -51,9 +52,13 @@ public final class TrafficConfig {
     public static TrafficConfig load(Path file) {
         String text;
         try {
-            text = Files.readString(file);
+            text = InputFiles.readUtf8(file);
         } catch (NoSuchFileException e) {
             throw new ConfigException(file + ": no such file: check --config.file");
+        } catch (InputFiles.Refused e) {
+            throw new ConfigException("invalid --config.file " + file + ": it " + e.getMessage() + "; give a YAML file");
+        } catch (CharacterCodingException e) {
+            throw new ConfigException("invalid --config.file " + file + ": it is not UTF-8 text; save it as UTF-8");
         } catch (IOException e) {
             throw new ConfigException(file + ": cannot read: " + e.getMessage());
         }
@@ -78,10 +83,14 @@ public final class TrafficConfig {
         }
         MappingNode top = mapping(name, root, "the top level");
         List<Group> groups = new ArrayList<>();
+        Set<String> topKeys = new HashSet<>();
         for (NodeTuple t : top.getValue()) {
             String key = scalar(name, t.getKeyNode(), "a key");
             if (!TOP_KEYS.contains(key)) {
                 throw error(name, t.getKeyNode(), "unknown key \"" + key + "\" (expected: groups)");
+            }
+            if (!topKeys.add(key)) { // YAML forbids it; SnakeYAML's composer would let the last one win
+                throw error(name, t.getKeyNode(), "key \"" + key + "\" appears twice; merge them into one");
             }
             MappingNode gs = mapping(name, t.getValueNode(), "groups");
             Set<String> seen = new HashSet<>();
@@ -107,9 +116,14 @@ public final class TrafficConfig {
         int v4 = -1;
         int v6 = -1;
         boolean isPrivate = false;
+        Set<String> keys = new HashSet<>();
         for (NodeTuple t : m.getValue()) {
             String key = scalar(name, t.getKeyNode(), "a key");
             Node v = t.getValueNode();
+            if (GROUP_KEYS.contains(key) && !keys.add(key)) {
+                throw error(name, t.getKeyNode(), "key \"" + key + "\" appears twice in group \"" + groupName
+                        + "\"; merge them into one");
+            }
             switch (key) {
                 case "cidrs" -> cidrs = cidrs(name, groupName, v);
                 case "aggregate" -> {

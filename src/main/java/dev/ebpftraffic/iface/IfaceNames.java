@@ -34,6 +34,15 @@ public final class IfaceNames implements IntFunction<String> {
         this.clock = clock;
     }
 
+    /**
+     * An interface name from the kernel (bytes; Linux allows any but NUL, '/' and whitespace) as a
+     * label: UTF-8 as it is, each byte that is not part of valid UTF-8 as \xHH. So n\xff and n\xfe
+     * stay two interfaces with two stable labels, instead of both becoming n\uFFFD.
+     */
+    public static String decode(byte[] b, int len) {
+        return dev.ebpftraffic.libbpf.Libc.decodeName(b, len);
+    }
+
     public void put(int ifindex, String name) {
         gone.remove(ifindex);
         live.put(ifindex, name);

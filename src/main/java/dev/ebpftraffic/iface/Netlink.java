@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -248,7 +247,7 @@ final class Netlink implements AutoCloseable {
                 while (z < b.length && b[z] != 0) {
                     z++;
                 }
-                name = new String(b, 0, z, StandardCharsets.UTF_8);
+                name = IfaceNames.decode(b, z);
             }
             a += align4(alen);
         }

@@ -131,6 +131,13 @@ public final class Libbpf {
      * Opens libbpf. Throws with a one-line, actionable message when it is missing or too old.
      */
     public static Libbpf load(String path) {
+        if (path.contains("/")) { // a path, not a name for the loader's search: dlopen would block on a FIFO
+            java.nio.file.Path p = java.nio.file.Path.of(path);
+            if (java.nio.file.Files.exists(p) && !java.nio.file.Files.isRegularFile(p)) {
+                throw new LibbpfException("invalid --libbpf-path " + path + ": it is not a regular file; give the path of "
+                        + "libbpf.so.1, or leave the flag out", 0);
+            }
+        }
         SymbolLookup lib;
         try {
             lib = SymbolLookup.libraryLookup(path, Arena.global());

@@ -68,7 +68,15 @@ public final class Libc {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(IF_NAMESIZE);
             MemorySegment r = (MemorySegment) IF_INDEXTONAME.invokeExact(ifindex, buf);
-            return r.equals(MemorySegment.NULL) ? null : buf.getString(0);
+            if (r.equals(MemorySegment.NULL)) {
+                return null;
+            }
+            byte[] b = buf.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            int z = 0;
+            while (z < b.length && b[z] != 0) {
+                z++;
+            }
+            return decodeName(b, z); // as netlink's names: invalid UTF-8 as \xHH
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -102,5 +110,29 @@ public final class Libc {
             throw e;
         }
         return new IllegalStateException(t);
+    }
+
+    /**
+     * A C name (an interface name) as a Java string: UTF-8 as it is, each byte that is not part of
+     * valid UTF-8 as \xHH, so names that differ only in invalid bytes stay distinct.
+     */
+    public static String decodeName(byte[] b, int len) {
+        java.nio.charset.CharsetDecoder d = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(b, 0, len);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(4 * len + 1);
+        while (true) {
+            java.nio.charset.CoderResult r = d.decode(in, out, true);
+            if (r.isUnderflow()) {
+                d.flush(out);
+                break;
+            }
+            for (int i = 0; i < r.length(); i++) { // malformed: escape these bytes, go on after them
+                int x = in.get() & 0xff;
+                out.put('\\').put('x').put(Character.forDigit(x >> 4, 16)).put(Character.forDigit(x & 0xf, 16));
+            }
+        }
+        return out.flip().toString();
     }
 }

@@ -235,9 +235,13 @@ public final class LiveJson {
         return v;
     }
 
+    /** Nesting deeper than this is refused: the live view's JSON is 4 levels deep; recursion must not overflow the stack. */
+    static final int MAX_DEPTH = 32;
+
     private static final class Reader {
         final String s;
         int i;
+        int depth;
 
         Reader(String s) {
             this.s = s;
@@ -269,6 +273,21 @@ public final class LiveJson {
 
         Object value() {
             char c = peek();
+            if ((c == '{' || c == '[') && depth >= MAX_DEPTH) {
+                throw fail("nested deeper than " + MAX_DEPTH + " levels");
+            }
+            if (c == '{' || c == '[') {
+                depth++;
+                try {
+                    return any(c);
+                } finally {
+                    depth--;
+                }
+            }
+            return any(c);
+        }
+
+        private Object any(char c) {
             switch (c) {
                 case '{' -> {
                     i++;

@@ -105,7 +105,9 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
                 }
                 case "direction" -> direction = oneOf("direction", value, "inbound", "outbound");
                 case "ip_type" -> ipType = oneOf("ip_type", value, "private", "public");
-                case "iface" -> iface = value.isEmpty() ? null : checkText("iface", value);
+                // Any name the menu offers: Linux allows control characters in names, and a name that
+                // is not UTF-8 is labelled with \xHH escapes (up to 4 characters a byte). It is only compared.
+                case "iface" -> iface = value.isEmpty() ? null : checkLength("iface", value);
                 case "ip" -> ip = value.isEmpty() ? null : checkText("ip", value).toLowerCase(Locale.ROOT);
                 default -> throw new BadQuery("unknown query parameter \"" + oneLine(name) + "\" (known: " + KNOWN + ")");
             }
@@ -137,10 +139,15 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return value;
     }
 
-    private static String checkText(String name, String value) {
+    private static String checkLength(String name, String value) {
         if (value.length() > MAX_IP) {
             throw new BadQuery("invalid " + name + ": longer than " + MAX_IP + " characters");
         }
+        return value;
+    }
+
+    private static String checkText(String name, String value) {
+        checkLength(name, value);
         if (!value.chars().allMatch(c -> c >= 0x20 && c != 0x7f)) {
             throw new BadQuery("invalid " + name + ": control characters");
         }

@@ -37,7 +37,25 @@ import java.util.zip.GZIPOutputStream;
 public final class MetricsServer implements AutoCloseable {
     static final String HEALTHY = "/-/healthy";
     static final String READY = "/-/ready";
-    private static final int THREADS = 4;
+    /** Seconds a client has to send a request (TLS handshake, headers and body) once its first byte arrived. */
+    public static final int MAX_REQUEST_SECONDS = 10;
+    /** Seconds a client has to take a response; beyond that the connection is closed. */
+    public static final int MAX_RESPONSE_SECONDS = 60;
+
+    static {
+        // The JDK server reads these once, when its first instance is made; without them a client
+        // that stops half-way through a request (or a TLS handshake) holds its connection forever.
+        // Each covers one request on a connection, from its first byte; idle keep-alive connections
+        // hold no thread and are closed after sun.net.httpserver.idleInterval (30 s).
+        setDefault("sun.net.httpserver.maxReqTime", MAX_REQUEST_SECONDS);
+        setDefault("sun.net.httpserver.maxRspTime", MAX_RESPONSE_SECONDS);
+    }
+
+    private static void setDefault(String property, int seconds) {
+        if (System.getProperty(property) == null) {
+            System.setProperty(property, Integer.toString(seconds));
+        }
+    }
 
     /**
      * @param telemetryPath where the metrics are served, e.g. /metrics
@@ -119,12 +137,9 @@ public final class MetricsServer implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException("cannot listen on " + addr + ": " + e.getMessage());
         }
-        AtomicInteger n = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(THREADS, r -> {
-            Thread t = new Thread(r, "http-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        // One virtual thread per exchange: a client that is slow to send (until the request time
+        // limit closes it) blocks only its own thread, never the next scrape or health probe.
+        ExecutorService pool = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("http-", 1).factory());
         MetricsServer s = new MetricsServer(server, pool, settings, registry);
         server.setExecutor(pool);
         server.createContext("/", s::handle);
@@ -138,11 +153,19 @@ public final class MetricsServer implements AutoCloseable {
             web.headers().forEach((k, v) -> ex.getResponseHeaders().set(k, v));
             String path = ex.getRequestURI().getPath();
             BasicAuth auth = web.auth();
-            if (auth != null && !web.authExcludedPaths().contains(path)
-                    && !auth.check(ex.getRequestHeaders().getFirst("Authorization"))) {
-                ex.getResponseHeaders().set("WWW-Authenticate", "Basic");
-                text(ex, 401, "Unauthorized\n");
-                return;
+            if (auth != null && !web.authExcludedPaths().contains(path)) {
+                BasicAuth.Result r = auth.check(ex.getRequestHeaders().getFirst("Authorization"),
+                        ex.getRemoteAddress().getAddress().getHostAddress());
+                if (r == BasicAuth.Result.LIMITED) {
+                    ex.getResponseHeaders().set("Retry-After", Long.toString((BasicAuth.FAILURE_REFILL_MILLIS + 999) / 1000));
+                    text(ex, 429, "Too Many Requests: too many failed logins from this address\n");
+                    return;
+                }
+                if (r != BasicAuth.Result.OK) {
+                    ex.getResponseHeaders().set("WWW-Authenticate", "Basic");
+                    text(ex, 401, "Unauthorized\n");
+                    return;
+                }
             }
             String method = ex.getRequestMethod();
             boolean known = path.equals(settings.telemetryPath()) || path.equals("/") || path.equals(HEALTHY)

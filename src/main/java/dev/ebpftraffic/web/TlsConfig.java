@@ -1,5 +1,6 @@
 package dev.ebpftraffic.web;
 
+import dev.ebpftraffic.config.InputFiles;
 import dev.ebpftraffic.flow.IpAddress;
 
 import javax.net.ssl.KeyManagerFactory;
@@ -257,7 +258,15 @@ public final class TlsConfig {
             String max = maxVersion.isEmpty() ? "TLS13" : maxVersion;
             for (String v : new String[]{min, max}) {
                 if (!VERSIONS.containsKey(v)) {
-                    throw new IllegalArgumentException("unknown TLS version \"" + v + "\"; use TLS10, TLS11, TLS12 or TLS13");
+                    throw new IllegalArgumentException("unknown TLS version \"" + v + "\"; use TLS12 or TLS13");
+                }
+            }
+            // The JDK disables TLS 1.0 and 1.1 (jdk.tls.disabledAlgorithms): the setting would be
+            // accepted and then every handshake would fail, or silently mean TLS12.
+            for (String[] f : new String[][]{{"min_version", minVersion}, {"max_version", maxVersion}}) {
+                if (f[1].equals("TLS10") || f[1].equals("TLS11")) {
+                    throw new IllegalArgumentException(f[0] + " " + f[1] + " is not supported: TLS 1.0 and 1.1 are "
+                            + "disabled in this Java runtime; use TLS12 or TLS13");
                 }
             }
             int lo = VERSION_ORDER.indexOf(min);
@@ -281,9 +290,12 @@ public final class TlsConfig {
 
         private static String read(Path p, String field) {
             try {
-                return new String(Files.readAllBytes(p), StandardCharsets.UTF_8);
+                return new String(InputFiles.read(p), StandardCharsets.UTF_8);
             } catch (NoSuchFileException e) {
                 throw new WebConfig.Problem(null, "tls_server_config: " + field + " " + p + " does not exist");
+            } catch (InputFiles.Refused e) {
+                throw new WebConfig.Problem(null, "tls_server_config: " + field + " " + p + " " + e.getMessage()
+                        + "; give a PEM file");
             } catch (IOException e) {
                 throw new WebConfig.Problem(null, "tls_server_config: cannot read " + field + " " + p + ": " + e.getMessage());
             }

@@ -1,5 +1,6 @@
 package dev.ebpftraffic.web;
 
+import dev.ebpftraffic.config.InputFiles;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -37,7 +38,7 @@ import java.util.Set;
  *   key_file: server.key           # or key: inline PEM
  *   client_auth_type: RequireAndVerifyClientCert
  *   client_ca_file: ca.crt         # or client_ca: inline PEM
- *   min_version: TLS12             # TLS10..TLS13; default TLS12
+ *   min_version: TLS12             # TLS12 or TLS13; default TLS12
  *   max_version: TLS13
  *   cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
  *   curve_preferences: [X25519, CurveP256]
@@ -86,9 +87,11 @@ public final class WebConfig {
     public static WebConfig load(Path file) {
         String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
+            text = InputFiles.readUtf8(file);
         } catch (NoSuchFileException e) {
             throw new WebConfigException(file, "the file does not exist");
+        } catch (InputFiles.Refused e) {
+            throw new WebConfigException(file, "it " + e.getMessage() + "; give a YAML file");
         } catch (CharacterCodingException e) {
             throw new WebConfigException(file, "the file is not UTF-8 text");
         } catch (IOException e) {
@@ -180,8 +183,14 @@ public final class WebConfig {
                         String hash = scalar(u.getValueNode(), user);
                         if (!BasicAuth.isBcryptHash(hash)) {
                             throw new Problem(u.getValueNode().getStartMark(), "basic_auth_users: the password of user \""
-                                    + user + "\" is not a bcrypt hash ($2y$, $2a$ or $2b$, cost 4-31); make one with `htpasswd -nBC 10 "
+                                    + user + "\" is not a bcrypt hash ($2y$, $2a$ or $2b$, cost 4-" + BasicAuth.MAX_COST + "); make one with `htpasswd -nBC 10 "
                                     + user + "`");
+                        }
+                        if (BasicAuth.cost(hash) > BasicAuth.MAX_COST) {
+                            throw new Problem(u.getValueNode().getStartMark(), "basic_auth_users: the bcrypt cost of user \""
+                                    + user + "\" is " + BasicAuth.cost(hash) + ", above the maximum " + BasicAuth.MAX_COST
+                                    + " (each failed login would cost that much CPU); make a new hash with `htpasswd -nBC "
+                                    + "10 " + user + "`");
                         }
                         users.put(user, hash);
                     }

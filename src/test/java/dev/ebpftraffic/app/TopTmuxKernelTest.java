@@ -1,5 +1,8 @@
 package dev.ebpftraffic.app;
 
+import dev.ebpftraffic.live.LiveJson;
+import dev.ebpftraffic.live.Query;
+import dev.ebpftraffic.live.Snapshot;
 import dev.ebpftraffic.testing.Chromium;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
@@ -216,6 +219,93 @@ class TopTmuxKernelTest {
             launch(t, net.b, "--from http://127.0.0.1:1/");
             assertEquals("1", awaitExit());
             assertTrue(t.screen().contains("ebpf-traffic-exporter top: http://127.0.0.1:1/: connection refused"), t.screen());
+        }
+    }
+
+    /**
+     * An interface named ESC ] 0 ; P W N BEL (an OSC sequence that sets the terminal's title) shows
+     * as text: the pane's title stays, the name is on screen as \x1b]0;PWN\x07.
+     */
+    @Test
+    void controlCharactersInAnInterfaceNameAreShownEscaped() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.77.0.1", "10.77.0.2", 24);
+            String evil = "\033]0;PWN\007";
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", net.ifB, "down").ok();
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", net.ifB, "name", evil).ok();
+            Cmd.run("ip", "-n", net.b, "link", "set", "dev", evil, "up").ok();
+            net.own(SteadyUdp.start(net.a, BULK_SRC, net.b, "10.77.0.2", 43000, 1400, 20));
+            Tmux t = net.own(new Tmux(160, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+            String title = t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip();
+            assertFalse(title.contains("PWN"), title);
+
+            launch(t, net.b, "--iface all"); // --iface refuses control characters; "all" in b is just this one
+            String s = t.await(x -> ratesShown(x, BULK_SRC), 30_000, "the stream on the renamed interface");
+            String escaped = "\\x1b]0;PWN\\x07";
+            assertTrue(line(s, BULK_SRC).contains(" " + escaped + " "), "the name escaped in its row:\n" + s);
+            Thread.sleep(2500); // a few redraws
+            assertEquals(title, t.tmux("display-message", "-p", "-t", "t", "#{pane_title}").ok().stdout().strip(),
+                    "the pane's title is unchanged");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0");
+        }
+    }
+
+    /**
+     * top --from against a server on 127.0.0.1 that answers well once, then with JSON nested 200,000
+     * deep, then with a 600 MB body, then trickles: each bad answer is an error on the status line
+     * while top keeps running, q quits during the trickle, and the terminal comes back exactly.
+     */
+    @Test
+    void topFromABadServerKeepsRunningQuitsOnQAndGivesTheTerminalBack() throws Exception {
+        Snapshot.Rates r = new Snapshot.Rates(new double[] {8000, 4000, 1000}, new double[] {10, 5, 1.25});
+        byte[] good = LiveJson.write(new Snapshot(1_700_000_000_000L, 42, true, Query.defaults(), 1,
+                List.of(new Snapshot.Row("10.0.0.1", "203.0.113.9", "outbound", "public", "eth0", false, r, 123, 4,
+                        new float[] {8000, 0})),
+                List.of(new Snapshot.Total("inbound", r, 1, 1), new Snapshot.Total("outbound", r, 123, 4)), List.of("eth0")))
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] deep = ("[".repeat(200_000) + "]".repeat(200_000)).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        try (TopBadServerTest.BadServer server = new TopBadServerTest.BadServer(out -> {
+            int i = n.getAndIncrement();
+            if (i == 0) {
+                TopBadServerTest.head(out, 200, good.length);
+                out.write(good);
+            } else if (i == 1) {
+                TopBadServerTest.head(out, 200, deep.length);
+                out.write(deep);
+            } else if (i == 2) {
+                TopBadServerTest.head(out, 200, 600L << 20);
+                byte[] chunk = new byte[1 << 20];
+                for (int k = 0; k < 600; k++) {
+                    out.write(chunk);
+                }
+            } else {
+                TopBadServerTest.head(out, 200, 1 << 20);
+                for (int k = 0; k < 600; k++) {
+                    out.write(' ');
+                    out.flush();
+                    Thread.sleep(100);
+                }
+            }
+        }); Tmux t = new Tmux(160, 30)) {
+            t.await(x -> x.contains("#") || x.contains("$"), 5000, "the shell prompt");
+            Path d = dir;
+            t.type("stty -g > " + d.resolve("before") + "; " + ExporterProcess.launcher() + " top --from " + server.url()
+                    + "; echo $? > " + d.resolve("exit.tmp") + "; stty -g > " + d.resolve("after")
+                    + "; mv " + d.resolve("exit.tmp") + " " + d.resolve("exit"));
+            t.key("Enter");
+            t.await(x -> x.contains("nested deeper than 32 levels"), 20_000, "the deep JSON refused on the status line");
+            t.await(x -> x.contains("larger than 16 MiB"), 20_000, "the 600 MB answer cut off");
+            t.await(x -> n.get() >= 4, 20_000, "the trickle started");
+            Thread.sleep(500);
+            long t0 = System.nanoTime();
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0 while the server trickles");
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms < 2000, "q took " + ms + " ms");
+            assertEquals("0 1", t.flags(), "main screen back, cursor visible");
         }
     }
 }

@@ -115,6 +115,9 @@ class OptionsTest {
             "--addr 9091 | missing port",
             "--addr=::1:9091 | need brackets",
             "--addr=:0 | out of range",
+            "--config.file= | invalid --config.file \"\": give the path of a YAML file",
+            "--series-ttl=99999999999h | invalid --series-ttl \"99999999999h\": too long; use at most 36500d",
+            "--series-ttl=9999999999999999999s | invalid --series-ttl \"9999999999999999999s\": use a duration",
     })
     void rejects(String args, String mustMention) {
         String[] argv = args.strip().split(" ");

@@ -5,11 +5,15 @@ import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.GroupLabeler;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.SeriesKey;
+import dev.ebpftraffic.testing.Cmd;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.StringReader;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -106,12 +110,37 @@ class TrafficConfigTest {
             "groups:\\n  a:\\n    cidrs: [10.0.0.0/8]\\n  a:\\n    cidrs: [10.0.0.0/8]\\n  | test.yml:4: group \"a\" is defined twice",
             "grups:\\n  a:\\n    cidrs: [10.0.0.0/8]\\n                                     | test.yml:1: unknown key \"grups\" (expected: groups)",
             "groups:\\n  a:\\n    cidrs: [10.0.0.0/8\\n                                      | test.yml:3: invalid YAML: expected ',' or ']', but got <stream end> (while parsing a flow sequence)",
+            "groups:\\n  a:\\n    cidrs: [10.0.0.0/8]\\n    cidrs: [192.0.2.0/24]\\n  | test.yml:4: key \"cidrs\" appears twice in group \"a\"; merge them into one",
+            "groups:\\n  a:\\n    cidrs: [10.0.0.0/8]\\ngroups:\\n  b:\\n    cidrs: [192.0.2.0/24]\\n | test.yml:4: key \"groups\" appears twice; merge them into one",
             "- 1\\n- 2\\n                                                              | test.yml:1: the top level must be a mapping of keys to values",
     })
     void badConfigIsOneLineThatNamesTheLine(String yaml, String expected) {
         ConfigException e = assertThrows(ConfigException.class, () -> parse(yaml.strip().replace("\\n", "\n") + "\n"));
         assertEquals(expected.strip(), e.getMessage());
         assertFalse(e.getMessage().contains("\n"));
+    }
+
+    @Test
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a FIFO blocked the read for ever
+    void onlyARegularUtf8FileOfAtMost3MiBIsRead(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo.yml");
+        Cmd.run("mkfifo", fifo.toString()).ok();
+        assertEquals("invalid --config.file " + fifo + ": it is not a regular file (a FIFO, socket or device); give a YAML file",
+                assertThrows(ConfigException.class, () -> TrafficConfig.load(fifo)).getMessage());
+        assertEquals("invalid --config.file /dev/zero: it is not a regular file (a FIFO, socket or device); give a YAML file",
+                assertThrows(ConfigException.class, () -> TrafficConfig.load(Path.of("/dev/zero"))).getMessage());
+        assertEquals("invalid --config.file " + dir + ": it is a directory, not a file; give a YAML file",
+                assertThrows(ConfigException.class, () -> TrafficConfig.load(dir)).getMessage());
+        Path big = dir.resolve("big.yml");
+        try (var f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength(InputFiles.MAX_BYTES + 1L); // sparse: 3 MiB and a byte of zeros
+        }
+        assertEquals("invalid --config.file " + big + ": it is larger than 3 MiB; give a YAML file",
+                assertThrows(ConfigException.class, () -> TrafficConfig.load(big)).getMessage());
+        Path latin1 = dir.resolve("latin1.yml");
+        Files.write(latin1, "# caf\u00e9\ngroups: {}\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        assertEquals("invalid --config.file " + latin1 + ": it is not UTF-8 text; save it as UTF-8",
+                assertThrows(ConfigException.class, () -> TrafficConfig.load(latin1)).getMessage());
     }
 
     @Test

@@ -52,7 +52,7 @@ class LauncherWebConfigTest {
         assertEquals(1, r.exitCode());
         assertTrue(onlyLine(r).endsWith(",\"level\":\"error\",\"msg\":\"invalid --web.config.file " + f
                 + ": line 2: basic_auth_users: the password of user \\\"prometheus\\\" is not a bcrypt hash ($2y$, $2a$ or $2b$, "
-                + "cost 4-31); make one with `htpasswd -nBC 10 prometheus`\"}"), onlyLine(r));
+                + "cost 4-12); make one with `htpasswd -nBC 10 prometheus`\"}"), onlyLine(r));
     }
 
     @Test

@@ -131,6 +131,8 @@ class LeastPrivilegeKernelTest {
                     assertEquals(1, code, "without " + drop + ": " + exp.stderr());
                     assertEquals("", exp.stdout());
                     String last = exp.stderr().strip().lines().reduce((a, b) -> b).orElse("");
+                    assertEquals(1, exp.stderr().strip().lines().count(),
+                            "without " + drop + ": one line, no libbpf warnings or verifier log before it:\n" + exp.stderr());
                     assertTrue(last.endsWith(" level=error msg=\"permission denied loading the BPF program: " + drop
                             + " is missing; run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON\""), last);
                     assertEquals("", net.exec(net.a, "tc", "filter", "show", "dev", net.ifA, "ingress").ok().stdout());

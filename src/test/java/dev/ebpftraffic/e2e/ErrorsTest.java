@@ -113,6 +113,11 @@ class ErrorsTest {
         Cmd.Result r = run("nobody", NOBODY);
         assertFailsWith(r, "permission denied");
         assertTrue(r.stderr().contains("run as root"), r.stderr());
+        assertEquals(1, r.stderr().lines().count(), "only the error line, no libbpf warnings before it:\n" + r.stderr());
+        // With --log.level debug, libbpf's messages are there (at debug).
+        Cmd.Result d = run("nobody-debug", NOBODY, "--log.level", "debug");
+        assertEquals(1, d.exitCode(), d.toString());
+        assertTrue(d.stderr().lines().anyMatch(l -> l.contains("level=debug msg=\"libbpf: ")), d.stderr());
     }
 
     @Test

@@ -34,4 +34,16 @@ class IfaceNamesTest {
         assertEquals("b", n.apply(5));
         assertEquals(1, n.size());
     }
+
+    @Test
+    void namesThatAreNotUtf8GetDistinctEscapedLabels() {
+        assertEquals("n\\xff", IfaceNames.decode(new byte[]{'n', (byte) 0xff}, 2));
+        assertEquals("n\\xfe", IfaceNames.decode(new byte[]{'n', (byte) 0xfe}, 2));
+        assertEquals("eth0", IfaceNames.decode("eth0\0junk".getBytes(java.nio.charset.StandardCharsets.UTF_8), 4));
+        byte[] mixed = "wlan-ü".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals("wlan-ü", IfaceNames.decode(mixed, mixed.length), "valid UTF-8 is kept");
+        // A truncated sequence, an overlong encoding of '/', and a lone continuation byte.
+        assertEquals("a\\xc3b\\xc0\\xafc\\x80", IfaceNames.decode(new byte[]{'a', (byte) 0xc3, 'b', (byte) 0xc0, (byte) 0xaf, 'c',
+                (byte) 0x80}, 7));
+    }
 }

@@ -94,6 +94,12 @@ class LiveViewTest {
         assertEquals(List.of("outbound 10.0.0.5 -> 203.0.113.7 eth0", "outbound fd00::1 -> 2001:db8::2 veth7"),
                 pairs(live.query(Query.parse("direction=outbound&sort=bytes&order=asc"))));
         assertEquals(List.of("outbound fd00::1 -> 2001:db8::2 veth7"), pairs(live.query(Query.parse("iface=veth7"))));
+        // Every name an interface can have is a filter the API takes (the page's menu offers them all).
+        for (String name : List.of("\033]0;PWN\007", "a\bb\u007f", "n\\xff", "\\xff".repeat(15), "x".repeat(15))) {
+            String q = "iface=" + java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(200, live.get(LiveView.TOP, q).status(), name);
+            assertEquals(name, Query.parse(q).iface());
+        }
         assertEquals(List.of("inbound 203.0.113.7 -> 10.0.0.5 eth0", "outbound 10.0.0.5 -> 203.0.113.7 eth0"),
                 pairs(live.query(Query.parse("ip=203.0.113&sort=bytes"))));
         assertEquals(List.of("outbound fd00::1 -> 2001:db8::2 veth7"), pairs(live.query(Query.parse("ip=2001%3ADB8"))),

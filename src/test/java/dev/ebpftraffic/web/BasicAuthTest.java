@@ -131,4 +131,53 @@ class BasicAuthTest {
         assertFalse(BasicAuth.isBcryptHash("s3cret"));
         assertFalse(BasicAuth.isBcryptHash("$apr1$abc$def"));
     }
+
+    @Test
+    void failedChecksPerClientAreLimitedWithoutABcryptRun() {
+        long[] now = {1_000_000};
+        BasicAuth a = new BasicAuth(Map.of("prometheus", promHash), () -> now[0]);
+        String good = basic("prometheus", "s3cret:with colon");
+        String bad = basic("prometheus", "wrong");
+        assertEquals(BasicAuth.Result.OK, a.check(good, "192.0.2.1")); // cached from now on
+        long before = a.comparisons();
+        for (int i = 0; i < BasicAuth.FAILURE_BURST; i++) {
+            assertEquals(BasicAuth.Result.DENIED, a.check(bad, "192.0.2.1"), "failure " + i);
+        }
+        for (int i = 0; i < 100; i++) {
+            assertEquals(BasicAuth.Result.LIMITED, a.check(bad, "192.0.2.1"));
+            assertEquals(BasicAuth.Result.LIMITED, a.check(basic("nobody", "x"), "192.0.2.1"));
+        }
+        assertEquals(before + BasicAuth.FAILURE_BURST, a.comparisons(), "no bcrypt run once limited");
+        // A cached success still passes; another client is not limited.
+        assertEquals(BasicAuth.Result.OK, a.check(good, "192.0.2.1"));
+        assertEquals(BasicAuth.Result.DENIED, a.check(bad, "198.51.100.7"));
+        // One more failure per refill interval.
+        now[0] += BasicAuth.FAILURE_REFILL_MILLIS - 1;
+        assertEquals(BasicAuth.Result.LIMITED, a.check(bad, "192.0.2.1"));
+        now[0] += 1;
+        assertEquals(BasicAuth.Result.DENIED, a.check(bad, "192.0.2.1"));
+        assertEquals(BasicAuth.Result.LIMITED, a.check(bad, "192.0.2.1"));
+        // After a long pause, the whole burst again.
+        now[0] += 3600_000;
+        for (int i = 0; i < BasicAuth.FAILURE_BURST; i++) {
+            assertEquals(BasicAuth.Result.DENIED, a.check(bad, "192.0.2.1"), "failure " + i + " after a pause");
+        }
+        assertEquals(BasicAuth.Result.LIMITED, a.check(bad, "192.0.2.1"));
+        assertEquals(before + 2L * BasicAuth.FAILURE_BURST + 2, a.comparisons());
+    }
+
+    @Test
+    void aSuccessDoesNotUseUpTheBudget() {
+        long[] now = {0};
+        String hash = Htpasswd.hash("p", "pw", 4);
+        BasicAuth a = new BasicAuth(Map.of("p", hash, "q", hash), () -> now[0]);
+        // Distinct passwords are not cached together: each success runs bcrypt, and gives its token back.
+        for (int i = 0; i < 3 * BasicAuth.FAILURE_BURST; i++) {
+            assertEquals(BasicAuth.Result.OK, a.check(basic(i % 2 == 0 ? "p" : "q", "pw"), "192.0.2.1"));
+        }
+        for (int i = 0; i < BasicAuth.FAILURE_BURST; i++) {
+            assertEquals(BasicAuth.Result.DENIED, a.check(basic("p", "no"), "192.0.2.1"));
+        }
+        assertEquals(BasicAuth.Result.LIMITED, a.check(basic("p", "no"), "192.0.2.1"));
+    }
 }

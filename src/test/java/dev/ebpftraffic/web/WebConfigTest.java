@@ -151,8 +151,14 @@ class WebConfigTest {
         assertEquals("line 3: \"prometheus\" appears twice in basic_auth_users",
                 error("dup.yml", "basic_auth_users:\n  prometheus: " + hash + "\n  prometheus: " + hash + "\n"));
         assertEquals("line 2: basic_auth_users: the password of user \"prometheus\" is not a bcrypt hash ($2y$, $2a$ or "
-                        + "$2b$, cost 4-31); make one with `htpasswd -nBC 10 prometheus`",
+                        + "$2b$, cost 4-12); make one with `htpasswd -nBC 10 prometheus`",
                 error("plain.yml", "basic_auth_users:\n  prometheus: s3cret\n"));
+        for (String cost : new String[]{"13", "31"}) { // 31 would hang start-up (the decoy hash) for days
+            assertEquals("line 2: basic_auth_users: the bcrypt cost of user \"prometheus\" is " + cost + ", above the "
+                            + "maximum 12 (each failed login would cost that much CPU); make a new hash with "
+                            + "`htpasswd -nBC 10 prometheus`",
+                    error("cost" + cost + ".yml", "basic_auth_users:\n  prometheus: $2y$" + cost + "$" + hash.substring(7) + "\n"));
+        }
         assertEquals("line 3: HTTP header \"Server\" can not be configured; allowed: Content-Security-Policy, "
                         + "Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection",
                 error("hdr.yml", "http_server_config:\n  headers:\n    Server: x\n"));
@@ -162,6 +168,23 @@ class WebConfigTest {
                 error("rl.yml", "rate_limit:\n  burst: 1\n"));
         assertEquals("line 1: basic_auth_users must be a mapping (key: value lines)",
                 error("list.yml", "basic_auth_users: [a, b]\n"));
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 20, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD) // a FIFO blocked the start
+    void onlyRegularFilesAreRead() throws IOException {
+        Path fifo = dir.resolve("fifo.yml");
+        Cmd.run("mkfifo", fifo.toString()).ok();
+        WebConfigException e = assertThrows(WebConfigException.class, () -> WebConfig.load(fifo));
+        assertEquals("invalid --web.config.file " + fifo + ": it is not a regular file (a FIFO, socket or device); "
+                + "give a YAML file", e.getMessage());
+        Path certFifo = dir.resolve("cert.fifo");
+        Cmd.run("mkfifo", certFifo.toString()).ok();
+        assertEquals("tls_server_config: cert_file " + certFifo + " is not a regular file (a FIFO, socket or device); "
+                        + "give a PEM file",
+                error("fifo-cert.yml", "tls_server_config:\n  cert_file: cert.fifo\n  key_file: server.key\n"));
+        assertEquals("tls_server_config: key_file /dev/zero is not a regular file (a FIFO, socket or device); give a PEM file",
+                error("zero-key.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: /dev/zero\n"));
     }
 
     @Test
@@ -191,10 +214,16 @@ class WebConfigTest {
         assertEquals("tls_server_config: client_auth_type RequireAndVerifyClientCert needs client_ca_file (or client_ca): "
                         + "the CA that signs the client certificates",
                 error("t9.yml", tls + "  client_auth_type: RequireAndVerifyClientCert\n"));
-        assertEquals("tls_server_config: unknown TLS version \"TLS1.2\"; use TLS10, TLS11, TLS12 or TLS13",
+        assertEquals("tls_server_config: unknown TLS version \"TLS1.2\"; use TLS12 or TLS13",
                 error("t10.yml", tls + "  min_version: TLS1.2\n"));
         assertEquals("tls_server_config: min_version TLS13 is above max_version TLS12",
                 error("t11.yml", tls + "  min_version: TLS13\n  max_version: TLS12\n"));
+        for (String v : new String[]{"TLS10", "TLS11"}) { // accepted before, then every handshake failed
+            assertEquals("tls_server_config: min_version " + v + " is not supported: TLS 1.0 and 1.1 are disabled in this "
+                    + "Java runtime; use TLS12 or TLS13", error("min" + v + ".yml", tls + "  min_version: " + v + "\n"));
+            assertEquals("tls_server_config: max_version " + v + " is not supported: TLS 1.0 and 1.1 are disabled in this "
+                    + "Java runtime; use TLS12 or TLS13", error("max" + v + ".yml", tls + "  min_version: TLS12\n  max_version: " + v + "\n"));
+        }
         assertEquals("tls_server_config: unknown or unsupported cipher suite \"TLS_FOO\"",
                 error("t12.yml", tls + "  cipher_suites: [TLS_FOO]\n"));
         assertEquals("tls_server_config: unknown curve \"P256\"; use CurveP256, CurveP384, CurveP521 or X25519",

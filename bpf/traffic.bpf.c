@@ -38,7 +38,6 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
-#include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -155,6 +154,9 @@ static __always_inline void *header(struct __sk_buff *skb, __u32 off, __u32 len,
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 
+	/* The verifier needs a bound on off for the arithmetic below. 1 KiB holds every header chain
+	 * real traffic carries (two VLAN tags, PPPoE, four MPLS labels, IPv6 with a few extension
+	 * headers); a header that starts past it is treated like one cut off by a short frame. */
 	if (off > 1024)
 		return NULL;
 	if (data + off + len <= end)

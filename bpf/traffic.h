@@ -104,7 +104,7 @@ struct ip_group_key {
 
 #define OVERFLOW_SLOTS 64 /* per-CPU: 72 bytes x 64 = 4.5 KiB per possible CPU */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
-#define FLOWS_DEFAULT_ENTRIES 65536 /* per map; userspace sets --map-size before load */
+#define FLOWS_DEFAULT_ENTRIES 16384 /* per map; the default of --map-size (Options.DEFAULT_MAP_SIZE), set again before load */
 #define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */
 
 #endif

@@ -40,8 +40,8 @@ class BpfNamesTest {
             assertFalse(obj.hasProgram("tc_ingres"));
 
             // Sizes from bpf/traffic.h (FLOWS_DEFAULT_ENTRIES, STATS_ENTRIES), readable before load.
-            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS4));
-            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));
+            assertEquals(dev.ebpftraffic.cli.Options.DEFAULT_MAP_SIZE, obj.maxEntries(BpfObject.MAP_FLOWS4), "FLOWS_DEFAULT_ENTRIES is --map-size's default");
+            assertEquals(dev.ebpftraffic.cli.Options.DEFAULT_MAP_SIZE, obj.maxEntries(BpfObject.MAP_FLOWS6));
             assertEquals(4096, obj.maxEntries(BpfObject.MAP_STATS));
             assertEquals(1, obj.maxEntries(BpfObject.MAP_IP_GROUPS)); // IP_GROUPS_DEFAULT_ENTRIES
             assertEquals(1, obj.maxEntries(BpfObject.MAP_EPOCH));
@@ -49,7 +49,7 @@ class BpfNamesTest {
             assertEquals(OverflowSlot.SLOTS, obj.maxEntries(BpfObject.MAP_OVERFLOW)); // OVERFLOW_SLOTS
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, 1000);
             assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS4));
-            assertEquals(65536, obj.maxEntries(BpfObject.MAP_FLOWS6));
+            assertEquals(dev.ebpftraffic.cli.Options.DEFAULT_MAP_SIZE, obj.maxEntries(BpfObject.MAP_FLOWS6));
 
             LibbpfException e = assertThrows(LibbpfException.class, () -> obj.maxEntries("no_such_map"));
             assertEquals("the BPF object has no map named no_such_map", e.getMessage());

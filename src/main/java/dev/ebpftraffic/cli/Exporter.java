@@ -118,6 +118,7 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
+        startWorkloads(o, obj, collector);
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
@@ -154,6 +155,41 @@ public final class Exporter implements AutoCloseable {
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));
+    }
+
+    /**
+     * Per-workload attribution: the cgroup_skb programs on the cgroup v2 root. In auto mode a missing
+     * cgroup v2 (or one a container does not show) or a refused attach is one line, and the exporter
+     * runs without it; with --workloads cgroup it is fatal.
+     */
+    private void startWorkloads(Options o, BpfObject obj, TrafficCollector collector) {
+        if (o.workloads().equals("off")) {
+            return;
+        }
+        boolean required = o.workloads().equals("cgroup");
+        dev.ebpftraffic.workload.Cgroup2Mount mount = dev.ebpftraffic.workload.Cgroup2Mount.find();
+        if (mount instanceof dev.ebpftraffic.workload.Cgroup2Mount.Missing missing) {
+            if (required) {
+                throw new IllegalStateException(missing.message() + " (--workloads cgroup needs it; use --workloads auto or off)");
+            }
+            Log.info(missing.message());
+            return;
+        }
+        dev.ebpftraffic.workload.Cgroup2Mount.Found found = (dev.ebpftraffic.workload.Cgroup2Mount.Found) mount;
+        dev.ebpftraffic.bpf.WorkloadAttachment attachment;
+        try {
+            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint());
+        } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+            if (required) {
+                throw ex;
+            }
+            Log.warn(ex.getMessage() + "; per-workload traffic is off");
+            return;
+        }
+        resources.add(attachment);
+        dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
+        collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
+        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
     }
 
     /** Every attached hook (none while closing). */

@@ -199,6 +199,12 @@ class StructLayoutTest {
     }
 
     @Test
+    void workloadKey() {
+        assertSameStruct("workload_key", dev.ebpftraffic.workload.WorkloadKey.LAYOUT);
+        assertEquals(16, dev.ebpftraffic.workload.WorkloadKey.LAYOUT.byteSize());
+    }
+
+    @Test
     void ipGroupKey() {
         assertSameStruct("ip_group_key", IpGroups.KEY);
         assertEquals(20, IpGroups.KEY.byteSize());

@@ -25,7 +25,7 @@ public final class Libc {
     private static final java.lang.foreign.StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final MethodHandle OPEN = LINKER.downcallHandle(
             LIBC.find("open").orElseThrow(() -> new IllegalStateException("libc has no open")),
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), Linker.Option.captureCallState("errno"),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.captureCallState("errno"),
             Linker.Option.firstVariadicArg(2));
     private static final int O_RDONLY_DIRECTORY_CLOEXEC = 0 | 0200000 | 02000000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC
 

@@ -176,6 +176,23 @@ public final class Exporter implements AutoCloseable {
             return;
         }
         dev.ebpftraffic.workload.Cgroup2Mount.Found found = (dev.ebpftraffic.workload.Cgroup2Mount.Found) mount;
+        // The hierarchy's root cgroup has id (inode) 1. A mount that shows another group (a container's
+        // private cgroup namespace) would attribute only that group's sockets: misleading, so not done.
+        long rootId;
+        try {
+            rootId = (Long) java.nio.file.Files.getAttribute(found.mountPoint(), "unix:ino");
+        } catch (java.io.IOException | RuntimeException ex) {
+            rootId = -1;
+        }
+        if (rootId != 1) {
+            String msg = "the cgroup v2 mount at " + found.mountPoint() + " shows a cgroup below the hierarchy's root"
+                    + " (a private cgroup namespace?); per-workload traffic needs the host's cgroup namespace";
+            if (required) {
+                throw new IllegalStateException(msg);
+            }
+            Log.info(msg + "; per-workload traffic is off");
+            return;
+        }
         dev.ebpftraffic.bpf.WorkloadAttachment attachment;
         try {
             attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint());

@@ -104,7 +104,15 @@ public final class ExporterProcess implements AutoCloseable {
      * does not remount /sys, so the exporter sees the host's cgroup2 mount (per-workload traffic).
      */
     public static ExporterProcess startSeeingCgroups(String ns, String name, String... args) {
-        return start(List.of("nsenter", "--net=/var/run/netns/" + ns), launcher(), ns, PORT, Map.of(), name, args);
+        return startSeeingCgroups(launcher(), ns, PORT, List.of(), name, args);
+    }
+
+    /** As {@link #startSeeingCgroups(String, String, String...)} with another launcher, port and a wrapper (setpriv). */
+    public static ExporterProcess startSeeingCgroups(Path launcher, String ns, int port, List<String> wrapper, String name,
+                                                     String... args) {
+        List<String> prefix = new ArrayList<>(List.of("nsenter", "--net=/var/run/netns/" + ns));
+        prefix.addAll(wrapper);
+        return start(prefix, launcher, ns, port, Map.of(), name, args);
     }
 
     private static ExporterProcess start(List<String> prefix, Path launcher, String ns, int port, Map<String, String> env,

@@ -240,8 +240,28 @@ class WorkloadAttributionKernelTest {
      */
     @Test
     void tcpBulkTransferWithTso() throws Exception {
+        String k = Cmd.run("ip", "netns", "exec", net.a, "ethtool", "-k", net.ifA).ok().stdout();
+        assertTrue(k.contains("tcp-segmentation-offload: on"), k);
+        tcpBulk(true);
+    }
+
+    /**
+     * The same with GRO instead: a sends MSS-sized skbs (TSO and GSO off), b's veth merges them (GRO on)
+     * before its TC hook and before the receiving socket, which both see the merged skbs.
+     */
+    @Test
+    void tcpBulkTransferWithGro() throws Exception {
+        Cmd.run("ip", "netns", "exec", net.a, "ethtool", "-K", net.ifA, "tso", "off", "gso", "off").ok();
+        Cmd.run("ip", "netns", "exec", net.b, "ethtool", "-K", net.ifB, "gro", "on").ok();
+        // As ConservationTest: with GRO on, b's veth has a 256-frame NAPI ring; a qdisc on a's end pushes back instead of dropping.
+        Cmd.run("ip", "netns", "exec", net.a, "tc", "qdisc", "replace", "dev", net.ifA, "root", "pfifo", "limit", "1000").ok();
+        tcpBulk(false);
+    }
+
+    private void tcpBulk(boolean tso) throws Exception {
         Metrics before = exporter.scrape();
         LinkStats l0 = LinkStats.read(net.b, net.ifB);
+        java.util.Map<String, Long> tcp0 = LinkStats.protocolCounters(net.b);
         int payload = 16 << 20;
         InetSocketAddress target = new InetSocketAddress(NetNs.parse(B4), 5201);
         try (ServerSocketChannel server = inGroup(service, net.b, () -> ServerSocketChannel.open(StandardProtocolFamily.INET).bind(target))) {
@@ -284,9 +304,16 @@ class WorkloadAttributionKernelTest {
         long[] svcOut = grown(before, after, serviceName, "systemd", "outbound");
         long[] in = pairGrown(before, after, "inbound", A4, B4);
         long[] out = pairGrown(before, after, "outbound", B4, A4);
-        System.out.printf("[workloads tcp] %d skbs, per-IP in %d/%d out %d/%d; pod out %d/%d in %d/%d; service in %d/%d out %d/%d%n",
+        System.out.printf("[workloads tcp " + (tso ? "tso" : "gro") + "] %d skbs, per-IP in %d/%d out %d/%d; pod out %d/%d in %d/%d; service in %d/%d out %d/%d%n",
                 skbs, in[0], in[1], out[0], out[1], podOut[0], podOut[1], podIn[0], podIn[1], svcIn[0], svcIn[1], svcOut[0], svcOut[1]);
-        assertTrue(skbs * 4 < in[0], "GSO skbs crossed the veth: " + skbs + " skbs, " + in[0] + " segments");
+        if (tso) {
+            assertTrue(skbs * 4 < in[0], "GSO skbs crossed the veth: " + skbs + " skbs, " + in[0] + " segments");
+        } else {
+            // The veth counts frames before GRO: one per segment. GRO merged them: b's TCP saw far fewer skbs.
+            assertEquals(in[0], skbs, "veth rx frames (before GRO) == wire segments" + ctx);
+            long inSegs = LinkStats.changed(tcp0, LinkStats.protocolCounters(net.b)).getOrDefault("Tcp.InSegs", 0L);
+            assertTrue(inSegs * 4 < in[0], "GRO skbs: b's InSegs (one per skb on this kernel) " + inSegs + " for " + in[0] + " segments");
+        }
         assertTrue(in[1] > payload, ctx);
         assertEquals(in[0], svcIn[0], "service inbound packets == per-IP inbound" + ctx);
         assertEquals(in[1] - 14 * in[0], svcIn[1], "service inbound bytes == per-IP less Ethernet" + ctx);

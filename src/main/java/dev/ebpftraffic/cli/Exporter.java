@@ -118,7 +118,6 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
-        startWorkloads(o, obj, collector);
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
@@ -136,6 +135,8 @@ public final class Exporter implements AutoCloseable {
             Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
                     + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
         }
+
+        startWorkloads(o, obj, collector); // after the port is bound: a start-up failure there leaves nothing attached
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),

@@ -74,6 +74,22 @@ class WorkloadFlagKernelTest {
         assertFalse(attachedToRoot().contains("cgroup_wl_"), attachedToRoot());
     }
 
+    /** SIGKILL: no clean-up runs, but the kernel closes the exporter's cgroup links with its fds. */
+    @Test
+    void killedExporterLeavesNothingOnTheCgroupRoot() throws InterruptedException {
+        try (ExporterProcess e = ExporterProcess.startSeeingCgroups(net.b, "workloads-kill", "--iface", net.ifB,
+                "--addr", ExporterProcess.LISTEN, "--workloads", "cgroup")) {
+            e.awaitAttached(Duration.ofSeconds(30));
+            assertTrue(attachedToRoot().contains("cgroup_wl_"), attachedToRoot() + e.stderr());
+            e.kill();
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (attachedToRoot().contains("cgroup_wl_") && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertFalse(attachedToRoot().contains("cgroup_wl_"), attachedToRoot());
+        }
+    }
+
     @Test
     void badValueIsAUsageError() {
         Cmd.Result r = ExporterProcess.run(net.b, "workloads-bad", List.of(), "--iface", net.ifB, "--workloads", "on");

@@ -131,6 +131,25 @@ struct {
 	__type(value, __u32);
 } epoch SEC(".maps");
 
+/*
+ * Per-workload counters of the cgroup_skb programs below: struct workload_key -> struct flow_value.
+ * Drained like the flows maps through the epoch in the key (BpfFlowReader.readWorkloads).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, WORKLOADS_ENTRIES);
+	__type(key, struct workload_key);
+	__type(value, struct flow_value);
+} workloads SEC(".maps");
+
+/* What the cgroup_skb programs could not put in "workloads" (map full): index direction * 2 + remote_private. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct flow_value);
+} workload_overflow SEC(".maps");
+
 struct vlan_tag {
 	__be16 tci;
 	__be16 proto;
@@ -460,6 +479,40 @@ static __always_inline __u32 gso_header_end(struct __sk_buff *skb, __u8 proto, _
 }
 
 /*
+ * Wire packets and bytes of an IP packet at off (the L2 header before it, if any, counts in bytes).
+ * *bytes comes in as skb->len. Shared by the TC programs and the cgroup_skb ones, so both families
+ * count GSO/GRO skbs by the same rules.
+ */
+static __always_inline void wire_count(struct __sk_buff *skb, __u32 off, __u32 l3len, __u8 l4proto, const int ipv6,
+				       __u32 iplen, __u64 *packets, __u64 *bytes)
+{
+	/*
+	 * GSO: each extra wire segment repeats the L2, L3 and L4 headers. An untrusted GSO skb
+	 * (SKB_GSO_DODGY, from virtio/tun/packet sockets) arrives with gso_segs 0: work the segment
+	 * count out from gso_size, as the kernel's own qdisc accounting does.
+	 */
+	__u32 gso_size = skb->gso_size;
+	if (!gso_size) {
+		/* Not the padding of a short Ethernet frame, nor a kept FCS: the datagram as sent. */
+		if (iplen && off + iplen <= *bytes)
+			*bytes = off + iplen;
+	} else {
+		__u32 segs = skb->gso_segs;
+		if (segs != 1) {
+			__u32 l4off = off + l3len;
+			if (ipv6)
+				l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
+			__u32 hdr = gso_header_end(skb, l4proto, l4off);
+			if (segs > 1)
+				*packets = segs;
+			else if (skb->len > hdr)
+				*packets = (skb->len - hdr + gso_size - 1) / gso_size;
+			*bytes += (*packets - 1) * hdr;
+		}
+	}
+}
+
+/*
  * l3: the device has no link-layer header (ARPHRD_NONE, _TUNNEL, _IPGRE, ...): the IP header
  * is at offset 0 and skb->protocol names it. Otherwise an Ethernet header (and up to two VLAN
  * tags) comes first. The compiler specialises this for each constant value of l3.
@@ -587,30 +640,7 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 		return TC_ACT_UNSPEC;
 	}
 
-	/*
-	 * GSO: each extra wire segment repeats the L2, L3 and L4 headers. An untrusted GSO skb
-	 * (SKB_GSO_DODGY, from virtio/tun/packet sockets) arrives with gso_segs 0: work the segment
-	 * count out from gso_size, as the kernel's own qdisc accounting does.
-	 */
-	__u32 gso_size = skb->gso_size;
-	if (!gso_size) {
-		/* Not the padding of a short Ethernet frame, nor a kept FCS: the datagram as sent. */
-		if (iplen && off + iplen <= bytes)
-			bytes = off + iplen;
-	} else {
-		__u32 segs = skb->gso_segs;
-		if (segs != 1) {
-			__u32 l4off = off + l3len;
-			if (proto == ETH_P_IPV6_BE)
-				l4proto = skip_ipv6_ext(skb, l4proto, &l4off);
-			__u32 hdr = gso_header_end(skb, l4proto, l4off);
-			if (segs > 1)
-				packets = segs;
-			else if (skb->len > hdr)
-				packets = (skb->len - hdr + gso_size - 1) / gso_size;
-			bytes += (packets - 1) * hdr;
-		}
-	}
+	wire_count(skb, off, l3len, l4proto, proto == ETH_P_IPV6_BE, iplen, &packets, &bytes);
 
 	if (v4)
 		count(skb, &flows4, &k4, k4.dst, 1, dir, packets, bytes);
@@ -642,4 +672,116 @@ SEC("tc")
 int tc_egress_l3(struct __sk_buff *skb)
 {
 	return account(skb, DIR_EGRESS, 1);
+}
+
+/*
+ * Per-workload attribution: packets sent or received by a local socket, per the socket's cgroup v2 id.
+ *
+ * Why cgroup_skb programs attached to the cgroup v2 root (with multi-attach links, so they run
+ * beside anyone else's programs) rather than a socket lookup from TC: at the TC ingress hook the
+ * receiving socket is not known yet. Looking it up there (bpf_sk_lookup_tcp/udp) costs about 3x as
+ * much per packet, covers neither ICMP nor raw sockets, and TC programs may not call
+ * bpf_sk_cgroup_id, so a second program would have to record each socket's cgroup. The cgroup_skb
+ * hooks run with the socket known in both directions (ingress at the socket's receive filter,
+ * egress in ip_finish_output / ip6_finish_output) and bpf_skb_cgroup_id is nearly free: about 9 ns
+ * per packet and direction against about 26 ns for the lookup (bench/WORKLOAD_COST.md).
+ *
+ * What they see, and so what this family counts:
+ *   - only packets of a local full socket (TCP, UDP, ICMP/ping, raw): forwarded, bridged and NATed
+ *     traffic of containers behind a bridge never reaches a local socket's hook here and is only in
+ *     the per-IP family (a container's own socket, in its network namespace, is local and counted);
+ *     so are packets the kernel answers itself with no socket (TCP resets for closed ports, ICMP
+ *     errors, echo replies of the kernel: those go out through the kernel's control sockets, which
+ *     belong to the root cgroup, and count as "host"), and packets to a TIME_WAIT socket;
+ *   - the packet from its IP header: no L2 header. Bytes are the IP datagram's own length, and for a
+ *     GSO/GRO skb the L3 and L4 headers of the extra segments (wire_count, shared with the TC
+ *     programs). On an Ethernet device without VLAN tags the per-IP family's bytes are these plus
+ *     14 per packet; packets are the same.
+ * The verdict is always 1 (let the packet through).
+ */
+static __always_inline void account_workload(struct __sk_buff *skb, enum direction dir)
+{
+	union scratch buf;
+	struct workload_key k = { .direction = dir };
+	__u64 packets = 1, bytes = skb->len;
+	__u32 l3len, iplen;
+	__u8 l4proto;
+	int ipv6;
+	__u32 zero = 0;
+	__u32 *e = bpf_map_lookup_elem(&epoch, &zero);
+
+	k.cgroup = bpf_skb_cgroup_id(skb);
+	k.epoch = e ? (*e & 1) : 0;
+	if (skb->protocol == ETH_P_IP_BE) {
+		struct iphdr *ip = header(skb, 0, sizeof(*ip), &buf);
+		if (!ip || ip->version != 4 || ip->ihl < 5)
+			goto unparsed;
+		__u8 remote[4];
+		__builtin_memcpy(remote, dir == DIR_INGRESS ? (void *)&ip->saddr : (void *)&ip->daddr, 4);
+		l3len = ip->ihl * 4;
+		iplen = bpf_ntohs(ip->tot_len);
+		if (iplen < l3len)
+			iplen = 0;
+		l4proto = (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK) ? NO_L4 : ip->protocol;
+		ipv6 = 0;
+		k.remote_private = dst_is_private(remote, 1);
+	} else if (skb->protocol == ETH_P_IPV6_BE) {
+		struct ipv6hdr *ip6 = header(skb, 0, sizeof(*ip6), &buf);
+		if (!ip6 || ip6->version != 6)
+			goto unparsed;
+		__u8 remote[16] __attribute__((aligned(4)));
+		__builtin_memcpy(remote, dir == DIR_INGRESS ? (void *)&ip6->saddr : (void *)&ip6->daddr, 16);
+		l3len = sizeof(*ip6);
+		l4proto = ip6->nexthdr;
+		iplen = ip6->payload_len ? sizeof(*ip6) + bpf_ntohs(ip6->payload_len) : 0;
+		ipv6 = 1;
+		k.remote_private = dst_is_private(remote, 0);
+	} else {
+		goto unparsed;
+	}
+	wire_count(skb, 0, l3len, l4proto, ipv6, iplen, &packets, &bytes);
+	goto add;
+unparsed:
+	/* Not seen at a socket in practice; still counted, as public, by the frame's length. */
+	packets = segs_unparsed(skb);
+	k.remote_private = 0;
+add:;
+	struct flow_value *v = bpf_map_lookup_elem(&workloads, &k);
+	if (v) {
+		v->packets += packets;
+		v->bytes += bytes;
+		return;
+	}
+	struct flow_value init = { .packets = packets, .bytes = bytes };
+	long err = bpf_map_update_elem(&workloads, &k, &init, BPF_NOEXIST);
+	if (err == 0)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&workloads, &k);
+		if (v) {
+			v->packets += packets;
+			v->bytes += bytes;
+			return;
+		}
+	}
+	__u32 idx = (__u32)dir * 2 + k.remote_private;
+	v = bpf_map_lookup_elem(&workload_overflow, &idx);
+	if (v) {
+		v->packets += packets;
+		v->bytes += bytes;
+	}
+}
+
+SEC("cgroup_skb/ingress")
+int cgroup_wl_ingress(struct __sk_buff *skb)
+{
+	account_workload(skb, DIR_INGRESS);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int cgroup_wl_egress(struct __sk_buff *skb)
+{
+	account_workload(skb, DIR_EGRESS);
+	return 1;
 }

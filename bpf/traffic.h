@@ -9,6 +9,7 @@
  * struct overflow_slot must match src/main/java/dev/ebpftraffic/bpf/OverflowSlot.java (OverflowSlot.LAYOUT) byte for byte.
  * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
+ * struct workload_key must match src/main/java/dev/ebpftraffic/flow/WorkloadKey.java (WorkloadKey.LAYOUT) byte for byte.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
  */
 #ifndef TRAFFIC_H
@@ -103,6 +104,21 @@ struct ip_group_key {
 #define FULL_FLOWS6 1
 
 #define OVERFLOW_SLOTS 64 /* per-CPU: 72 bytes x 64 = 4.5 KiB per possible CPU */
+
+/*
+ * Key of "workloads": packets sent or received by a local socket, per the socket's cgroup v2 id
+ * (cgroup_wl_ingress / cgroup_wl_egress). The value is struct flow_value, counted by the same rules
+ * as the flows maps but from the IP header on: cgroup_skb programs see no L2 header.
+ */
+struct workload_key {
+	__u64 cgroup;    /* bpf_skb_cgroup_id: the inode of the socket's cgroup v2 directory */
+	__u8 direction;  /* enum direction */
+	__u8 remote_private; /* 1 when the remote address (src inbound, dst outbound) is private */
+	__u8 epoch;      /* the "epoch" map's value when counted, as IFDIR_EPOCH_BIT in the flows keys */
+	__u8 pad[5];     /* always zero */
+};
+
+#define WORKLOADS_ENTRIES 16384 /* cgroups x 2 directions x 2 ip types x 2 epochs: far more than a node runs */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 16384 /* per map; the default of --map-size (Options.DEFAULT_MAP_SIZE), set again before load */
 #define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */

@@ -177,6 +177,8 @@ public final class Exporter implements AutoCloseable {
                     + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
         }
 
+        startWorkloads(o, obj, collector); // after the port is bound: a start-up failure there leaves nothing attached
+
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
                 obj.programFd(BpfObject.PROG_INGRESS_L3), obj.programFd(BpfObject.PROG_EGRESS_L3));
@@ -200,6 +202,58 @@ public final class Exporter implements AutoCloseable {
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));
+    }
+
+    /**
+     * Per-workload attribution: the cgroup_skb programs on the cgroup v2 root. In auto mode a missing
+     * cgroup v2 (or one a container does not show) or a refused attach is one line, and the exporter
+     * runs without it; with --workloads cgroup it is fatal.
+     */
+    private void startWorkloads(Options o, BpfObject obj, TrafficCollector collector) {
+        if (o.workloads().equals("off")) {
+            return;
+        }
+        boolean required = o.workloads().equals("cgroup");
+        dev.ebpftraffic.workload.Cgroup2Mount mount = dev.ebpftraffic.workload.Cgroup2Mount.find();
+        if (mount instanceof dev.ebpftraffic.workload.Cgroup2Mount.Missing missing) {
+            if (required) {
+                throw new IllegalStateException(missing.message() + " (--workloads cgroup needs it; use --workloads auto or off)");
+            }
+            Log.info(missing.message());
+            return;
+        }
+        dev.ebpftraffic.workload.Cgroup2Mount.Found found = (dev.ebpftraffic.workload.Cgroup2Mount.Found) mount;
+        // The hierarchy's root cgroup has id (inode) 1. A mount that shows another group (a container's
+        // private cgroup namespace) would attribute only that group's sockets: misleading, so not done.
+        long rootId;
+        try {
+            rootId = (Long) java.nio.file.Files.getAttribute(found.mountPoint(), "unix:ino");
+        } catch (java.io.IOException | RuntimeException ex) {
+            rootId = -1;
+        }
+        if (rootId != 1) {
+            String msg = "the cgroup v2 mount at " + found.mountPoint() + " shows a cgroup below the hierarchy's root"
+                    + " (a private cgroup namespace?); per-workload traffic needs the host's cgroup namespace";
+            if (required) {
+                throw new IllegalStateException(msg);
+            }
+            Log.info(msg + "; per-workload traffic is off");
+            return;
+        }
+        dev.ebpftraffic.bpf.WorkloadAttachment attachment;
+        try {
+            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint());
+        } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+            if (required) {
+                throw ex;
+            }
+            Log.warn(ex.getMessage() + "; per-workload traffic is off");
+            return;
+        }
+        resources.add(attachment);
+        dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
+        collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
+        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
     }
 
     /** Every attached hook (none while closing). */

@@ -9,6 +9,7 @@ import dev.ebpftraffic.libbpf.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.flow.WorkloadKey;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -73,6 +74,13 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private final Map<FlowKey, long[]> base = new HashMap<>();
     /** Per pair: the value of its current-epoch entry as the last read reported it. */
     private Map<FlowKey, long[]> liveSeen = new HashMap<>();
+    private int workloadsFd = -1;
+    private int workloadOverflowFd = -1;
+    /** A "workloads" kernel key: the key and the epoch it was counted in. */
+    private record EpochKey(WorkloadKey key, int epoch) {
+    }
+    /** Per "workloads" entry still in the kernel: its value as the last read handed it out. */
+    private Map<EpochKey, long[]> workloadSeen = new HashMap<>();
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
@@ -114,10 +122,88 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (obj.maxEntries(BpfObject.MAP_FLOWS6) != capacity) { // one capacity is reported for both
             throw new IllegalStateException("the flows4 and flows6 maps must have the same size (--map-size sizes both)");
         }
-        return new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
+        BpfFlowReader r = new BpfFlowReader(obj.lib(), obj.mapFd(BpfObject.MAP_FLOWS4), obj.mapFd(BpfObject.MAP_FLOWS6),
                 obj.mapFd(BpfObject.MAP_STATS), obj.mapFd(BpfObject.MAP_EPOCH),
                 obj.hasMap(BpfObject.MAP_FLOWS_FULL) ? obj.mapFd(BpfObject.MAP_FLOWS_FULL) : -1,
                 obj.hasMap(BpfObject.MAP_OVERFLOW) ? obj.mapFd(BpfObject.MAP_OVERFLOW) : -1, capacity);
+        r.workloadMaps(obj.mapFd(BpfObject.MAP_WORKLOADS), obj.mapFd(BpfObject.MAP_WORKLOAD_OVERFLOW));
+        return r;
+    }
+
+    /** The maps of the cgroup_skb programs ("workloads", "workload_overflow"). */
+    public void workloadMaps(int workloadsFd, int overflowFd) {
+        this.workloadsFd = workloadsFd;
+        this.workloadOverflowFd = overflowFd;
+    }
+
+    /**
+     * The "workloads" map drains like the flows maps, through the epoch byte in its key: an entry of an
+     * epoch other than the current one was last written before the last flip of {@link #readFlows},
+     * which waited for an RCU grace period, so its value is final. It is handed out (less what earlier
+     * reads handed out) and deleted; an entry of the current epoch hands out its growth and stays.
+     * Call it after readFlows, under the same serialisation.
+     */
+    @Override
+    public void readWorkloadDeltas(Sink<WorkloadKey> sink) {
+        if (workloadsFd < 0) {
+            return;
+        }
+        int current = epoch;
+        Map<EpochKey, long[]> now = new HashMap<>();
+        read(workloadsFd, WorkloadKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) ->
+                now.put(new EpochKey(WorkloadKey.read(seg, off), WorkloadKey.epoch(seg, off)), new long[] {p, b}));
+        Map<EpochKey, long[]> next = new HashMap<>();
+        int failed = 0;
+        for (Map.Entry<EpochKey, long[]> e : now.entrySet()) {
+            EpochKey k = e.getKey();
+            long[] v = e.getValue();
+            long[] seen = workloadSeen.get(k);
+            long dp = v[0] - (seen == null ? 0 : seen[0]);
+            long db = v[1] - (seen == null ? 0 : seen[1]);
+            if (k.epoch() != current) {
+                MemorySegment key = drainKey;
+                key.asSlice(0, WorkloadKey.LAYOUT.byteSize()).fill((byte) 0);
+                key.set(JAVA_LONG, 0, k.key().cgroup());
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8, (byte) k.key().direction().code());
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 9, (byte) (k.key().remotePrivate() ? 1 : 0));
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, WorkloadKey.OFF_EPOCH, (byte) k.epoch());
+                int ret = lib.mapDeleteElem(workloadsFd, key);
+                if (ret != 0 && ret != -Errno.ENOENT) {
+                    next.put(k, v); // still there: the next read must not hand it out again
+                    failed = -ret;
+                }
+            } else {
+                next.put(k, v);
+            }
+            if (dp != 0 || db != 0) {
+                sink.accept(k.key(), dp, db);
+            }
+        }
+        workloadSeen = next;
+        if (failed != 0) {
+            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
+        }
+    }
+
+    @Override
+    public long[][] readWorkloadOverflow() {
+        long[][] out = new long[4][2];
+        if (workloadOverflowFd < 0) {
+            return out;
+        }
+        for (int dir = 0; dir < 4; dir++) {
+            epochKey.set(JAVA_INT, 0, dir);
+            int ret = lib.mapLookupElem(workloadOverflowFd, epochKey, drainValue);
+            if (ret < 0) {
+                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
+            }
+            int d = dir;
+            emit((seg, off, p, b) -> {
+                out[d][0] = p;
+                out[d][1] = b;
+            }, epochKey, 0, drainValue, 0, cpus);
+        }
+        return out;
     }
 
     @Override

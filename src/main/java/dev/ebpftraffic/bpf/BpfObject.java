@@ -35,6 +35,13 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_OVERFLOW = "overflow";
     /** LPM trie of the --config.file CIDRs (struct ip_group_key), for the overflow path's ip_type. */
     public static final String MAP_IP_GROUPS = "ip_groups";
+    /** Per-CPU hash of the cgroup_skb programs: struct workload_key to struct flow_value. */
+    public static final String MAP_WORKLOADS = "workloads";
+    /** Per-CPU array of two struct flow_value: what did not fit in "workloads", per direction. */
+    public static final String MAP_WORKLOAD_OVERFLOW = "workload_overflow";
+    /** cgroup_skb programs, attached to the cgroup v2 root (WorkloadAttachment). */
+    public static final String PROG_CGROUP_INGRESS = "cgroup_wl_ingress";
+    public static final String PROG_CGROUP_EGRESS = "cgroup_wl_egress";
     public static final String PROG_INGRESS = "tc_ingress";
     public static final String PROG_EGRESS = "tc_egress";
     /** The same accounting for devices without an Ethernet header: the packet starts at the IP header. */

@@ -18,7 +18,10 @@ import java.util.List;
 public record Options(String iface, ListenAddress addr, AttachMode attachMode, String libbpfPath,
                       Log.Level logLevel, boolean help, boolean version,
                       String telemetryPath, String webConfigFile, Log.Format logFormat,
-                      int maxSeries, Duration seriesTtl, int mapSize, String configFile, IfacePatterns ifaces) {
+                      int maxSeries, Duration seriesTtl, int mapSize, String configFile, IfacePatterns ifaces,
+                      String workloads) {
+    /** --workloads: per-workload attribution when cgroup v2 is found (auto), required (cgroup), or none (off). */
+    public static final List<String> WORKLOAD_MODES = List.of("auto", "cgroup", "off");
     public static final int DEFAULT_MAX_SERIES = 10_000;
     public static final Duration DEFAULT_SERIES_TTL = Duration.ofMinutes(10);
     public static final int DEFAULT_MAP_SIZE = 16_384;
@@ -45,6 +48,8 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               --series-ttl DURATION   drop a pair idle this long, keeping its totals in "other" (default 10m)
               --map-size N            entries of each kernel flows map, IPv4 and IPv6 (default 16384)
               --config.file PATH      YAML file with CIDR groups (see README)
+              --workloads MODE        traffic per workload (the sockets' cgroup v2): auto (on when cgroup v2 is
+                                      mounted, else off with one line), cgroup (required) or off (default auto)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)
               --log.format FORMAT     logfmt or json (default logfmt)
@@ -69,6 +74,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         String telemetryPath = "/metrics";
         String webConfigFile = null;
         String logFormat = "logfmt";
+        String workloads = "auto";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("-h") || a.equals("--help") || a.equals("-help")) {
@@ -92,7 +98,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             switch (name) {
                 case "--iface", "--iface-exclude", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
                      "--web.listen-address", "--web.telemetry-path", "--web.config.file", "--log.format",
-                     "--max-series", "--series-ttl", "--map-size", "--config.file" -> {
+                     "--max-series", "--series-ttl", "--map-size", "--config.file", "--workloads" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
                             throw new UsageException("flag " + name + " needs a value, see --help");
@@ -117,6 +123,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 case "--series-ttl" -> ttl = value;
                 case "--map-size" -> mapSize = value;
                 case "--config.file" -> configFile = value;
+                case "--workloads" -> workloads = value;
                 default -> throw new AssertionError(name);
             }
         }
@@ -158,9 +165,12 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         if (seriesTtl.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new UsageException("invalid --series-ttl \"" + ttl + "\": must be at least 1s");
         }
+        if (!WORKLOAD_MODES.contains(workloads)) {
+            throw new UsageException("invalid --workloads \"" + workloads + "\": use auto, cgroup or off");
+        }
         return new Options(iface, listenAddress(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
                 telemetryPath, webConfigFile, Log.parseFormat(logFormat),
-                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces);
+                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces, workloads);
     }
 
     private static int parseInt(String flag, String value, int min, int max) {

@@ -27,6 +27,21 @@ public interface FlowReader {
         throw new UnsupportedOperationException("this reader cannot drain stats entries");
     }
 
+    /**
+     * Calls sink once per "workloads" key with what it counted since the previous call (a delta, not a
+     * total), values summed over possible CPUs. Nothing is counted twice or lost across calls.
+     */
+    default void readWorkloadDeltas(Sink<dev.ebpftraffic.flow.WorkloadKey> sink) {
+    }
+
+    /**
+     * The "workload_overflow" counters (the "workloads" map was full), cumulative: {packets, bytes} at
+     * index direction code * 2 + (remote private ? 1 : 0).
+     */
+    default long[][] readWorkloadOverflow() {
+        return new long[4][2];
+    }
+
     /** max_entries of each flows map ("flows4" and "flows6" are the same size: --map-size). */
     int flowCapacity();
 

@@ -22,6 +22,13 @@ public final class Libc {
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     static final MethodHandle VSNPRINTF = handle("vsnprintf", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
 
+    private static final java.lang.foreign.StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final MethodHandle OPEN = LINKER.downcallHandle(
+            LIBC.find("open").orElseThrow(() -> new IllegalStateException("libc has no open")),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.captureCallState("errno"),
+            Linker.Option.firstVariadicArg(2));
+    private static final int O_RDONLY_DIRECTORY_CLOEXEC = 0 | 0200000 | 02000000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC
+
     private static final int IF_NAMESIZE = 16;
     private static final MethodHandle SYSCALL = LINKER.downcallHandle(
             LIBC.find("syscall").orElseThrow(() -> new IllegalStateException("libc has no syscall")),
@@ -86,6 +93,20 @@ public final class Libc {
         try {
             MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
             return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC): an fd, or -errno. For a cgroup to attach to. */
+    public static int openDirectory(String path) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), O_RDONLY_DIRECTORY_CLOEXEC, 0);
+            if (fd >= 0) {
+                return fd;
+            }
+            return -state.get(JAVA_INT, CALL_STATE.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -52,6 +52,12 @@ public final class TrafficCollector implements MultiCollector {
     /** The two families as the text format names them. */
     public static final Set<String> TRAFFIC_NAMES = Set.of(BYTES + "_total", PACKETS + "_total");
     public static final String OTHER = "other";
+    public static final String WORKLOAD_BYTES = "network_workload_traffic_bytes";
+    public static final String WORKLOAD_PACKETS = "network_workload_traffic_packets";
+    static final String WORKLOAD_BYTES_HELP = "Bytes sent or received by local sockets per workload (the socket's cgroup v2)"
+            + " and remote ip_type: IP datagram length, no L2 header; GSO/GRO counted as wire segments";
+    static final String WORKLOAD_PACKETS_HELP = "Packets sent or received by local sockets per workload (the socket's cgroup v2)"
+            + " and remote ip_type; GSO/GRO counted as wire segments";
     static final String SELF = "ebpf_traffic_exporter_";
     static final String BYTES_HELP = "Bytes seen at the TC hook per source and destination IP (frame length incl. L2 header; GSO counted as wire segments)";
     static final String PACKETS_HELP = "Packets seen at the TC hook per source and destination IP (GSO/GRO counted as wire segments)";
@@ -63,6 +69,8 @@ public final class TrafficCollector implements MultiCollector {
     private final Consumer<String> errorLog;
     private final FlowAggregator flows;
     private final FlowTable<StatKey> stats = new FlowTable<>();
+    /** The per-workload families; null when attribution is off. */
+    private dev.ebpftraffic.workload.WorkloadAggregator workloads;
     /**
      * Totals of stats entries whose interface is gone, by interface name: {packets, bytes, when
      * retired}. Dropped after the series TTL unless a live entry continues under the same name.
@@ -107,6 +115,11 @@ public final class TrafficCollector implements MultiCollector {
         if (flows != null) {
             flows.ifaceNames(ifaceName);
         }
+    }
+
+    /** Turns the per-workload families on (reads of the "workloads" map are serialised with the rest). */
+    public synchronized void setWorkloads(dev.ebpftraffic.workload.WorkloadAggregator workloads) {
+        this.workloads = workloads;
     }
 
     /** The time source of refreshes (ages, TTLs): tests step it. */
@@ -224,6 +237,18 @@ public final class TrafficCollector implements MultiCollector {
             flows.refresh(reader, now, overflowKeys);
         } catch (RuntimeException e) {
             readFailed(e);
+        }
+        // After flows.refresh: its epoch flip is what freezes the old epoch's "workloads" entries.
+        refreshWorkloads(now);
+    }
+
+    private void refreshWorkloads(long now) {
+        if (workloads != null) {
+            try {
+                workloads.refresh(reader, now);
+            } catch (RuntimeException e) {
+                readFailed(e);
+            }
         }
     }
 
@@ -391,6 +416,29 @@ public final class TrafficCollector implements MultiCollector {
             out.add(packets.build());
         }
 
+        if (workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS))) {
+            if (!traffic) {
+                refreshWorkloads(clock.getAsLong()); // the streaming writer refreshed the rest just before
+            }
+            CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(WORKLOAD_BYTES).unit(Unit.BYTES).help(WORKLOAD_BYTES_HELP);
+            CounterSnapshot.Builder packets = CounterSnapshot.builder().name(WORKLOAD_PACKETS).help(WORKLOAD_PACKETS_HELP);
+            workloads.scrape((k, p, b) -> {
+                Labels l = Labels.of("direction", k.direction().label(), "ip_type", k.ipType(), "kind", k.kind(),
+                        "workload", k.workload());
+                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(b).build());
+                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(p).build());
+            });
+            out.add(bytes.build());
+            out.add(packets.build());
+        }
+        if (workloads != null) {
+            out.add(gauge(SELF + "workload_unresolved_cgroups",
+                    "Cgroup ids of the last read that no cgroup path resolved (their traffic is under workload=\"unresolved\")",
+                    Labels.EMPTY, workloads.unresolvedCgroups()));
+            out.add(counter(SELF + "workload_map_overflow_packets",
+                    "Packets counted in workload=\"other\" because the kernel workloads map was full", workloads.overflowTotal()[0]));
+        }
+
         CounterSnapshot.Builder overflowPackets = CounterSnapshot.builder().name(SELF + "flow_map_overflow_packets")
                 .help("Packets counted in src_ip=\"other\" because the kernel flows map was full");
         CounterSnapshot.Builder overflowBytes = CounterSnapshot.builder().name(SELF + "flow_map_overflow_bytes").unit(Unit.BYTES)
@@ -476,7 +524,8 @@ public final class TrafficCollector implements MultiCollector {
 
     @Override
     public List<String> getPrometheusNames() {
-        return List.of(BYTES, PACKETS,
+        return List.of(BYTES, PACKETS, WORKLOAD_BYTES, WORKLOAD_PACKETS,
+                SELF + "workload_unresolved_cgroups", SELF + "workload_map_overflow_packets",
                 SELF + "flow_map_overflow_packets", SELF + "flow_map_overflow_bytes",
                 SELF + "skipped_packets", SELF + "skipped_bytes", SELF + "build_info",
                 SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_map_drained", SELF + "series_budget",

@@ -25,6 +25,10 @@ class BpfNamesTest {
             for (String m : BpfObject.MAPS) {
                 assertTrue(obj.hasMap(m), m);
             }
+            assertTrue(obj.hasMap(BpfObject.MAP_WORKLOADS), BpfObject.MAP_WORKLOADS);
+            assertTrue(obj.hasMap(BpfObject.MAP_WORKLOAD_OVERFLOW), BpfObject.MAP_WORKLOAD_OVERFLOW);
+            assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_INGRESS), BpfObject.PROG_CGROUP_INGRESS);
+            assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_EGRESS), BpfObject.PROG_CGROUP_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_EGRESS), BpfObject.PROG_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS_L3), BpfObject.PROG_INGRESS_L3);

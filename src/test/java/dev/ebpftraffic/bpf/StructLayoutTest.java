@@ -209,6 +209,12 @@ class StructLayoutTest {
     }
 
     @Test
+    void workloadKey() {
+        assertSameStruct("workload_key", dev.ebpftraffic.flow.WorkloadKey.LAYOUT);
+        assertEquals(16, dev.ebpftraffic.flow.WorkloadKey.LAYOUT.byteSize());
+    }
+
+    @Test
     void ipGroupKey() {
         assertSameStruct("ip_group_key", IpGroups.KEY);
         assertEquals(20, IpGroups.KEY.byteSize());

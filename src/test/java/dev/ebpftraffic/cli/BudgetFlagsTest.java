@@ -21,6 +21,9 @@ class BudgetFlagsTest {
         assertEquals(Duration.ofMinutes(10), o.seriesTtl());
         assertEquals(16_384, o.mapSize());
         assertNull(o.configFile());
+        assertEquals("auto", o.workloads());
+        assertEquals("off", Options.parse(new String[] {"--workloads=off"}).workloads());
+        assertEquals("cgroup", Options.parse(new String[] {"--workloads", "cgroup"}).workloads());
     }
 
     @Test
@@ -47,6 +50,8 @@ class BudgetFlagsTest {
             "--series-ttl=500ms  | invalid --series-ttl \"500ms\": must be at least 1s",
             "--series-ttl=       | invalid --series-ttl \"\": use a duration such as 30s, 10m or 1h30m",
             "--config.file       | flag --config.file needs a value, see --help",
+            "--workloads=on      | invalid --workloads \"on\": use auto, cgroup or off",
+            "--workloads         | flag --workloads needs a value, see --help",
     })
     void badValuesAreOneLineErrors(String arg, String message) {
         UsageException e = assertThrows(UsageException.class, () -> Options.parse(new String[] {arg.strip()}));

@@ -94,8 +94,30 @@ public final class ExporterProcess implements AutoCloseable {
      */
     public static ExporterProcess start(Path launcher, String ns, int port, Map<String, String> env, String name,
                                         List<String> wrapper, String... args) {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
-        cmd.addAll(wrapper);
+        List<String> prefix = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        prefix.addAll(wrapper);
+        return start(prefix, launcher, ns, port, env, name, args);
+    }
+
+    /**
+     * Starts the launcher in ns with {@code nsenter --net=/var/run/netns/NS}: unlike ip netns exec, it
+     * does not remount /sys, so the exporter sees the host's cgroup2 mount (per-workload traffic).
+     */
+    public static ExporterProcess startSeeingCgroups(String ns, String name, String... args) {
+        return startSeeingCgroups(launcher(), ns, PORT, List.of(), name, args);
+    }
+
+    /** As {@link #startSeeingCgroups(String, String, String...)} with another launcher, port and a wrapper (setpriv). */
+    public static ExporterProcess startSeeingCgroups(Path launcher, String ns, int port, List<String> wrapper, String name,
+                                                     String... args) {
+        List<String> prefix = new ArrayList<>(List.of("nsenter", "--net=/var/run/netns/" + ns));
+        prefix.addAll(wrapper);
+        return start(prefix, launcher, ns, port, Map.of(), name, args);
+    }
+
+    private static ExporterProcess start(List<String> prefix, Path launcher, String ns, int port, Map<String, String> env,
+                                         String name, String... args) {
+        List<String> cmd = new ArrayList<>(prefix);
         cmd.add(launcher.toString());
         cmd.addAll(List.of(args));
         String base = name + "-" + SEQ.incrementAndGet();

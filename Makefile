@@ -17,8 +17,10 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(MULTIARCH) -Ibpf
 # Flags the launcher starts the JVM with (see README, "Resource use").
 # Serial GC, a small young generation and eager heap shrinking keep RSS low (bench/scrape.sh);
 # C1 only: less CPU and memory spent compiling, and fast enough for a 100k-series scrape.
+# TrimNativeHeapInterval: glibc keeps the compiler's freed start-up arenas otherwise (bench/JVM.md).
 JVM_FLAGS  := -XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 \
-              -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED
+              -Xss512k -XX:TieredStopAtLevel=1 -XX:TrimNativeHeapInterval=1000 -XX:+ExitOnOutOfMemoryError \
+              --enable-native-access=ALL-UNNAMED
 ARGS       ?= --iface eth0 --addr :9091
 
 .PHONY: all deps generate build aot-cache run test test-kernel-devices unit-test install bench clean print-jvm-flags

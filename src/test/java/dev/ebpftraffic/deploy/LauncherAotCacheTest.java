@@ -62,7 +62,7 @@ class LauncherAotCacheTest {
 
     @Test
     void sameOutputWithWholeDamagedOrMissingCache() throws IOException {
-        assertTrue(Files.size(cache()) > 1_000_000, "make install did not install the AOT cache at " + cache());
+        assertTrue(Files.isRegularFile(cache()) && Files.size(cache()) > 1_000_000, "make install did not install the AOT cache at " + cache());
         String[] whole = version("whole");
         assertTrue(whole[0].matches("ebpf-traffic-exporter \\S+ \\(java 25[^)]*\\)\\n"), whole[0]);
         assertTrue(mainFromCache(whole[1]), "the whole cache was not used");

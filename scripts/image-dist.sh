@@ -1,7 +1,9 @@
 #!/bin/sh
 # Lays out the files of the container image under DEST (run after `make build`):
 #   DEST/opt/java                                   a Java runtime made with jlink from the build's JDK
-#   DEST/opt/ebpf-traffic-exporter/...              the launcher, the jar and find-jdk.sh, as `make install` lays them out
+#   DEST/opt/ebpf-traffic-exporter/...              the launcher, the jar and find-jdk.sh, as `make install` lays them out,
+#                                                   and an AOT cache trained with the jlinked runtime (a cache is valid
+#                                                   only for the runtime that made it, so the build's is not copied)
 # The Dockerfile's build stage runs it, and so does scripts/podman-image.sh on the host.
 #
 # The modules are what `jdeps --print-module-deps` reports for the jar, less java.desktop: only
@@ -31,3 +33,15 @@ mkdir -p "$app/target" "$app/scripts" "$dest/opt"
 install -m 0755 ebpf-traffic-exporter "$app/ebpf-traffic-exporter"
 install -m 0644 target/ebpf-traffic-exporter.jar "$app/target/ebpf-traffic-exporter.jar"
 install -m 0755 scripts/find-jdk.sh "$app/scripts/find-jdk.sh"
+# The same training run as `make aot-cache`, with the runtime the image starts. The paths differ from
+# the image's (/opt/...): the JVM matches the jar by the longest common prefix of its path.
+flags=$(make -s --no-print-directory print-jvm-flags)
+# shellcheck disable=SC2086 # the flags are words
+if ! "$dest/opt/java/bin/java" $flags -XX:AOTCacheOutput="$app/target/ebpf-traffic-exporter.aot" -Xlog:aot=warning -Xlog:cds=warning \
+        -jar "$app/target/ebpf-traffic-exporter.jar" --aot-train > "$dest/aot-train.log" 2>&1; then
+    cat "$dest/aot-train.log" >&2
+    echo "the AOT cache's training run failed (log above)" >&2
+    exit 1
+fi
+rm -f "$dest/aot-train.log"
+chmod 0644 "$app/target/ebpf-traffic-exporter.aot"

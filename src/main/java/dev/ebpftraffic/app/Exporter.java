@@ -13,7 +13,7 @@ import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.iface.AttachManager;
 import dev.ebpftraffic.iface.IfaceNames;
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.metrics.AttachCollector;
 import dev.ebpftraffic.metrics.MapMemoryCollector;
 import dev.ebpftraffic.live.LiveView;

@@ -2,7 +2,7 @@ package dev.ebpftraffic.iface;
 
 import dev.ebpftraffic.bpf.AttachMode;
 import dev.ebpftraffic.bpf.TcAttachment;
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 

@@ -109,11 +109,7 @@ public final class Exporter implements AutoCloseable {
         });
 
         // A plainly named interface that does not exist is a typo: say so before loading anything.
-        for (String name : o.ifaces().literals()) {
-            if (Libc.ifNameToIndex(name) == 0) {
-                throw new IllegalStateException("interface \"" + name + "\" does not exist: pick one from `ip link` with --iface");
-            }
-        }
+        o.ifaces().requireLiterals(name -> Libc.ifNameToIndex(name) != 0);
 
         RuntimeException failure = null;
         BpfObject[] loaded = {null};

@@ -1,6 +1,7 @@
 package dev.ebpftraffic.bpf;
 
 import dev.ebpftraffic.sys.Libc;
+import dev.ebpftraffic.sys.NetlinkDump;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -11,7 +12,6 @@ import java.util.List;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 /**
@@ -28,19 +28,13 @@ public final class TcFilters {
     private static final int SOCK_RAW = 3;
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int NETLINK_ROUTE = 0;
-    private static final int NLMSG_ERROR = 2;
-    private static final int NLMSG_DONE = 3;
     private static final int RTM_NEWTFILTER = 44;
     private static final int RTM_GETTFILTER = 46;
-    private static final int NLM_F_REQUEST = 1;
-    private static final int NLM_F_DUMP = 0x300;
-    private static final int NLM_F_DUMP_INTR = 0x10;
     private static final int NLMSG_HDRLEN = 16;
     private static final int TCMSG_LEN = 20;
     private static final int TCA_KIND = 1;
     private static final int TCA_OPTIONS = 2;
     private static final int TCA_BPF_ID = 11;
-    private static final int EINTR = 4;
     private static final int BUF = 1 << 16;
 
     /**
@@ -85,55 +79,15 @@ public final class TcFilters {
 
     /** One dump into out; false when the kernel says a change interrupted it. */
     private static boolean dump(Arena arena, int fd, int seq, int ifindex, int parent, List<Filter> out) {
-        MemorySegment req = arena.allocate(NLMSG_HDRLEN + TCMSG_LEN, 4);
-        req.set(JAVA_INT, 0, NLMSG_HDRLEN + TCMSG_LEN);
-        req.set(JAVA_SHORT, 4, (short) RTM_GETTFILTER);
-        req.set(JAVA_SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
-        req.set(JAVA_INT, 8, seq);
+        MemorySegment req = NetlinkDump.request(arena, RTM_GETTFILTER, seq, TCMSG_LEN);
         // struct tcmsg: family, pad, pad, ifindex, handle, parent, info
         req.set(JAVA_INT, NLMSG_HDRLEN + 4, ifindex);
         req.set(JAVA_INT, NLMSG_HDRLEN + 12, parent);
-        long sent = Libc.send(fd, req, req.byteSize(), 0);
-        if (sent < 0) {
-            throw new IllegalStateException("netlink send: " + Libc.strerror((int) -sent));
-        }
-        MemorySegment buf = arena.allocate(BUF, 8);
-        boolean interrupted = false;
-        while (true) {
-            long n = Libc.recv(fd, buf, BUF, 0);
-            if (n < 0) {
-                if (n == -EINTR) {
-                    continue;
-                }
-                throw new IllegalStateException("netlink recv: " + Libc.strerror((int) -n));
+        return NetlinkDump.run(fd, req, arena.allocate(BUF, 8), "RTM_GETTFILTER", (m, type, off, len) -> {
+            if (type == RTM_NEWTFILTER && len >= NLMSG_HDRLEN + TCMSG_LEN) {
+                out.add(parse(m, off, len));
             }
-            int off = 0;
-            while (off + NLMSG_HDRLEN <= n) {
-                int len = buf.get(JAVA_INT_UNALIGNED, off);
-                int type = buf.get(JAVA_SHORT_UNALIGNED, off + 4) & 0xffff;
-                int flags = buf.get(JAVA_SHORT_UNALIGNED, off + 6) & 0xffff;
-                int msgSeq = buf.get(JAVA_INT_UNALIGNED, off + 8);
-                if (len < NLMSG_HDRLEN || off + len > n) {
-                    throw new IllegalStateException("malformed netlink message");
-                }
-                if (msgSeq == seq) {
-                    if ((flags & NLM_F_DUMP_INTR) != 0) {
-                        interrupted = true;
-                    }
-                    if (type == NLMSG_DONE) {
-                        return !interrupted;
-                    }
-                    if (type == NLMSG_ERROR) {
-                        int err = -buf.get(JAVA_INT_UNALIGNED, off + NLMSG_HDRLEN);
-                        throw new IllegalStateException("RTM_GETTFILTER: " + Libc.strerror(err));
-                    }
-                    if (type == RTM_NEWTFILTER && len >= NLMSG_HDRLEN + TCMSG_LEN) {
-                        out.add(parse(buf, off, len));
-                    }
-                }
-                off += (len + 3) & ~3;
-            }
-        }
+        });
     }
 
     private static Filter parse(MemorySegment m, int off, int len) {

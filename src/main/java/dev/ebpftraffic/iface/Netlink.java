@@ -1,6 +1,7 @@
 package dev.ebpftraffic.iface;
 
 import dev.ebpftraffic.sys.Libc;
+import dev.ebpftraffic.sys.NetlinkDump;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,13 +31,8 @@ final class Netlink implements AutoCloseable {
     static final int RTMGRP_LINK = 1;
     /** TC events (qdiscs and filters added or deleted): a sign that our hooks may have been taken away. */
     static final int RTMGRP_TC = 8;
-    static final int NLMSG_ERROR = 2;
-    static final int NLMSG_DONE = 3;
     static final int RTM_NEWLINK = 16;
     static final int RTM_GETLINK = 18;
-    static final int NLM_F_REQUEST = 1;
-    static final int NLM_F_DUMP = 0x300;
-    static final int NLM_F_DUMP_INTR = 0x10;
     static final int IFLA_IFNAME = 3;
     static final int MSG_DONTWAIT = 0x40;
     static final int O_NONBLOCK = 0x800;
@@ -143,57 +139,16 @@ final class Netlink implements AutoCloseable {
 
     /** One RTM_GETLINK dump into out; false when the kernel says it was interrupted by a change. */
     private boolean dump(List<Link> out) {
-        int mySeq = ++seq;
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment req = a.allocate(NLMSG_HDRLEN + IFINFOMSG_LEN, 4);
-            req.set(JAVA_INT, 0, NLMSG_HDRLEN + IFINFOMSG_LEN);
-            req.set(JAVA_SHORT, 4, (short) RTM_GETLINK);
-            req.set(JAVA_SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
-            req.set(JAVA_INT, 8, mySeq);
-            long n = Libc.send(dumpFd, req, req.byteSize(), 0);
-            if (n < 0) {
-                throw new IllegalStateException("netlink send: " + Libc.strerror((int) -n));
-            }
-        }
-        boolean interrupted = false;
-        while (true) {
-            long n = Libc.recv(dumpFd, buf, BUF, 0);
-            if (n < 0) {
-                int err = (int) -n;
-                if (err == EINTR) {
-                    continue;
-                }
-                throw new IllegalStateException("netlink recv: " + Libc.strerror(err));
-            }
-            int off = 0;
-            while (off + NLMSG_HDRLEN <= n) {
-                int len = buf.get(JAVA_INT_UNALIGNED, off);
-                int type = buf.get(JAVA_SHORT_UNALIGNED, off + 4) & 0xffff;
-                int flags = buf.get(JAVA_SHORT_UNALIGNED, off + 6) & 0xffff;
-                int msgSeq = buf.get(JAVA_INT_UNALIGNED, off + 8);
-                if (len < NLMSG_HDRLEN || off + len > n) {
-                    throw new IllegalStateException("malformed netlink message");
-                }
-                if (msgSeq == mySeq) {
-                    if ((flags & NLM_F_DUMP_INTR) != 0) {
-                        interrupted = true;
-                    }
-                    if (type == NLMSG_DONE) {
-                        return !interrupted;
-                    }
-                    if (type == NLMSG_ERROR) {
-                        int err = -buf.get(JAVA_INT_UNALIGNED, off + NLMSG_HDRLEN);
-                        throw new IllegalStateException("RTM_GETLINK: " + Libc.strerror(err));
-                    }
-                    if (type == RTM_NEWLINK) {
-                        Link l = parseLink(buf, off, len);
-                        if (l != null) {
-                            out.add(l);
-                        }
+            MemorySegment req = NetlinkDump.request(a, RTM_GETLINK, ++seq, IFINFOMSG_LEN);
+            return NetlinkDump.run(dumpFd, req, buf, "RTM_GETLINK", (m, type, off, len) -> {
+                if (type == RTM_NEWLINK) {
+                    Link l = parseLink(m, off, len);
+                    if (l != null) {
+                        out.add(l);
                     }
                 }
-                off += align4(len);
-            }
+            });
         }
     }
 

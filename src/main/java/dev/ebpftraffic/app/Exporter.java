@@ -13,7 +13,7 @@ import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.iface.AttachManager;
 import dev.ebpftraffic.iface.IfaceNames;
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.metrics.AttachCollector;
 import dev.ebpftraffic.metrics.MapMemoryCollector;
 import dev.ebpftraffic.live.LiveView;
@@ -109,11 +109,7 @@ public final class Exporter implements AutoCloseable {
         });
 
         // A plainly named interface that does not exist is a typo: say so before loading anything.
-        for (String name : o.ifaces().literals()) {
-            if (Libc.ifNameToIndex(name) == 0) {
-                throw new IllegalStateException("interface \"" + name + "\" does not exist: pick one from `ip link` with --iface");
-            }
-        }
+        o.ifaces().requireLiterals(name -> Libc.ifNameToIndex(name) != 0);
 
         RuntimeException failure = null;
         BpfObject[] loaded = {null};

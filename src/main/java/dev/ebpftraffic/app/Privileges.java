@@ -1,6 +1,6 @@
 package dev.ebpftraffic.app;
 
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.LibbpfException;
 
 import java.io.IOException;

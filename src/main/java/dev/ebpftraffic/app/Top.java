@@ -2,6 +2,7 @@ package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Durations;
+import dev.ebpftraffic.cli.Flags;
 import dev.ebpftraffic.app.Exporter;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.Options;
@@ -81,50 +82,50 @@ public final class Top {
         Duration interval = Duration.ofSeconds(1);
         Query.Sort sort = Query.Sort.BITS_10S;
         List<String> exporterArgs = new ArrayList<>();
+        boolean local = false;
+        Options options = null;
         try {
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
-                java.util.function.Supplier<String> value = valueOf(args, i, a, name);
-                switch (name) {
+            Flags flags = new Flags(args, "top --help");
+            while (flags.next()) {
+                switch (flags.name()) {
                     case "-h", "--help" -> {
                         System.out.print(USAGE);
                         return 0;
                     }
-                    case "--from" -> {
-                        from = value.get();
-                        i += a.contains("=") ? 0 : 1;
-                    }
+                    case "--from" -> from = flags.value();
                     case "--insecure" -> insecure = true;
-                    case "--ca-file" -> {
-                        caFile = value.get();
-                        i += a.contains("=") ? 0 : 1;
-                    }
+                    case "--ca-file" -> caFile = flags.value();
                     case "--interval" -> {
-                        interval = Durations.parse("--interval", value.get());
-                        i += a.contains("=") ? 0 : 1;
+                        interval = Durations.parse("--interval", flags.value());
                         if (interval.compareTo(Duration.ofMillis(200)) < 0) {
                             throw new UsageException("invalid --interval: at least 200ms");
                         }
                     }
                     case "--sort" -> {
-                        String v = value.get();
-                        i += a.contains("=") ? 0 : 1;
+                        String v = flags.value();
                         sort = Query.Sort.of(v);
                         if (sort == null) {
                             throw new UsageException("invalid --sort \"" + v + "\": use one of " + Query.Sort.names());
                         }
                     }
-                    default -> exporterArgs.add(a);
+                    default -> { // the exporter's flags, with their values, for Options
+                        exporterArgs.add(flags.arg());
+                        local |= flags.name().equals("--iface");
+                        if (!flags.hasInlineValue() && Options.takesValue(flags.name())) {
+                            exporterArgs.add(flags.value());
+                        }
+                    }
                 }
             }
-            boolean local = exporterArgs.stream().anyMatch(a -> a.equals("--iface") || a.startsWith("--iface="));
             if (from == null && !local) {
                 throw new UsageException("top needs --iface NAME (attach here) or --from URL (read a running exporter), see top --help");
             }
             if (from != null && !exporterArgs.isEmpty()) {
                 throw new UsageException("with --from, top takes only --insecure, --ca-file, --interval and --sort; got "
                         + exporterArgs.getFirst());
+            }
+            if (from == null) { // bad exporter flags are reported before anything else, terminal or not
+                options = Options.parse(exporterArgs.toArray(String[]::new));
             }
         } catch (UsageException e) {
             System.err.println("ebpf-traffic-exporter top: " + ControlChars.escape(e.getMessage()));
@@ -142,7 +143,7 @@ public final class Top {
             if (from != null) {
                 source = new HttpSource(from, insecure, caFile == null ? null : Path.of(caFile));
             } else {
-                Options o = Options.parse(exporterArgs.toArray(String[]::new));
+                Options o = options;
                 Log.setLevel(Log.Level.WARN); // a log line would scribble over the screen
                 Log.setFormat(o.logFormat());
                 Exporter e = Exporter.start(o, false);
@@ -174,18 +175,6 @@ public final class Top {
             return 1;
         }
         return loop(source, query, interval, exporter);
-    }
-
-    private static java.util.function.Supplier<String> valueOf(String[] args, int i, String a, String name) {
-        return () -> {
-            if (a.contains("=")) {
-                return a.substring(a.indexOf('=') + 1);
-            }
-            if (i + 1 >= args.length) {
-                throw new UsageException("flag " + name + " needs a value, see top --help");
-            }
-            return args[i + 1];
-        };
     }
 
     private static int loop(Source source, Query query, Duration interval, Exporter exporter) {

@@ -5,11 +5,11 @@ import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.StatKey;
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
 import dev.ebpftraffic.flow.WorkloadKey;
+import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

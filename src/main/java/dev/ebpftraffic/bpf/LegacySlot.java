@@ -1,7 +1,7 @@
 package dev.ebpftraffic.bpf;
 
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;

@@ -1,25 +1,17 @@
 package dev.ebpftraffic.bpf;
 
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
+import dev.ebpftraffic.sys.NetlinkDump;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 /**
@@ -36,27 +28,14 @@ public final class TcFilters {
     private static final int SOCK_RAW = 3;
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int NETLINK_ROUTE = 0;
-    private static final int NLMSG_ERROR = 2;
-    private static final int NLMSG_DONE = 3;
     private static final int RTM_NEWTFILTER = 44;
     private static final int RTM_GETTFILTER = 46;
-    private static final int NLM_F_REQUEST = 1;
-    private static final int NLM_F_DUMP = 0x300;
-    private static final int NLM_F_DUMP_INTR = 0x10;
     private static final int NLMSG_HDRLEN = 16;
     private static final int TCMSG_LEN = 20;
     private static final int TCA_KIND = 1;
     private static final int TCA_OPTIONS = 2;
     private static final int TCA_BPF_ID = 11;
-    private static final int EINTR = 4;
     private static final int BUF = 1 << 16;
-
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SEND = handle("send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle RECV = handle("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
 
     /**
      * One entry of the dump. handle 0 is a classifier instance (a priority and protocol with its
@@ -73,10 +52,6 @@ public final class TcFilters {
     private TcFilters() {
     }
 
-    private static MethodHandle handle(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), fd, Linker.Option.captureCallState("errno"));
-    }
-
     /**
      * Every filter (and classifier instance) under parent of ifindex, in the calling thread's
      * network namespace; empty when there is no such qdisc. Throws IllegalStateException when
@@ -84,15 +59,14 @@ public final class TcFilters {
      */
     public static List<Filter> list(int ifindex, int parent) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int fd = (int) SOCKET.invokeExact(state, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+            int fd = Libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
             if (fd < 0) {
-                throw new IllegalStateException("cannot open a netlink socket: " + Libc.strerror(errno(state)));
+                throw new IllegalStateException("cannot open a netlink socket: " + Libc.strerror(-fd));
             }
             try {
                 for (int attempt = 0; attempt < 10; attempt++) {
                     List<Filter> out = new ArrayList<>();
-                    if (dump(arena, state, fd, attempt + 1, ifindex, parent, out)) {
+                    if (dump(arena, fd, attempt + 1, ifindex, parent, out)) {
                         return out;
                     }
                 }
@@ -100,73 +74,20 @@ public final class TcFilters {
             } finally {
                 Libc.close(fd);
             }
-        } catch (Throwable t) {
-            if (t instanceof RuntimeException r) {
-                throw r;
-            }
-            if (t instanceof Error e) {
-                throw e;
-            }
-            throw new IllegalStateException(t);
         }
-    }
-
-    private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
     }
 
     /** One dump into out; false when the kernel says a change interrupted it. */
-    private static boolean dump(Arena arena, MemorySegment state, int fd, int seq, int ifindex, int parent,
-                                List<Filter> out) throws Throwable {
-        MemorySegment req = arena.allocate(NLMSG_HDRLEN + TCMSG_LEN, 4);
-        req.set(JAVA_INT, 0, NLMSG_HDRLEN + TCMSG_LEN);
-        req.set(JAVA_SHORT, 4, (short) RTM_GETTFILTER);
-        req.set(JAVA_SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
-        req.set(JAVA_INT, 8, seq);
+    private static boolean dump(Arena arena, int fd, int seq, int ifindex, int parent, List<Filter> out) {
+        MemorySegment req = NetlinkDump.request(arena, RTM_GETTFILTER, seq, TCMSG_LEN);
         // struct tcmsg: family, pad, pad, ifindex, handle, parent, info
         req.set(JAVA_INT, NLMSG_HDRLEN + 4, ifindex);
         req.set(JAVA_INT, NLMSG_HDRLEN + 12, parent);
-        long sent = (long) SEND.invokeExact(state, fd, req, req.byteSize(), 0);
-        if (sent < 0) {
-            throw new IllegalStateException("netlink send: " + Libc.strerror(errno(state)));
-        }
-        MemorySegment buf = arena.allocate(BUF, 8);
-        boolean interrupted = false;
-        while (true) {
-            long n = (long) RECV.invokeExact(state, fd, buf, (long) BUF, 0);
-            if (n < 0) {
-                if (errno(state) == EINTR) {
-                    continue;
-                }
-                throw new IllegalStateException("netlink recv: " + Libc.strerror(errno(state)));
+        return NetlinkDump.run(fd, req, arena.allocate(BUF, 8), "RTM_GETTFILTER", (m, type, off, len) -> {
+            if (type == RTM_NEWTFILTER && len >= NLMSG_HDRLEN + TCMSG_LEN) {
+                out.add(parse(m, off, len));
             }
-            int off = 0;
-            while (off + NLMSG_HDRLEN <= n) {
-                int len = buf.get(JAVA_INT_UNALIGNED, off);
-                int type = buf.get(JAVA_SHORT_UNALIGNED, off + 4) & 0xffff;
-                int flags = buf.get(JAVA_SHORT_UNALIGNED, off + 6) & 0xffff;
-                int msgSeq = buf.get(JAVA_INT_UNALIGNED, off + 8);
-                if (len < NLMSG_HDRLEN || off + len > n) {
-                    throw new IllegalStateException("malformed netlink message");
-                }
-                if (msgSeq == seq) {
-                    if ((flags & NLM_F_DUMP_INTR) != 0) {
-                        interrupted = true;
-                    }
-                    if (type == NLMSG_DONE) {
-                        return !interrupted;
-                    }
-                    if (type == NLMSG_ERROR) {
-                        int err = -buf.get(JAVA_INT_UNALIGNED, off + NLMSG_HDRLEN);
-                        throw new IllegalStateException("RTM_GETTFILTER: " + Libc.strerror(err));
-                    }
-                    if (type == RTM_NEWTFILTER && len >= NLMSG_HDRLEN + TCMSG_LEN) {
-                        out.add(parse(buf, off, len));
-                    }
-                }
-                off += (len + 3) & ~3;
-            }
-        }
+        });
     }
 
     private static Filter parse(MemorySegment m, int off, int len) {

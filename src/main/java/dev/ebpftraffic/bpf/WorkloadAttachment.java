@@ -1,9 +1,9 @@
 package dev.ebpftraffic.bpf;
 
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.nio.file.Path;
 

@@ -8,6 +8,7 @@ import dev.ebpftraffic.web.ListenAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Parsed command line. Flags take "--name value" or "--name=value".
@@ -58,6 +59,16 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               -h, --help              print this help and exit
             """;
 
+    /** The exporter's flags; each takes a value. */
+    private static final Set<String> VALUE_FLAGS = Set.of("--iface", "--iface-exclude", "--addr", "--attach-mode",
+            "--libbpf-path", "--log.level", "--web.listen-address", "--web.telemetry-path", "--web.config.file",
+            "--log.format", "--max-series", "--series-ttl", "--map-size", "--config.file", "--workloads");
+
+    /** Whether name is one of the exporter's flags (all of them take a value). */
+    public static boolean takesValue(String name) {
+        return VALUE_FLAGS.contains(name);
+    }
+
     public static Options parse(String[] args) {
         List<String> ifaceValues = new ArrayList<>();
         List<String> excludeValues = new ArrayList<>();
@@ -75,8 +86,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         String webConfigFile = null;
         String logFormat = "logfmt";
         String workloads = "auto";
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
+        Flags flags = new Flags(args, "--help");
+        while (flags.next()) {
+            String a = flags.arg();
             if (a.equals("-h") || a.equals("--help") || a.equals("-help")) {
                 help = true;
                 continue;
@@ -88,26 +100,11 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
             if (!a.startsWith("--")) {
                 throw new UsageException("unexpected argument \"" + a + "\": flags start with --, see --help");
             }
-            String name = a;
-            String value = null;
-            int eq = a.indexOf('=');
-            if (eq >= 0) {
-                name = a.substring(0, eq);
-                value = a.substring(eq + 1);
+            String name = flags.name();
+            if (!takesValue(name)) {
+                throw flags.unknown();
             }
-            switch (name) {
-                case "--iface", "--iface-exclude", "--addr", "--attach-mode", "--libbpf-path", "--log.level",
-                     "--web.listen-address", "--web.telemetry-path", "--web.config.file", "--log.format",
-                     "--max-series", "--series-ttl", "--map-size", "--config.file", "--workloads" -> {
-                    if (value == null) {
-                        if (i + 1 >= args.length) {
-                            throw new UsageException("flag " + name + " needs a value, see --help");
-                        }
-                        value = args[++i];
-                    }
-                }
-                default -> throw new UsageException("unknown flag " + name + ", see --help");
-            }
+            String value = flags.value();
             switch (name) {
                 case "--iface" -> ifaceValues.add(value);
                 case "--iface-exclude" -> excludeValues.add(value);

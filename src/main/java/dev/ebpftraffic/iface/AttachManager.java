@@ -2,7 +2,7 @@ package dev.ebpftraffic.iface;
 
 import dev.ebpftraffic.bpf.AttachMode;
 import dev.ebpftraffic.bpf.TcAttachment;
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 
@@ -127,12 +127,7 @@ public final class AttachManager implements AutoCloseable {
         AttachManager m = new AttachManager(lib, programs, mode, patterns, names, retire, info, warn, poll);
         try {
             List<Link> links = m.netlink.links();
-            for (String literal : patterns.literals()) {
-                if (links.stream().noneMatch(l -> l.name().equals(literal))) {
-                    throw new IllegalStateException("interface \"" + literal
-                            + "\" does not exist: pick one from `ip link` with --iface");
-                }
-            }
+            patterns.requireLiterals(name -> links.stream().anyMatch(l -> l.name().equals(name)));
             m.reconcile(links, true);
             if (m.hooks.isEmpty()) {
                 warn.accept("no interface matches --iface " + patterns + " yet; waiting for one to appear");

@@ -40,7 +40,7 @@ public final class IfaceNames implements IntFunction<String> {
      * stay two interfaces with two stable labels, instead of both becoming n\uFFFD.
      */
     public static String decode(byte[] b, int len) {
-        return dev.ebpftraffic.libbpf.Libc.decodeName(b, len);
+        return dev.ebpftraffic.sys.Libc.decodeName(b, len);
     }
 
     public void put(int ifindex, String name) {

@@ -183,6 +183,18 @@ public final class IfacePatterns {
         return include.stream().filter(Glob::literal).map(Glob::text).toList();
     }
 
+    /**
+     * Throws when a plain name given to --iface is not an interface that exists (a typo): the
+     * check at start-up, wherever it is made.
+     */
+    public void requireLiterals(java.util.function.Predicate<String> exists) {
+        for (String name : literals()) {
+            if (!exists.test(name)) {
+                throw new IllegalStateException("interface \"" + name + "\" does not exist: pick one from `ip link` with --iface");
+            }
+        }
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof IfacePatterns p && p.all == all && texts(p.include).equals(texts(include))

@@ -1,21 +1,16 @@
 package dev.ebpftraffic.iface;
 
+import dev.ebpftraffic.sys.Libc;
+import dev.ebpftraffic.sys.NetlinkDump;
+
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
@@ -36,13 +31,8 @@ final class Netlink implements AutoCloseable {
     static final int RTMGRP_LINK = 1;
     /** TC events (qdiscs and filters added or deleted): a sign that our hooks may have been taken away. */
     static final int RTMGRP_TC = 8;
-    static final int NLMSG_ERROR = 2;
-    static final int NLMSG_DONE = 3;
     static final int RTM_NEWLINK = 16;
     static final int RTM_GETLINK = 18;
-    static final int NLM_F_REQUEST = 1;
-    static final int NLM_F_DUMP = 0x300;
-    static final int NLM_F_DUMP_INTR = 0x10;
     static final int IFLA_IFNAME = 3;
     static final int MSG_DONTWAIT = 0x40;
     static final int O_NONBLOCK = 0x800;
@@ -53,23 +43,9 @@ final class Netlink implements AutoCloseable {
     static final int NLMSG_HDRLEN = 16;
     static final int IFINFOMSG_LEN = 16;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle BIND = handle("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SEND = handle("send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle RECV = handle("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle POLL = handle("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle PIPE2 = handle("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle WRITE = handle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle READ = handle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-
     private static final int BUF = 1 << 16;
 
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment state = arena.allocate(CAPTURE);
     private final MemorySegment buf = arena.allocate(BUF, 8);
     private final MemorySegment wakeBuf = arena.allocate(8);
     private final MemorySegment pollFds = arena.allocate(16, 8);
@@ -80,24 +56,19 @@ final class Netlink implements AutoCloseable {
     private int seq;
     private String subscribeError;
 
-    private static MethodHandle handle(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), fd, Linker.Option.captureCallState("errno"));
-    }
-
     private Netlink(boolean subscribe) {
         MemorySegment fds = arena.allocate(JAVA_INT, 2);
-        int r = call(() -> (int) PIPE2.invokeExact(state, fds, SOCK_CLOEXEC | O_NONBLOCK));
+        int r = Libc.pipe2(fds, SOCK_CLOEXEC | O_NONBLOCK);
         if (r < 0) {
-            int err = errno();
             arena.close();
-            throw new IllegalStateException("pipe2: " + dev.ebpftraffic.libbpf.Libc.strerror(err));
+            throw new IllegalStateException("pipe2: " + Libc.strerror(-r));
         }
         wakeRead = fds.getAtIndex(JAVA_INT, 0);
         wakeWrite = fds.getAtIndex(JAVA_INT, 1);
         if (subscribe) {
             int fd = socket(RTMGRP_LINK | RTMGRP_TC);
             if (fd < 0) {
-                subscribeError = dev.ebpftraffic.libbpf.Libc.strerror(-fd);
+                subscribeError = Libc.strerror(-fd);
             } else {
                 events = fd;
             }
@@ -123,19 +94,18 @@ final class Netlink implements AutoCloseable {
 
     /** A bound NETLINK_ROUTE socket, or -errno. */
     private int socket(int groups) {
-        int fd = call(() -> (int) SOCKET.invokeExact(state, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+        int fd = Libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
         if (fd < 0) {
-            return -errno();
+            return fd;
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(12, 4); // struct sockaddr_nl: family, pad, pid, groups
             sa.set(JAVA_SHORT, 0, (short) AF_NETLINK);
             sa.set(JAVA_INT, 8, groups);
-            int r = call(() -> (int) BIND.invokeExact(state, fd, sa, 12));
+            int r = Libc.bind(fd, sa, 12);
             if (r < 0) {
-                int err = errno();
-                closeFd(fd);
-                return -err;
+                Libc.close(fd);
+                return r;
             }
         }
         return fd;
@@ -147,7 +117,7 @@ final class Netlink implements AutoCloseable {
             if (dumpFd < 0) {
                 int fd = socket(0);
                 if (fd < 0) {
-                    throw new IllegalStateException("cannot open a netlink socket: " + dev.ebpftraffic.libbpf.Libc.strerror(-fd));
+                    throw new IllegalStateException("cannot open a netlink socket: " + Libc.strerror(-fd));
                 }
                 dumpFd = fd;
             }
@@ -157,7 +127,7 @@ final class Netlink implements AutoCloseable {
                     return out;
                 }
             } catch (RuntimeException e) {
-                closeFd(dumpFd); // leftovers of a broken dump must not be read by the next one
+                Libc.close(dumpFd); // leftovers of a broken dump must not be read by the next one
                 dumpFd = -1;
                 throw e;
             }
@@ -169,57 +139,16 @@ final class Netlink implements AutoCloseable {
 
     /** One RTM_GETLINK dump into out; false when the kernel says it was interrupted by a change. */
     private boolean dump(List<Link> out) {
-        int mySeq = ++seq;
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment req = a.allocate(NLMSG_HDRLEN + IFINFOMSG_LEN, 4);
-            req.set(JAVA_INT, 0, NLMSG_HDRLEN + IFINFOMSG_LEN);
-            req.set(JAVA_SHORT, 4, (short) RTM_GETLINK);
-            req.set(JAVA_SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
-            req.set(JAVA_INT, 8, mySeq);
-            long n = call(() -> (long) SEND.invokeExact(state, dumpFd, req, req.byteSize(), 0));
-            if (n < 0) {
-                throw new IllegalStateException("netlink send: " + dev.ebpftraffic.libbpf.Libc.strerror(errno()));
-            }
-        }
-        boolean interrupted = false;
-        while (true) {
-            long n = call(() -> (long) RECV.invokeExact(state, dumpFd, buf, (long) BUF, 0));
-            if (n < 0) {
-                int err = errno();
-                if (err == EINTR) {
-                    continue;
-                }
-                throw new IllegalStateException("netlink recv: " + dev.ebpftraffic.libbpf.Libc.strerror(err));
-            }
-            int off = 0;
-            while (off + NLMSG_HDRLEN <= n) {
-                int len = buf.get(JAVA_INT_UNALIGNED, off);
-                int type = buf.get(JAVA_SHORT_UNALIGNED, off + 4) & 0xffff;
-                int flags = buf.get(JAVA_SHORT_UNALIGNED, off + 6) & 0xffff;
-                int msgSeq = buf.get(JAVA_INT_UNALIGNED, off + 8);
-                if (len < NLMSG_HDRLEN || off + len > n) {
-                    throw new IllegalStateException("malformed netlink message");
-                }
-                if (msgSeq == mySeq) {
-                    if ((flags & NLM_F_DUMP_INTR) != 0) {
-                        interrupted = true;
-                    }
-                    if (type == NLMSG_DONE) {
-                        return !interrupted;
-                    }
-                    if (type == NLMSG_ERROR) {
-                        int err = -buf.get(JAVA_INT_UNALIGNED, off + NLMSG_HDRLEN);
-                        throw new IllegalStateException("RTM_GETLINK: " + dev.ebpftraffic.libbpf.Libc.strerror(err));
-                    }
-                    if (type == RTM_NEWLINK) {
-                        Link l = parseLink(buf, off, len);
-                        if (l != null) {
-                            out.add(l);
-                        }
+            MemorySegment req = NetlinkDump.request(a, RTM_GETLINK, ++seq, IFINFOMSG_LEN);
+            return NetlinkDump.run(dumpFd, req, buf, "RTM_GETLINK", (m, type, off, len) -> {
+                if (type == RTM_NEWLINK) {
+                    Link l = parseLink(m, off, len);
+                    if (l != null) {
+                        out.add(l);
                     }
                 }
-                off += align4(len);
-            }
+            });
         }
     }
 
@@ -277,27 +206,27 @@ final class Netlink implements AutoCloseable {
         pollFds.set(JAVA_SHORT, w + 6, (short) 0);
         nfds++;
         final long count = nfds;
-        int r = call(() -> (int) POLL.invokeExact(state, pollFds, count, timeoutMillis));
+        int r = Libc.poll(pollFds, count, timeoutMillis);
         if (r <= 0) {
             return false; // timeout or EINTR
         }
         // Empty the wake-up pipe.
-        while (call(() -> (long) READ.invokeExact(state, wakeRead, wakeBuf, 8L)) > 0) {
+        while (Libc.read(wakeRead, wakeBuf, 8L) > 0) {
             // drained
         }
         boolean changed = false;
         if (events >= 0 && (pollFds.get(JAVA_SHORT, 6) != 0)) {
             while (true) {
-                long n = call(() -> (long) RECV.invokeExact(state, events, buf, (long) BUF, MSG_DONTWAIT));
+                long n = Libc.recv(events, buf, BUF, MSG_DONTWAIT);
                 if (n > 0) {
                     changed = true;
                     continue;
                 }
-                if (n < 0 && errno() == ENOBUFS) {
+                if (n == -ENOBUFS) {
                     changed = true; // events were lost: the caller lists everything again anyway
                     continue;
                 }
-                if (n < 0 && errno() == EINTR) {
+                if (n == -EINTR) {
                     continue;
                 }
                 break; // EAGAIN: nothing more
@@ -309,62 +238,16 @@ final class Netlink implements AutoCloseable {
     /** Makes a waiting {@link #await} return. Safe from any thread. */
     void wake() {
         wakeBuf.set(JAVA_BYTE, 0, (byte) 1);
-        long ignored = call(() -> (long) WRITE.invokeExact(state, wakeWrite, wakeBuf, 1L));
-    }
-
-    private int errno() {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    @FunctionalInterface
-    private interface IntCall {
-        int call() throws Throwable;
-    }
-
-    @FunctionalInterface
-    private interface LongCall {
-        long call() throws Throwable;
-    }
-
-    private static int call(IntCall c) {
-        try {
-            return c.call();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    private static long call(LongCall c) {
-        try {
-            return c.call();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
-    }
-
-    private void closeFd(int fd) {
-        if (fd >= 0) {
-            int ignored = call(() -> (int) CLOSE.invokeExact(state, fd));
-        }
+        long ignored = Libc.write(wakeWrite, wakeBuf, 1L);
     }
 
     /** Closes the sockets and the pipe. Only after the waiting thread has stopped. */
     @Override
     public void close() {
-        closeFd(events);
-        closeFd(dumpFd);
-        closeFd(wakeRead);
-        closeFd(wakeWrite);
+        Libc.close(events);
+        Libc.close(dumpFd);
+        Libc.close(wakeRead);
+        Libc.close(wakeWrite);
         events = -1;
         dumpFd = -1;
         arena.close();

@@ -1,5 +1,8 @@
 package dev.ebpftraffic.libbpf;
 
+import dev.ebpftraffic.sys.Libc;
+import dev.ebpftraffic.sys.Native;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -10,7 +13,8 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
-import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -19,8 +23,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * A small hand-written FFM binding to the system's libbpf.so.1 (libbpf >= 1.0 semantics:
  * int calls return -errno, pointer calls return NULL and set errno, which we capture).
- * Only what the exporter and its tests use is bound. Structs are declared in libbpf's
- * bpf.h / libbpf.h; the layouts below follow them for LP64.
+ * Only what the exporter uses is bound here (what only tests call is bound in the test tree), and
+ * each function is linked on its first call. Structs are declared in libbpf's bpf.h / libbpf.h;
+ * the layouts below follow them for LP64.
  */
 public final class Libbpf {
     public static final String DEFAULT_PATH = "libbpf.so.1";
@@ -32,11 +37,6 @@ public final class Libbpf {
     public static final int BPF_TC_INGRESS = 1;
     public static final int BPF_TC_EGRESS = 2;
     public static final int BPF_TC_F_REPLACE = 1;
-    public static final int BTF_KIND_STRUCT = 4;
-
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
     /** struct bpf_tc_hook { size_t sz; int ifindex; enum attach_point; __u32 parent; size_t :0; } */
     public static final StructLayout TC_HOOK = MemoryLayout.structLayout(
@@ -47,84 +47,40 @@ public final class Libbpf {
             JAVA_LONG.withName("sz"), JAVA_INT.withName("prog_fd"), JAVA_INT.withName("flags"),
             JAVA_INT.withName("prog_id"), JAVA_INT.withName("handle"), JAVA_INT.withName("priority"),
             MemoryLayout.paddingLayout(4));
-    /** struct bpf_test_run_opts (libbpf 1.1, up to batch_size). */
-    public static final StructLayout TEST_RUN_OPTS = MemoryLayout.structLayout(
-            JAVA_LONG.withName("sz"), ADDRESS.withName("data_in"), ADDRESS.withName("data_out"),
-            JAVA_INT.withName("data_size_in"), JAVA_INT.withName("data_size_out"),
-            ADDRESS.withName("ctx_in"), ADDRESS.withName("ctx_out"),
-            JAVA_INT.withName("ctx_size_in"), JAVA_INT.withName("ctx_size_out"),
-            JAVA_INT.withName("retval"), JAVA_INT.withName("repeat"), JAVA_INT.withName("duration"),
-            JAVA_INT.withName("flags"), JAVA_INT.withName("cpu"), JAVA_INT.withName("batch_size"));
-    /** struct btf_type { __u32 name_off; __u32 info; __u32 size_or_type; } followed by members. */
-    public static final StructLayout BTF_TYPE = MemoryLayout.structLayout(
-            JAVA_INT.withName("name_off"), JAVA_INT.withName("info"), JAVA_INT.withName("size"));
-    /** struct btf_member { __u32 name_off; __u32 type; __u32 offset; } (offset in bits) */
-    public static final StructLayout BTF_MEMBER = MemoryLayout.structLayout(
-            JAVA_INT.withName("name_off"), JAVA_INT.withName("type"), JAVA_INT.withName("offset"));
-
     private final String path;
     private final SymbolLookup lib;
-    private final MethodHandle setPrint;
-    private final MethodHandle objectOpenMem;
-    private final MethodHandle objectLoad;
-    private final MethodHandle objectClose;
-    private final MethodHandle objectFindMap;
-    private final MethodHandle objectFindProgram;
-    private final MethodHandle objectBtf;
-    private final MethodHandle mapSetMaxEntries;
-    private final MethodHandle mapMaxEntries;
-    private final MethodHandle mapFd;
-    private final MethodHandle programFd;
-    private final MethodHandle linkCreate;
-    private final MethodHandle tcHookCreate;
-    private final MethodHandle tcHookDestroy;
-    private final MethodHandle tcAttach;
-    private final MethodHandle tcDetach;
-    private final MethodHandle objGetInfoByFd;
-    private final MethodHandle mapLookupBatch;
-    private final MethodHandle mapGetNextKey;
-    private final MethodHandle mapLookupElem;
-    private final MethodHandle mapUpdateElem;
-    private final MethodHandle mapDeleteElem;
-    private final MethodHandle mapLookupAndDeleteElem;
-    private final MethodHandle numPossibleCpus;
-    private final MethodHandle progTestRun;
-    private final MethodHandle btfFindByNameKind;
-    private final MethodHandle btfTypeById;
-    private final MethodHandle btfNameByOffset;
+    /** Every function bound so far: its presence is checked at load, its linking waits for its first call. */
+    private final List<Native.Downcall> bound = new ArrayList<>();
+    private final Native.Downcall setPrint = bind("libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
+    private final Native.Downcall objectOpenMem = bindErrno("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    private final Native.Downcall objectLoad = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall objectClose = bind("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
+    private final Native.Downcall objectFindMap = bindErrno("bpf_object__find_map_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+    private final Native.Downcall objectFindProgram = bindErrno("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+    private final Native.Downcall objectBtf = bind("bpf_object__btf", FunctionDescriptor.of(ADDRESS, ADDRESS));
+    private final Native.Downcall mapSetMaxEntries = bind("bpf_map__set_max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private final Native.Downcall mapMaxEntries = bind("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall mapFd = bind("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall programFd = bind("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall linkCreate = bind("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private final Native.Downcall tcHookCreate = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall tcHookDestroy = bind("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private final Native.Downcall tcAttach = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall tcDetach = bind("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall objGetInfoByFd = bind("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall mapLookupBatch = bind("bpf_map_lookup_batch",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    private final Native.Downcall mapGetNextKey = bind("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall mapLookupElem = bind("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall mapUpdateElem = bind("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+    private final Native.Downcall mapDeleteElem = bind("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private final Native.Downcall mapLookupAndDeleteElem = bind("bpf_map_lookup_and_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private final Native.Downcall numPossibleCpus = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
 
     private Libbpf(String path, SymbolLookup lib) {
         this.path = path;
-        this.lib = lib;
-        setPrint = handle("libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
-        objectOpenMem = handleErrno("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-        objectLoad = handle("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        objectClose = handle("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
-        objectFindMap = handleErrno("bpf_object__find_map_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-        objectFindProgram = handleErrno("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-        objectBtf = handle("bpf_object__btf", FunctionDescriptor.of(ADDRESS, ADDRESS));
-        mapSetMaxEntries = handle("bpf_map__set_max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-        mapMaxEntries = handle("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        mapFd = handle("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        programFd = handle("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        linkCreate = handle("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-        tcHookCreate = handle("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        tcHookDestroy = handle("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        tcAttach = handle("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        tcDetach = handle("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        objGetInfoByFd = handle("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        mapLookupBatch = handle("bpf_map_lookup_batch",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-        mapGetNextKey = handle("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        mapLookupElem = handle("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        mapUpdateElem = handle("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
-        mapDeleteElem = handle("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-        mapLookupAndDeleteElem = handle("bpf_map_lookup_and_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        numPossibleCpus = handle("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
-        progTestRun = handle("bpf_prog_test_run_opts", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-        btfFindByNameKind = handle("btf__find_by_name_kind", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-        btfTypeById = handle("btf__type_by_id", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
-        btfNameByOffset = handle("btf__name_by_offset", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
+        this.lib = lib; // before the field initializers, which bind through it
+        super();
     }
 
     /**
@@ -144,21 +100,35 @@ public final class Libbpf {
         } catch (IllegalArgumentException e) {
             throw new LibbpfException("cannot load " + path + ": install libbpf >= 1.0 (Debian/Ubuntu: apt-get install libbpf1)", 0);
         }
-        return new Libbpf(path, lib);
+        Libbpf l = new Libbpf(path, lib);
+        for (Native.Downcall d : l.bound) { // a too old libbpf is refused at start, not at its first call
+            if (!d.present()) {
+                throw l.missing(d.name());
+            }
+        }
+        return l;
     }
 
     public String path() {
         return path;
     }
 
-    private MethodHandle handle(String name, FunctionDescriptor fd, Linker.Option... options) {
-        MemorySegment symbol = lib.find(name).orElseThrow(() -> new LibbpfException(
-                path + " has no symbol " + name + ": libbpf >= 1.0 is required (apt-get install libbpf1)", 0));
-        return LINKER.downcallHandle(symbol, fd, options);
+    /**
+     * A function of this libbpf, linked on its first call. Package-private for the test tree's
+     * bindings (bpf_prog_test_run_opts, BTF reads), which the exporter never calls.
+     */
+    Native.Downcall bind(String name, FunctionDescriptor fd, Linker.Option... options) {
+        Native.Downcall d = Native.downcall(lib, name, fd, this::missing, options);
+        bound.add(d);
+        return d;
     }
 
-    private MethodHandle handleErrno(String name, FunctionDescriptor fd) {
-        return handle(name, fd, Linker.Option.captureCallState("errno"));
+    private Native.Downcall bindErrno(String name, FunctionDescriptor fd) {
+        return bind(name, fd, Native.ERRNO_OPTION);
+    }
+
+    private LibbpfException missing(String name) {
+        return new LibbpfException(path + " has no symbol " + name + ": libbpf >= 1.0 is required (apt-get install libbpf1)", 0);
     }
 
     // ---- logging ------------------------------------------------------------------------
@@ -178,10 +148,10 @@ public final class Libbpf {
         try {
             MethodHandle target = MethodHandles.lookup().findStatic(Libbpf.class, "printUpcall",
                     MethodType.methodType(int.class, int.class, MemorySegment.class, MemorySegment.class));
-            MemorySegment stub = LINKER.upcallStub(target, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
-            MemorySegment ignored = (MemorySegment) setPrint.invokeExact(stub);
+            MemorySegment stub = Native.LINKER.upcallStub(target, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
+            MemorySegment ignored = (MemorySegment) setPrint.get().invokeExact(stub);
         } catch (Throwable t) {
-            throw Libc.rethrow(t);
+            throw Native.rethrow(t);
         }
     }
 
@@ -194,7 +164,7 @@ public final class Libbpf {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(2048);
             // va_list is passed by pointer on x86-64 and aarch64, so vsnprintf can take it as is.
-            int n = (int) Libc.VSNPRINTF.invokeExact(buf, 2048L, format, vaList);
+            int n = Libc.vsnprintf(buf, 2048L, format, vaList);
             if (n > 0) {
                 sink.print(level, buf.getString(0).stripTrailing());
             }
@@ -209,33 +179,26 @@ public final class Libbpf {
     /** bpf_object__open_mem; buf must stay alive until the object is closed. */
     public MemorySegment objectOpenMem(MemorySegment buf) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment obj = (MemorySegment) objectOpenMem.invokeExact(state, buf, buf.byteSize(), MemorySegment.NULL);
+            MemorySegment state = arena.allocate(Native.CAPTURE);
+            MemorySegment obj = Native.call(() -> (MemorySegment) objectOpenMem.get().invokeExact(state, buf, buf.byteSize(), MemorySegment.NULL));
             if (obj.equals(MemorySegment.NULL)) {
-                int errno = (int) ERRNO.get(state, 0L);
+                int errno = Native.errno(state);
                 throw new LibbpfException("cannot open the BPF object: " + Libc.strerror(errno), errno);
             }
             return obj;
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
         }
     }
 
     /** bpf_object__load: returns 0 or -errno. */
     public int objectLoad(MemorySegment obj) {
-        try {
-            return (int) objectLoad.invokeExact(obj);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) objectLoad.get().invokeExact(obj));
     }
 
     public void objectClose(MemorySegment obj) {
-        try {
-            objectClose.invokeExact(obj);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        Native.call(() -> {
+            objectClose.get().invokeExact(obj);
+            return null;
+        });
     }
 
     public MemorySegment findMap(MemorySegment obj, String name) {
@@ -246,69 +209,42 @@ public final class Libbpf {
         return findByName(objectFindProgram, obj, "program", name);
     }
 
-    private static MemorySegment findByName(MethodHandle mh, MemorySegment obj, String what, String name) {
+    private static MemorySegment findByName(Native.Downcall find, MemorySegment obj, String what, String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment p = (MemorySegment) mh.invokeExact(state, obj, arena.allocateFrom(name));
+            MemorySegment state = arena.allocate(Native.CAPTURE);
+            MemorySegment p = Native.call(() -> (MemorySegment) find.get().invokeExact(state, obj, arena.allocateFrom(name)));
             if (p.equals(MemorySegment.NULL)) {
-                int errno = (int) ERRNO.get(state, 0L);
-                throw new LibbpfException("the BPF object has no " + what + " named " + name, errno);
+                throw new LibbpfException("the BPF object has no " + what + " named " + name, Native.errno(state));
             }
             return p;
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
         }
     }
 
     public int mapSetMaxEntries(MemorySegment map, int entries) {
-        try {
-            return (int) mapSetMaxEntries.invokeExact(map, entries);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapSetMaxEntries.get().invokeExact(map, entries));
     }
 
     public int mapMaxEntries(MemorySegment map) {
-        try {
-            return (int) mapMaxEntries.invokeExact(map);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapMaxEntries.get().invokeExact(map));
     }
 
     public int mapFd(MemorySegment map) {
-        try {
-            return (int) mapFd.invokeExact(map);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapFd.get().invokeExact(map));
     }
 
     public int programFd(MemorySegment prog) {
-        try {
-            return (int) programFd.invokeExact(prog);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) programFd.get().invokeExact(prog));
     }
 
     public MemorySegment objectBtf(MemorySegment obj) {
-        try {
-            return (MemorySegment) objectBtf.invokeExact(obj);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.call(() -> (MemorySegment) objectBtf.get().invokeExact(obj));
     }
 
     // ---- attach ----------------------------------------------------------------------------
 
     /** bpf_link_create(prog_fd, ifindex, attach_type, NULL): a link fd, or -errno. */
     public int linkCreate(int progFd, int targetFd, int attachType) {
-        try {
-            return (int) linkCreate.invokeExact(progFd, targetFd, attachType, MemorySegment.NULL);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) linkCreate.get().invokeExact(progFd, targetFd, attachType, MemorySegment.NULL));
     }
 
     public int tcHookCreate(MemorySegment hook) {
@@ -335,9 +271,7 @@ public final class Libbpf {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment len = arena.allocate(JAVA_INT);
             len.set(JAVA_INT, 0, (int) info.byteSize());
-            return (int) objGetInfoByFd.invokeExact(fd, info, len);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
+            return Native.callInt(() -> (int) objGetInfoByFd.get().invokeExact(fd, info, len));
         }
     }
 
@@ -346,116 +280,44 @@ public final class Libbpf {
     /** bpf_map_lookup_batch with NULL opts; returns 0, -ENOENT at the end, or -errno. */
     public int mapLookupBatch(int fd, MemorySegment inBatch, MemorySegment outBatch, MemorySegment keys,
                               MemorySegment values, MemorySegment count) {
-        try {
-            return (int) mapLookupBatch.invokeExact(fd, inBatch, outBatch, keys, values, count, MemorySegment.NULL);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapLookupBatch.get().invokeExact(fd, inBatch, outBatch, keys, values, count, MemorySegment.NULL));
     }
 
     public int mapGetNextKey(int fd, MemorySegment key, MemorySegment nextKey) {
-        try {
-            return (int) mapGetNextKey.invokeExact(fd, key, nextKey);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapGetNextKey.get().invokeExact(fd, key, nextKey));
     }
 
     public int mapLookupElem(int fd, MemorySegment key, MemorySegment value) {
-        try {
-            return (int) mapLookupElem.invokeExact(fd, key, value);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapLookupElem.get().invokeExact(fd, key, value));
     }
 
     /** bpf_map_update_elem: 0 or -errno; flags BPF_ANY (0), BPF_NOEXIST (1), BPF_EXIST (2). */
     public int mapUpdateElem(int fd, MemorySegment key, MemorySegment value, long flags) {
-        try {
-            return (int) mapUpdateElem.invokeExact(fd, key, value, flags);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapUpdateElem.get().invokeExact(fd, key, value, flags));
     }
 
     public int mapDeleteElem(int fd, MemorySegment key) {
-        try {
-            return (int) mapDeleteElem.invokeExact(fd, key);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapDeleteElem.get().invokeExact(fd, key));
     }
 
     /** bpf_map_lookup_and_delete_elem (hash maps: Linux 5.14+): 0 or -errno. */
     public int mapLookupAndDeleteElem(int fd, MemorySegment key, MemorySegment value) {
-        try {
-            return (int) mapLookupAndDeleteElem.invokeExact(fd, key, value);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Native.callInt(() -> (int) mapLookupAndDeleteElem.get().invokeExact(fd, key, value));
     }
 
     public int numPossibleCpus() {
-        try {
-            int n = (int) numPossibleCpus.invokeExact();
-            if (n <= 0) {
-                throw new LibbpfException("cannot read the number of possible CPUs: " + Libc.strerror(-n), -n);
-            }
-            return n;
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
+        int n = Native.callInt(() -> (int) numPossibleCpus.get().invokeExact());
+        if (n <= 0) {
+            throw new LibbpfException("cannot read the number of possible CPUs: " + Libc.strerror(-n), -n);
         }
+        return n;
     }
 
-    /** bpf_prog_test_run_opts; opts is a TEST_RUN_OPTS segment. Returns 0 or -errno. */
-    public int progTestRun(int progFd, MemorySegment opts) {
-        try {
-            return (int) progTestRun.invokeExact(progFd, opts);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+    private static int call1(Native.Downcall f, MemorySegment a) {
+        return Native.callInt(() -> (int) f.get().invokeExact(a));
     }
 
-    // ---- BTF (for layout checks) -----------------------------------------------------------
-
-    public int btfFindByNameKind(MemorySegment btf, String name, int kind) {
-        try (Arena arena = Arena.ofConfined()) {
-            return (int) btfFindByNameKind.invokeExact(btf, arena.allocateFrom(name), kind);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-    }
-
-    public MemorySegment btfTypeById(MemorySegment btf, int id) {
-        try {
-            return (MemorySegment) btfTypeById.invokeExact(btf, id);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-    }
-
-    public String btfNameByOffset(MemorySegment btf, int offset) {
-        try {
-            MemorySegment s = (MemorySegment) btfNameByOffset.invokeExact(btf, offset);
-            return s.equals(MemorySegment.NULL) ? null : s.reinterpret(1024).getString(0);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-    }
-
-    private static int call1(MethodHandle mh, MemorySegment a) {
-        try {
-            return (int) mh.invokeExact(a);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-    }
-
-    private static int call2(MethodHandle mh, MemorySegment a, MemorySegment b) {
-        try {
-            return (int) mh.invokeExact(a, b);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+    private static int call2(Native.Downcall f, MemorySegment a, MemorySegment b) {
+        return Native.callInt(() -> (int) f.get().invokeExact(a, b));
     }
 }

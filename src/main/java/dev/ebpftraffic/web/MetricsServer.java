@@ -7,6 +7,9 @@ import com.sun.net.httpserver.HttpsParameters;
 import com.sun.net.httpserver.HttpsServer;
 import dev.ebpftraffic.web.ListenAddress;
 import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
+import io.prometheus.metrics.config.PrometheusProperties;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -85,6 +88,8 @@ public final class MetricsServer implements AutoCloseable {
     private final ExecutorService pool;
     private final Settings settings;
     private final MetricsHandler metrics;
+    /** The client library's formats, configured as its MetricsHandler's (same properties). */
+    private final ExpositionFormats formats = ExpositionFormats.init(PrometheusProperties.get());
 
     private final PrometheusRegistry registry;
 
@@ -176,9 +181,9 @@ public final class MetricsServer implements AutoCloseable {
                 return;
             }
             if (path.equals(settings.telemetryPath())) {
-                Boolean openMetrics = streamable(ex);
-                if (openMetrics != null) {
-                    streamMetrics(ex, openMetrics);
+                ExpositionFormatWriter writer = streamedFormat(ex);
+                if (writer != null) {
+                    streamMetrics(ex, writer);
                 } else {
                     metrics.handle(ex);
                 }
@@ -205,28 +210,26 @@ public final class MetricsServer implements AutoCloseable {
     }
 
     /**
-     * Whether the fast path can answer: null when the client library must (no streamed families,
-     * protobuf asked for, or the client's own query parameters), else whether OpenMetrics was asked
-     * for. The negotiation follows the client's: protobuf, then OpenMetrics, then the text format.
+     * The format the client library picks for this request's Accept header, when it is one the
+     * streaming writer speaks (the text format or OpenMetrics 1.0); null when the client library
+     * answers in full (no streamed families, another format such as protobuf, or the client's own
+     * query parameters).
      */
-    private Boolean streamable(HttpExchange ex) {
+    private ExpositionFormatWriter streamedFormat(HttpExchange ex) {
         if (settings.streaming() == null || ex.getRequestURI().getRawQuery() != null) {
             return null;
         }
-        String accept = ex.getRequestHeaders().getFirst("Accept");
-        if (accept == null) {
-            return false;
-        }
-        if (accept.contains("application/vnd.google.protobuf")) {
-            return null;
-        }
-        return accept.contains("application/openmetrics-text");
+        return streamable(formats.findWriter(ex.getRequestHeaders().getFirst("Accept")));
     }
 
-    private void streamMetrics(HttpExchange ex, boolean openMetrics) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", openMetrics
-                ? OpenMetricsTextFormatWriter.create().getContentType()
-                : PrometheusTextFormatWriter.create().getContentType());
+    /** The writer itself when the streaming writer speaks its format, else null. */
+    static ExpositionFormatWriter streamable(ExpositionFormatWriter chosen) {
+        return chosen instanceof PrometheusTextFormatWriter || chosen instanceof OpenMetricsTextFormatWriter ? chosen : null;
+    }
+
+    private void streamMetrics(HttpExchange ex, ExpositionFormatWriter writer) throws IOException {
+        boolean openMetrics = writer instanceof OpenMetricsTextFormatWriter;
+        ex.getResponseHeaders().set("Content-Type", writer.getContentType());
         boolean gzip = acceptsGzip(ex);
         if (gzip) {
             ex.getResponseHeaders().set("Content-Encoding", "gzip");
@@ -240,12 +243,7 @@ public final class MetricsServer implements AutoCloseable {
         try (OutputStream raw = ex.getResponseBody();
              OutputStream out = gzip ? new GZIPOutputStream(raw, 1 << 16) : new BufferedOutputStream(raw, 1 << 16)) {
             streaming.write(out, openMetrics);
-            var rest = registry.scrape(name -> !streaming.owns(name));
-            if (openMetrics) {
-                OpenMetricsTextFormatWriter.create().write(out, rest);
-            } else {
-                PrometheusTextFormatWriter.create().write(out, rest);
-            }
+            writer.write(out, registry.scrape(name -> !streaming.owns(name)));
         }
     }
 

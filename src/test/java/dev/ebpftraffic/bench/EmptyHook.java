@@ -3,7 +3,7 @@ package dev.ebpftraffic.bench;
 import dev.ebpftraffic.bpf.AttachMode;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.nio.file.Path;
 

@@ -2,7 +2,7 @@ package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

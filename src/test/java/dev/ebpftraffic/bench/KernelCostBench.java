@@ -6,8 +6,9 @@ import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -42,11 +43,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class KernelCostBench {
     private static final int TC_ACT_UNSPEC = -1;
-    private static final long OPTS_SIZE = Libbpf.TEST_RUN_OPTS.byteSize();
+    private static final long OPTS_SIZE = LibbpfTestCalls.TEST_RUN_OPTS.byteSize();
 
     private final Libbpf lib;
     private final Arena arena = Arena.ofConfined();
-    private final MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
+    private final MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
 
     private KernelCostBench(Libbpf lib) {
         this.lib = lib;
@@ -270,7 +271,7 @@ public final class KernelCostBench {
         opts.set(ADDRESS, off("data_in"), frame);
         opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
         opts.set(JAVA_INT, off("repeat"), repeat);
-        int err = lib.progTestRun(progFd, opts);
+        int err = LibbpfTestCalls.of(lib).progTestRun(progFd, opts);
         if (err < 0) {
             throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
         }
@@ -282,7 +283,7 @@ public final class KernelCostBench {
     }
 
     private static long off(String field) {
-        return Libbpf.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
+        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
     }
 
     private static String arg(String[] args, String name, String def) {

@@ -2,8 +2,9 @@ package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -90,7 +91,7 @@ public final class MapScaleBench {
             try (Arena arena = Arena.ofShared()) {
                 MemorySegment frame = arena.allocate(f.length, 8);
                 frame.copyFrom(MemorySegment.ofArray(f));
-                MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
+                MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
                 for (Variant v : vs) {
                     mem.printf("%d,shared,%s,%d,empty,%d%n", b.cpus, v.map(), ENTRIES, memlock(v.mapFd()));
                 }
@@ -190,7 +191,7 @@ public final class MapScaleBench {
                     }
                     MemorySegment frame = a.allocate(f.length, 8);
                     frame.copyFrom(MemorySegment.ofArray(f));
-                    MemorySegment opts = a.allocate(Libbpf.TEST_RUN_OPTS);
+                    MemorySegment opts = a.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
                     testRun(lib, opts, prog, frame, 1000);
                     start.await();
                     ns[idx] = testRun(lib, opts, prog, frame, repeat);
@@ -324,11 +325,11 @@ public final class MapScaleBench {
 
     private static long testRun(Libbpf lib, MemorySegment opts, int progFd, MemorySegment frame, int repeat) {
         opts.fill((byte) 0);
-        opts.set(JAVA_LONG, off("sz"), Libbpf.TEST_RUN_OPTS.byteSize());
+        opts.set(JAVA_LONG, off("sz"), LibbpfTestCalls.TEST_RUN_OPTS.byteSize());
         opts.set(ADDRESS, off("data_in"), frame);
         opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
         opts.set(JAVA_INT, off("repeat"), repeat);
-        int err = lib.progTestRun(progFd, opts);
+        int err = LibbpfTestCalls.of(lib).progTestRun(progFd, opts);
         if (err < 0) {
             throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
         }
@@ -339,7 +340,7 @@ public final class MapScaleBench {
     }
 
     private static long off(String field) {
-        return Libbpf.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
+        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
     }
 
     private static String arg(String[] args, String name, String def) {

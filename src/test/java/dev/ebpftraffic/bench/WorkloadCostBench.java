@@ -1,9 +1,10 @@
 package dev.ebpftraffic.bench;
 
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.libbpf.LibbpfException;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.workload.Cgroup2Mount;
 
 import java.io.IOException;
@@ -42,7 +43,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 public final class WorkloadCostBench {
     private static final int TC_ACT_UNSPEC = -1;
     private static final int CG_ALLOW = 1;
-    private static final long OPTS_SIZE = Libbpf.TEST_RUN_OPTS.byteSize();
+    private static final long OPTS_SIZE = LibbpfTestCalls.TEST_RUN_OPTS.byteSize();
     /** What the bench stores as the bound socket's cgroup id (any value unlike a real id). */
     private static final long STORED_ID = 0x5eed_0000_0001L;
     /** FLOOR_ID in the C source: cg_floor's constant key. */
@@ -58,7 +59,7 @@ public final class WorkloadCostBench {
 
     private final Libbpf lib;
     private final Arena arena = Arena.ofConfined();
-    private final MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
+    private final MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
     private final MethodHandle mapUpdate;
 
     record Case(String name, String description, int progFd, int emptyFd, int retval, MemorySegment frame) {
@@ -292,7 +293,7 @@ public final class WorkloadCostBench {
         opts.set(ADDRESS, off("data_in"), frame);
         opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
         opts.set(JAVA_INT, off("repeat"), repeat);
-        int err = lib.progTestRun(progFd, opts);
+        int err = LibbpfTestCalls.of(lib).progTestRun(progFd, opts);
         if (err < 0) {
             throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
         }
@@ -304,7 +305,7 @@ public final class WorkloadCostBench {
     }
 
     private static long off(String field) {
-        return Libbpf.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
+        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
     }
 
     private static String arg(String[] args, String name, String def) {

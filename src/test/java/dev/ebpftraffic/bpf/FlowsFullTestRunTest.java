@@ -151,7 +151,7 @@ class FlowsFullTestRunTest {
                 try (ProgTestRun t = ProgTestRun.load(1)) {
                     IfindexTestRunTest.enterNetns(ns);
                     PerCpuTestRunTest.pinTo(PerCpuTestRunTest.onlineCpus().get(0)); // one CPU: one owner of the slot
-                    assertEquals(65, dev.ebpftraffic.libbpf.Libc.ifNameToIndex("ov65"));
+                    assertEquals(65, dev.ebpftraffic.sys.Libc.ifNameToIndex("ov65"));
                     assertEquals(1, ProgTestRun.loopbackIfindex());
                     t.run(OUTBOUND, a);                                  // fills flows4
                     t.run(OUTBOUND, o);                                  // lo overflows: owns slot 1

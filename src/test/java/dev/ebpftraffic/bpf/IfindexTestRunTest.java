@@ -6,7 +6,7 @@ import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.StatKey;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;
 

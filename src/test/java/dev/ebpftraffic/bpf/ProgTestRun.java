@@ -5,7 +5,8 @@ import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
+import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -170,8 +171,8 @@ final class ProgTestRun implements AutoCloseable {
             MemorySegment.copy(frame, 0, in, JAVA_BYTE, 0, frame.length);
             int outCap = frame.length + 256;
             MemorySegment out = arena.allocate(outCap);
-            MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
-            opts.set(JAVA_LONG, off("sz"), Libbpf.TEST_RUN_OPTS.byteSize());
+            MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
+            opts.set(JAVA_LONG, off("sz"), LibbpfTestCalls.TEST_RUN_OPTS.byteSize());
             opts.set(ADDRESS, off("data_in"), in);
             opts.set(ADDRESS, off("data_out"), out);
             opts.set(JAVA_INT, off("data_size_in"), frame.length);
@@ -187,7 +188,7 @@ final class ProgTestRun implements AutoCloseable {
             opts.set(JAVA_INT, off("repeat"), repeat);
             opts.set(JAVA_INT, off("flags"), flags);
             opts.set(JAVA_INT, off("cpu"), cpu);
-            int err = l.progTestRun(progFd, opts);
+            int err = LibbpfTestCalls.of(l).progTestRun(progFd, opts);
             int sizeOut = opts.get(JAVA_INT, off("data_size_out"));
             byte[] data = err == 0 ? out.asSlice(0, Math.min(sizeOut, outCap)).toArray(JAVA_BYTE) : new byte[0];
             return new Outcome(err, opts.get(JAVA_INT, off("retval")), sizeOut, data);
@@ -195,7 +196,7 @@ final class ProgTestRun implements AutoCloseable {
     }
 
     private static long off(String field) {
-        return Libbpf.TEST_RUN_OPTS.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement(field));
+        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement(field));
     }
 
     /** The whole "flows4" and "flows6" maps, values summed over CPUs; fails on a key reported twice. */

@@ -6,6 +6,7 @@ import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -37,8 +38,8 @@ class StructLayoutTest {
     static final int BTF_KIND_TYPEDEF = 8;
     static final int BTF_KIND_VOLATILE = 9;
     static final int BTF_KIND_CONST = 10;
-    static final long BTF_TYPE_SIZE = Libbpf.BTF_TYPE.byteSize();     // 12
-    static final long BTF_MEMBER_SIZE = Libbpf.BTF_MEMBER.byteSize(); // 12
+    static final long BTF_TYPE_SIZE = LibbpfTestCalls.BTF_TYPE.byteSize();     // 12
+    static final long BTF_MEMBER_SIZE = LibbpfTestCalls.BTF_MEMBER.byteSize(); // 12
     static final long BTF_ENUM_SIZE = 8;  // struct btf_enum { __u32 name_off; __s32 val; }
     static final long BTF_ARRAY_SIZE = 12; // struct btf_array { __u32 type, index_type, nelems; }
 
@@ -68,7 +69,7 @@ class StructLayoutTest {
     // ---- BTF reading ------------------------------------------------------------------------
 
     static MemorySegment type(int id) {
-        MemorySegment t = lib.btfTypeById(btf, id);
+        MemorySegment t = LibbpfTestCalls.of(lib).btfTypeById(btf, id);
         assertTrue(!t.equals(MemorySegment.NULL), "no BTF type " + id);
         t = t.reinterpret(BTF_TYPE_SIZE);
         // What follows struct btf_type depends on the kind.
@@ -83,7 +84,7 @@ class StructLayoutTest {
     }
 
     static int info(MemorySegment t) {
-        return t.get(JAVA_INT, Libbpf.BTF_TYPE.byteOffset(MemoryLayout.PathElement.groupElement("info")));
+        return t.get(JAVA_INT, LibbpfTestCalls.BTF_TYPE.byteOffset(MemoryLayout.PathElement.groupElement("info")));
     }
 
     static int kind(MemorySegment t) {
@@ -99,15 +100,15 @@ class StructLayoutTest {
     }
 
     static int sizeOrType(MemorySegment t) {
-        return t.get(JAVA_INT, Libbpf.BTF_TYPE.byteOffset(MemoryLayout.PathElement.groupElement("size")));
+        return t.get(JAVA_INT, LibbpfTestCalls.BTF_TYPE.byteOffset(MemoryLayout.PathElement.groupElement("size")));
     }
 
     static String name(int nameOff) {
-        return lib.btfNameByOffset(btf, nameOff);
+        return LibbpfTestCalls.of(lib).btfNameByOffset(btf, nameOff);
     }
 
     static int find(String name, int kind) {
-        int id = lib.btfFindByNameKind(btf, name, kind);
+        int id = LibbpfTestCalls.of(lib).btfFindByNameKind(btf, name, kind);
         assertTrue(id > 0, "the BPF object's BTF has no " + (kind == BTF_KIND_ENUM ? "enum " : "struct ") + name
                 + " (btf__find_by_name_kind returned " + id + "); clang only emits types the program uses");
         return id;
@@ -133,9 +134,9 @@ class StructLayoutTest {
         List<Member> out = new ArrayList<>();
         for (int i = 0; i < vlen(t); i++) {
             MemorySegment m = t.asSlice(BTF_TYPE_SIZE + i * BTF_MEMBER_SIZE, BTF_MEMBER_SIZE);
-            int nameOff = m.get(JAVA_INT, Libbpf.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("name_off")));
-            int typeId = m.get(JAVA_INT, Libbpf.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("type")));
-            int bitOffset = m.get(JAVA_INT, Libbpf.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("offset")));
+            int nameOff = m.get(JAVA_INT, LibbpfTestCalls.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("name_off")));
+            int typeId = m.get(JAVA_INT, LibbpfTestCalls.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("type")));
+            int bitOffset = m.get(JAVA_INT, LibbpfTestCalls.BTF_MEMBER.byteOffset(MemoryLayout.PathElement.groupElement("offset")));
             assertEquals(0, bitOffset % 8, "member " + name(nameOff) + " is not byte aligned");
             out.add(new Member(name(nameOff), bitOffset / 8, sizeOf(typeId)));
         }

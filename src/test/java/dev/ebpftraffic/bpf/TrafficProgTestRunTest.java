@@ -9,7 +9,7 @@ import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.IpClass;
 import dev.ebpftraffic.flow.KernelStat;
 import dev.ebpftraffic.flow.StatKey;
-import dev.ebpftraffic.libbpf.Errno;
+import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.testing.Frames;
 import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;

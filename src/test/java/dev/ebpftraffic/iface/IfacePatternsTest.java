@@ -87,6 +87,15 @@ class IfacePatternsTest {
         assertEquals(List.of(), p("all").literals());
     }
 
+    @Test
+    void requireLiteralsNamesTheFirstPlainNameThatDoesNotExistAndIgnoresGlobs() {
+        IfacePatterns x = p("eth0,ens*,br0");
+        x.requireLiterals(java.util.Set.of("eth0", "br0")::contains); // ens* need not exist
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> x.requireLiterals(java.util.Set.of("eth0", "ens3")::contains));
+        assertEquals("interface \"br0\" does not exist: pick one from `ip link` with --iface", e.getMessage());
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
             "eth0,,eth1      | --iface \"eth0,,eth1\" has an empty entry: separate names with single commas, e.g. eth0,ens*",

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.iface;
 
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.KernelTest;
 import dev.ebpftraffic.testing.NetNs;

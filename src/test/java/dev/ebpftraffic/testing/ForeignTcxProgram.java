@@ -2,7 +2,7 @@ package dev.ebpftraffic.testing;
 
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,6 @@
 package dev.ebpftraffic.testing;
 
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;

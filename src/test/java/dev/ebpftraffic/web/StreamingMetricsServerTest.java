@@ -11,11 +11,14 @@ import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.testing.FakeFlowReader;
+import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.expositionformats.generated.com_google_protobuf_4_36_2.Metrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -151,6 +154,44 @@ class StreamingMetricsServerTest {
         HttpResponse<byte[]> r = get("/metrics", "HEAD");
         assertEquals(200, r.statusCode());
         assertEquals(0, r.body().length);
+    }
+
+    /**
+     * Each Accept header gets the format the client library chooses for it (its own findWriter),
+     * and the traffic families once in that format: streamed (exact integers) for the text
+     * formats, from the client library for protobuf.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "application/openmetrics-text;version=1.0.0                                       | application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "text/plain;version=0.0.4                                                         | text/plain; version=0.0.4; charset=utf-8",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited | application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+            "application/vnd.google.protobuf                                                  | text/plain; version=0.0.4; charset=utf-8",
+            "garbage;;;q=x, ,                                                                 | text/plain; version=0.0.4; charset=utf-8",
+            "*/*                                                                              | text/plain; version=0.0.4; charset=utf-8",
+    })
+    void acceptGetsTheFormatTheClientLibraryChooses(String accept, String contentType) throws Exception {
+        assertEquals(contentType, ExpositionFormats.init().findWriter(accept).getContentType(), "the client library's choice");
+        HttpResponse<byte[]> r = get("/metrics", "GET", "Accept", accept);
+        assertEquals(200, r.statusCode());
+        assertEquals(contentType, r.headers().firstValue("Content-Type").orElseThrow());
+        if (contentType.startsWith("application/vnd.google.protobuf")) {
+            List<String> names = new ArrayList<>();
+            try (InputStream in = new ByteArrayInputStream(r.body())) {
+                Metrics.MetricFamily f;
+                while ((f = Metrics.MetricFamily.parseDelimitedFrom(in)) != null) {
+                    names.add(f.getName());
+                }
+            }
+            assertEquals(1, names.stream().filter("network_traffic_bytes_total"::equals).count(), names.toString());
+            return;
+        }
+        String body = text(r);
+        assertTrue(body.contains("\nnetwork_traffic_bytes_total" + PAIR + " 1234\n"), body);
+        assertTrue(body.contains("\nebpf_traffic_exporter_build_info{java_version=\"25\",version=\"1.2.3\"} 1"), body);
+        boolean openMetrics = contentType.startsWith("application/openmetrics-text");
+        assertEquals(openMetrics ? 1 : 0, count(body, "# EOF"), body);
+        assertEquals(1, count(body, openMetrics ? "# TYPE network_traffic_bytes counter" : "# TYPE network_traffic_bytes_total counter"), body);
     }
 
     static int count(String s, String needle) {

@@ -1,7 +1,8 @@
 package dev.ebpftraffic.workload;
 
 import dev.ebpftraffic.libbpf.Libbpf;
-import dev.ebpftraffic.libbpf.Libc;
+import dev.ebpftraffic.libbpf.LibbpfTestCalls;
+import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.KernelTest;
@@ -151,19 +152,19 @@ class KernelCgroupIdTest {
 
     /** BPF_PROG_TEST_RUN with repeat runs; returns repeat after checking the verdict "allow". */
     private static int testRun(Libbpf lib, Arena arena, int prog, MemorySegment frame, int repeat) {
-        MemorySegment opts = arena.allocate(Libbpf.TEST_RUN_OPTS);
-        opts.set(JAVA_LONG, off("sz"), Libbpf.TEST_RUN_OPTS.byteSize());
+        MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
+        opts.set(JAVA_LONG, off("sz"), LibbpfTestCalls.TEST_RUN_OPTS.byteSize());
         opts.set(ADDRESS, off("data_in"), frame);
         opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
         opts.set(JAVA_INT, off("repeat"), repeat);
-        int err = lib.progTestRun(prog, opts);
+        int err = LibbpfTestCalls.of(lib).progTestRun(prog, opts);
         assertEquals(0, err, () -> "test run: " + Libc.strerror(-err));
         assertEquals(1, opts.get(JAVA_INT, off("retval")), "cgroup_skb verdict");
         return repeat;
     }
 
     private static long off(String field) {
-        return Libbpf.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
+        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
     }
 
     /** Ethernet + IPv4 (10.1.0.1 -> 10.2.0.1) + UDP with a 64-byte payload. */

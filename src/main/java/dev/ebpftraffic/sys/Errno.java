@@ -1,4 +1,4 @@
-package dev.ebpftraffic.libbpf;
+package dev.ebpftraffic.sys;
 
 /** The errno values the exporter reacts to (Linux, all architectures we build for). */
 public final class Errno {

@@ -333,7 +333,15 @@ class ConservationTest {
         assertEquals(0, retransA + retransB + dropsA, "retransmissions and drops (one rx CPU, no TLP, a qdisc for GRO should prevent them)" + ctx);
         assertEquals(payload + skbsIn * vethPerSkb + 8, rxBytes, "veth rx bytes = payload + skbs x headers + 8 (SYN options)" + ctx);
         assertEquals(payload + inPackets * perSegment + 8, inBytes, "inbound bytes = payload + segments x headers + 8" + ctx);
-        assertEquals(outPackets * perSegment + 8, outBytes, "outbound bytes = segments x headers + 8 (SYN-ACK options)" + ctx);
+        // Segments that reached b out of order make b's ACKs carry SACK blocks, whose bytes no counter
+        // records: then the veth's tx bytes above are the exact check for b's side, and this one is retried.
+        long ofoB = b.getOrDefault("TcpExt.TCPOFOQueue", 0L);
+        if (ofoB != 0 && !lastAttempt) {
+            return false;
+        }
+        if (ofoB == 0) {
+            assertEquals(outPackets * perSegment + 8, outBytes, "outbound bytes = segments x headers + 8 (SYN-ACK options)" + ctx);
+        }
         return true;
     }
 

@@ -33,10 +33,32 @@ public final class TcAttachment implements AutoCloseable {
     public record Hook(String iface, String hook, String mode) {
     }
 
+    /**
+     * TCX links through bpffs pins (--bpf.pin-path): attach reuses a pinned link of the same hook
+     * (swapping its program) or pins a new one; release unpins it unless the exporter is exiting
+     * to be restarted, so the link (and the counting) outlives the process.
+     */
+    public interface LinkPins {
+        /** A link fd, or -errno. */
+        int attach(int progFd, int ifindex, int attachType);
+
+        /** Before the link fd is closed; gone: the interface is gone, unpin anyway. */
+        void release(int ifindex, int attachType, boolean gone);
+    }
+
+    private static volatile LinkPins linkPins;
+
+    /** Pins TCX links from now on (null: plain links, detached when the process exits). */
+    public static void pinLinks(LinkPins pins) {
+        linkPins = pins;
+    }
+
     private final Libbpf lib;
     private final String iface;
     private final int ifindex;
     private final List<Integer> linkFds = new ArrayList<>();
+    private final List<Integer> linkTypes = new ArrayList<>(); // attach type of each linkFds entry
+    private LinkPins pinned; // how this attachment's links were made
     private final List<Integer> legacyPoints = new ArrayList<>();
     private final List<Hook> hooks = new ArrayList<>();
     private boolean createdQdisc;
@@ -84,13 +106,15 @@ public final class TcAttachment implements AutoCloseable {
     /** Returns 0, or the errno of the first failure (with nothing left attached). */
     private int attachTcx(int ingressFd, int egressFd) {
         int[][] plan = {{ingressFd, Libbpf.BPF_TCX_INGRESS}, {egressFd, Libbpf.BPF_TCX_EGRESS}};
+        pinned = linkPins;
         for (int[] p : plan) {
-            int fd = lib.linkCreate(p[0], ifindex, p[1]);
+            int fd = pinned != null ? pinned.attach(p[0], ifindex, p[1]) : lib.linkCreate(p[0], ifindex, p[1]);
             if (fd < 0) {
-                closeLinks();
+                closeLinks(false);
                 return -fd;
             }
             linkFds.add(fd);
+            linkTypes.add(p[1]);
             hooks.add(new Hook(iface, p[1] == Libbpf.BPF_TCX_INGRESS ? "ingress" : "egress", "tcx"));
         }
         return 0;
@@ -163,11 +187,15 @@ public final class TcAttachment implements AutoCloseable {
         return ifindex;
     }
 
-    private void closeLinks() {
-        for (int fd : linkFds) {
-            Libc.close(fd);
+    private void closeLinks(boolean gone) {
+        for (int i = 0; i < linkFds.size(); i++) {
+            if (pinned != null) {
+                pinned.release(ifindex, linkTypes.get(i), gone);
+            }
+            Libc.close(linkFds.get(i));
         }
         linkFds.clear();
+        linkTypes.clear();
         hooks.removeIf(h -> h.mode().equals("tcx"));
     }
 
@@ -182,7 +210,7 @@ public final class TcAttachment implements AutoCloseable {
             return;
         }
         closed = true;
-        closeLinks();
+        closeLinks(true);
         legacyPoints.clear();
         createdQdisc = false;
         hooks.clear();
@@ -195,7 +223,7 @@ public final class TcAttachment implements AutoCloseable {
             return;
         }
         closed = true;
-        closeLinks();
+        closeLinks(false);
         try (Arena arena = Arena.ofConfined()) {
             for (int point : legacyPoints) {
                 lib.tcDetach(hook(arena, point), opts(arena, 0, 0)); // errors: the interface may be gone

@@ -29,6 +29,8 @@ public final class Persistence {
     private boolean mapsContinue;
     private List<Integer> mapIds = List.of();
     private TrafficCollector collector;
+    @SuppressWarnings("unused") // kept referenced: the lock lives as long as the process
+    private java.nio.channels.FileLock lock;
 
     public Persistence(Path pinPath, Path stateFile, Consumer<String> info, Consumer<String> warn) {
         this.pinPath = pinPath;
@@ -39,9 +41,31 @@ public final class Persistence {
 
     /** Before BpfObject.load. */
     public void beforeLoad(Libbpf lib, BpfObject obj) {
+        lock();
         if (pinPath != null) {
             pins = BpfPins.open(lib, pinPath, info);
             mapsContinue = pins.reuseMaps(obj);
+        }
+    }
+
+    /**
+     * One process at a time per state file (and its pins): two would drain each other's kernel
+     * entries and overwrite each other's state. The kernel releases the lock when the process dies.
+     */
+    private void lock() {
+        Path lockPath = stateFile.path().resolveSibling(stateFile.path().getFileName() + ".lock");
+        try {
+            java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lockPath,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+            java.nio.channels.FileLock l = ch.tryLock();
+            if (l == null) {
+                ch.close();
+                throw new IllegalStateException("another exporter is running with --state.file " + stateFile.path()
+                        + " (" + lockPath + " is locked): stop it first, or give this one its own --state.file and --bpf.pin-path");
+            }
+            lock = l; // held until the process exits
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("cannot lock " + lockPath + ": " + e.getMessage());
         }
     }
 
@@ -91,6 +115,8 @@ public final class Persistence {
     public void exiting() {
         if (pins != null) {
             pins.keepLinks();
+            info.accept("leaving the maps and TCX links pinned in " + pinPath + " (legacy filters are removed): the kernel keeps counting until the next start"
+                    + " (`ebpf-traffic-exporter uninstall --bpf.pin-path " + pinPath + "` removes them)");
         }
         if (collector != null) {
             collector.refreshAndPersist();

@@ -113,6 +113,7 @@ public final class StateFile {
     public boolean delete() {
         try {
             Files.deleteIfExists(path.resolveSibling(path.getFileName() + ".tmp"));
+            Files.deleteIfExists(path.resolveSibling(path.getFileName() + ".lock"));
             return Files.deleteIfExists(path);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot remove " + path + ": " + e.getMessage(), e);

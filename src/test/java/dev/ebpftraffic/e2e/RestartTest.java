@@ -244,6 +244,34 @@ class RestartTest {
     }
 
     @Test
+    void aSecondExporterOnTheSameStateFileIsRefused() throws IOException {
+        Path stateDir = Files.createTempDirectory("ete-test-state-");
+        Path state = stateDir.resolve("state");
+        try (NetNs net = NetNs.pair(); Bpffs fs = new Bpffs()) {
+            Path pins = fs.mount.resolve("ete-test-lock");
+            ExporterProcess first = start(net, "restart-lock-1", pins, state);
+            Cmd.Result second = ExporterProcess.run(net.b, "restart-lock-2", List.of(), "--iface", net.ifB,
+                    "--addr", "127.0.0.1:9092", "--bpf.pin-path", pins.toString(), "--state.file", state.toString());
+            assertEquals(1, second.exitCode(), second.toString());
+            assertTrue(second.stderr().contains("another exporter is running with --state.file"), second.stderr());
+            assertTrue(first.isAlive());
+            int code = first.stop();
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
+            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
+                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
+            assertEquals(0, u.exitCode(), u.toString());
+            TcHooks.assertNothingAttached(net.b, net.ifB);
+        } finally {
+            try (var s = Files.list(stateDir)) {
+                for (Path p : s.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(stateDir);
+        }
+    }
+
+    @Test
     void pinPathWithoutStateFileIsAUsageError() {
         try (NetNs net = NetNs.pair()) {
             Cmd.Result r = ExporterProcess.run(net.b, "restart-usage", List.of(), "--iface", net.ifB,

@@ -141,7 +141,9 @@ public final class StateFile {
         }
         AggregatorState a = c.state().flows();
         o.writeInt(a.series().size());
+        java.util.Map<SeriesKey, Integer> index = new java.util.HashMap<>(a.series().size() * 2);
         for (AggregatorState.SeriesState s : a.series()) {
+            index.put(s.key(), index.size());
             seriesKey(o, s.key());
             o.writeLong(s.packets());
             o.writeLong(s.bytes());
@@ -173,7 +175,10 @@ public final class StateFile {
             o.writeLong(f.src().lo());
             o.writeLong(f.dst().hi());
             o.writeLong(f.dst().lo());
-            seriesKey(o, k.series());
+            o.writeInt(index.getOrDefault(k.series(), -1)); // its series, by position in the list above
+            if (!index.containsKey(k.series())) {
+                seriesKey(o, k.series());
+            }
             o.writeLong(k.packets());
             o.writeLong(k.bytes());
             o.writeLong(k.idleNanos());
@@ -226,7 +231,12 @@ public final class StateFile {
             Direction dir = Direction.ofCode(d.readByte());
             IpAddress src = new IpAddress(d.readLong(), d.readLong());
             IpAddress dst = new IpAddress(d.readLong(), d.readLong());
-            kernel.add(new AggregatorState.KernelState(FlowKey.of(ifindex, dir, src, dst), seriesKey(d),
+            int at = d.readInt();
+            if (at >= series.size()) {
+                throw new IllegalStateException("the state file is damaged (series " + at + " of " + series.size() + ")");
+            }
+            SeriesKey sk = at >= 0 ? series.get(at).key() : seriesKey(d);
+            kernel.add(new AggregatorState.KernelState(FlowKey.of(ifindex, dir, src, dst), sk,
                     d.readLong(), d.readLong(), d.readLong()));
         }
         List<OtherKey> coarse = new ArrayList<>();

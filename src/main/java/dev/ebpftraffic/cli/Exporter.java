@@ -67,6 +67,7 @@ public final class Exporter implements AutoCloseable {
     public static Exporter start(Options o, boolean serve, PersistOptions persist) {
         Exporter e = new Exporter();
         if (persist != null && persist.enabled()) {
+            persist.checkPaths();
             e.persistence = new Persistence(persist.pinPath(), persist.stateFile(), Log::info, Log::warn);
         }
         try {

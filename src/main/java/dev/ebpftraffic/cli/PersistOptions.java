@@ -57,10 +57,6 @@ public record PersistOptions(Path pinPath, Path stateFile, List<String> rest) {
         }
         Path pinPath = pin == null ? null : Path.of(pin).toAbsolutePath().normalize();
         Path statePath = state == null ? null : Path.of(state).toAbsolutePath().normalize();
-        if (pinPath != null && !pinPath.startsWith("/sys/fs/bpf")
-                && !Files.isDirectory(pinPath.getParent() == null ? pinPath : pinPath.getParent())) {
-            throw new UsageException("--bpf.pin-path " + pin + ": its parent directory does not exist (use a path on bpffs, e.g. /sys/fs/bpf/ebpf-traffic-exporter)");
-        }
         if (uninstall) {
             if (pinPath == null && statePath == null) {
                 throw new UsageException("uninstall needs --bpf.pin-path (and --state.file if one was used)");
@@ -71,15 +67,23 @@ public record PersistOptions(Path pinPath, Path stateFile, List<String> rest) {
             throw new UsageException(pinPath == null ? "--state.file needs --bpf.pin-path too (without pinned maps the kernel's counts do not survive a restart)"
                     : "--bpf.pin-path needs --state.file too (without it, a restart would count again what Prometheus already saw)");
         }
-        if (statePath != null) {
-            Path dir = statePath.getParent();
+        return new PersistOptions(pinPath, statePath, rest);
+    }
+
+    /** At start (not while parsing: the paths are the running host's): one-line errors for unusable paths. */
+    public void checkPaths() {
+        if (stateFile != null) {
+            Path dir = stateFile.getParent();
             if (dir == null || !Files.isDirectory(dir)) {
-                throw new UsageException("--state.file " + state + ": directory " + dir + " does not exist");
+                throw new IllegalStateException("--state.file " + stateFile + ": directory " + dir + " does not exist: create it first");
             }
-            if (Files.isDirectory(statePath)) {
-                throw new UsageException("--state.file " + state + " is a directory: give a file name in it");
+            if (Files.isDirectory(stateFile)) {
+                throw new IllegalStateException("--state.file " + stateFile + " is a directory: give a file name in it");
             }
         }
-        return new PersistOptions(pinPath, statePath, rest);
+        if (pinPath != null && (pinPath.getParent() == null || !Files.isDirectory(pinPath.getParent()))) {
+            throw new IllegalStateException("--bpf.pin-path " + pinPath + ": " + pinPath.getParent()
+                    + " does not exist: use a directory on a bpffs mount, e.g. /sys/fs/bpf/ebpf-traffic-exporter");
+        }
     }
 }

@@ -50,6 +50,9 @@ public final class BpfPins {
     public static BpfPins open(Libbpf lib, Path dir, Consumer<String> info) {
         try {
             Files.createDirectories(dir.resolve(LINKS));
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new IllegalStateException("permission denied creating the pin directory " + dir
+                    + ": create it for the exporter's user, which must also be able to pass through its parents (README \"Restarts and upgrades\")");
         } catch (IOException e) {
             throw new IllegalStateException("cannot create the pin directory " + dir + " (" + e.getMessage()
                     + "): --bpf.pin-path must be on a bpffs mount such as /sys/fs/bpf");

@@ -152,9 +152,11 @@ class RestartTest {
         }
     }
 
-    private static ExporterProcess start(NetNs net, String name, Path pins, Path state) {
-        ExporterProcess e = net.own(ExporterProcess.start(net.b, name, "--iface", net.ifB, "--addr", ExporterProcess.LISTEN,
+    private static ExporterProcess start(NetNs net, String name, Path pins, Path state, String... extra) {
+        List<String> args = new ArrayList<>(List.of("--iface", net.ifB, "--addr", ExporterProcess.LISTEN,
                 "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
+        args.addAll(List.of(extra));
+        ExporterProcess e = net.own(ExporterProcess.start(net.b, name, args.toArray(String[]::new)));
         e.awaitAttached(Duration.ofSeconds(30));
         return e;
     }
@@ -180,7 +182,7 @@ class RestartTest {
             ExporterProcess exporter = start(net, "restart-" + signal + "-1", pins, state);
             List<String> logs = new ArrayList<>();
             try (Scraper scraper = new Scraper(exporter)) {
-                SteadyUdp udp = SteadyUdp.start(net.a, V4A, net.b, V4B, 41000, PAYLOAD, PER_SECOND);
+                SteadyUdp udp = net.own(SteadyUdp.start(net.a, V4A, net.b, V4B, 41000, PAYLOAD, PER_SECOND));
                 try {
                     for (int round = 2; round <= 3; round++) {
                         sleep(1500);
@@ -232,6 +234,60 @@ class RestartTest {
                 assertEquals(List.of(), left.filter(p -> !p.getFileName().toString().endsWith(".debug")).toList(),
                         "left pinned in bpffs");
             }
+            TcHooks.assertNothingAttached(net.b, net.ifB);
+        } finally {
+            try (var s = Files.list(stateDir)) {
+                for (Path p : s.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(stateDir);
+        }
+    }
+
+    /** The stream's series: {packets, bytes}, after a scrape that shows its totals (a new series shows 0 first). */
+    private static long[] streamTotals(ExporterProcess e) {
+        e.scrape();
+        Metrics m = e.scrape();
+        return new long[]{
+                m.sum("network_traffic_packets_total", s -> V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip"))),
+                m.sum("network_traffic_bytes_total", s -> V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip")))};
+    }
+
+    @Test
+    void aNewMapLayoutStartsFreshMapsAndTheCountersContinue() throws IOException {
+        Path stateDir = Files.createTempDirectory("ete-test-state-");
+        Path state = stateDir.resolve("state");
+        try (NetNs net = NetNs.pair(); Bpffs fs = new Bpffs()) {
+            net.addPair(V4A, V4B, 24);
+            Path pins = fs.mount.resolve("ete-test-layout");
+            ExporterProcess first = start(net, "restart-layout-1", pins, state, "--map-size", "1024");
+            SteadyUdp one = net.own(SteadyUdp.start(net.a, V4A, net.b, V4B, 41001, PAYLOAD, PER_SECOND));
+            sleep(1000);
+            one.stop();
+            assertEquals(List.of(one.sent(), one.frameBytes()), List.of(streamTotals(first)[0], streamTotals(first)[1]));
+            int code = first.stop();
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
+
+            ExporterProcess second = start(net, "restart-layout-2", pins, state, "--map-size", "2048");
+            String err = second.stderr();
+            assertTrue(err.contains("pinned maps in " + pins + " do not fit (flows4 has type 5, key "), err);
+            assertTrue(err.contains("max_entries 1024, flags 0x0, this version needs type 5, key "), err);
+            assertEquals(1, err.lines().filter(l -> l.contains("do not fit")).count(), err);
+            assertTrue(err.contains("the kernel maps are new"), err);
+            assertEquals(2048, (long) second.scrape().samples("ebpf_traffic_exporter_flow_map_capacity").getFirst().value());
+            SteadyUdp two = net.own(SteadyUdp.start(net.a, V4A, net.b, V4B, 41002, PAYLOAD, PER_SECOND));
+            sleep(1000);
+            two.stop();
+            // The counter continues from the state file: no reset, and the new maps add only new traffic.
+            long[] after = streamTotals(second);
+            assertEquals(one.sent() + two.sent(), after[0], "packets after the layout change");
+            assertEquals(one.frameBytes() + two.frameBytes(), after[1], "bytes after the layout change");
+            code = second.stop();
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
+            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
+                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
+            assertEquals(0, u.exitCode(), u.toString());
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
             try (var s = Files.list(stateDir)) {

@@ -300,6 +300,46 @@ class RestartTest {
     }
 
     @Test
+    void aDeletedInterfaceLeavesNoPinnedLink() throws IOException {
+        Path stateDir = Files.createTempDirectory("ete-test-state-");
+        Path state = stateDir.resolve("state");
+        String extra = "x" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 28); // unique, < 16 chars
+        try (NetNs net = NetNs.pair(); Bpffs fs = new Bpffs()) {
+            Path pins = fs.mount.resolve("ete-test-churn");
+            Cmd.run("ip", "-n", net.b, "link", "add", extra, "type", "veth", "peer", "name", extra + "p").ok();
+            Cmd.run("ip", "-n", net.b, "link", "set", extra, "up").ok();
+            String ifindex = Cmd.run("ip", "netns", "exec", net.b, "cat", "/sys/class/net/" + extra + "/ifindex").ok().stdout().strip();
+            ExporterProcess e = start(net, "restart-churn", pins, state, "--iface", extra);
+            Path in = pins.resolve("links").resolve("tcx_" + ifindex + "_ingress");
+            Path eg = pins.resolve("links").resolve("tcx_" + ifindex + "_egress");
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!(Files.exists(in) && Files.exists(eg)) && System.nanoTime() < deadline) {
+                sleep(100);
+            }
+            assertTrue(Files.exists(in) && Files.exists(eg), "links of " + extra + " not pinned: " + e.stderr());
+            Cmd.run("ip", "-n", net.b, "link", "del", extra).ok();
+            deadline = System.nanoTime() + 20_000_000_000L;
+            while ((Files.exists(in) || Files.exists(eg)) && System.nanoTime() < deadline) {
+                sleep(100);
+            }
+            assertFalse(Files.exists(in) || Files.exists(eg), "the deleted interface's links stay pinned: " + e.stderr());
+            int code = e.stop();
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
+            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
+                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
+            assertEquals(0, u.exitCode(), u.toString());
+            TcHooks.assertNothingAttached(net.b, net.ifB);
+        } finally {
+            try (var s = Files.list(stateDir)) {
+                for (Path p : s.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(stateDir);
+        }
+    }
+
+    @Test
     void aSecondExporterOnTheSameStateFileIsRefused() throws IOException {
         Path stateDir = Files.createTempDirectory("ete-test-state-");
         Path state = stateDir.resolve("state");

@@ -192,10 +192,12 @@ public final class BpfPins {
             }
 
             @Override
-            public void release(int ifindex, int attachType, boolean gone) {
+            public boolean release(int ifindex, int attachType, boolean gone) {
                 if (gone || !keepLinks) {
                     delete(linkPath(ifindex, attachType)); // the caller's close() then detaches it
+                    return true;
                 }
+                return false;
             }
         };
     }

@@ -42,8 +42,8 @@ public final class TcAttachment implements AutoCloseable {
         /** A link fd, or -errno. */
         int attach(int progFd, int ifindex, int attachType);
 
-        /** Before the link fd is closed; gone: the interface is gone, unpin anyway. */
-        void release(int ifindex, int attachType, boolean gone);
+        /** Before the link fd is closed; gone: the interface is gone, unpin anyway. True when unpinned. */
+        boolean release(int ifindex, int attachType, boolean gone);
     }
 
     private static volatile LinkPins linkPins;
@@ -59,6 +59,7 @@ public final class TcAttachment implements AutoCloseable {
     private final List<Integer> linkFds = new ArrayList<>();
     private final List<Integer> linkTypes = new ArrayList<>(); // attach type of each linkFds entry
     private LinkPins pinned; // how this attachment's links were made
+    private boolean leftAttached;
     private final List<Integer> legacyPoints = new ArrayList<>();
     private final List<Hook> hooks = new ArrayList<>();
     private boolean createdQdisc;
@@ -187,10 +188,15 @@ public final class TcAttachment implements AutoCloseable {
         return ifindex;
     }
 
+    /** True when close() left pinned TCX links attached, for the next process to take over. */
+    public synchronized boolean leftAttached() {
+        return leftAttached;
+    }
+
     private void closeLinks(boolean gone) {
         for (int i = 0; i < linkFds.size(); i++) {
             if (pinned != null) {
-                pinned.release(ifindex, linkTypes.get(i), gone);
+                leftAttached |= !pinned.release(ifindex, linkTypes.get(i), gone);
             }
             Libc.close(linkFds.get(i));
         }

@@ -192,6 +192,7 @@ class RestartTest {
                                 "exit code after " + signal + "\n" + exporter.stderr());
                         if (signal.equals("SIGTERM")) {
                             assertEquals(List.of(), ExporterProcess.errorLines(exporter.stderr()), exporter.stderr());
+                            assertTrue(exporter.stderr().contains("left attached (pinned) to " + net.ifB), exporter.stderr());
                         }
                         // While no exporter runs, the pinned links keep counting into the pinned maps.
                         assertEquals(1, TcHooks.tcxPrograms(net.b, net.ifB, true).size(), "TCX ingress while down");

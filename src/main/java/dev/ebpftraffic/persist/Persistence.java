@@ -88,7 +88,10 @@ public final class Persistence {
             st = null;
         }
         String boot = StateFile.bootId();
-        if (st == null) {
+        if (st == null && mapsContinue) {
+            warn.accept("no state file at " + stateFile.path() + " but the pinned maps were kept: counters start from 0, and what"
+                    + " the kernel still holds from before is counted again; run `uninstall` to start clean");
+        } else if (st == null) {
             info.accept("no state file at " + stateFile.path() + " yet: counters start from 0");
         } else {
             boolean kernel = mapsContinue && st.bootId().equals(boot) && st.mapIds().equals(mapIds) && !mapIds.isEmpty();

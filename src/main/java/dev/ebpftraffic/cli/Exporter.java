@@ -16,6 +16,7 @@ import dev.ebpftraffic.metrics.AttachCollector;
 import dev.ebpftraffic.live.LiveView;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.persist.Persistence;
 import dev.ebpftraffic.web.MetricsServer;
 import dev.ebpftraffic.web.StreamingFamilies;
 import dev.ebpftraffic.web.WebConfig;
@@ -50,6 +51,8 @@ public final class Exporter implements AutoCloseable {
     private volatile boolean closing;
     private boolean closed;
     private LiveView live;
+    private Persistence persistence; // null: restarts start from 0
+    private volatile boolean started;
 
     private Exporter() {
     }
@@ -60,9 +63,19 @@ public final class Exporter implements AutoCloseable {
 
     /** serve=false: no HTTP endpoint; `top --iface` reads {@link #live()} in the same process. */
     public static Exporter start(Options o, boolean serve) {
+        return start(o, serve, null);
+    }
+
+    /** persist: pinned maps and links and the state file (null or not enabled: none). */
+    public static Exporter start(Options o, boolean serve, PersistOptions persist) {
         Exporter e = new Exporter();
+        if (persist != null && persist.enabled()) {
+            persist.checkPaths();
+            e.persistence = new Persistence(persist.pinPath(), persist.stateFile(), Log::info, Log::warn);
+        }
         try {
             e.doStart(o, serve);
+            e.started = true;
             return e;
         } catch (RuntimeException ex) {
             e.close();
@@ -102,10 +115,16 @@ public final class Exporter implements AutoCloseable {
         obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
         obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
         IpGroups.size(obj, groups);
+        if (persistence != null) {
+            persistence.beforeLoad(lib, obj);
+        }
         try {
             obj.load();
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
             throw Privileges.explain(ex);
+        }
+        if (persistence != null) {
+            persistence.afterLoad(obj);
         }
         IpGroups.fill(obj, groups); // before attaching: the overflow path classes dst_ip by it
         BpfFlowReader reader = BpfFlowReader.of(obj);
@@ -118,6 +137,9 @@ public final class Exporter implements AutoCloseable {
         TrafficCollector collector = new TrafficCollector(reader, new FlowAggregator(settings, labeler),
                 ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
+        if (persistence != null) {
+            persistence.restore(collector);
+        }
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
@@ -139,6 +161,9 @@ public final class Exporter implements AutoCloseable {
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
                 obj.programFd(BpfObject.PROG_INGRESS_L3), obj.programFd(BpfObject.PROG_EGRESS_L3));
+        if (persistence != null) {
+            persistence.beforeAttach(lib);
+        }
         AttachManager m = AttachManager.start(lib, programs, o.attachMode(), o.ifaces(), ifaceNames, collector::retire,
                 Log::info, Log::warn, "poll".equals(System.getenv(LINK_WATCH_ENV)));
         resources.add(m);
@@ -151,7 +176,16 @@ public final class Exporter implements AutoCloseable {
             return t;
         });
         resources.add(refresher::shutdownNow);
-        refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
+        if (persistence != null) {
+            // Closed first: on a graceful exit the pinned links stay and the last state is written.
+            Persistence p = persistence;
+            resources.add(() -> {
+                if (started) {
+                    p.exiting();
+                }
+            });
+        }
+        refresher.scheduleWithFixedDelay(persistence != null ? collector::refreshAndPersist : collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));
     }

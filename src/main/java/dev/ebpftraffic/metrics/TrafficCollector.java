@@ -163,6 +163,7 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+        persist(); // the drained entries are gone from the kernel: their totals must be in the state
     }
 
     /** The stats counters by interface name: live kernel entries plus those of interfaces that are gone. */
@@ -305,6 +306,7 @@ public final class TrafficCollector implements MultiCollector {
         synchronized (this) {
             refresh();
             rows = trafficRows();
+            persist(); // before the response: Prometheus never sees more than the state file holds
         }
         TextLines w = new TextLines(out);
         byte[] bytesName = (BYTES + "_total").getBytes(StandardCharsets.US_ASCII);
@@ -373,6 +375,7 @@ public final class TrafficCollector implements MultiCollector {
             });
             out.add(bytes.build());
             out.add(packets.build());
+            persist();
         }
 
         CounterSnapshot.Builder overflowPackets = CounterSnapshot.builder().name(SELF + "flow_map_overflow_packets")
@@ -466,5 +469,67 @@ public final class TrafficCollector implements MultiCollector {
                 SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_map_drained", SELF + "series_budget",
                 SELF + "series_tracked", SELF + "series_exported", SELF + "series_expired", SELF + "series_evicted",
                 SELF + "attached", SELF + "map_read_errors", SELF + "scrape_duration_seconds");
+    }
+
+    // ---- state across restarts ---------------------------------------------------------------
+
+    /** Receives the collector's state after every refresh that a scrape or the timer made. */
+    public interface StateSink {
+        void save(CollectorState state);
+    }
+
+    private StateSink stateSink;
+
+    /** Saves the state through sink from now on (null: not at all). */
+    public synchronized void stateSink(StateSink sink) {
+        this.stateSink = sink;
+    }
+
+    /** Reads the maps and saves the state: the timer between scrapes, and the last act on exit. */
+    public synchronized void refreshAndPersist() {
+        refresh();
+        persist();
+    }
+
+    /** Caller holds the lock. A failed write is logged; the previous state file stays whole. */
+    private void persist() {
+        StateSink sink = stateSink;
+        if (sink == null) {
+            return;
+        }
+        try {
+            sink.save(state());
+        } catch (RuntimeException e) {
+            errorLog.accept("writing the state file failed: " + e.getMessage());
+        }
+    }
+
+    /** A consistent copy of what the collector holds (under its lock). */
+    public synchronized CollectorState state() {
+        long now = clock.getAsLong();
+        List<CollectorState.RetiredStat> retired = new ArrayList<>();
+        retiredStats.forEach((k, v) -> retired.add(new CollectorState.RetiredStat(k.iface(), k.direction(), k.stat(),
+                v[0], v[1], now - v[2])));
+        List<CollectorState.OverflowSeen> overflow = new ArrayList<>();
+        overflowSeen.forEach((k, v) -> overflow.add(new CollectorState.OverflowSeen(k, v[0], v[1])));
+        return new CollectorState(flows.saveState(now), retired, overflow);
+    }
+
+    /**
+     * Continues from a saved state, before the first refresh. kernelContinues: the kernel maps are
+     * the ones the state was taken from (pinned, same boot); then the kernel's counts continue from
+     * the values the state says were counted already.
+     */
+    public synchronized void restore(CollectorState st, boolean kernelContinues) {
+        long now = clock.getAsLong();
+        flows.restoreState(st.flows(), kernelContinues, now);
+        for (CollectorState.RetiredStat r : st.retired()) {
+            retiredStats.put(new NamedStat(r.iface(), r.direction(), r.stat()), new long[]{r.packets(), r.bytes(), now - r.idleNanos()});
+        }
+        if (kernelContinues) { // new maps' overflow counters start at 0: all of their growth is new
+            for (CollectorState.OverflowSeen o : st.overflow()) {
+                overflowSeen.put(o.key(), new long[]{o.packets(), o.bytes()});
+            }
+        }
     }
 }

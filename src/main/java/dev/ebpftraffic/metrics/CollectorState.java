@@ -1,0 +1,22 @@
+package dev.ebpftraffic.metrics;
+
+import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.flow.AggregatorState;
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.OtherKey;
+
+import java.util.List;
+
+/**
+ * What a {@link TrafficCollector} must keep across a restart: the aggregator's state, the totals of
+ * stats counters whose interface is gone, and the kernel's overflow counters as last handed to
+ * "other" (so their growth, not their whole value, goes to "other" after the restart).
+ */
+public record CollectorState(AggregatorState flows, List<RetiredStat> retired, List<OverflowSeen> overflow) {
+
+    public record RetiredStat(String iface, Direction direction, KernelStat stat, long packets, long bytes, long idleNanos) {
+    }
+
+    public record OverflowSeen(OtherKey key, long packets, long bytes) {
+    }
+}

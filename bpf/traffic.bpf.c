@@ -99,7 +99,7 @@ struct {
 	__type(value, __u32);
 } ip_groups SEC(".maps");
 
-/* The current epoch (0 or 1, see IFDIR_EPOCH_BIT): its only element is flipped by userspace. */
+/* The current epoch (its low bit, see IFDIR_EPOCH_BIT): a counter userspace increments to flip it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -20,7 +20,7 @@ import java.util.function.Consumer;
  * The exporter's objects pinned in bpffs under one directory (--bpf.pin-path), so that the kernel
  * keeps counting while the process is away (a restart, an upgrade, a crash):
  * <pre>
- *   DIR/flows4, DIR/flows6, DIR/stats        the maps
+ *   DIR/flows4, DIR/flows6, DIR/stats, DIR/epoch   the maps ({@link #MAPS})
  *   DIR/links/tcx_IFINDEX_ingress|egress      the TCX links (the kernel detaches a link when its
  *                                             last reference, the pin, goes)
  * </pre>
@@ -30,8 +30,15 @@ import java.util.function.Consumer;
  * packet is counted twice or missed). Legacy (clsact) filters are not kept: see README.
  */
 public final class BpfPins {
-    /** Maps pinned, in the order they are checked. */
-    public static final List<String> MAPS = List.of(BpfObject.MAP_FLOWS4, BpfObject.MAP_FLOWS6, BpfObject.MAP_STATS);
+    /**
+     * The maps that persist across restarts, in the order they are checked: what the kernel counts
+     * while no process runs, and the epoch its flows keys carry (the state file's consistency rests
+     * on it). A new map that must outlive the process is added here; everything else (ip_groups:
+     * filled from --config.file) is created fresh by each process, and the old program keeps its own
+     * until the link switches to the new one.
+     */
+    public static final List<String> MAPS = List.of(BpfObject.MAP_FLOWS4, BpfObject.MAP_FLOWS6, BpfObject.MAP_STATS,
+            BpfObject.MAP_EPOCH);
     static final String LINKS = "links";
 
     private final LibbpfPins pins;

@@ -185,7 +185,7 @@ public final class Exporter implements AutoCloseable {
                 }
             });
         }
-        refresher.scheduleWithFixedDelay(persistence != null ? collector::refreshAndPersist : collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
+        refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));
     }

@@ -140,7 +140,7 @@ public final class TrafficCollector implements MultiCollector {
     }
 
     private void retire0(int ifindex) {
-        refresh();
+        read();
         long now = clock.getAsLong();
         try {
             flows.drainIfindex(reader, ifindex, now);
@@ -180,8 +180,14 @@ public final class TrafficCollector implements MultiCollector {
         return out;
     }
 
-    /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
+    /** Reads the kernel maps into the userspace totals, and saves the state; a timer calls it between scrapes. */
     public synchronized void refresh() {
+        read();
+        persist();
+    }
+
+    /** Every read is followed by {@link #persist}, which lets the reader delete what it moved out of the kernel. */
+    private void read() {
         // The two maps are read independently: one failing does not stall the other.
         try {
             stats.beginRead();
@@ -304,7 +310,7 @@ public final class TrafficCollector implements MultiCollector {
         long start = System.nanoTime();
         List<Row> rows;
         synchronized (this) {
-            refresh();
+            read();
             rows = trafficRows();
             persist(); // before the response: Prometheus never sees more than the state file holds
         }
@@ -353,7 +359,7 @@ public final class TrafficCollector implements MultiCollector {
         boolean traffic = included.test(BYTES) || included.test(PACKETS);
         List<MetricSnapshot> out = new ArrayList<>();
         if (traffic) {
-            refresh();
+            read();
             CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
             CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
             flows.scrape(new FlowAggregator.ScrapeVisitor() {
@@ -485,22 +491,25 @@ public final class TrafficCollector implements MultiCollector {
         this.stateSink = sink;
     }
 
-    /** Reads the maps and saves the state: the timer between scrapes, and the last act on exit. */
-    public synchronized void refreshAndPersist() {
-        refresh();
-        persist();
-    }
-
-    /** Caller holds the lock. A failed write is logged; the previous state file stays whole. */
+    /**
+     * Caller holds the lock. Saves the state, then lets the reader delete the kernel entries it
+     * moved into its totals: write-ahead, so a crash never loses them (see StateFile). A failed
+     * write is logged, the previous state file stays whole, and the entries are deleted anyway
+     * (the maps must not fill up); a crash before the next good write is then not exact.
+     */
     private void persist() {
         StateSink sink = stateSink;
-        if (sink == null) {
-            return;
+        if (sink != null) {
+            try {
+                sink.save(state());
+            } catch (RuntimeException e) {
+                errorLog.accept("writing the state file failed: " + e.getMessage());
+            }
         }
         try {
-            sink.save(state());
+            reader.deleteMoved();
         } catch (RuntimeException e) {
-            errorLog.accept("writing the state file failed: " + e.getMessage());
+            readFailed(e);
         }
     }
 
@@ -512,17 +521,20 @@ public final class TrafficCollector implements MultiCollector {
                 v[0], v[1], now - v[2])));
         List<CollectorState.OverflowSeen> overflow = new ArrayList<>();
         overflowSeen.forEach((k, v) -> overflow.add(new CollectorState.OverflowSeen(k, v[0], v[1])));
-        return new CollectorState(flows.saveState(now), retired, overflow);
+        return new CollectorState(flows.saveState(now), retired, overflow, reader.saveState());
     }
 
     /**
      * Continues from a saved state, before the first refresh. kernelContinues: the kernel maps are
      * the ones the state was taken from (pinned, same boot); then the kernel's counts continue from
-     * the values the state says were counted already.
+     * the values the state says were counted already. Returns whether the flows entries continue
+     * (the reader also found the kernel's epoch where the state left it).
      */
-    public synchronized void restore(CollectorState st, boolean kernelContinues) {
+    public synchronized boolean restore(CollectorState st, boolean kernelContinues) {
         long now = clock.getAsLong();
-        flows.restoreState(st.flows(), kernelContinues, now);
+        // The flows entries continue only when the reader's totals match the kernel's epoch too.
+        boolean flowsContinue = kernelContinues && reader.restoreState(st.reader());
+        flows.restoreState(st.flows(), flowsContinue, now);
         for (CollectorState.RetiredStat r : st.retired()) {
             retiredStats.put(new NamedStat(r.iface(), r.direction(), r.stat()), new long[]{r.packets(), r.bytes(), now - r.idleNanos()});
         }
@@ -531,5 +543,6 @@ public final class TrafficCollector implements MultiCollector {
                 overflowSeen.put(o.key(), new long[]{o.packets(), o.bytes()});
             }
         }
+        return flowsContinue;
     }
 }

@@ -21,6 +21,14 @@ import java.util.function.Consumer;
  * leaves the same, with the state of the last refresh or scrape.
  */
 public final class Persistence {
+    /**
+     * Tests only: "before-write" or "after-write" makes the process die like SIGKILL at the first
+     * state write after 1.5 s, just before it (after a read moved kernel entries into the reader's
+     * totals) or just after it (before those entries are deleted from the kernel): the two windows
+     * a crash at a random time rarely hits.
+     */
+    static final String TEST_CRASH_ENV = "EBPF_TRAFFIC_EXPORTER_TEST_CRASH";
+
     private final Path pinPath; // null: nothing pinned
     private final StateFile stateFile;
     private final Consumer<String> info;
@@ -95,16 +103,31 @@ public final class Persistence {
             info.accept("no state file at " + stateFile.path() + " yet: counters start from 0");
         } else {
             boolean kernel = mapsContinue && st.bootId().equals(boot) && st.mapIds().equals(mapIds) && !mapIds.isEmpty();
-            c.restore(st.state(), kernel);
+            boolean flows = c.restore(st.state(), kernel);
+            if (kernel && !flows) {
+                warn.accept("the state file " + stateFile.path() + " is not the last one written over the pinned maps (their epoch"
+                        + " moved on since): the flows counted since then may be lost or counted twice");
+            }
             info.accept("restored " + st.state().flows().series().size() + " series from " + stateFile.path()
                     + (kernel ? ": counters continue, with what the kernel counted meanwhile"
                     : ": counters continue; the kernel maps are new, so traffic after the last state write is not in them"));
         }
         String bootId = boot;
         List<Integer> ids = mapIds;
-        c.stateSink(state -> stateFile.write(new StateFile.Contents(bootId, ids, state)));
+        String crash = System.getenv(TEST_CRASH_ENV);
+        long crashAfter = System.nanoTime() + 1_500_000_000L;
+        c.stateSink(state -> {
+            boolean halt = crash != null && System.nanoTime() > crashAfter;
+            if (halt && crash.equals("before-write")) {
+                Runtime.getRuntime().halt(137);
+            }
+            stateFile.write(new StateFile.Contents(bootId, ids, state));
+            if (halt && crash.equals("after-write")) {
+                Runtime.getRuntime().halt(137);
+            }
+        });
         // Write now, so that a crash before the first scrape still finds this state.
-        c.refreshAndPersist();
+        c.refresh();
     }
 
     /** Before the attach manager starts: TCX links go through pins. */
@@ -122,7 +145,7 @@ public final class Persistence {
                     + " (`ebpf-traffic-exporter uninstall --bpf.pin-path " + pinPath + "` removes them)");
         }
         if (collector != null) {
-            collector.refreshAndPersist();
+            collector.refresh(); // reads and writes the state
         }
     }
 

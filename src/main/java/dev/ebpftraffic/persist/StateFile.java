@@ -1,6 +1,7 @@
 package dev.ebpftraffic.persist;
 
 import dev.ebpftraffic.bpf.KernelStat;
+import dev.ebpftraffic.bpf.ReaderState;
 import dev.ebpftraffic.flow.AggregatorState;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
@@ -33,23 +34,39 @@ import java.util.List;
  * fsync, rename over the old one, fsync of the directory. A reader sees the old state or the new
  * one, never a mix, also after a crash or a power loss.
  *
- * <p>Consistency: a state is one snapshot taken under the collector's lock, after a refresh. For
- * every kernel key it records the value already counted into its series, together with every
- * series' and "other"'s totals and what scrapes showed of them. A new process (with the same
- * pinned maps) continues each kernel entry from that value: what it adds is the kernel's value now
- * minus the recorded one, which is exactly what was counted since the snapshot. The state is
- * written after every refresh and before every scrape response, so Prometheus never sees a value
- * the file does not hold: after a restart every series continues at or above what Prometheus saw
- * last, with no reset and nothing counted twice. See README "Restarts" for what a crash can lose.
+ * <p>Consistency. A pair's value, as the reader hands it to the aggregator, is the reader's
+ * userspace total of the kernel entries it already moved out (deleted) plus the pair's entries
+ * still in the kernel (see BpfFlowReader: the epoch flip). A state is one snapshot taken under the
+ * collector's lock after a read, and holds: every series' and "other"'s totals and what scrapes
+ * showed of them; per pair, the value already counted into its series; the reader's totals; and
+ * the epoch counter P after that read. Two rules make it exact:
+ * <ul>
+ *   <li>Write-ahead: entries a read moved into the reader's totals are deleted from the kernel
+ *       only after the state holding those totals is written, and before the next flip.</li>
+ *   <li>On start over the same pinned maps, with the kernel's counter K: if K == P, entries of
+ *       the other parity are in the saved totals (the process died before or while deleting
+ *       them) and are deleted uncounted; entries of P's parity are not in them. If K == P + 1
+ *       (it died between a flip and the write), nothing in the kernel is in the saved totals.
+ *       The reader then starts from the saved totals, so a pair's first value is saved total +
+ *       what the kernel holds, and the aggregator adds exactly that minus the saved counted
+ *       value: what the kernel counted since the snapshot. Any other K: the state is not the
+ *       last one (a write failed); the kernel part is dropped, with a warning.</li>
+ * </ul>
+ * The state is written after every read and before every scrape response, so Prometheus never
+ * sees a value the file does not hold: after a restart, graceful or SIGKILL, every series
+ * continues from what Prometheus saw, with no reset, nothing lost and nothing counted twice. The
+ * stats map (overflow and skipped counters) is not epoch-based: its entries are cumulative and
+ * continue from the saved values; only a stats entry drained for a deleted interface between its
+ * delete and the next write can be lost in a crash. See README "Restarts and upgrades".
  *
  * <p>Format (big-endian, {@link DataOutputStream}): magic, version, boot id, map ids, then the
  * state's lists. A file of another version or a damaged one is reported and ignored.
  */
 public final class StateFile {
     static final int MAGIC = 0x45544553; // "ETES"
-    static final int VERSION = 1;
+    static final int VERSION = 2; // 2: the reader's totals and epoch
 
-    /** What a state file says. mapIds: the kernel ids of flows4, flows6, stats (empty: not pinned). */
+    /** What a state file says. mapIds: the kernel ids of the pinned maps, BpfPins.MAPS order (empty: not pinned). */
     public record Contents(String bootId, List<Integer> mapIds, CollectorState state) {
     }
 
@@ -168,13 +185,7 @@ public final class StateFile {
         }
         o.writeInt(a.kernel().size());
         for (AggregatorState.KernelState k : a.kernel()) {
-            FlowKey f = k.key();
-            o.writeInt(f.ifindex());
-            o.writeByte(f.direction().code());
-            o.writeLong(f.src().hi());
-            o.writeLong(f.src().lo());
-            o.writeLong(f.dst().hi());
-            o.writeLong(f.dst().lo());
+            flowKey(o, k.key());
             o.writeInt(index.getOrDefault(k.series(), -1)); // its series, by position in the list above
             if (!index.containsKey(k.series())) {
                 seriesKey(o, k.series());
@@ -206,6 +217,17 @@ public final class StateFile {
             o.writeLong(s.packets());
             o.writeLong(s.bytes());
         }
+        ReaderState r = c2.reader();
+        o.writeBoolean(r != null);
+        if (r != null) {
+            o.writeInt(r.epoch());
+            o.writeInt(r.moved().size());
+            for (ReaderState.Moved m : r.moved()) {
+                flowKey(o, m.key());
+                o.writeLong(m.packets());
+                o.writeLong(m.bytes());
+            }
+        }
         o.writeInt(MAGIC); // trailer: a truncated file cannot pass as whole
     }
 
@@ -227,16 +249,13 @@ public final class StateFile {
         }
         List<AggregatorState.KernelState> kernel = new ArrayList<>();
         for (int i = count(d); i > 0; i--) {
-            int ifindex = d.readInt();
-            Direction dir = Direction.ofCode(d.readByte());
-            IpAddress src = new IpAddress(d.readLong(), d.readLong());
-            IpAddress dst = new IpAddress(d.readLong(), d.readLong());
+            FlowKey fk = flowKey(d);
             int at = d.readInt();
             if (at >= series.size()) {
                 throw new IllegalStateException("the state file is damaged (series " + at + " of " + series.size() + ")");
             }
             SeriesKey sk = at >= 0 ? series.get(at).key() : seriesKey(d);
-            kernel.add(new AggregatorState.KernelState(FlowKey.of(ifindex, dir, src, dst), sk,
+            kernel.add(new AggregatorState.KernelState(fk, sk,
                     d.readLong(), d.readLong(), d.readLong()));
         }
         List<OtherKey> coarse = new ArrayList<>();
@@ -253,10 +272,19 @@ public final class StateFile {
         for (int i = count(d); i > 0; i--) {
             overflow.add(new CollectorState.OverflowSeen(otherKey(d), d.readLong(), d.readLong()));
         }
+        ReaderState reader = null;
+        if (d.readBoolean()) {
+            int epoch = d.readInt();
+            List<ReaderState.Moved> moved = new ArrayList<>();
+            for (int i = count(d); i > 0; i--) {
+                moved.add(new ReaderState.Moved(flowKey(d), d.readLong(), d.readLong()));
+            }
+            reader = new ReaderState(epoch, moved);
+        }
         if (d.readInt() != MAGIC) {
             throw new IllegalStateException("the state file is damaged (no trailer)");
         }
-        return new Contents(boot, ids, new CollectorState(a, retired, overflow));
+        return new Contents(boot, ids, new CollectorState(a, retired, overflow, reader));
     }
 
     private static int count(DataInputStream d) throws IOException {
@@ -265,6 +293,21 @@ public final class StateFile {
             throw new IllegalStateException("the state file is damaged (a count of " + n + ")");
         }
         return n;
+    }
+
+    private static void flowKey(DataOutputStream o, FlowKey f) throws IOException {
+        o.writeInt(f.ifindex());
+        o.writeByte(f.direction().code());
+        o.writeLong(f.src().hi());
+        o.writeLong(f.src().lo());
+        o.writeLong(f.dst().hi());
+        o.writeLong(f.dst().lo());
+    }
+
+    private static FlowKey flowKey(DataInputStream d) throws IOException {
+        int ifindex = d.readInt();
+        Direction dir = Direction.ofCode(d.readByte());
+        return FlowKey.of(ifindex, dir, new IpAddress(d.readLong(), d.readLong()), new IpAddress(d.readLong(), d.readLong()));
     }
 
     private static void seriesKey(DataOutputStream o, SeriesKey k) throws IOException {

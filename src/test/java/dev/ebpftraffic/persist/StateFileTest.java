@@ -83,7 +83,11 @@ class StateFileTest {
         original.refresh(reader, now, List.of()); // counted, not yet scraped: the state holds it too
         CollectorState st = new CollectorState(original.saveState(now),
                 List.of(new CollectorState.RetiredStat("gone0", Direction.INBOUND, KernelStat.NON_IP, 3, 180, 5 * S)),
-                List.of(new CollectorState.OverflowSeen(new OtherKey("eth0", Direction.OUTBOUND, "public"), 4, 400)));
+                List.of(new CollectorState.OverflowSeen(new OtherKey("eth0", Direction.OUTBOUND, "public"), 4, 400)),
+                new dev.ebpftraffic.bpf.ReaderState(41, List.of(
+                        new dev.ebpftraffic.bpf.ReaderState.Moved(st0key(4), 17, 1700),
+                        new dev.ebpftraffic.bpf.ReaderState.Moved(dev.ebpftraffic.flow.FlowKey.of(3, Direction.OUTBOUND,
+                                dev.ebpftraffic.flow.IpAddress.parse("2001:db8::1"), dev.ebpftraffic.flow.IpAddress.parse("fd00::2")), -5, -500))));
         assertFalse(st.flows().others().isEmpty(), "the budget folded nothing: the test would not cover \"other\"");
 
         StateFile file = new StateFile(dir.resolve("state"));
@@ -107,6 +111,11 @@ class StateFileTest {
             restored.refresh(reader, now, List.of());
             assertEquals(scrape(original), scrape(restored), "scrape " + i + " after the restore");
         }
+    }
+
+    private static dev.ebpftraffic.flow.FlowKey st0key(int ifindex) {
+        return dev.ebpftraffic.flow.FlowKey.of(ifindex, Direction.INBOUND, dev.ebpftraffic.flow.IpAddress.parse("10.1.2.3"),
+                dev.ebpftraffic.flow.IpAddress.parse("192.0.2.9"));
     }
 
     @Test
@@ -134,7 +143,7 @@ class StateFileTest {
     void damagedOrForeignFilesAreRefusedWithAReason(@TempDir Path dir) throws IOException {
         StateFile file = new StateFile(dir.resolve("state"));
         FlowAggregator a = aggregator();
-        file.write(new StateFile.Contents("b", List.of(), new CollectorState(a.saveState(0), List.of(), List.of())));
+        file.write(new StateFile.Contents("b", List.of(), new CollectorState(a.saveState(0), List.of(), List.of(), null)));
         byte[] whole = Files.readAllBytes(file.path());
         Files.write(file.path(), java.util.Arrays.copyOf(whole, whole.length - 2));
         assertTrue(assertThrows(IllegalStateException.class, file::read).getMessage().contains("truncated"));

@@ -104,7 +104,8 @@ struct {
  * program whose insert failed sets it; while it is set, packets of unknown pairs go straight to the
  * overflow stat instead of trying an insert that cannot succeed (the failed insert, which takes
  * the bucket lock and searches the free list, was most of a flood packet's cost). Only userspace
- * deletes flows entries, so only it can make room: it clears both after each drain (BpfFlowReader).
+ * deletes flows entries, so only it can make room: it clears both after it deletes the old epoch's
+ * entries (BpfFlowReader.deleteMoved).
  * Every packet is counted either way; the flag only chooses between trying the insert and the
  * overflow stat.
  */
@@ -123,7 +124,7 @@ struct {
 	__type(value, struct overflow_slot);
 } overflow SEC(".maps");
 
-/* The current epoch (0 or 1, see IFDIR_EPOCH_BIT): its only element is flipped by userspace. */
+/* The current epoch (its low bit, see IFDIR_EPOCH_BIT): a counter userspace increments to flip it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -6,6 +6,7 @@ import dev.ebpftraffic.bpf.IpGroups;
 import dev.ebpftraffic.bpf.TcAttachment;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.cli.PersistOptions;
 import dev.ebpftraffic.config.TrafficConfig;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.GroupLabeler;
@@ -19,6 +20,7 @@ import dev.ebpftraffic.metrics.MapMemoryCollector;
 import dev.ebpftraffic.live.LiveView;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
+import dev.ebpftraffic.persist.Persistence;
 import dev.ebpftraffic.web.MetricsServer;
 import dev.ebpftraffic.web.StreamingFamilies;
 import dev.ebpftraffic.web.WebConfig;
@@ -56,6 +58,8 @@ public final class Exporter implements AutoCloseable {
     private volatile boolean closing;
     private boolean closed;
     private LiveView live;
+    private Persistence persistence; // null: restarts start from 0
+    private volatile boolean started;
 
     private Exporter() {
     }
@@ -66,9 +70,19 @@ public final class Exporter implements AutoCloseable {
 
     /** serve=false: no HTTP endpoint; `top --iface` reads {@link #live()} in the same process. */
     public static Exporter start(Options o, boolean serve) {
+        return start(o, serve, null);
+    }
+
+    /** persist: pinned maps and links and the state file (null or not enabled: none). */
+    public static Exporter start(Options o, boolean serve, PersistOptions persist) {
         Exporter e = new Exporter();
+        if (persist != null && persist.enabled()) {
+            persist.checkPaths();
+            e.persistence = new Persistence(persist.pinPath(), persist.stateFile(), Log::info, Log::warn);
+        }
         try {
             e.doStart(o, serve);
+            e.started = true;
             return e;
         } catch (RuntimeException ex) {
             e.close();
@@ -119,6 +133,9 @@ public final class Exporter implements AutoCloseable {
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
             IpGroups.size(obj, groups);
+            if (persistence != null) {
+                persistence.beforeLoad(lib, obj);
+            }
             try {
                 obj.load();
             } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
@@ -142,6 +159,9 @@ public final class Exporter implements AutoCloseable {
             throw failure;
         }
         BpfObject obj = loaded[0];
+        if (persistence != null) {
+            persistence.afterLoad(obj);
+        }
         IpGroups.fill(obj, groups); // before attaching: the overflow path classes dst_ip by it
         BpfFlowReader reader = BpfFlowReader.of(obj);
         resources.add(reader);
@@ -154,6 +174,9 @@ public final class Exporter implements AutoCloseable {
                 ifaceNames, this::hooks, BuildInfo.current(), Log::warn);
         registry.register(collector);
         resources.add(collector::close); // closed after every user of it, before the reader and the maps
+        if (persistence != null) {
+            persistence.restore(collector);
+        }
         registry.register(new AttachCollector(() -> {
             AttachManager m = manager;
             return m == null ? AttachCollector.zero() : m.failures();
@@ -178,6 +201,9 @@ public final class Exporter implements AutoCloseable {
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
                 obj.programFd(BpfObject.PROG_INGRESS_L3), obj.programFd(BpfObject.PROG_EGRESS_L3));
+        if (persistence != null) {
+            persistence.beforeAttach(lib);
+        }
         AttachManager m = AttachManager.start(lib, programs, o.attachMode(), o.ifaces(), ifaceNames, collector::retire,
                 Log::info, Log::warn, "poll".equals(System.getenv(LINK_WATCH_ENV)));
         resources.add(m);
@@ -195,6 +221,15 @@ public final class Exporter implements AutoCloseable {
                 Log.warn("map refresh still running after " + CLOSE_WAIT.toSeconds() + " s; closing anyway");
             }
         });
+        if (persistence != null) {
+            // Closed first: on a graceful exit the pinned links stay and the last state is written.
+            Persistence p = persistence;
+            resources.add(() -> {
+                if (started) {
+                    p.exiting();
+                }
+            });
+        }
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));

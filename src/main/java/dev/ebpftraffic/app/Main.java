@@ -3,6 +3,7 @@ package dev.ebpftraffic.app;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.cli.PersistOptions;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.metrics.BuildInfo;
 
@@ -22,9 +23,15 @@ public final class Main {
             System.exit(AotTraining.run());
             return;
         }
+        if (args.length > 0 && args[0].equals("uninstall")) { // clean removal of pins and state
+            System.exit(uninstall(java.util.Arrays.copyOfRange(args, 1, args.length)));
+            return;
+        }
         Options o;
+        PersistOptions persist;
         try {
-            o = Options.parse(args);
+            persist = PersistOptions.extract(args, false);
+            o = Options.parse(persist.rest().toArray(new String[0]));
         } catch (UsageException e) {
             System.err.println("ebpf-traffic-exporter: " + ControlChars.escape(e.getMessage()));
             System.exit(2);
@@ -32,6 +39,7 @@ public final class Main {
         }
         if (o.help()) {
             System.out.print(Options.USAGE);
+            System.out.print("\n" + PersistOptions.USAGE);
             return;
         }
         if (o.version()) {
@@ -43,7 +51,7 @@ public final class Main {
 
         Exporter exporter;
         try {
-            exporter = Exporter.start(o);
+            exporter = Exporter.start(o, true, persist);
         } catch (RuntimeException e) {
             Log.error(e.getMessage());
             System.exit(1);
@@ -56,5 +64,32 @@ public final class Main {
             stopped.countDown();
         }, "shutdown"));
         stopped.await();
+    }
+
+    /** `uninstall`: removes what --bpf.pin-path and --state.file left (links are detached with their pins). */
+    static int uninstall(String[] args) {
+        PersistOptions p;
+        try {
+            p = PersistOptions.extract(args, true);
+            if (!p.rest().isEmpty()) {
+                throw new UsageException("uninstall takes only --bpf.pin-path and --state.file, not " + p.rest().get(0));
+            }
+        } catch (UsageException e) {
+            System.err.println("ebpf-traffic-exporter: " + e.getMessage());
+            return 2;
+        }
+        try {
+            java.util.List<String> removed = dev.ebpftraffic.persist.Persistence.uninstall(p.pinPath(), p.stateFile());
+            for (String r : removed) {
+                System.out.println("removed " + r);
+            }
+            if (removed.isEmpty()) {
+                System.out.println("nothing to remove");
+            }
+            return 0;
+        } catch (RuntimeException e) {
+            System.err.println("ebpf-traffic-exporter: uninstall: " + e.getMessage());
+            return 1;
+        }
     }
 }

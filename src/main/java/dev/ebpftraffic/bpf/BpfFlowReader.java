@@ -4,6 +4,7 @@ import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.FlowValue;
 import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.ReaderState;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
@@ -35,10 +36,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * and an increment into a freed element is lost either way.) Instead the programs put an epoch bit
  * in every key. Each {@link #readFlows} flips the epoch, waits for an RCU grace period (membarrier),
  * after which no program holds a pointer to an entry of the old epoch, and then moves the old
- * epoch's entries, frozen now, into {@code base} here and deletes them. A pair's value is its base
+ * epoch's entries, frozen now, into {@code base} here and deletes them ({@link #deleteMoved}). A pair's value is its base
  * plus its entry of the current epoch; {@link #drainFlow} forgets a pair here without touching the
  * kernel. The cost on the hot path is one inlined array lookup per packet; a busy pair is inserted
  * again once per read.
+ *
+ * <p>The epoch map holds a counter, incremented by each flip; programs use its low bit. The
+ * entries a read moved into {@code base} are deleted from the kernel only by {@link #deleteMoved},
+ * after the caller saved {@code base} (write-ahead), and always before the next flip. So a state
+ * saved after a read with counter P says: entries of the other parity are in base (deleted, or
+ * about to be), entries of P's parity are not. {@link #restoreState} relies on that.
  */
 public final class BpfFlowReader implements FlowReader, AutoCloseable {
     static final int BATCH = 1024;
@@ -69,7 +76,13 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private Map<StatKey, long[]> overflowSeen = new HashMap<>();
     private final MemorySegment epochKey;
     private final MemorySegment epochValue;
-    private int epoch;
+    private int epoch; // the counter in the epoch map; programs count in its low bit
+    private int movedEpoch; // the counter of the last read that moved the old epoch's entries into base
+    /** Entries of the old epoch whose values are in base but which are still in the kernel. */
+    private final List<Pending> pending = new ArrayList<>();
+
+    private record Pending(FlowKey key, int parity) {
+    }
     /** Per pair: the values of its deleted (old-epoch) entries, less what a drain already handed out. */
     private final Map<FlowKey, long[]> base = new HashMap<>();
     /** Per pair: the value of its current-epoch entry as the last read reported it. */
@@ -115,6 +128,17 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         this.drainValue = arena.allocate(valueStride * cpus, 8);
         this.epochKey = arena.allocate(JAVA_INT);
         this.epochValue = arena.allocate(JAVA_INT);
+        this.epoch = kernelEpoch(); // pinned maps keep theirs
+        this.movedEpoch = epoch;
+    }
+
+    private int kernelEpoch() {
+        epochKey.set(JAVA_INT, 0, 0);
+        int ret = lib.mapLookupElem(epochFd, epochKey, epochValue);
+        if (ret < 0) {
+            throw new LibbpfException("cannot read the BPF epoch map: " + Libc.strerror(-ret), -ret);
+        }
+        return epochValue.get(JAVA_INT, 0);
     }
 
     public static BpfFlowReader of(BpfObject obj) {
@@ -148,7 +172,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (workloadsFd < 0) {
             return;
         }
-        int current = epoch;
+        int current = epoch & 1; // programs store the counter's low bit in the key
         Map<EpochKey, long[]> now = new HashMap<>();
         read(workloadsFd, WorkloadKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) ->
                 now.put(new EpochKey(WorkloadKey.read(seg, off), WorkloadKey.epoch(seg, off)), new long[] {p, b}));
@@ -208,7 +232,8 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public void readFlows(Sink<FlowKey> sink) {
-        int old = epoch;
+        deleteMoved(); // throws while they stay: a flip would revive them
+        int old = epoch & 1;
         flipEpoch();
         Map<FlowKey, long[]> live = new HashMap<>();
         List<FlowKey> frozen = new ArrayList<>();
@@ -227,22 +252,16 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 }
             });
         }
-        // Nothing writes to the old epoch's entries any more: each one's value is final. Fold it into
-        // base only once it is deleted, so that a failed delete leaves it for the next read.
+        // Nothing writes to the old epoch's entries any more: each one's value is final. It moves
+        // into base now; deleteMoved removes it from the kernel once base is saved.
         for (FlowKey k : frozen) {
-            k.write(drainKey, 0);
-            drainKey.set(JAVA_INT, 0, drainKey.get(JAVA_INT, 0) | old << EPOCH_BIT);
-            int ret = lib.mapDeleteElem(k.ipv4() ? flows4Fd : flows6Fd, drainKey);
-            if (ret == 0) {
-                long[] v = frozenValues.get(k);
-                long[] acc = base.computeIfAbsent(k, x -> new long[2]);
-                acc[0] += v[0];
-                acc[1] += v[1];
-            } else if (ret != -Errno.ENOENT) {
-                throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
-            }
+            long[] v = frozenValues.get(k);
+            long[] acc = base.computeIfAbsent(k, x -> new long[2]);
+            acc[0] += v[0];
+            acc[1] += v[1];
+            pending.add(new Pending(k, old));
         }
-        clearFull();
+        movedEpoch = epoch; // not before: a read that fails after the flip moved nothing
         base.values().removeIf(v -> v[0] == 0 && v[1] == 0);
         liveSeen = live;
         for (Map.Entry<FlowKey, long[]> e : base.entrySet()) {
@@ -256,17 +275,111 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
+    /**
+     * Also clears the map-full flags once the moved entries are deleted: only those deletes make
+     * room, and they come after the state write, so the flags are cleared here and not in
+     * {@link #readFlows}. Between a read and this call a full map keeps sending new pairs to the
+     * overflow counters (counted either way).
+     */
+    @Override
+    public void deleteMoved() {
+        if (pending.isEmpty()) {
+            return;
+        }
+        LibbpfException failed = null;
+        for (java.util.Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
+            Pending p = it.next();
+            int ret = deleteEntry(p.key(), p.parity());
+            if (ret == 0 || ret == -Errno.ENOENT) {
+                it.remove();
+            } else if (failed == null) {
+                failed = new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
+            }
+        }
+        if (failed != null) {
+            throw failed;
+        }
+        clearFull();
+    }
+
+    private int deleteEntry(FlowKey k, int parity) {
+        k.write(drainKey, 0);
+        drainKey.set(JAVA_INT, 0, drainKey.get(JAVA_INT, 0) | parity << EPOCH_BIT);
+        return lib.mapDeleteElem(k.ipv4() ? flows4Fd : flows6Fd, drainKey);
+    }
+
+    @Override
+    public ReaderState saveState() {
+        List<ReaderState.Moved> moved = new ArrayList<>(base.size());
+        base.forEach((k, v) -> moved.add(new ReaderState.Moved(k, v[0], v[1])));
+        List<ReaderState.OverflowBase> ob = new ArrayList<>(overflowBase.size());
+        overflowBase.forEach((k, v) -> ob.add(new ReaderState.OverflowBase(k, v[0], v[1])));
+        return new ReaderState(movedEpoch, moved, ob);
+    }
+
+    /**
+     * With the kernel's counter K and the saved one P (see the class comment): K == P: the process
+     * died after saving, its moved entries (other parity) may still be in the kernel and are
+     * deleted here uncounted, since base holds them; K == P + 1: it died between a flip and the
+     * save (or a read failed after its flip), nothing of the kernel is in base. Anything else: the
+     * state is not the last one. P is the counter of the last read that moved entries, not of
+     * the last flip. The overflow base is restored in every case (the caller checked that these
+     * are the maps st was taken from).
+     */
+    @Override
+    public boolean restoreState(ReaderState st) {
+        if (st == null || !base.isEmpty() || !pending.isEmpty()) {
+            return false;
+        }
+        // The "overflow" array is not epoch-based: over the same pinned maps its cumulative counts
+        // continue whatever the epoch says, and what drains handed out of them stays handed out.
+        overflowBase.clear();
+        for (ReaderState.OverflowBase o : st.overflowBase()) {
+            overflowBase.put(o.key(), new long[] {o.packets(), o.bytes()});
+        }
+        int k = kernelEpoch();
+        if (k != st.epoch() && k != st.epoch() + 1) {
+            return false;
+        }
+        if (k == st.epoch()) {
+            int moved = (k & 1) ^ 1;
+            List<FlowKey> stale = new ArrayList<>();
+            for (boolean six : new boolean[] {false, true}) {
+                read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), 1, (seg, off, p, b) -> {
+                    int ifdir = seg.get(JAVA_INT, off);
+                    if ((ifdir >>> EPOCH_BIT & 1) == moved) {
+                        seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT));
+                        stale.add(six ? FlowKey.read6(seg, off) : FlowKey.read4(seg, off));
+                        seg.set(JAVA_INT, off, ifdir);
+                    }
+                });
+            }
+            for (FlowKey f : stale) {
+                int ret = deleteEntry(f, moved);
+                if (ret < 0 && ret != -Errno.ENOENT) {
+                    throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
+                }
+            }
+        }
+        epoch = k;
+        movedEpoch = k == st.epoch() ? k : st.epoch();
+        for (ReaderState.Moved m : st.moved()) {
+            base.put(m.key(), new long[] {m.packets(), m.bytes()});
+        }
+        return true;
+    }
+
     /** IFDIR_EPOCH_BIT in bpf/traffic.h. */
     private static final int EPOCH_BIT = 30;
 
     /** Flips the epoch the programs count in, then waits until no program run of the old epoch is left. */
     private void flipEpoch() {
-        epoch ^= 1;
+        epoch++;
         epochKey.set(JAVA_INT, 0, 0);
         epochValue.set(JAVA_INT, 0, epoch);
         int ret = lib.mapUpdateElem(epochFd, epochKey, epochValue, 0);
         if (ret < 0) {
-            epoch ^= 1;
+            epoch--;
             throw new LibbpfException("cannot update the BPF epoch map: " + Libc.strerror(-ret), -ret);
         }
         if (!Libc.rcuGracePeriod()) {

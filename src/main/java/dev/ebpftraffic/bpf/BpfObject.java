@@ -179,6 +179,11 @@ public final class BpfObject implements AutoCloseable {
         return -1;
     }
 
+    /** libbpf's struct bpf_map of that name (for pinning: reuse before load). */
+    public MemorySegment mapHandle(String name) {
+        return lib.findMap(obj, name);
+    }
+
     /** The object's BTF, for layout checks. */
     public MemorySegment btf() {
         return lib.objectBtf(obj);

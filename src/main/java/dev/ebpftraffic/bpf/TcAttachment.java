@@ -41,6 +41,26 @@ public final class TcAttachment implements AutoCloseable {
     public record Hook(String iface, String hook, String mode) {
     }
 
+    /**
+     * TCX links through bpffs pins (--bpf.pin-path): attach reuses a pinned link of the same hook
+     * (swapping its program) or pins a new one; release unpins it unless the exporter is exiting
+     * to be restarted, so the link (and the counting) outlives the process.
+     */
+    public interface LinkPins {
+        /** A link fd, or -errno. */
+        int attach(int progFd, int ifindex, int attachType);
+
+        /** Before the link fd is closed; gone: the interface is gone, unpin anyway. True when unpinned. */
+        boolean release(int ifindex, int attachType, boolean gone);
+    }
+
+    private static volatile LinkPins linkPins;
+
+    /** Pins TCX links from now on (null: plain links, detached when the process exits). */
+    public static void pinLinks(LinkPins pins) {
+        linkPins = pins;
+    }
+
     /** One attach point (ingress or egress) and what we hold there. */
     private static final class Point {
         final String hook;
@@ -67,6 +87,8 @@ public final class TcAttachment implements AutoCloseable {
     private final List<Point> points = new ArrayList<>();
     private String mode = "tcx";
     private int handle; // legacy
+    private LinkPins pinned; // how this attachment's TCX links were made
+    private boolean leftAttached;
     private boolean createdQdisc;
     private boolean closed;
 
@@ -115,16 +137,22 @@ public final class TcAttachment implements AutoCloseable {
 
     /** Returns 0, or the errno of the first failure (with nothing left attached). */
     private int attachTcx() {
+        pinned = linkPins;
         for (Point p : points) {
-            int fd = lib.linkCreate(p.progFd, ifindex, p.tcxType);
+            int fd = createLink(p);
             if (fd < 0) {
-                closeLinks();
+                closeLinks(false);
                 return -fd;
             }
             p.linkFd = fd;
             p.attached = true;
         }
         return 0;
+    }
+
+    /** A TCX link fd or -errno; with pins, the pinned link of this hook (ours, from a previous process) is taken over. */
+    private int createLink(Point p) {
+        return pinned != null ? pinned.attach(p.progFd, ifindex, p.tcxType) : lib.linkCreate(p.progFd, ifindex, p.tcxType);
     }
 
     private void attachLegacy() {
@@ -312,7 +340,7 @@ public final class TcAttachment implements AutoCloseable {
             }
             try {
                 if (mode.equals("tcx")) {
-                    int fd = lib.linkCreate(p.progFd, ifindex, p.tcxType);
+                    int fd = createLink(p); // a pinned link detached from outside is defunct: replaced and pinned anew
                     if (fd < 0) {
                         throw new LibbpfException(message(iface, "TCX link", -fd), -fd);
                     }
@@ -392,8 +420,16 @@ public final class TcAttachment implements AutoCloseable {
         return p.tcPoint == Libbpf.BPF_TC_INGRESS ? TcFilters.CLSACT_INGRESS : TcFilters.CLSACT_EGRESS;
     }
 
-    private void closeLinks() {
+    /** True when close() left pinned TCX links attached, for the next process to take over. */
+    public synchronized boolean leftAttached() {
+        return leftAttached;
+    }
+
+    private void closeLinks(boolean gone) {
         for (Point p : points) {
+            if (pinned != null && p.linkFd >= 0) {
+                leftAttached |= !pinned.release(ifindex, p.tcxType, gone);
+            }
             Libc.close(p.linkFd);
             p.linkFd = -1;
             p.attached = false;
@@ -411,7 +447,7 @@ public final class TcAttachment implements AutoCloseable {
             return;
         }
         closed = true;
-        closeLinks();
+        closeLinks(true);
         createdQdisc = false;
     }
 
@@ -427,7 +463,7 @@ public final class TcAttachment implements AutoCloseable {
         }
         closed = true;
         if (mode.equals("tcx")) {
-            closeLinks();
+            closeLinks(false);
             return;
         }
         try (Arena arena = Arena.ofConfined()) {

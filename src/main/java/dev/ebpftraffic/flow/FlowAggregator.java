@@ -699,4 +699,76 @@ public final class FlowAggregator {
     public Settings settings() {
         return settings;
     }
+
+    // ---- state across restarts ---------------------------------------------------------------
+
+    /** A copy of everything held, for a state file (see dev.ebpftraffic.persist.StateFile). */
+    public AggregatorState saveState(long now) {
+        List<AggregatorState.SeriesState> ss = new ArrayList<>(series.size());
+        for (Series s : series.values()) {
+            ss.add(new AggregatorState.SeriesState(s.key, s.packets, s.bytes, s.shownPackets, s.shownBytes, s.shown,
+                    s.score, now - s.lastActive, s.exported));
+        }
+        List<AggregatorState.OtherState> os = new ArrayList<>(other.size());
+        other.forEach((k, o) -> os.add(new AggregatorState.OtherState(k, o.packets, o.bytes, o.shownPackets, o.shownBytes,
+                o.shown, now - o.lastActive, o.foldedPackets, o.foldedBytes)));
+        List<AggregatorState.KernelState> ks = new ArrayList<>(kernel.size());
+        kernel.forEach((k, e) -> ks.add(new AggregatorState.KernelState(k, e.series.key, e.packets, e.bytes, now - e.lastChange)));
+        return new AggregatorState(ss, os, ks, List.copyOf(coarse), drained, expired, evicted);
+    }
+
+    /**
+     * Continues from a saved state; call once, before the first refresh. With kernelContinues (the
+     * kernel maps are the very ones the state was taken from), each kernel entry continues from the
+     * value already counted, so the next read adds only what the kernel counted since. Otherwise
+     * the kernel part is dropped: the maps are new, and all they hold is new.
+     */
+    public void restoreState(AggregatorState st, boolean kernelContinues, long now) {
+        if (!series.isEmpty() || !other.isEmpty() || !kernel.isEmpty()) {
+            throw new IllegalStateException("restoreState needs an empty aggregator");
+        }
+        for (AggregatorState.SeriesState x : st.series()) {
+            Series s = new Series(x.key(), now - x.idleNanos());
+            s.packets = x.packets();
+            s.bytes = x.bytes();
+            s.shownPackets = x.shownPackets();
+            s.shownBytes = x.shownBytes();
+            s.shown = x.shown();
+            s.score = x.score();
+            s.exported = x.exported();
+            if (s.exported) {
+                exportedCount++;
+            }
+            series.put(s.key, s);
+        }
+        for (AggregatorState.OtherState x : st.others()) {
+            Other o = new Other(now - x.idleNanos());
+            o.packets = x.packets();
+            o.bytes = x.bytes();
+            o.shownPackets = x.shownPackets();
+            o.shownBytes = x.shownBytes();
+            o.shown = x.shown();
+            o.foldedPackets = x.foldedPackets();
+            o.foldedBytes = x.foldedBytes();
+            other.put(x.key(), o);
+        }
+        if (kernelContinues) {
+            for (AggregatorState.KernelState x : st.kernel()) {
+                Series s = series.get(x.series());
+                if (s == null) {
+                    continue; // not in a consistent state file; its entry then counts as new
+                }
+                KernelEntry e = new KernelEntry(s, now - x.idleNanos());
+                e.packets = x.packets();
+                e.bytes = x.bytes();
+                e.seen = generation;
+                s.kernelRefs++;
+                kernel.put(x.key(), e);
+            }
+        }
+        coarse.addAll(st.coarse());
+        drained = st.drained();
+        expired = st.expired();
+        evicted = st.evicted();
+    }
 }

@@ -42,6 +42,29 @@ public interface FlowReader {
         return new long[4][2];
     }
 
+    /**
+     * Deletes from the kernel the entries the last {@link #readFlows} moved into this reader's
+     * totals. Call it once those totals are saved (the state file): a crash in between then finds
+     * them both in the file and in the kernel, and the restart tells the two apart by the epoch.
+     * {@link #readFlows} does it itself first if nobody did.
+     */
+    default void deleteMoved() {
+    }
+
+    /** This reader's own totals, for a state file; null when it keeps none. */
+    default ReaderState saveState() {
+        return null;
+    }
+
+    /**
+     * Before the first read, over kernel maps that outlived the process which saved st: continues
+     * from st. Returns false when the kernel's flows entries do not match st (then only what st
+     * says about counters that are not epoch-based, such as the overflow array, is restored).
+     */
+    default boolean restoreState(ReaderState st) {
+        return false;
+    }
+
     /** max_entries of each flows map ("flows4" and "flows6" are the same size: --map-size). */
     int flowCapacity();
 

@@ -372,7 +372,7 @@ public final class AttachManager implements AutoCloseable {
             for (Attached a : attached.values()) {
                 try {
                     a.attachment.close();
-                    info.accept("detached from " + a.name);
+                    info.accept((a.attachment.leftAttached() ? "left attached (pinned) to " : "detached from ") + a.name);
                 } catch (RuntimeException e) {
                     warn.accept("detaching from " + a.name + ": " + e.getMessage());
                 }

@@ -158,7 +158,7 @@ public final class TrafficCollector implements MultiCollector {
         if (closed) {
             return;
         }
-        refresh();
+        read();
         long now = clock.getAsLong();
         try {
             flows.drainIfindex(reader, ifindex, now);
@@ -181,6 +181,7 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+        persist(); // the drained entries are gone from the kernel: their totals must be in the state
     }
 
     /** The stats counters by interface name: live kernel entries plus those of interfaces that are gone. */
@@ -197,10 +198,19 @@ public final class TrafficCollector implements MultiCollector {
         return out;
     }
 
-    /** Reads the kernel maps into the userspace totals; scrapes call it, and a timer between scrapes. */
+    /** Reads the kernel maps into the userspace totals, and saves the state; a timer calls it between scrapes. */
     public synchronized void refresh() {
         if (closed) {
             return; // the maps may be gone: keep serving the last totals
+        }
+        read();
+        persist();
+    }
+
+    /** Every read is followed by {@link #persist}, which lets the reader delete what it moved out of the kernel. */
+    private void read() {
+        if (closed) {
+            return; // scrapes after close serve the last totals
         }
         // The two maps are read independently: one failing does not stall the other.
         try {
@@ -344,8 +354,9 @@ public final class TrafficCollector implements MultiCollector {
         long start = System.nanoTime();
         List<Row> rows;
         synchronized (this) {
-            refresh();
+            read();
             rows = trafficRows();
+            persist(); // before the response: Prometheus never sees more than the state file holds
         }
         TextLines w = new TextLines(out);
         byte[] bytesName = (BYTES + "_total").getBytes(StandardCharsets.US_ASCII);
@@ -392,7 +403,7 @@ public final class TrafficCollector implements MultiCollector {
         boolean traffic = included.test(BYTES) || included.test(PACKETS);
         List<MetricSnapshot> out = new ArrayList<>();
         if (traffic) {
-            refresh();
+            read();
             CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
             CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
             flows.scrape(new FlowAggregator.ScrapeVisitor() {
@@ -414,6 +425,7 @@ public final class TrafficCollector implements MultiCollector {
             });
             out.add(bytes.build());
             out.add(packets.build());
+            persist();
         }
 
         if (workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS))) {
@@ -531,5 +543,77 @@ public final class TrafficCollector implements MultiCollector {
                 SELF + "flow_map_entries", SELF + "flow_map_capacity", SELF + "flow_map_drained", SELF + "series_budget",
                 SELF + "series_tracked", SELF + "series_exported", SELF + "series_expired", SELF + "series_evicted",
                 SELF + "attached", SELF + "map_read_errors", SELF + "scrape_duration_seconds");
+    }
+
+    // ---- state across restarts ---------------------------------------------------------------
+
+    /** Receives the collector's state after every refresh that a scrape or the timer made. */
+    public interface StateSink {
+        void save(CollectorState state);
+    }
+
+    private StateSink stateSink;
+
+    /** Saves the state through sink from now on (null: not at all). */
+    public synchronized void stateSink(StateSink sink) {
+        this.stateSink = sink;
+    }
+
+    /**
+     * Caller holds the lock. Saves the state, then lets the reader delete the kernel entries it
+     * moved into its totals: write-ahead, so a crash never loses them (see StateFile). A failed
+     * write is logged, the previous state file stays whole, and the entries are deleted anyway
+     * (the maps must not fill up); a crash before the next good write is then not exact.
+     */
+    private void persist() {
+        if (closed) {
+            return; // the reader may be closed; the last refresh saved the state
+        }
+        StateSink sink = stateSink;
+        if (sink != null) {
+            try {
+                sink.save(state());
+            } catch (RuntimeException e) {
+                errorLog.accept("writing the state file failed: " + e.getMessage());
+            }
+        }
+        try {
+            reader.deleteMoved();
+        } catch (RuntimeException e) {
+            readFailed(e);
+        }
+    }
+
+    /** A consistent copy of what the collector holds (under its lock). */
+    public synchronized CollectorState state() {
+        long now = clock.getAsLong();
+        List<CollectorState.RetiredStat> retired = new ArrayList<>();
+        retiredStats.forEach((k, v) -> retired.add(new CollectorState.RetiredStat(k.iface(), k.direction(), k.stat(),
+                v[0], v[1], now - v[2])));
+        List<CollectorState.OverflowSeen> overflow = new ArrayList<>();
+        overflowSeen.forEach((k, v) -> overflow.add(new CollectorState.OverflowSeen(k, v[0], v[1])));
+        return new CollectorState(flows.saveState(now), retired, overflow, reader.saveState());
+    }
+
+    /**
+     * Continues from a saved state, before the first refresh. kernelContinues: the kernel maps are
+     * the ones the state was taken from (pinned, same boot); then the kernel's counts continue from
+     * the values the state says were counted already. Returns whether the flows entries continue
+     * (the reader also found the kernel's epoch where the state left it).
+     */
+    public synchronized boolean restore(CollectorState st, boolean kernelContinues) {
+        long now = clock.getAsLong();
+        // The flows entries continue only when the reader's totals match the kernel's epoch too.
+        boolean flowsContinue = kernelContinues && reader.restoreState(st.reader());
+        flows.restoreState(st.flows(), flowsContinue, now);
+        for (CollectorState.RetiredStat r : st.retired()) {
+            retiredStats.put(new NamedStat(r.iface(), r.direction(), r.stat()), new long[]{r.packets(), r.bytes(), now - r.idleNanos()});
+        }
+        if (kernelContinues) { // new maps' overflow counters start at 0: all of their growth is new
+            for (CollectorState.OverflowSeen o : st.overflow()) {
+                overflowSeen.put(o.key(), new long[]{o.packets(), o.bytes()});
+            }
+        }
+        return flowsContinue;
     }
 }

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The "flows_full" flags: a failed insert sets its family's flag, packets of unknown pairs then go
- * straight to overflow, a read (which deletes the old epoch's entries) clears both, and inserts
+ * straight to overflow, a read and the delete of the entries it moved (deleteMoved) clear both, and inserts
  * succeed again. Every packet is counted once throughout.
  */
 @KernelTest
@@ -131,6 +131,44 @@ class FlowsFullTestRunTest {
             t.run(OUTBOUND, o);
             assertEquals(Map.of(key, new FlowValue(1, o.length)), t.stats(), "only what came after the drain");
         }
+    }
+
+    /**
+     * The "overflow" array outlives the process when pinned; what a drain handed out of it is in the
+     * reader's saved state. A new reader over the same maps, restored from that state, reports only
+     * what came after the drain; without the restore it would hand out the drained counts again.
+     */
+    @Test
+    void overflowDrainsSurviveANewReaderOverTheSameMaps() {
+        byte[] a = udp4("10.0.0.1", "1.1.1.1", 10);
+        byte[] o = udp4("10.0.0.2", "10.9.9.9", 20); // private dst
+        StatKey key = new StatKey(ProgTestRun.loopbackIfindex(), OUTBOUND, KernelStat.OVERFLOW_PRIVATE);
+        try (ProgTestRun t = ProgTestRun.load(1)) {
+            t.run(OUTBOUND, a);
+            t.run(OUTBOUND, o);
+            t.run(OUTBOUND, o);
+            assertEquals(Map.of(key, new FlowValue(2, 2L * o.length)), t.stats());
+            assertTrue(t.reader().drainStat(key, (k, p, b) -> { }));
+            t.run(OUTBOUND, o); // after the drain, before the "restart"
+            dev.ebpftraffic.flow.ReaderState saved = t.reader().saveState();
+            assertEquals(1, saved.overflowBase().size());
+
+            try (BpfFlowReader fresh = BpfFlowReader.of(t.object())) {
+                assertEquals(Map.of(key, new FlowValue(3, 3L * o.length)), stats(fresh), "the array keeps every count");
+            }
+            try (BpfFlowReader restored = BpfFlowReader.of(t.object())) {
+                assertTrue(restored.restoreState(saved));
+                assertEquals(Map.of(key, new FlowValue(1, o.length)), stats(restored), "only what came after the drain");
+                t.run(OUTBOUND, o);
+                assertEquals(Map.of(key, new FlowValue(2, 2L * o.length)), stats(restored));
+            }
+        }
+    }
+
+    private static Map<StatKey, FlowValue> stats(BpfFlowReader r) {
+        Map<StatKey, FlowValue> m = new java.util.HashMap<>();
+        r.readStats((k, p, b) -> m.put(k, new FlowValue(p, b)));
+        return m;
     }
 
     /**

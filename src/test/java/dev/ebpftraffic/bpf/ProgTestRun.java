@@ -211,6 +211,7 @@ final class ProgTestRun implements AutoCloseable {
                 fail("the reader returned " + k + " twice");
             }
         });
+        r.deleteMoved(); // as the collector does after each read (its state write comes first)
         return m;
     }
 

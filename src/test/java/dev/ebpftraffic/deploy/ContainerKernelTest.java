@@ -40,6 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * of Debian packages from mmdebstrap, a jlinked Java runtime), run under Debian's podman with runc
  * as the DaemonSet in deploy/kubernetes runs it: the pod's settings are read from the manifest
  * (capabilities, read-only root, no privilege escalation, root uid, host network, the /tmp volume,
+ * the hostPath bpffs and state directory on test-owned stand-ins,
  * the memory limit, the args, the grace period), not repeated here.
  *
  * <p>Host network: podman is started inside the test namespace b with nsenter (network namespace
@@ -109,17 +110,24 @@ class ContainerKernelTest {
             // Loaded through SnakeYAML in the jlinked runtime (no java.desktop); a range no test traffic uses.
             Files.writeString(config, "groups:\n  docs:\n    cidrs: [192.0.2.0/24]\n");
             Path seccomp = seccompWithBpfCaps(podman);
+            // The manifest's hostPath volumes, on directories of the test's own: a bpffs mounted for
+            // this test (never the host's /sys/fs/bpf), unmounted at the end, which drops any pin left.
+            Path bpffs = Files.createDirectory(tmp.resolve("bpffs"));
+            Cmd.run("mount", "-t", "bpf", "bpf", bpffs.toString()).ok();
+            net.own(() -> Cmd.run("umount", bpffs.toString()));
+            Map<String, Path> hostPaths = Map.of("/sys/fs/bpf", bpffs,
+                    "/var/lib/ebpf-traffic-exporter", Files.createDirectory(tmp.resolve("state")));
 
             // With the runtime's default seccomp profile as it is, bpf() fails for want of CAP_SYS_ADMIN.
             String refused = name + "-default-seccomp";
             net.own(() -> Cmd.run(podman, "rm", "-f", refused));
-            Cmd.Result r = Cmd.run(Duration.ofSeconds(90), runCommand(nsenter, podman, net, pod, c, refused, image, config, null, false));
+            Cmd.Result r = Cmd.run(Duration.ofSeconds(90), runCommand(nsenter, podman, net, pod, c, refused, image, config, hostPaths, null, false));
             assertEquals(1, r.exitCode(), r.toString());
             assertTrue(r.stderr().contains("permission denied loading the BPF program"), r.toString());
             TcHooks.assertNothingAttached(net.b, net.ifB);
 
             net.own(() -> Cmd.run(podman, "rm", "-f", name));
-            Cmd.run(Duration.ofSeconds(60), runCommand(nsenter, podman, net, pod, c, name, image, config, seccomp, true)).ok();
+            Cmd.run(Duration.ofSeconds(60), runCommand(nsenter, podman, net, pod, c, name, image, config, hostPaths, seccomp, true)).ok();
             awaitReady(podman, net, name, port);
 
             // The process: root, with exactly the manifest's capabilities in every set it can use,
@@ -156,16 +164,31 @@ class ContainerKernelTest {
             assertEquals(200, HttpGet.get(net.b, "127.0.0.1", port, "/-/healthy").status());
             assertEquals(200, HttpGet.get(net.b, "127.0.0.1", port, "/-/ready").status());
 
-            // Stopped as the kubelet stops it (SIGTERM, then the grace period): it detaches and leaves nothing.
+            // Stopped as the kubelet stops it (SIGTERM, then the grace period): the TCX links stay attached
+            // and pinned with the maps for the next pod; `uninstall` in the same image removes them.
             long grace = pod.getTerminationGracePeriodSeconds();
             Cmd.run(Duration.ofSeconds(grace + 30), List.of(podman, "stop", "-t", Long.toString(grace), name)).ok();
             String state = Cmd.run(podman, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name).ok().stdout().strip();
             Cmd.Result logs = Cmd.run(podman, "logs", name).ok();
-            assertTrue(logs.stderr().contains("detached from " + net.ifB), logs.toString());
+            assertTrue(logs.stderr().contains("left attached (pinned) to " + net.ifB), logs.toString());
             // 143: the JVM's status after a SIGTERM whose shutdown ran (0 if the exporter ever maps it so);
             // 137 would mean it outlived the grace period and was killed.
             assertTrue(state.equals("exited 143") || state.equals("exited 0"), state + "\n" + logs);
+            assertEquals(1, TcHooks.tcxPrograms(net.b, net.ifB, true).size(), "pinned TCX ingress after the stop");
+            assertTrue(Files.exists(bpffs.resolve("ebpf-traffic-exporter/flows4")), "flows4 pinned");
+            List<String> uninstall = new ArrayList<>(runCommand(nsenter, podman, net, pod, c, name + "-uninstall", image, config,
+                    hostPaths, seccomp, false));
+            List<String> persist = c.getArgs().stream().filter(a -> a.startsWith("--bpf.pin-path=") || a.startsWith("--state.file=")).toList();
+            uninstall.subList(uninstall.indexOf(image) + 1, uninstall.size()).clear();
+            uninstall.add("uninstall");
+            uninstall.addAll(persist);
+            Cmd.Result u = Cmd.run(Duration.ofSeconds(60), uninstall);
+            assertEquals(0, u.exitCode(), u.toString());
+            assertTrue(u.stdout().contains("removed /sys/fs/bpf/ebpf-traffic-exporter/flows4"), u.toString());
             TcHooks.assertNothingAttached(net.b, net.ifB);
+            try (var left = Files.list(bpffs)) {
+                assertEquals(List.of(), left.filter(p -> !p.getFileName().toString().endsWith(".debug")).toList(), "left pinned");
+            }
 
             Cmd.run(podman, "rm", name).ok();
             Cmd.run(podman, "rmi", image).ok();
@@ -179,7 +202,8 @@ class ContainerKernelTest {
      * seccomp null: the runtime's default profile as it is.
      */
     static List<String> runCommand(String nsenter, String podman, NetNs net, PodSpec pod, Container c, String name,
-                                   String image, Path config, Path seccomp, boolean detach) throws IOException {
+                                   String image, Path config, Map<String, Path> hostPaths, Path seccomp, boolean detach)
+            throws IOException {
         SecurityContext sc = c.getSecurityContext();
         List<String> cmd = new ArrayList<>(List.of(nsenter, "--net=/run/netns/" + net.b, podman, "run", "--name", name,
                 // crun refuses the hybrid cgroup layout of the CI machines.
@@ -203,7 +227,13 @@ class ContainerKernelTest {
         }
         for (VolumeMount vm : c.getVolumeMounts()) {
             Volume v = pod.getVolumes().stream().filter(x -> x.getName().equals(vm.getName())).findFirst().orElseThrow();
-            assertTrue(v.getEmptyDir() != null, "only emptyDir volumes are expected: " + v);
+            if (v.getHostPath() != null) {
+                Path host = hostPaths.get(v.getHostPath().getPath());
+                assertTrue(host != null, "no test directory for the hostPath volume " + v);
+                cmd.addAll(List.of("-v", host + ":" + vm.getMountPath()));
+                continue;
+            }
+            assertTrue(v.getEmptyDir() != null, "only emptyDir and hostPath volumes are expected: " + v);
             long bytes = v.getEmptyDir().getSizeLimit().getNumericalAmount().longValueExact();
             cmd.addAll(List.of("--tmpfs", vm.getMountPath() + ":rw,size=" + bytes));
         }

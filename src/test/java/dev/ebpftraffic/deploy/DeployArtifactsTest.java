@@ -193,7 +193,22 @@ class DeployArtifactsTest {
         assertEquals("384Mi", c.getResources().getLimits().get("memory").toString());
         assertEquals("metrics", c.getPorts().getFirst().getName());
         // The args are flags the exporter accepts.
-        Options.parse(c.getArgs().toArray(new String[0]));
+        dev.ebpftraffic.cli.PersistOptions persist = dev.ebpftraffic.cli.PersistOptions.extract(c.getArgs().toArray(new String[0]), false);
+        Options.parse(persist.rest().toArray(new String[0]));
+        // Restarts: the pins on the node's bpffs and the state file on a node directory, both hostPath mounts.
+        assertTrue(persist.pinPath() != null && persist.pinPath().startsWith("/sys/fs/bpf/"), c.getArgs().toString());
+        Map<String, String> mounts = new java.util.HashMap<>();
+        c.getVolumeMounts().forEach(v -> mounts.put(v.getMountPath(), v.getName()));
+        var volumes = spec.getVolumes();
+        String bpffs = mounts.get("/sys/fs/bpf");
+        assertTrue(bpffs != null, "no bpffs mount: " + mounts);
+        assertEquals("/sys/fs/bpf", volumes.stream().filter(v -> v.getName().equals(bpffs)).findFirst().orElseThrow()
+                .getHostPath().getPath());
+        String stateDir = persist.stateFile().getParent().toString();
+        String state = mounts.get(stateDir);
+        assertTrue(state != null, "the state file's directory " + stateDir + " is not mounted: " + mounts);
+        assertEquals(stateDir, volumes.stream().filter(v -> v.getName().equals(state)).findFirst().orElseThrow()
+                .getHostPath().getPath());
     }
 
     @Test
@@ -205,7 +220,8 @@ class DeployArtifactsTest {
         assertEquals("ete-ebpf-traffic-exporter", ds.getMetadata().getName());
         assertLeastPrivilegePod(ds, "HTTP");
         assertEquals(List.of("--iface=eth0", "--web.listen-address=:9091", "--web.telemetry-path=/metrics", "--log.level=info",
-                "--log.format=json"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+                "--log.format=json", "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
+                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
         assertEquals("ebpf-traffic-exporter:0.1.0", ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage());
         var svc = (io.fabric8.kubernetes.api.model.Service) docs.get("Service").typed();
         assertEquals("None", svc.getSpec().getClusterIP());
@@ -249,7 +265,9 @@ class DeployArtifactsTest {
         DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
         assertLeastPrivilegePod(ds, "HTTPS");
         assertEquals(List.of("--iface=ens5", "--web.listen-address=:9100", "--web.telemetry-path=/node/metrics", "--log.level=info",
-                        "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml", "--attach-mode=legacy"),
+                        "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml",
+                        "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
+                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--attach-mode=legacy"),
                 ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
 
         // The Secret's web.yml is a config the exporter accepts.

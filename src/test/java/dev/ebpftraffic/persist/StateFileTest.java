@@ -1,0 +1,161 @@
+package dev.ebpftraffic.persist;
+
+import dev.ebpftraffic.flow.KernelStat;
+import dev.ebpftraffic.flow.AggregatorState;
+import dev.ebpftraffic.flow.Direction;
+import dev.ebpftraffic.flow.FlowAggregator;
+import dev.ebpftraffic.flow.Labeler;
+import dev.ebpftraffic.flow.OtherKey;
+import dev.ebpftraffic.flow.SeriesKey;
+import dev.ebpftraffic.metrics.CollectorState;
+import dev.ebpftraffic.testing.FakeFlowReader;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The state file round-trips exactly, and an aggregator restored from it continues exactly as the original would. */
+class StateFileTest {
+    private static final long S = 1_000_000_000L;
+
+    private static FlowAggregator aggregator() {
+        // A small budget, so that folds, "other" and coarse groups are part of the state.
+        return new FlowAggregator(new FlowAggregator.Settings(5, 60 * S, 30 * S, 50), Labeler.plain());
+    }
+
+    /** What a scrape exports: labels -> {packets, bytes}. */
+    private static Map<String, List<Long>> scrape(FlowAggregator a) {
+        Map<String, List<Long>> out = new TreeMap<>();
+        a.scrape(new FlowAggregator.ScrapeVisitor() {
+            @Override
+            public void series(SeriesKey key, FlowAggregator.Series s, long packets, long bytes) {
+                out.put(key.toString(), List.of(packets, bytes));
+            }
+
+            @Override
+            public void other(OtherKey key, long packets, long bytes) {
+                out.put("other " + key, List.of(packets, bytes));
+            }
+        });
+        return out;
+    }
+
+    private static void traffic(FakeFlowReader r, Random rnd, int pairs) {
+        for (int i = 0; i < pairs; i++) {
+            int ifindex = 2 + i % 2;
+            r.flow(ifindex, i % 3 == 0 ? Direction.OUTBOUND : Direction.INBOUND, "10.0.0." + (1 + i), "192.0.2." + (1 + i % 4),
+                    1 + rnd.nextInt(5), 60 + rnd.nextInt(1400));
+        }
+    }
+
+    private static Set<Object> asSets(AggregatorState s) {
+        return Set.of(new HashSet<>(s.series()), new HashSet<>(s.others()), new HashSet<>(s.kernel()), new HashSet<>(s.coarse()),
+                List.of(s.drained(), s.expired(), s.evicted()));
+    }
+
+    @Test
+    void roundTripAndExactContinuation(@TempDir Path dir) {
+        Random rnd = new Random(7);
+        FakeFlowReader reader = new FakeFlowReader(1000);
+        FlowAggregator original = aggregator();
+        long now = 100 * S;
+        for (int i = 0; i < 6; i++) {
+            traffic(reader, rnd, 4 + 2 * i);
+            original.refresh(reader, now, List.of());
+            scrape(original);
+            now += S;
+        }
+        traffic(reader, rnd, 12);
+        original.refresh(reader, now, List.of()); // counted, not yet scraped: the state holds it too
+        CollectorState st = new CollectorState(original.saveState(now),
+                List.of(new CollectorState.RetiredStat("gone0", Direction.INBOUND, KernelStat.NON_IP, 3, 180, 5 * S)),
+                List.of(new CollectorState.OverflowSeen(new OtherKey("eth0", Direction.OUTBOUND, "public"), 4, 400)),
+                new dev.ebpftraffic.flow.ReaderState(41, List.of(
+                        new dev.ebpftraffic.flow.ReaderState.Moved(st0key(4), 17, 1700),
+                        new dev.ebpftraffic.flow.ReaderState.Moved(dev.ebpftraffic.flow.FlowKey.of(3, Direction.OUTBOUND,
+                                dev.ebpftraffic.flow.IpAddress.parse("2001:db8::1"), dev.ebpftraffic.flow.IpAddress.parse("fd00::2")), -5, -500)),
+                        List.of(new dev.ebpftraffic.flow.ReaderState.OverflowBase(
+                                new dev.ebpftraffic.flow.StatKey(7, Direction.INBOUND, KernelStat.OVERFLOW_PRIVATE), 9, 900))));
+        assertFalse(st.flows().others().isEmpty(), "the budget folded nothing: the test would not cover \"other\"");
+
+        StateFile file = new StateFile(dir.resolve("state"));
+        assertNull(file.read());
+        file.write(new StateFile.Contents("boot-1", List.of(11, 12, 13), st));
+        assertFalse(Files.exists(dir.resolve("state.tmp")), "the temporary file stayed");
+        StateFile.Contents back = file.read();
+        assertEquals("boot-1", back.bootId());
+        assertEquals(List.of(11, 12, 13), back.mapIds());
+        assertEquals(st, back.state());
+
+        FlowAggregator restored = aggregator();
+        restored.restoreState(back.state().flows(), true, now);
+        assertEquals(asSets(st.flows()), asSets(restored.saveState(now)));
+
+        // From here on, both see the same kernel: they must export exactly the same, scrape by scrape.
+        for (int i = 0; i < 8; i++) {
+            now += S;
+            traffic(reader, rnd, 14);
+            original.refresh(reader, now, List.of());
+            restored.refresh(reader, now, List.of());
+            assertEquals(scrape(original), scrape(restored), "scrape " + i + " after the restore");
+        }
+    }
+
+    private static dev.ebpftraffic.flow.FlowKey st0key(int ifindex) {
+        return dev.ebpftraffic.flow.FlowKey.of(ifindex, Direction.INBOUND, dev.ebpftraffic.flow.IpAddress.parse("10.1.2.3"),
+                dev.ebpftraffic.flow.IpAddress.parse("192.0.2.9"));
+    }
+
+    @Test
+    void newKernelMapsCountEverythingInThemAsNew() {
+        FakeFlowReader reader = new FakeFlowReader(1000);
+        FlowAggregator a = new FlowAggregator(new FlowAggregator.Settings(0, 60 * S, 30 * S, Integer.MAX_VALUE), Labeler.plain());
+        reader.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 10, 1000);
+        a.refresh(reader, S, List.of());
+        scrape(a);
+        scrape(a); // shows 10 packets
+        AggregatorState st = a.saveState(S);
+
+        FakeFlowReader fresh = new FakeFlowReader(1000); // the maps were recreated: they hold only new traffic
+        fresh.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 3, 300);
+        FlowAggregator b = new FlowAggregator(new FlowAggregator.Settings(0, 60 * S, 30 * S, Integer.MAX_VALUE), Labeler.plain());
+        b.restoreState(st, false, 2 * S);
+        assertTrue(b.saveState(2 * S).kernel().isEmpty());
+        b.refresh(fresh, 2 * S, List.of());
+        Map<String, List<Long>> m = scrape(b);
+        assertEquals(1, m.size(), m.toString());
+        assertEquals(List.of(13L, 1300L), m.values().iterator().next(), "the counter continues at 10 + 3 new");
+    }
+
+    @Test
+    void damagedOrForeignFilesAreRefusedWithAReason(@TempDir Path dir) throws IOException {
+        StateFile file = new StateFile(dir.resolve("state"));
+        FlowAggregator a = aggregator();
+        file.write(new StateFile.Contents("b", List.of(), new CollectorState(a.saveState(0), List.of(), List.of(), null)));
+        byte[] whole = Files.readAllBytes(file.path());
+        Files.write(file.path(), java.util.Arrays.copyOf(whole, whole.length - 2));
+        assertTrue(assertThrows(IllegalStateException.class, file::read).getMessage().contains("truncated"));
+        byte[] other = whole.clone();
+        other[7] = 9; // version 9
+        Files.write(file.path(), other);
+        assertTrue(assertThrows(IllegalStateException.class, file::read).getMessage().contains("version 9"));
+        Files.writeString(file.path(), "hello, world");
+        assertTrue(assertThrows(IllegalStateException.class, file::read).getMessage().contains("not a state file"));
+        assertTrue(file.delete());
+        assertFalse(Files.exists(file.path()));
+    }
+}

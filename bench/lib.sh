@@ -131,9 +131,11 @@ exporter_wait_ready() {
     return 1
 }
 
-# Exact inbound packets for src -> dst from the exporter's /metrics (0 when absent).
+# Exact inbound packets for src -> dst from the exporter's /metrics (0 when absent). Two scrapes:
+# the first that exports a series shows it at 0 (so that increase() counts it whole).
 exporter_packets() {
     local port=$1 src=$2 dst=$3
+    scrape "$port" > /dev/null
     scrape "$port" | awk -v s="src_ip=\"$src\"" -v d="dst_ip=\"$dst\"" '
         /^network_traffic_packets_total\{/ && index($0, "direction=\"inbound\"") && index($0, s) && index($0, d) { n += $NF }
         END { printf "%d\n", n }'

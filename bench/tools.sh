@@ -6,7 +6,7 @@
 #
 # Per run: CPU of the tool's whole process tree (a cpuacct cgroup: user+sys, children and
 # exited threads included; for the exporter that is the JVM), from the end of a warm-up until
-# it has reported (the exporter's one scrape at the end is inside the window); for the exporter
+# it has reported (the exporter's two scrapes at the end are inside the window); for the exporter
 # also the BPF programs' own run time (kernel.bpf_stats_enabled, restored afterwards); the
 # sender's CPU (softirq work on the receive path lands there); and the packets the tool counted
 # for the pair vs the number sent.

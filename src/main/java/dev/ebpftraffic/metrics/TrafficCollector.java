@@ -6,12 +6,8 @@ import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.OtherKey;
 import dev.ebpftraffic.flow.SeriesKey;
 import io.prometheus.metrics.model.registry.MultiCollector;
-import io.prometheus.metrics.model.snapshots.CounterSnapshot;
-import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
-import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
-import io.prometheus.metrics.model.snapshots.Unit;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -30,7 +26,7 @@ import java.util.function.Supplier;
  * as FlowAggregator bounds them. Traffic of folded series (after their fold), and packets the kernel
  * could not put in its full flows map, are exported in the same families with src_ip="other",
  * dst_ip="other", so sum(increase()) over all series is exact (see FlowAggregator). These two families have two renderings: snapshots for the client
- * library (any format it negotiates), and {@link #writeTrafficText}, a streaming writer of the text
+ * library (any format it negotiates, {@link TrafficSnapshots}), and {@link #writeTrafficText}, a streaming writer of the text
  * format that a 100k-series scrape needs ({@link TrafficText}). Self-metrics are prefixed
  * ebpf_traffic_exporter_ ({@link SelfMetrics}); the per-interface stats counters are in {@link StatsTable}.
  *
@@ -263,27 +259,7 @@ public final class TrafficCollector implements MultiCollector {
         List<MetricSnapshot> out = new ArrayList<>();
         if (traffic) {
             read();
-            CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(BYTES).unit(Unit.BYTES).help(BYTES_HELP);
-            CounterSnapshot.Builder packets = CounterSnapshot.builder().name(PACKETS).help(PACKETS_HELP);
-            flows.scrape(new FlowAggregator.ScrapeVisitor() {
-                @Override
-                public void series(SeriesKey key, FlowAggregator.Series s, long p, long b) {
-                    // The streaming writer is the hot path; here labels are built per scrape.
-                    point(labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src()), p, b);
-                }
-
-                @Override
-                public void other(OtherKey k, long p, long b) {
-                    point(labels(k.direction().label(), OTHER, k.iface(), k.ipType(), OTHER), p, b);
-                }
-
-                private void point(Labels l, long p, long b) {
-                    bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(b).build());
-                    packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(p).build());
-                }
-            });
-            out.add(bytes.build());
-            out.add(packets.build());
+            TrafficSnapshots.traffic(flows, out);
             persist();
         }
 
@@ -291,16 +267,7 @@ public final class TrafficCollector implements MultiCollector {
             if (!traffic) {
                 refreshWorkloads(clock.getAsLong()); // the streaming writer refreshed the rest just before
             }
-            CounterSnapshot.Builder bytes = CounterSnapshot.builder().name(WORKLOAD_BYTES).unit(Unit.BYTES).help(WORKLOAD_BYTES_HELP);
-            CounterSnapshot.Builder packets = CounterSnapshot.builder().name(WORKLOAD_PACKETS).help(WORKLOAD_PACKETS_HELP);
-            workloads.scrape((k, p, b) -> {
-                Labels l = Labels.of("direction", k.direction().label(), "ip_type", k.ipType(), "kind", k.kind(),
-                        "workload", k.workload());
-                bytes.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(b).build());
-                packets.dataPoint(CounterDataPointSnapshot.builder().labels(l).value(p).build());
-            });
-            out.add(bytes.build());
-            out.add(packets.build());
+            TrafficSnapshots.workloads(workloads, out);
         }
         if (traffic) {
             lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
@@ -314,10 +281,6 @@ public final class TrafficCollector implements MultiCollector {
     /** True for the names of the traffic families, with or without _total: for name filters. */
     public static boolean isTrafficName(String name) {
         return name.equals(BYTES) || name.equals(PACKETS) || TRAFFIC_NAMES.contains(name);
-    }
-
-    private static Labels labels(String direction, String dst, String iface, String ipType, String src) {
-        return Labels.of("direction", direction, "dst_ip", dst, "iface", iface, "ip_type", ipType, "src_ip", src);
     }
 
     @Override

@@ -89,8 +89,6 @@ public final class FlowAggregator {
         private long lastActive; // also when score was last updated
         private boolean exported;
         private int kernelRefs;
-        /** For the collector: the series' labels, rendered once. */
-        public byte[] exportCache;
 
         Series(SeriesKey key, long now) {
             this.key = key;
@@ -437,7 +435,6 @@ public final class FlowAggregator {
         s.shownBytes = 0;
         s.shown = false;
         s.exported = false;
-        s.exportCache = null;
         exportedCount--;
     }
 

@@ -20,8 +20,8 @@ import java.util.function.Supplier;
  * (The attached hooks themselves are ebpf_traffic_exporter_attached, in TrafficCollector.)
  */
 public final class AttachCollector implements MultiCollector {
-    public static final String FAILURES = TrafficCollector.SELF + "attach_failures";
-    public static final String REATTACHMENTS = TrafficCollector.SELF + "reattachments";
+    public static final String FAILURES = SelfMetrics.SELF + "attach_failures";
+    public static final String REATTACHMENTS = SelfMetrics.SELF + "reattachments";
 
     private final Supplier<Map<String, Long>> failures;
     private final Supplier<Map<String, Long>> reattachments;

@@ -15,7 +15,7 @@ import java.util.function.Supplier;
  * charges it (fdinfo "memlock"). The flows maps dominate; README "Kernel memory" gives the formula.
  */
 public final class MapMemoryCollector implements MultiCollector {
-    public static final String NAME = TrafficCollector.SELF + "bpf_map_memory_bytes";
+    public static final String NAME = SelfMetrics.SELF + "bpf_map_memory_bytes";
 
     private final Supplier<Map<String, Long>> memory;
 

@@ -191,6 +191,20 @@ class TrafficCollectorTest {
             network_traffic_packets_total{direction="outbound",dst_ip="other",iface="eth0",ip_type="public",src_ip="other"} 6.0
             """;
 
+    /** The names the registry checks for clashes are the families a scrape yields (workload ones only with attribution). */
+    @Test
+    void prometheusNamesAreTheCollectedFamilies() {
+        List<String> names = collector.getPrometheusNames();
+        assertEquals(names.size(), new java.util.HashSet<>(names).size(), names.toString());
+        List<String> collected = collector.collect().stream().map(m -> m.getMetadata().getPrometheusName()).toList();
+        assertTrue(names.containsAll(collected), "collected " + collected + ", declared " + names);
+        List<String> notCollected = new ArrayList<>(names);
+        notCollected.removeAll(collected);
+        assertEquals(List.of(TrafficCollector.WORKLOAD_BYTES, TrafficCollector.WORKLOAD_PACKETS,
+                "ebpf_traffic_exporter_workload_unresolved_cgroups", "ebpf_traffic_exporter_workload_map_overflow_packets"),
+                notCollected);
+    }
+
     @Test
     void wholeExposition() throws IOException {
         assertEquals(EXPECTED, scrapeStable());

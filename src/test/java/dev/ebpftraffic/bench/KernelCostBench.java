@@ -282,11 +282,13 @@ public final class KernelCostBench {
         return Integer.toUnsignedLong(opts.get(JAVA_INT, off("duration")));
     }
 
-    private static long off(String field) {
+    /** Offset of a field of bpf_test_run_opts (the benches read retval and duration). */
+    static long off(String field) {
         return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
     }
 
-    private static String arg(String[] args, String name, String def) {
+    /** The value after name in args, or def: the benches' "--name value" arguments. */
+    static String arg(String[] args, String name, String def) {
         for (int i = 0; i + 1 < args.length; i++) {
             if (args[i].equals(name)) {
                 return args[i + 1];

@@ -11,7 +11,6 @@ import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
@@ -59,11 +58,11 @@ public final class MapScaleBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Path out = Path.of(arg(args, "--out", "target/bench/results"));
-        Path objDir = Path.of(arg(args, "--objdir", "target/bench"));
-        int rounds = Integer.parseInt(arg(args, "--rounds", "10"));
-        int repeat = Integer.parseInt(arg(args, "--repeat", "1000000"));
-        int single = Integer.parseInt(arg(args, "--single", "5000"));
+        Path out = Path.of(KernelCostBench.arg(args, "--out", "target/bench/results"));
+        Path objDir = Path.of(KernelCostBench.arg(args, "--objdir", "target/bench"));
+        int rounds = Integer.parseInt(KernelCostBench.arg(args, "--rounds", "10"));
+        int repeat = Integer.parseInt(KernelCostBench.arg(args, "--repeat", "1000000"));
+        int single = Integer.parseInt(KernelCostBench.arg(args, "--single", "5000"));
         Files.createDirectories(out);
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         MapScaleBench b = new MapScaleBench(lib);
@@ -325,30 +324,18 @@ public final class MapScaleBench {
 
     private static long testRun(Libbpf lib, MemorySegment opts, int progFd, MemorySegment frame, int repeat) {
         opts.fill((byte) 0);
-        opts.set(JAVA_LONG, off("sz"), LibbpfTestCalls.TEST_RUN_OPTS.byteSize());
-        opts.set(ADDRESS, off("data_in"), frame);
-        opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
-        opts.set(JAVA_INT, off("repeat"), repeat);
+        opts.set(JAVA_LONG, KernelCostBench.off("sz"), LibbpfTestCalls.TEST_RUN_OPTS.byteSize());
+        opts.set(ADDRESS, KernelCostBench.off("data_in"), frame);
+        opts.set(JAVA_INT, KernelCostBench.off("data_size_in"), (int) frame.byteSize());
+        opts.set(JAVA_INT, KernelCostBench.off("repeat"), repeat);
         int err = LibbpfTestCalls.of(lib).progTestRun(progFd, opts);
         if (err < 0) {
             throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
         }
-        if (opts.get(JAVA_INT, off("retval")) != TC_ACT_UNSPEC) {
-            throw new IllegalStateException("program returned " + opts.get(JAVA_INT, off("retval")));
+        if (opts.get(JAVA_INT, KernelCostBench.off("retval")) != TC_ACT_UNSPEC) {
+            throw new IllegalStateException("program returned " + opts.get(JAVA_INT, KernelCostBench.off("retval")));
         }
-        return Integer.toUnsignedLong(opts.get(JAVA_INT, off("duration")));
+        return Integer.toUnsignedLong(opts.get(JAVA_INT, KernelCostBench.off("duration")));
     }
 
-    private static long off(String field) {
-        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
-    }
-
-    private static String arg(String[] args, String name, String def) {
-        for (int i = 0; i + 1 < args.length; i++) {
-            if (args[i].equals(name)) {
-                return args[i + 1];
-            }
-        }
-        return def;
-    }
 }

@@ -12,7 +12,6 @@ import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
@@ -73,10 +72,10 @@ public final class WorkloadCostBench {
     }
 
     public static void main(String[] args) throws Throwable {
-        Path obj = Path.of(arg(args, "--obj", "target/bench/workload_cost.bpf.o"));
-        Path out = Path.of(arg(args, "--out", "target/bench/results"));
-        int rounds = Integer.parseInt(arg(args, "--rounds", "30"));
-        int repeat = Integer.parseInt(arg(args, "--repeat", "1000000"));
+        Path obj = Path.of(KernelCostBench.arg(args, "--obj", "target/bench/workload_cost.bpf.o"));
+        Path out = Path.of(KernelCostBench.arg(args, "--out", "target/bench/results"));
+        int rounds = Integer.parseInt(KernelCostBench.arg(args, "--rounds", "30"));
+        int repeat = Integer.parseInt(KernelCostBench.arg(args, "--repeat", "1000000"));
         Files.createDirectories(out);
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         WorkloadCostBench b = new WorkloadCostBench(lib);
@@ -289,31 +288,19 @@ public final class WorkloadCostBench {
 
     private long testRun(int progFd, MemorySegment frame, int repeat, int expectRetval) {
         opts.fill((byte) 0);
-        opts.set(JAVA_LONG, off("sz"), OPTS_SIZE);
-        opts.set(ADDRESS, off("data_in"), frame);
-        opts.set(JAVA_INT, off("data_size_in"), (int) frame.byteSize());
-        opts.set(JAVA_INT, off("repeat"), repeat);
+        opts.set(JAVA_LONG, KernelCostBench.off("sz"), OPTS_SIZE);
+        opts.set(ADDRESS, KernelCostBench.off("data_in"), frame);
+        opts.set(JAVA_INT, KernelCostBench.off("data_size_in"), (int) frame.byteSize());
+        opts.set(JAVA_INT, KernelCostBench.off("repeat"), repeat);
         int err = LibbpfTestCalls.of(lib).progTestRun(progFd, opts);
         if (err < 0) {
             throw new LibbpfException("BPF_PROG_TEST_RUN failed: " + Libc.strerror(-err), -err);
         }
-        int retval = opts.get(JAVA_INT, off("retval"));
+        int retval = opts.get(JAVA_INT, KernelCostBench.off("retval"));
         if (retval != expectRetval) {
             throw new IllegalStateException("program returned " + retval + ", expected " + expectRetval);
         }
-        return Integer.toUnsignedLong(opts.get(JAVA_INT, off("duration")));
+        return Integer.toUnsignedLong(opts.get(JAVA_INT, KernelCostBench.off("duration")));
     }
 
-    private static long off(String field) {
-        return LibbpfTestCalls.TEST_RUN_OPTS.byteOffset(MemoryLayout.PathElement.groupElement(field));
-    }
-
-    private static String arg(String[] args, String name, String def) {
-        for (int i = 0; i + 1 < args.length; i++) {
-            if (args[i].equals(name)) {
-                return args[i + 1];
-            }
-        }
-        return def;
-    }
 }

@@ -171,6 +171,24 @@ class RestartTest {
         return e;
     }
 
+    /** `ebpf-traffic-exporter uninstall` in b for these pins and state file; it must succeed. */
+    private static Cmd.Result uninstall(NetNs net, Path pins, Path state) {
+        Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
+                "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
+        assertEquals(0, u.exitCode(), u.toString());
+        return u;
+    }
+
+    /** Removes a test's state directory (flat: the state file, its lock and temp files). */
+    private static void deleteDirectory(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+        Files.deleteIfExists(dir);
+    }
+
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);
@@ -253,9 +271,7 @@ class RestartTest {
             int code = exporter.stop();
             assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
             assertEquals(1, TcHooks.tcxPrograms(net.b, net.ifB, true).size(), "kept attached after SIGTERM");
-            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
-                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
-            assertEquals(0, u.exitCode(), u.toString());
+            Cmd.Result u = uninstall(net, pins, state);
             assertTrue(u.stdout().contains("removed " + pins.resolve("flows4")), u.stdout());
             assertFalse(Files.exists(pins), "pin directory still there: " + pins);
             assertFalse(Files.exists(state), "state file still there");
@@ -269,12 +285,7 @@ class RestartTest {
             }
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
-            try (var s = Files.list(stateDir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(stateDir);
+            deleteDirectory(stateDir);
         }
     }
 
@@ -332,17 +343,10 @@ class RestartTest {
             assertEquals(one.frameBytes() + two.frameBytes(), after[1], "bytes after the layout change");
             code = second.stop();
             assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
-            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
-                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
-            assertEquals(0, u.exitCode(), u.toString());
+            uninstall(net, pins, state);
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
-            try (var s = Files.list(stateDir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(stateDir);
+            deleteDirectory(stateDir);
         }
     }
 
@@ -376,18 +380,11 @@ class RestartTest {
             assertEquals(one.frameBytes(), after[1], "bytes after the fresh start");
             code = second.stop();
             assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
-            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
-                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
-            assertEquals(0, u.exitCode(), u.toString());
+            uninstall(net, pins, state);
             assertFalse(Files.exists(pins), "pin directory still there: " + pins);
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
-            try (var s = Files.list(stateDir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(stateDir);
+            deleteDirectory(stateDir);
         }
     }
 
@@ -417,17 +414,10 @@ class RestartTest {
             assertFalse(Files.exists(in) || Files.exists(eg), "the deleted interface's links stay pinned: " + e.stderr());
             int code = e.stop();
             assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
-            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
-                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
-            assertEquals(0, u.exitCode(), u.toString());
+            uninstall(net, pins, state);
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
-            try (var s = Files.list(stateDir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(stateDir);
+            deleteDirectory(stateDir);
         }
     }
 
@@ -445,17 +435,10 @@ class RestartTest {
             assertTrue(first.isAlive());
             int code = first.stop();
             assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
-            Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
-                    "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
-            assertEquals(0, u.exitCode(), u.toString());
+            uninstall(net, pins, state);
             TcHooks.assertNothingAttached(net.b, net.ifB);
         } finally {
-            try (var s = Files.list(stateDir)) {
-                for (Path p : s.toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-            Files.deleteIfExists(stateDir);
+            deleteDirectory(stateDir);
         }
     }
 

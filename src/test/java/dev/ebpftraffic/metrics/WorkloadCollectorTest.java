@@ -8,6 +8,7 @@ import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.workload.WorkloadAggregator;
 import dev.ebpftraffic.flow.WorkloadKey;
+import dev.ebpftraffic.testing.IncreaseOracle;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.Test;
@@ -23,6 +24,7 @@ import java.util.Optional;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The per-workload families without a kernel: a fake "workloads" map, expected exposition text, increase() exactness. */
 class WorkloadCollectorTest {
@@ -162,9 +164,8 @@ class WorkloadCollectorTest {
         long[] ids = {NGINX, POD, DOCKER, GONE, 1L};
         long fedPackets = 0;
         long fedBytes = 0;
-        Map<String, Long> last = new HashMap<>();
-        long seenBytes = 0;
-        long seenPackets = 0;
+        IncreaseOracle bytes = new IncreaseOracle();
+        IncreaseOracle packets = new IncreaseOracle();
         for (int round = 0; round < 1400; round++) {
             now += 1_000_000_000L;
             int n = rnd.nextInt(4);
@@ -189,53 +190,30 @@ class WorkloadCollectorTest {
                 c.refresh();
                 continue;
             }
-            Map<String, Long> cur = new HashMap<>();
-            for (String line : scrape().split("\n")) {
-                if (line.startsWith("network_workload_traffic_")) {
-                    int sp = line.lastIndexOf(' ');
-                    cur.put(line.substring(0, sp), (long) Double.parseDouble(line.substring(sp + 1)));
-                }
-            }
-            for (Map.Entry<String, Long> e : cur.entrySet()) {
-                Long before = last.get(e.getKey());
-                if (before != null) {
-                    long inc = e.getValue() >= before ? e.getValue() - before : e.getValue();
-                    if (e.getKey().startsWith("network_workload_traffic_bytes")) {
-                        seenBytes += inc;
-                    } else {
-                        seenPackets += inc;
-                    }
-                }
-                // The budget holds at every scrape (bytes and packets have the same series).
-                long series = cur.keySet().stream().filter(k -> k.startsWith("network_workload_traffic_bytes")).count();
-                assertEquals(true, series <= 7, "series " + series);
-            }
-            last = cur;
+            scrapeInto(bytes, packets);
         }
         // What the last scrapes have not shown yet: flush by two more scrapes with no traffic.
         for (int i = 0; i < 2; i++) {
             now += 1_000_000L;
-            Map<String, Long> cur = new HashMap<>();
-            for (String line : scrape().split("\n")) {
-                if (line.startsWith("network_workload_traffic_")) {
-                    int sp = line.lastIndexOf(' ');
-                    cur.put(line.substring(0, sp), (long) Double.parseDouble(line.substring(sp + 1)));
-                }
-            }
-            for (Map.Entry<String, Long> e : cur.entrySet()) {
-                Long before = last.get(e.getKey());
-                if (before != null) {
-                    long inc = e.getValue() >= before ? e.getValue() - before : e.getValue();
-                    if (e.getKey().startsWith("network_workload_traffic_bytes")) {
-                        seenBytes += inc;
-                    } else {
-                        seenPackets += inc;
-                    }
-                }
-            }
-            last = cur;
+            scrapeInto(bytes, packets);
         }
-        assertEquals(fedBytes, seenBytes);
-        assertEquals(fedPackets, seenPackets);
+        assertEquals(fedBytes, bytes.increase());
+        assertEquals(fedPackets, packets.increase());
+    }
+
+    /** One scrape of the workload families into the two oracles; the budget holds at every scrape. */
+    private void scrapeInto(IncreaseOracle bytes, IncreaseOracle packets) throws IOException {
+        Map<String, Long> b = new HashMap<>();
+        Map<String, Long> p = new HashMap<>();
+        for (String line : scrape().split("\n")) {
+            if (line.startsWith("network_workload_traffic_")) {
+                int sp = line.lastIndexOf(' ');
+                long v = (long) Double.parseDouble(line.substring(sp + 1));
+                (line.startsWith("network_workload_traffic_bytes") ? b : p).put(line.substring(0, sp), v);
+            }
+        }
+        assertTrue(b.size() <= 7, "series " + b.size()); // bytes and packets have the same series
+        bytes.scrape(b);
+        packets.scrape(p);
     }
 }

@@ -116,6 +116,25 @@ class PerCpuTestRunTest {
         rethrow(failure.get());
     }
 
+    /** Runs body on CPU a and on CPU b at the same time (a thread pinned to each); rethrows either's failure. */
+    private static void onBothCpus(int a, int b, Runnable body) throws InterruptedException {
+        AtomicReference<Throwable> other = new AtomicReference<>();
+        Thread tb = Thread.ofPlatform().name("cpu" + b).start(() -> {
+            try {
+                pinTo(b);
+                body.run();
+            } catch (Throwable e) {
+                other.set(e);
+            }
+        });
+        try {
+            onCpu(a, body);
+        } finally {
+            tb.join();
+        }
+        rethrow(other.get());
+    }
+
     private static void rethrow(Throwable t) {
         if (t instanceof RuntimeException e) {
             throw e;
@@ -191,7 +210,6 @@ class PerCpuTestRunTest {
         }
         try (ProgTestRun t = ProgTestRun.load()) {
             CyclicBarrier start = new CyclicBarrier(2);
-            AtomicReference<Throwable> other = new AtomicReference<>();
             Runnable body = () -> {
                 try {
                     for (byte[] f : frames) {
@@ -208,20 +226,7 @@ class PerCpuTestRunTest {
                     throw new IllegalStateException(e);
                 }
             };
-            Thread tb = Thread.ofPlatform().name("cpu" + b).start(() -> {
-                try {
-                    pinTo(b);
-                    body.run();
-                } catch (Throwable e) {
-                    other.set(e);
-                }
-            });
-            try {
-                onCpu(a, body);
-            } finally {
-                tb.join();
-            }
-            rethrow(other.get());
+            onBothCpus(a, b, body);
             // Raw per-CPU values first: a read moves the entries out of the kernel map (BpfFlowReader).
             for (int i = 0; i < flows; i += 37) {
                 long[][] raw = t.perCpu(flow(INBOUND, "10.9." + (i >> 8) + "." + (i & 0xff), "8.8.8.8"));
@@ -247,7 +252,6 @@ class PerCpuTestRunTest {
         try (ProgTestRun t = ProgTestRun.load()) {
             t.run(INBOUND, f); // the entry exists: both CPUs take the add path
             CyclicBarrier start = new CyclicBarrier(2);
-            AtomicReference<Throwable> other = new AtomicReference<>();
             Runnable body = () -> {
                 try {
                     start.await(30, TimeUnit.SECONDS);
@@ -257,20 +261,7 @@ class PerCpuTestRunTest {
                     throw new IllegalStateException(e);
                 }
             };
-            Thread tb = Thread.ofPlatform().name("cpu" + b).start(() -> {
-                try {
-                    pinTo(b);
-                    body.run();
-                } catch (Throwable e) {
-                    other.set(e);
-                }
-            });
-            try {
-                onCpu(a, body);
-            } finally {
-                tb.join();
-            }
-            rethrow(other.get());
+            onBothCpus(a, b, body);
             long n = 1 + 2L * repeat;
             assertArrayEquals(new long[][] {{n, n * f.length}}, t.perCpu(flow(INBOUND, "10.0.0.1", "8.8.8.8")));
         }

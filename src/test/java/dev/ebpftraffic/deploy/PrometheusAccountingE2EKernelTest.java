@@ -10,7 +10,6 @@ import dev.ebpftraffic.testing.Udp;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -248,23 +247,10 @@ class PrometheusAccountingE2EKernelTest {
     }
 
     static JsonNode query(String ns, String promql, double time) {
-        Cmd.Result r = Cmd.run(NetNs.in(ns, "curl", "-sS", "--fail", "--get", "--data-urlencode", "query=" + promql,
-                "--data-urlencode", "time=" + time, "http://" + PROM + "/api/v1/query"));
-        if (r.exitCode() != 0) {
-            throw new AssertionError("query failed: " + promql + ": " + r.stderr() + r.stdout());
-        }
-        try {
-            JsonNode j = K8sObjects.JSON.readTree(r.stdout());
-            assertEquals("success", j.path("status").asText(), r.stdout());
-            return j.path("data").path("result");
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
+        return PrometheusE2EKernelTest.query(ns, PROM, promql, time);
     }
 
     static double scalar(String ns, String promql, double time) {
-        JsonNode r = query(ns, promql, time);
-        assertEquals(1, r.size(), promql + " -> " + r);
-        return Double.parseDouble(r.get(0).path("value").get(1).asText());
+        return PrometheusE2EKernelTest.scalar(query(ns, promql, time), promql);
     }
 }

@@ -261,8 +261,13 @@ class PrometheusE2EKernelTest {
 
     /** The result vector of an instant query. */
     static JsonNode query(NetNs net, String promql, double time) {
-        Cmd.Result r = net.exec(net.a, "curl", "-sS", "--fail", "--get", "--data-urlencode", "query=" + promql,
-                "--data-urlencode", "time=" + time, "http://" + PROM + "/api/v1/query");
+        return query(net.a, PROM, promql, time);
+    }
+
+    /** The result vector of an instant query to the Prometheus at prom, asked from namespace ns. */
+    static JsonNode query(String ns, String prom, String promql, double time) {
+        Cmd.Result r = Cmd.run(NetNs.in(ns, "curl", "-sS", "--fail", "--get", "--data-urlencode", "query=" + promql,
+                "--data-urlencode", "time=" + time, "http://" + prom + "/api/v1/query"));
         if (r.exitCode() != 0) {
             throw new AssertionError("query failed: " + promql + ": " + r.stderr() + r.stdout());
         }
@@ -276,7 +281,11 @@ class PrometheusE2EKernelTest {
     }
 
     static double scalar(NetNs net, String promql, double time) {
-        JsonNode r = query(net, promql, time);
+        return scalar(query(net, promql, time), promql);
+    }
+
+    /** The one sample's value of an instant query's result. */
+    static double scalar(JsonNode r, String promql) {
         assertEquals(1, r.size(), promql + " -> " + r);
         return Double.parseDouble(r.get(0).path("value").get(1).asText());
     }

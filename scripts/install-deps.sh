@@ -10,10 +10,12 @@ set -eu
 # live view tests: chromium (headless, driven over the DevTools pipe) and tmux (the terminal view).
 # container test: podman with runc (crun refuses the hybrid cgroup layout of the CI machines) and
 #        mmdebstrap, which builds the image's base from Debian packages.
+# reverse DNS test: dnsmasq-base (the server binary alone, no system service), run in a test namespace.
 PKGS="clang llvm libbpf-dev libbpf1 linux-libc-dev make maven iproute2 bpftool iputils-ping gcc ethtool"
 PKGS="$PKGS prometheus apache2-utils openssl curl util-linux libcap2-bin"
 PKGS="$PKGS chromium tmux"
 PKGS="$PKGS podman runc mmdebstrap"
+PKGS="$PKGS dnsmasq-base"
 [ $# -gt 0 ] && PKGS="$PKGS $*"
 
 missing=""

@@ -18,6 +18,10 @@ import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.metrics.AttachCollector;
 import dev.ebpftraffic.metrics.MapMemoryCollector;
 import dev.ebpftraffic.live.LiveView;
+import dev.ebpftraffic.dns.ResolvConf;
+import dev.ebpftraffic.dns.ReverseDns;
+import dev.ebpftraffic.metrics.ReverseDnsCollector;
+import dev.ebpftraffic.cli.ReverseDnsOptions;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.persist.Persistence;
@@ -59,6 +63,7 @@ public final class Exporter implements AutoCloseable {
     private boolean closed;
     private LiveView live;
     private Persistence persistence; // null: restarts start from 0
+    private ReverseDnsOptions reverseDns = ReverseDnsOptions.defaults();
     private volatile boolean started;
 
     private Exporter() {
@@ -75,7 +80,13 @@ public final class Exporter implements AutoCloseable {
 
     /** persist: pinned maps and links and the state file (null or not enabled: none). */
     public static Exporter start(Options o, boolean serve, PersistOptions persist) {
+        return start(o, serve, persist, ReverseDnsOptions.defaults());
+    }
+
+    /** dns: the live view's host names (reverse DNS). */
+    public static Exporter start(Options o, boolean serve, PersistOptions persist, ReverseDnsOptions dns) {
         Exporter e = new Exporter();
+        e.reverseDns = dns == null ? ReverseDnsOptions.defaults() : dns;
         if (persist != null && persist.enabled()) {
             persist.checkPaths();
             e.persistence = new Persistence(persist.pinPath(), persist.stateFile(), Log::info, Log::warn);
@@ -185,7 +196,7 @@ public final class Exporter implements AutoCloseable {
             return m == null ? Map.of() : m.reattachments();
         }));
         registry.register(new MapMemoryCollector(obj::mapMemory));
-        live = new LiveView(collector);
+        live = new LiveView(collector, startReverseDns(registry));
         resources.add(live);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = !serve ? null : MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
@@ -285,6 +296,29 @@ public final class Exporter implements AutoCloseable {
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
         collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
         Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
+    }
+
+    /**
+     * The live view's host names: a resolver that asks only for the rows shown, or none with
+     * --live.reverse-dns=false. A socket that cannot be opened costs the names, not the exporter.
+     */
+    private java.util.function.UnaryOperator<String> startReverseDns(PrometheusRegistry registry) {
+        if (!reverseDns.enabled()) {
+            return ip -> null;
+        }
+        List<java.net.InetSocketAddress> servers = reverseDns.servers().isEmpty()
+                ? ResolvConf.servers(ResolvConf.DEFAULT) : reverseDns.servers();
+        ReverseDns rdns;
+        try {
+            rdns = ReverseDns.start(ReverseDns.Settings.defaults(servers), Log::warn);
+        } catch (java.io.IOException ex) {
+            Log.warn("reverse DNS for the live view is off: cannot open a UDP socket: " + ex.getMessage());
+            return ip -> null;
+        }
+        resources.add(rdns);
+        registry.register(new ReverseDnsCollector(rdns::stats));
+        Log.debug("live view host names from " + servers);
+        return rdns::lookup;
     }
 
     /** Every attached hook (none while closing). */

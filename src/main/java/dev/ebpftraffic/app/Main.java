@@ -4,6 +4,7 @@ import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.ControlChars;
 import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.cli.PersistOptions;
+import dev.ebpftraffic.cli.ReverseDnsOptions;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.metrics.BuildInfo;
 
@@ -29,9 +30,11 @@ public final class Main {
         }
         Options o;
         PersistOptions persist;
+        ReverseDnsOptions dns;
         try {
             persist = PersistOptions.extract(args, false);
-            o = Options.parse(persist.rest().toArray(new String[0]));
+            dns = ReverseDnsOptions.extract(persist.rest());
+            o = Options.parse(dns.rest().toArray(new String[0]));
         } catch (UsageException e) {
             System.err.println("ebpf-traffic-exporter: " + ControlChars.escape(e.getMessage()));
             System.exit(2);
@@ -40,6 +43,7 @@ public final class Main {
         if (o.help()) {
             System.out.print(Options.USAGE);
             System.out.print("\n" + PersistOptions.USAGE);
+            System.out.print("\n" + ReverseDnsOptions.USAGE);
             return;
         }
         if (o.version()) {
@@ -51,7 +55,7 @@ public final class Main {
 
         Exporter exporter;
         try {
-            exporter = Exporter.start(o, true, persist);
+            exporter = Exporter.start(o, true, persist, dns);
         } catch (RuntimeException e) {
             Log.error(e.getMessage());
             System.exit(1);

@@ -6,6 +6,7 @@ import dev.ebpftraffic.cli.Flags;
 import dev.ebpftraffic.app.Exporter;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.Options;
+import dev.ebpftraffic.cli.ReverseDnsOptions;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.live.LiveJson;
 import dev.ebpftraffic.live.LiveView;
@@ -52,7 +53,8 @@ public final class Top {
             iftop in the terminal: who is talking right now, with rates over 2 s, 10 s and 40 s.
 
               --iface NAME        attach to NAME by itself (needs root or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON);
-                                  --max-series, --map-size, --config.file, --attach-mode, --libbpf-path apply
+                                  --max-series, --map-size, --config.file, --attach-mode, --libbpf-path,
+                                  --live.reverse-dns and --live.dns-server apply
               --from URL          read a running exporter instead, e.g. http://127.0.0.1:9091/
                                   (basic auth: https://user:password@host:9091/)
               --insecure          with https: do not check the server's certificate
@@ -84,8 +86,10 @@ public final class Top {
         List<String> exporterArgs = new ArrayList<>();
         boolean local = false;
         Options options = null;
+        ReverseDnsOptions dns;
         try {
-            Flags flags = new Flags(args, "top --help");
+            dns = ReverseDnsOptions.extract(List.of(args));
+            Flags flags = new Flags(dns.rest().toArray(String[]::new), "top --help");
             while (flags.next()) {
                 switch (flags.name()) {
                     case "-h", "--help" -> {
@@ -120,6 +124,10 @@ public final class Top {
             if (from == null && !local) {
                 throw new UsageException("top needs --iface NAME (attach here) or --from URL (read a running exporter), see top --help");
             }
+            if (from != null && dns.rest().size() != args.length) {
+                throw new UsageException("with --from, the host names come from the exporter: its --live.reverse-dns and "
+                        + "--live.dns-server apply, not top's");
+            }
             if (from != null && !exporterArgs.isEmpty()) {
                 throw new UsageException("with --from, top takes only --insecure, --ca-file, --interval and --sort; got "
                         + exporterArgs.getFirst());
@@ -146,7 +154,7 @@ public final class Top {
                 Options o = options;
                 Log.setLevel(Log.Level.WARN); // a log line would scribble over the screen
                 Log.setFormat(o.logFormat());
-                Exporter e = Exporter.start(o, false);
+                Exporter e = Exporter.start(o, false, null, dns);
                 exporter = e;
                 source = new Source() {
                     @Override

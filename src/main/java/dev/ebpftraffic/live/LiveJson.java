@@ -64,6 +64,10 @@ public final class LiveJson {
             string(b, r.src());
             b.append(",\"dst_ip\":");
             string(b, r.dst());
+            b.append(",\"src_name\":");
+            string(b, r.srcName());
+            b.append(",\"dst_name\":");
+            string(b, r.dstName());
             b.append(",\"direction\":");
             string(b, r.direction());
             b.append(",\"ip_type\":");
@@ -176,11 +180,20 @@ public final class LiveJson {
             }
             rows.add(new Snapshot.Row((String) r.get("src_ip"), (String) r.get("dst_ip"), (String) r.get("direction"),
                     (String) r.get("ip_type"), (String) r.get("iface"), Boolean.TRUE.equals(r.get("other")), rates(r),
-                    num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), history));
+                    num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), history,
+                    name(r.get("src_name")), name(r.get("dst_name"))));
         }
         long time = Instant.parse((String) o.get("time")).toEpochMilli();
         return new Snapshot(time, num(o.get("covered_seconds")).intValue(), Boolean.TRUE.equals(o.get("sampling")),
                 query, num(o.get("matched")).intValue(), rows, totals, ifaces);
+    }
+
+    /** A host name field: absent (an older server) or null is no name. */
+    private static String name(Object o) {
+        if (o != null && !(o instanceof String)) {
+            throw new IllegalArgumentException("expected a JSON string or null as a host name, got " + o);
+        }
+        return (String) o;
     }
 
     private static Query.Sort sortOf(Object s) {

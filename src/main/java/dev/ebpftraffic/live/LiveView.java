@@ -19,6 +19,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import java.util.function.UnaryOperator;
 
 /**
  * The live view behind /api/v1/top and `top`: "who is talking right now".
@@ -35,6 +36,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
     private static final List<String> DIRECTIONS = List.of("inbound", "outbound");
 
     private final TrafficCollector collector;
+    private final UnaryOperator<String> names;
     private final RateTracker tracker;
     private final LongSupplier clock;
     private final ScheduledExecutorService sampler;
@@ -44,11 +46,21 @@ public final class LiveView implements LiveApi, AutoCloseable {
     private ScheduledFuture<?> task; // guarded by this
 
     public LiveView(TrafficCollector collector) {
-        this(collector, SAMPLE, IDLE);
+        this(collector, ip -> null);
+    }
+
+    /** names: an address's host name as far as known now, or null; asked only for the rows answered, must not wait. */
+    public LiveView(TrafficCollector collector, UnaryOperator<String> names) {
+        this(collector, SAMPLE, IDLE, names);
     }
 
     LiveView(TrafficCollector collector, Duration sample, Duration idle) {
+        this(collector, sample, idle, ip -> null);
+    }
+
+    LiveView(TrafficCollector collector, Duration sample, Duration idle, UnaryOperator<String> names) {
         this.collector = collector;
+        this.names = names;
         this.clock = System::nanoTime;
         this.tracker = new RateTracker(clock.getAsLong());
         this.sampleNanos = sample.toNanos();
@@ -174,7 +186,10 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 .thenComparing(Snapshot.Row::ipType);
         all.sort(order);
         int matched = all.size();
-        List<Snapshot.Row> top = List.copyOf(all.subList(0, Math.min(q.n(), matched)));
+        List<Snapshot.Row> top = new ArrayList<>(all.subList(0, Math.min(q.n(), matched)));
+        // Names only for the rows shown: what nobody sees is never looked up.
+        top.replaceAll(r -> r.other() ? r : r.withNames(names.apply(r.src()), names.apply(r.dst())));
+        top = List.copyOf(top);
         return new Snapshot(System.currentTimeMillis(), covered[0], sampling(), q, matched, top, List.copyOf(totals),
                 List.copyOf(ifaces));
     }

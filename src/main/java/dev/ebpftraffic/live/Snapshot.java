@@ -25,9 +25,20 @@ public record Snapshot(long timeMillis, int coveredSeconds, boolean sampling, Qu
      * One series, as the metrics show it. other=true for src_ip="other",dst_ip="other".
      *
      * @param history bits per second, one value per complete second, oldest first (at most 60)
+     * @param srcName the host name of src from reverse DNS, null when unknown, pending or off (dstName alike)
      */
     public record Row(String src, String dst, String direction, String ipType, String iface, boolean other,
-                      Rates rates, long bytes, long packets, float[] history) {
+                      Rates rates, long bytes, long packets, float[] history, String srcName, String dstName) {
+        /** A row without host names. */
+        public Row(String src, String dst, String direction, String ipType, String iface, boolean other,
+                   Rates rates, long bytes, long packets, float[] history) {
+            this(src, dst, direction, ipType, iface, other, rates, bytes, packets, history, null, null);
+        }
+
+        Row withNames(String srcName, String dstName) {
+            return new Row(src, dst, direction, ipType, iface, other, rates, bytes, packets, history, srcName, dstName);
+        }
+
         double sortValue(Query.Sort s) {
             return switch (s) {
                 case BITS_2S -> rates.bitsPerSecond()[0];

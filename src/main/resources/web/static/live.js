@@ -100,6 +100,18 @@
     return e;
   }
 
+  // An address, and under it its host name from reverse DNS when the exporter knows one.
+  function ipCell(cls, ip, name) {
+    var td = el('td', cls, ip);
+    if (name) {
+      var host = el('span', 'host', shown(name));
+      host.title = shown(name);
+      td.appendChild(host);
+      td.dataset.name = name;
+    }
+    return td;
+  }
+
   function numCell(value, fmt) {
     var td = el('td', 'num' + (value === 0 ? ' zero' : ''), fmt(value));
     td.dataset.value = String(value);
@@ -173,8 +185,8 @@
       tr.dataset.src = s.src_ip;
       tr.dataset.dst = s.dst_ip;
       tr.dataset.direction = s.direction;
-      tr.appendChild(el('td', 'ip src', s.src_ip));
-      tr.appendChild(el('td', 'ip dst', s.dst_ip));
+      tr.appendChild(ipCell('ip src', s.src_ip, s.src_name));
+      tr.appendChild(ipCell('ip dst', s.dst_ip, s.dst_name));
       tr.appendChild(el('td', 'dir ' + s.direction, s.direction === 'inbound' ? '\u2193 in' : '\u2191 out'));
       tr.appendChild(el('td', 'type', s.ip_type));
       tr.appendChild(el('td', 'iface', s.iface));

@@ -123,11 +123,15 @@ final class TopScreen {
         static Layout of(List<Snapshot.Row> rows, int width) {
             int ip = 11; // "DESTINATION"
             int iface = 5;
+            int most = 39; // an IPv6 address
             for (Snapshot.Row r : rows) {
-                ip = Math.max(ip, Math.max(r.src().length(), r.dst().length()));
+                ip = Math.max(ip, Math.max(host(r.src(), r.srcName()).length(), host(r.dst(), r.dstName()).length()));
                 iface = Math.max(iface, ControlChars.escape(r.iface()).length());
+                if (r.srcName() != null || r.dstName() != null) {
+                    most = 48; // room for a name next to the address
+                }
             }
-            ip = Math.min(ip, 39);
+            ip = Math.min(ip, most);
             iface = Math.min(iface, 15);
             for (Layout l : List.of(new Layout(ip, true, iface, true, 20), new Layout(ip, true, iface, true, 10),
                     new Layout(ip, true, iface, true, 0), new Layout(ip, true, iface, false, 10),
@@ -181,7 +185,7 @@ final class TopScreen {
 
         String row(Snapshot.Row r) {
             StringBuilder b = new StringBuilder();
-            b.append(pad(cut(r.src(), ip), ip)).append(' ').append(pad(cut(r.dst(), ip), ip)).append(' ')
+            b.append(pad(host(r.src(), r.srcName(), ip), ip)).append(' ').append(pad(host(r.dst(), r.dstName(), ip), ip)).append(' ')
                     .append(pad(r.direction().equals("inbound") ? "in" : "out", 3)).append(' ');
             if (typeIface) {
                 b.append(pad(r.ipType().equals("private") ? "priv" : "pub", 4)).append(' ')
@@ -202,6 +206,19 @@ final class TopScreen {
             }
             return b.toString();
         }
+    }
+
+    /** An address and its host name, if known: "10.0.0.1 db1.example.org". */
+    static String host(String ip, String name) {
+        return name == null ? ip : ip + " " + ControlChars.escape(name);
+    }
+
+    /** The same in w columns: the name is cut first, the address only when it alone is too wide. */
+    static String host(String ip, String name, int w) {
+        if (name == null || ip.length() + 2 > w) {
+            return cut(ip, w);
+        }
+        return ip + " " + cut(ControlChars.escape(name), w - ip.length() - 1);
     }
 
     /**

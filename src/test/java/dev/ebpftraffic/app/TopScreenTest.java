@@ -31,6 +31,27 @@ class TopScreenTest {
     }
 
     @Test
+    void hostNamesStandNextToTheAddressesAndAreCutFirst() {
+        Snapshot.Row named = new Snapshot.Row("10.77.0.1", "fd00:77::2", "inbound", "private", "eth0", false,
+                new Snapshot.Rates(new double[] {1, 1, 1}, new double[] {1, 1, 1}), 10, 1, new float[0],
+                "alpha.test", "a-rather-long-host-name-in-a-deep.subdomain.example.test\u001b");
+        Snapshot s = snapshot(List.of(named, row("10.0.0.9", "10.0.0.5", "inbound", 0, 0, 1)));
+        List<String> lines = TopScreen.render(s, new TopScreen.View(Query.defaults(), "from x", null, null), 200, 20);
+        String first = plain(lines.get(5));
+        // the columns are 48 wide: a name is cut with "…", the address never
+        assertTrue(first.startsWith("10.77.0.1 alpha.test" + " ".repeat(48 - 20) + " fd00:77::2 a-rather-long-host-name-in-a-deep.su… in "),
+                first);
+        assertTrue(plain(lines.get(6)).startsWith("10.0.0.9" + " ".repeat(40) + " 10.0.0.5 "), plain(lines.get(6)));
+        assertEquals("10.77.0.1", TopScreen.host("10.77.0.1", "alpha.test", 10), "no room: the address alone");
+        assertEquals("fd00:77::2 x\\x1b", TopScreen.host("fd00:77::2", "x\u001b"), "control characters escaped");
+        for (int width : new int[] {200, 120, 80, 40}) {
+            for (String l : TopScreen.render(s, new TopScreen.View(Query.defaults(), "from x", null, null), width, 20)) {
+                assertTrue(plain(l).length() <= width, width + ": " + plain(l));
+            }
+        }
+    }
+
+    @Test
     void everyLineFitsAndColumnsGoWhenNarrow() {
         Snapshot s = snapshot(List.of(
                 row("fd12:3456:789a:bcde:f012:3456:789a:bcde", "fd00::1", "inbound", 1.5e6, 120, 5_000_000, 1, 2, 3),

@@ -115,6 +115,38 @@ class LiveViewTest {
     }
 
     @Test
+    void hostNamesAreAskedOnlyForTheRowsShownAndRoundTrip() {
+        List<String> asked = new java.util.ArrayList<>();
+        LiveView named = new LiveView(collector, Duration.ofSeconds(1), Duration.ofSeconds(30), ip -> {
+            asked.add(ip);
+            return ip.equals("10.0.0.5") ? "db.example.test" : ip.equals("fd00::1") ? "a\"b<\u001b" : null;
+        });
+        try {
+            Snapshot two = named.query(Query.parse("n=2&sort=bytes"));
+            assertEquals(List.of("203.0.113.7", "10.0.0.5", "fd00::1", "2001:db8::2"), asked, "the two rows shown, no more");
+            assertEquals("db.example.test", two.rows().get(0).dstName());
+            assertEquals(null, two.rows().get(0).srcName());
+            assertEquals("a\"b<\u001b", two.rows().get(1).srcName());
+            asked.clear();
+            Snapshot other = named.query(Query.parse("ip_type=public&ip=other"));
+            assertEquals(List.of(), asked, "other is not an address");
+            assertEquals(1, other.rows().size());
+            String json = named.get(LiveView.TOP, "n=2&sort=bytes").json();
+            assertTrue(json.contains("\"src_ip\":\"203.0.113.7\",\"dst_ip\":\"10.0.0.5\",\"src_name\":null,"
+                    + "\"dst_name\":\"db.example.test\""), json);
+            assertTrue(json.contains("\"src_name\":\"a\\\"b\\u003c\\u001b\""), json);
+            Snapshot back = LiveJson.read(json);
+            assertEquals("db.example.test", back.rows().get(0).dstName());
+            assertEquals("a\"b<\u001b", back.rows().get(1).srcName());
+            // An older server without the fields: no names.
+            Snapshot old = LiveJson.read(json.replace("\"src_name\":null,", "").replaceAll("\"(src|dst)_name\":\"[^\"]*(\\\\.[^\"]*)*\",", ""));
+            assertEquals(null, old.rows().get(0).dstName());
+        } finally {
+            named.close();
+        }
+    }
+
+    @Test
     void jsonRoundTripsAndBadQueriesAre400WithOneLine() {
         LiveApi.Response ok = live.get(LiveView.TOP, "sort=bytes&n=3");
         assertEquals(200, ok.status());
@@ -131,7 +163,7 @@ class LiveViewTest {
                 List.copyOf(raw.keySet()));
         @SuppressWarnings("unchecked")
         Map<String, Object> row = (Map<String, Object>) ((List<Object>) raw.get("series")).getFirst();
-        assertEquals(List.of("src_ip", "dst_ip", "direction", "ip_type", "iface", "other", "bits_per_second",
+        assertEquals(List.of("src_ip", "dst_ip", "src_name", "dst_name", "direction", "ip_type", "iface", "other", "bits_per_second",
                 "packets_per_second", "bytes", "packets", "last_minute_bits_per_second"), List.copyOf(row.keySet()));
         assertEquals(Map.of("2s", 0L, "10s", 0L, "40s", 0L), row.get("bits_per_second"));
 

@@ -88,7 +88,7 @@ public final class Top {
         Options options = null;
         ReverseDnsOptions dns;
         try {
-            dns = ReverseDnsOptions.extract(List.of(args));
+            dns = ReverseDnsOptions.extract(List.of(args), "top --help");
             Flags flags = new Flags(dns.rest().toArray(String[]::new), "top --help");
             while (flags.next()) {
                 switch (flags.name()) {

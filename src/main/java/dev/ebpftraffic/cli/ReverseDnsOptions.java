@@ -28,6 +28,11 @@ public record ReverseDnsOptions(boolean enabled, List<InetSocketAddress> servers
     }
 
     public static ReverseDnsOptions extract(List<String> args) {
+        return extract(args, "--help");
+    }
+
+    /** help: how the command's help is asked for, for the error message ("--help", "top --help"). */
+    public static ReverseDnsOptions extract(List<String> args, String help) {
         List<String> rest = new ArrayList<>();
         boolean enabled = true;
         List<InetSocketAddress> servers = List.of();
@@ -45,7 +50,7 @@ public record ReverseDnsOptions(boolean enabled, List<InetSocketAddress> servers
             } else if (i + 1 < args.size()) {
                 value = args.get(++i);
             } else {
-                throw new UsageException("flag " + name + " needs a value, see --help");
+                throw new UsageException("flag " + name + " needs a value, see " + help);
             }
             if (name.equals(ENABLE)) {
                 enabled = switch (value) {

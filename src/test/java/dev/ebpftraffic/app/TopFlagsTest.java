@@ -41,6 +41,9 @@ class TopFlagsTest {
             "--from http://127.0.0.1:1/ --iface lo      | with --from, top takes only --insecure, --ca-file, --interval and --sort; got --iface",
             "--sort=bytes --from                        | flag --from needs a value, see top --help",
             "--iface lo --series-ttl                    | flag --series-ttl needs a value, see top --help",
+            "--from http://127.0.0.1:1/ --live.reverse-dns=false | with --from, the host names come from the exporter: its --live.reverse-dns and --live.dns-server apply, not top's",
+            "--iface lo --live.dns-server 10.0.0.1:x    | invalid --live.dns-server \"10.0.0.1:x\": give IP addresses, with a port if not 53: 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53, comma separated",
+            "--iface lo --live.reverse-dns              | flag --live.reverse-dns needs a value, see top --help",
     })
     void topsOwnFlags(String args, String expected) {
         assertOneLine(expected, top(args.isEmpty() ? new String[0] : args.split(" ")));

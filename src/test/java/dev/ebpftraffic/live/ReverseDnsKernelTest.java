@@ -1,5 +1,6 @@
 package dev.ebpftraffic.live;
 
+import dev.ebpftraffic.testing.Chromium;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.HttpGet;
@@ -159,6 +160,32 @@ class ReverseDnsKernelTest {
                     + "\"dst_name\":\"beta.test\""), json);
             assertTrue(json.contains("\"src_ip\":\"192.0.2.1\"") || !json.contains("192.0.2.1"), json);
 
+            // The page: the name under the address, none where there is none.
+            Chromium c = net.own(Chromium.start(net.b, 1400, 500));
+            c.openPage(Map.of());
+            c.navigate("http://127.0.0.1:" + ExporterProcess.PORT + "/");
+            c.await("(() => { const rows = [...document.querySelectorAll('#rows tr')];"
+                    + " const host = (tr, side) => { const h = tr.querySelector('td.' + side + ' .host'); return h ? h.textContent : null; };"
+                    + " return rows.some(tr => tr.dataset.src === '10.77.0.1' && host(tr, 'src') === 'alpha.test' && host(tr, 'dst') === 'beta.test')"
+                    + " && rows.some(tr => tr.dataset.src === 'fd00:77::1' && host(tr, 'src') === 'gamma.test' && host(tr, 'dst') === 'delta.test')"
+                    + " && rows.some(tr => tr.dataset.src === '192.0.2.1' && host(tr, 'src') === null && host(tr, 'dst') === null); })()",
+                    15_000, "host names on the page");
+            assertEquals("10.77.0.1alpha.test", c.eval("[...document.querySelectorAll('#rows tr')]"
+                    + ".find(tr => tr.dataset.src === '10.77.0.1').querySelector('td.src').textContent"));
+            assertEquals(List.of(), c.pageErrors());
+            Path out = ExporterProcess.projectRoot().resolve("target/live-view");
+            Files.createDirectories(out);
+            Files.write(out.resolve("live-view-names.png"), c.screenshot());
+
+            // top --from in a terminal (tmux): the name next to the address.
+            String screen = topFrom(net, "http://127.0.0.1:" + ExporterProcess.PORT + "/");
+            assertTrue(screen.lines().anyMatch(l -> l.startsWith("10.77.0.1 alpha.test ") && l.contains(" 10.77.0.2 beta.test ")),
+                    screen);
+            assertTrue(screen.lines().anyMatch(l -> l.startsWith("fd00:77::1 gamma.test ") && l.contains(" fd00:77::2 delta.test ")),
+                    screen);
+            assertTrue(screen.lines().anyMatch(l -> l.matches("192\\.0\\.2\\.1 +192\\.0\\.2\\.2 .*")), screen);
+            Files.writeString(out.resolve("top-names.txt"), screen);
+
             // Cached: more requests, no more queries; each address was asked once.
             for (int i = 0; i < 10; i++) {
                 top(net.b, ExporterProcess.PORT, "n=100");
@@ -187,10 +214,37 @@ class ReverseDnsKernelTest {
             assertEquals(0, metric(m, "ebpf_traffic_exporter_reverse_dns_results_total", "timeout"), m.text());
             assertTrue(metric(m, "ebpf_traffic_exporter_reverse_dns_cache_entries", null) >= 6, m.text());
             assertFalse(m.text().contains(".test"), "host names are not in the metrics");
-            Path out = ExporterProcess.projectRoot().resolve("target/live-view");
-            Files.createDirectories(out);
             Files.writeString(out.resolve("api-top-names.json"), json);
         }
+    }
+
+    /** Runs `top --from url` in a tmux pane of its own (200x30) until its screen shows host names; returns that screen. */
+    static String topFrom(NetNs net, String url) throws Exception {
+        Chromium.require("/usr/bin/tmux", "tmux");
+        String socket = "ete-rdns-" + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong() >>> 16);
+        net.own(() -> {
+            String path = Cmd.run("tmux", "-L", socket, "display-message", "-p", "#{socket_path}").stdout().strip();
+            Cmd.run("tmux", "-L", socket, "kill-server");
+            if (path.endsWith(socket)) {
+                Files.deleteIfExists(Path.of(path));
+            }
+        });
+        Cmd.run(List.of("env", "LANG=C.UTF-8", "tmux", "-u", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "t",
+                "-x", "200", "-y", "30", "ip netns exec " + net.b + " " + ExporterProcess.launcher() + " top --from " + url
+                        + "; sleep 30")).ok();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        String screen = "";
+        while (System.nanoTime() < deadline) {
+            screen = Cmd.run("tmux", "-u", "-L", socket, "capture-pane", "-p", "-t", "t").stdout();
+            if (screen.contains("alpha.test") && screen.contains("gamma.test")) {
+                Thread.sleep(1200); // one more redraw: every row has its names
+                screen = Cmd.run("tmux", "-u", "-L", socket, "capture-pane", "-p", "-t", "t").stdout();
+                Cmd.run("tmux", "-L", socket, "send-keys", "-t", "t", "q");
+                return screen;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("top --from showed no host names:\n" + screen);
     }
 
     /** Request latency in ms, alternating between two exporters so both see the same machine load. */

@@ -133,8 +133,15 @@ class ReverseDnsKernelTest {
             Udp.send(net.a, "fd00:77::1", net.b, "fd00:77::2", 40101, 6, 100);
             Udp.send(net.a, "192.0.2.1", net.b, "192.0.2.2", 40102, 7, 100);
 
-            // The first answer has no names yet (looked up in the background); then they come.
+            // The first answer has no names yet: it does not wait for the lookups it starts. Then they come.
             Snapshot s = top(net.b, ExporterProcess.PORT, "n=100&direction=inbound");
+            row(s, "10.77.0.1", "10.77.0.2");
+            row(s, "fd00:77::1", "fd00:77::2");
+            row(s, "192.0.2.1", "192.0.2.2");
+            for (Snapshot.Row r : s.rows()) {
+                assertNull(r.srcName(), "the first answer has no names: " + LiveJson.write(s));
+                assertNull(r.dstName(), "the first answer has no names: " + LiveJson.write(s));
+            }
             long deadline = System.nanoTime() + 15_000_000_000L;
             while (!(NAMES.get("10.77.0.1").equals(row(s, "10.77.0.1", "10.77.0.2").srcName())
                     && NAMES.get("fd00:77::2").equals(row(s, "fd00:77::1", "fd00:77::2").dstName()))) {
@@ -158,7 +165,6 @@ class ReverseDnsKernelTest {
             String json = HttpGet.get(net.b, "127.0.0.1", ExporterProcess.PORT, "/api/v1/top?n=100&ip=10.77.0").body();
             assertTrue(json.contains("\"src_ip\":\"10.77.0.1\",\"dst_ip\":\"10.77.0.2\",\"src_name\":\"alpha.test\","
                     + "\"dst_name\":\"beta.test\""), json);
-            assertTrue(json.contains("\"src_ip\":\"192.0.2.1\"") || !json.contains("192.0.2.1"), json);
 
             // The page: the name under the address, none where there is none.
             Chromium c = net.own(Chromium.start(net.b, 1400, 500));
@@ -198,8 +204,6 @@ class ReverseDnsKernelTest {
                 assertEquals(1, dns.queries(dev.ebpftraffic.dns.DnsMessage.ptrName(NetNs.parse(ip))),
                         "queries for " + ip + " (no name is cached too)");
             }
-            // Only addresses of rows answered are asked: a row cut by n is not.
-            assertEquals(0, dns.queries("9.9.9.9.in-addr.arpa"));
 
             // Self-metrics agree with the server's log, exactly; names never become labels.
             Metrics m = exporter.scrapeOnce();
@@ -247,11 +251,15 @@ class ReverseDnsKernelTest {
         throw new AssertionError("top --from showed no host names:\n" + screen);
     }
 
-    /** Request latency in ms, alternating between two exporters so both see the same machine load. */
+    /**
+     * Request latency in ms, alternating between two exporters so both see the same machine load,
+     * each first every other time.
+     */
     static double[][] latencies(String ns, int portOff, int portDead, String path, int n) {
         double[][] t = new double[2][n];
         for (int i = 0; i < n; i++) {
-            for (int k = 0; k < 2; k++) {
+            for (int j = 0; j < 2; j++) {
+                int k = (i + j) % 2;
                 int port = k == 0 ? portOff : portDead;
                 long start = System.nanoTime();
                 HttpGet.Response r = HttpGet.get(ns, "127.0.0.1", port, path);

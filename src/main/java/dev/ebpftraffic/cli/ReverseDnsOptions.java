@@ -89,7 +89,8 @@ public record ReverseDnsOptions(boolean enabled, List<InetSocketAddress> servers
             host = s.substring(0, s.indexOf(':'));
             port = port(s.substring(s.indexOf(':') + 1), value);
         }
-        if (host.isEmpty() || !host.chars().allMatch(c -> c == '.' || c == ':' || Character.digit(c, 16) >= 0)) {
+        if (host.isEmpty() || !host.chars().allMatch(c -> c == '.' || c == ':' || Character.digit(c, 16) >= 0)
+                || host.indexOf(':') < 0 && host.chars().filter(c -> c == '.').count() != 3) { // not "10.1" for 10.0.0.1
             throw bad(value);
         }
         try {

@@ -145,6 +145,9 @@ public final class ReverseDns implements AutoCloseable {
                 || c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
             return null;
         }
+        if (ip.indexOf(':') < 0 && ip.chars().filter(c -> c == '.').count() != 3) {
+            return null; // ofLiteral takes "1" and "10.1" too (inet_aton forms): a group's name, not an address
+        }
         try {
             InetAddress a = InetAddress.ofLiteral(ip);
             return a.isAnyLocalAddress() ? null : a;

@@ -31,7 +31,7 @@ class ReverseDnsOptionsTest {
         assertEquals("invalid --live.reverse-dns \"no\": use true or false",
                 assertThrows(UsageException.class, () -> ReverseDnsOptions.extract(List.of("--live.reverse-dns=no"))).getMessage());
         for (String bad : List.of("", "dns.example.org", "192.0.2.53:0", "192.0.2.53:70000", "[2001:db8::1", "2001:db8::1:53:x",
-                "192.0.2.53,", "[2001:db8::1]x")) {
+                "192.0.2.53,", "[2001:db8::1]x", "10.1", "1:53")) {
             UsageException e = assertThrows(UsageException.class,
                     () -> ReverseDnsOptions.extract(List.of("--live.dns-server=" + bad)), bad);
             assertEquals("invalid --live.dns-server \"" + bad + "\": give IP addresses, with a port if not 53: 192.0.2.53, "

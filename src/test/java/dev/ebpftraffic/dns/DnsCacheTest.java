@@ -128,6 +128,9 @@ class DnsCacheTest {
                 assertTrue(took < 200_000_000L, "100 lookups took " + took / 1e6 + " ms");
                 assertNull(r.lookup("other"), "not an address: never asked");
                 assertNull(r.lookup("203.0.113.0/24"));
+                assertNull(r.lookup("10.1"), "a group's name that inet_aton would take is not an address");
+                assertNull(r.lookup("cafe"));
+                assertNull(r.lookup("::"));
                 Thread.sleep(800); // every query timed out (300 ms)
                 ReverseDns.Stats st = r.stats();
                 assertEquals(5, st.queries(), "the burst of a 5/s limit");

@@ -98,6 +98,16 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
         }
         double t0 = seconds(last);
         double t1 = seconds(now);
+        // First forget what was quiet for a minute (its room goes to new peers), then add this refresh.
+        long stale = (long) Math.floor(t1) - RateTracker.HISTORY;
+        rows.values().removeIf(r -> r.newest <= stale);
+        for (Map<IpAddress, Peer> m : peers.values()) {
+            int before = m.size();
+            m.values().removeIf(p -> p.ring.newest <= stale);
+            peerCount -= before - m.size();
+        }
+        peers.values().removeIf(Map::isEmpty);
+        otherPeers.values().removeIf(p -> p.ring.newest <= stale);
         pendingRows.forEach((k, v) -> rows.computeIfAbsent(k, x -> new RateTracker.Ring()).spread(t0, t1, v));
         pendingPeers.forEach((k, byPeer) -> {
             Map<IpAddress, Peer> m = peers.computeIfAbsent(k, x -> new HashMap<>());
@@ -120,15 +130,6 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
         pendingRows.clear();
         pendingPeers.clear();
         last = now;
-        long stale = (long) Math.floor(t1) - RateTracker.HISTORY;
-        rows.values().removeIf(r -> r.newest <= stale);
-        for (Map<IpAddress, Peer> m : peers.values()) {
-            int before = m.size();
-            m.values().removeIf(p -> p.ring.newest <= stale);
-            peerCount -= before - m.size();
-        }
-        peers.values().removeIf(Map::isEmpty);
-        otherPeers.values().removeIf(p -> p.ring.newest <= stale);
     }
 
     /** Forgets everything; the next refresh is a new baseline. */

@@ -147,6 +147,11 @@ public final class LiveView implements LiveApi, AutoCloseable {
         }
     }
 
+    /** Whether per-workload attribution is on (the Workloads view has data). */
+    public boolean hasWorkloads() {
+        return collector.hasWorkloads();
+    }
+
     /** The workload rows, totals, rates and peers for one query; starts the sampler if needed. */
     public WorkloadSnapshot queryWorkloads(WorkloadQuery q) {
         touchWorkloads();

@@ -1,6 +1,5 @@
 package dev.ebpftraffic.live;
 
-import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.HttpGet;
 import dev.ebpftraffic.testing.KernelTest;
@@ -8,7 +7,7 @@ import dev.ebpftraffic.testing.Metrics;
 import dev.ebpftraffic.testing.NetNs;
 import dev.ebpftraffic.testing.Setns;
 import dev.ebpftraffic.testing.TestCgroups;
-import dev.ebpftraffic.workload.Cgroup2Mount;
+import dev.ebpftraffic.testing.TestWorkloads;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -17,15 +16,12 @@ import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,47 +40,6 @@ class WorkloadsApiKernelTest {
     static final String B4 = "10.82.0.2";
     static final String A6 = "fd00:82::1";
     static final String B6 = "fd00:82::2";
-
-    /** The three test workloads: cgroups under a unique test group. */
-    record Workloads(TestCgroups cgroups, Path service, String serviceName, Path docker, String dockerName,
-                     Path pod, String podName) implements AutoCloseable {
-        static Workloads create() throws Exception {
-            Cgroup2Mount m = Cgroup2Mount.find();
-            Path root = assertInstanceOf(Cgroup2Mount.Found.class, m, "cgroup v2: " + m).mountPoint();
-            byte[] r = new byte[4];
-            new SecureRandom().nextBytes(r);
-            String rnd = HexFormat.of().formatHex(r);
-            String ctr = rnd.repeat(8);
-            String ctr2 = ("beef" + rnd).repeat(5).substring(0, 40) + rnd.repeat(3);
-            String uid = rnd + "-0000-4000-8000-" + rnd + "0000";
-            TestCgroups cg = TestCgroups.under(root);
-            try {
-                String svc = "shop-" + rnd + ".service";
-                return new Workloads(cg, cg.create("system.slice/" + svc), svc,
-                        cg.create("system.slice/docker-" + ctr + ".scope"), ctr.substring(0, 12),
-                        cg.create("kubepods.slice/kubepods-pod" + uid.replace('-', '_') + ".slice/cri-containerd-" + ctr2 + ".scope"),
-                        uid + "/" + ctr2.substring(0, 12));
-            } catch (Exception e) {
-                cg.close();
-                throw e;
-            }
-        }
-
-        @Override
-        public void close() {
-            cgroups.close();
-        }
-    }
-
-    /** The test pairs on the veth, with static neighbours (no ARP or ND between the test addresses). */
-    static void addresses(NetNs net, String a4, String b4, String a6, String b6) {
-        net.addPair(a4, b4, 24);
-        net.addPair(a6, b6, 64);
-        for (String[] n : List.of(new String[] {net.a, b4, net.macB, net.ifA}, new String[] {net.a, b6, net.macB, net.ifA},
-                new String[] {net.b, a4, net.macA, net.ifB}, new String[] {net.b, a6, net.macA, net.ifB})) {
-            Cmd.run("ip", "-n", n[0], "neigh", "replace", n[1], "lladdr", n[2], "dev", n[3], "nud", "permanent").ok();
-        }
-    }
 
     static WorkloadSnapshot workloads(String ns, String query) {
         HttpGet.Response r = HttpGet.get(ns, "127.0.0.1", ExporterProcess.PORT, "/api/v1/workloads?" + query);
@@ -130,8 +85,8 @@ class WorkloadsApiKernelTest {
 
     @Test
     void exactPerWorkloadEqualToPrometheusWithExactPeers() throws Exception {
-        try (Workloads w = Workloads.create(); NetNs net = NetNs.pair()) {
-            addresses(net, A4, B4, A6, B6);
+        try (TestWorkloads w = TestWorkloads.create(); NetNs net = NetNs.pair()) {
+            TestWorkloads.addresses(net, A4, B4, A6, B6);
             ExporterProcess exporter = net.own(ExporterProcess.startSeeingCgroups(net.b, "workloads-api", "--iface", net.ifB,
                     "--addr", ExporterProcess.LISTEN, "--workloads", "cgroup", "--max-series", "0"));
             exporter.awaitAttached(Duration.ofSeconds(30));

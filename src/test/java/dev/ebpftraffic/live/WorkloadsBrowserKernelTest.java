@@ -5,6 +5,7 @@ import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.KernelTest;
 import dev.ebpftraffic.testing.NetNs;
 import dev.ebpftraffic.testing.SteadyUdp;
+import dev.ebpftraffic.testing.TestWorkloads;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -69,8 +70,8 @@ class WorkloadsBrowserKernelTest {
 
     @Test
     void workloadsTabWithPeersAndScreenshot() throws Exception {
-        try (WorkloadsApiKernelTest.Workloads w = WorkloadsApiKernelTest.Workloads.create(); NetNs net = NetNs.pair()) {
-            WorkloadsApiKernelTest.addresses(net, A4, B4, A6, B6);
+        try (TestWorkloads w = TestWorkloads.create(); NetNs net = NetNs.pair()) {
+            TestWorkloads.addresses(net, A4, B4, A6, B6);
             net.addPair(A4B, B4B, 24);
             net.addPair(PUB_A, PUB_B, 24);
             ExporterProcess exporter = net.own(ExporterProcess.startSeeingCgroups(net.b, "workloads-browser",

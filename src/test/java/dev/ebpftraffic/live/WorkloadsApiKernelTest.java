@@ -111,6 +111,11 @@ class WorkloadsApiKernelTest {
             Thread.sleep(2500); // the sampler's refreshes (1 s) read it all
 
             WorkloadSnapshot s = workloads(net.b, "n=100&peers=10");
+            HttpGet.Response example = HttpGet.get(net.b, "127.0.0.1", ExporterProcess.PORT,
+                    "/api/v1/workloads?n=2&workload=" + w.serviceName() + "&sort=bytes&peers=2");
+            java.nio.file.Path exampleDir = ExporterProcess.projectRoot().resolve("target/live-view");
+            java.nio.file.Files.createDirectories(exampleDir);
+            java.nio.file.Files.writeString(exampleDir.resolve("api-workloads.json"), example.body()); // an example for people
             String ctx = "\n" + WorkloadJson.write(s);
             WorkloadSnapshot.Row svcIn = row(s, w.serviceName(), "inbound");
             WorkloadSnapshot.Row svcOut = row(s, w.serviceName(), "outbound");

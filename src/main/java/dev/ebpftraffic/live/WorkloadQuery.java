@@ -132,9 +132,4 @@ public record WorkloadQuery(int n, Query.Sort sort, boolean ascending, String di
             b.append('&').append(name).append('=').append(java.net.URLEncoder.encode(value, StandardCharsets.UTF_8));
         }
     }
-
-    /** The same sort, order, direction and ip_type as a pairs query (top's settings carry over between views). */
-    public static WorkloadQuery of(Query q, int peers) {
-        return new WorkloadQuery(q.n(), q.sort(), q.ascending(), q.direction(), q.ipType(), q.ip(), peers);
-    }
 }

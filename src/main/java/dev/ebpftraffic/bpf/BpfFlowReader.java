@@ -254,9 +254,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
      * after the flag goes off, two reads leave the map empty. Call it after readFlows.
      */
     @Override
-    public void readPeerDeltas(Sink<PeerKey> sink) {
+    public int readPeerDeltas(Sink<PeerKey> sink) {
         if (peersFd < 0) {
-            return;
+            return 0;
         }
         int current = epoch & 1;
         Map<EpochPeer, long[]> now = new HashMap<>();
@@ -296,6 +296,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (failed != 0) {
             throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
         }
+        return next.size();
     }
 
     @Override

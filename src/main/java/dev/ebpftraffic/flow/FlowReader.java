@@ -51,8 +51,12 @@ public interface FlowReader {
     default void peerSampling(boolean on) {
     }
 
-    /** As {@link #readWorkloadDeltas}, for "wl_peers": what each (cgroup, remote, direction) counted since the previous call. */
-    default void readPeerDeltas(Sink<PeerKey> sink) {
+    /**
+     * As {@link #readWorkloadDeltas}, for "wl_peers": what each (cgroup, remote, direction) counted since the
+     * previous call. Returns the entries still in the kernel map after it (of the current epoch).
+     */
+    default int readPeerDeltas(Sink<PeerKey> sink) {
+        return 0;
     }
 
     /** The "wl_peers_full" counters (peers map full), cumulative, indexed as {@link #readWorkloadOverflow}. */

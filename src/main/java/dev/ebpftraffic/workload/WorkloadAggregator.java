@@ -97,6 +97,8 @@ public final class WorkloadAggregator {
     private long[] overflowTotal = new long[2];
     private final long[][] peersFullSeen = new long[4][2];
     private LiveListener live;
+    /** "wl_peers" may hold entries: it is read while the live view samples, and after until drained. */
+    private boolean peersToRead;
 
     /** paths: cgroup id to its path (CgroupResolver::path), empty when unknown. */
     public WorkloadAggregator(int maxSeries, long ttlNanos, LongFunction<Optional<String>> paths) {
@@ -137,13 +139,21 @@ public final class WorkloadAggregator {
         }
     }
 
-    /** Drains "wl_peers" always (it empties itself once the flag is off), reports it only while live is set. */
+    /**
+     * Reads "wl_peers" while the live view samples and afterwards until the kernel map is empty (the flag
+     * is off: two epoch flips empty it); otherwise not at all, so scrapes pay nothing for the peers.
+     * Reported only while live is set.
+     */
     private void refreshPeers(FlowReader reader, LiveListener l) {
-        reader.readPeerDeltas((k, p, b) -> {
+        if (l == null && !peersToRead) {
+            return;
+        }
+        int left = reader.readPeerDeltas((k, p, b) -> {
             if (l != null) {
                 l.peer(seriesOf(k.workload()), k.remote(), p, b);
             }
         });
+        peersToRead = l != null || left > 0;
         long[][] f = reader.readPeerOverflow();
         for (int i = 0; i < 4; i++) {
             long dp = f[i][0] - peersFullSeen[i][0];
@@ -159,6 +169,7 @@ public final class WorkloadAggregator {
     /** Starts (non-null) or stops (null) reporting each refresh's deltas to the live view. */
     public void setLiveListener(LiveListener listener) {
         live = listener;
+        peersToRead = true;
     }
 
     /** The series a cgroup's traffic of this direction and ip_type goes to now. */

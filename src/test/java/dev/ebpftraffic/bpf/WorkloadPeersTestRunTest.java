@@ -77,6 +77,10 @@ class WorkloadPeersTestRunTest {
             assertEquals(Map.of(new PeerKey(self, IpAddress.parse("8.8.8.8"), Direction.OUTBOUND, false),
                     new FlowValue(5, 5 * 128)), peers(r));
 
+            run(t, Direction.OUTBOUND, V4_OUT, 1);
+            long[] got = new long[1];
+            assertEquals(1, r.readPeerDeltas((k, x, b) -> got[0] += x), "an entry of the current epoch stays in the kernel");
+            assertEquals(1, got[0]);
             r.peerSampling(false);
             assertEquals(0, flag(t));
             run(t, Direction.OUTBOUND, V4_OUT, 7);
@@ -85,6 +89,7 @@ class WorkloadPeersTestRunTest {
                 assertEquals(Map.of(), peers(r), "flag off: nothing new");
             }
             assertEquals(0, entries(t), "drained to empty once the flag is off");
+            assertEquals(0, r.readPeerDeltas((k, x, b) -> { }), "and the reader says so");
         }
     }
 

@@ -94,10 +94,14 @@ class WorkloadViewTest {
             workloads.clear();
         }
 
+        int peerReads;
+
         @Override
-        public synchronized void readPeerDeltas(Sink<PeerKey> sink) {
+        public synchronized int readPeerDeltas(Sink<PeerKey> sink) {
+            peerReads++;
             peers.forEach((k, v) -> sink.accept(k, v[0], v[1]));
             peers.clear();
+            return 0;
         }
 
         @Override
@@ -158,6 +162,7 @@ class WorkloadViewTest {
     @Test
     void rowsAreTheFamilysSeriesWithTheirCountersTotalsFiltersAndSort() {
         assertFalse(reader.flagOn());
+        assertEquals(0, reader.peerReads, "nobody watched yet: the peers map is never read");
         WorkloadSnapshot s = live.queryWorkloads(WorkloadQuery.parse("sort=bytes"));
         assertTrue(reader.flagOn(), "the first query sets the kernel's peer flag");
         assertTrue(live.workloadSampling());
@@ -249,6 +254,11 @@ class WorkloadViewTest {
         assertTrue(reader.flagOn());
         live.close();
         assertFalse(reader.flagOn(), "and on close");
+        collector.refresh(); // drains what the kernel still holds (nothing here)
+        int reads = reader.peerReads;
+        collector.refresh();
+        collector.refresh();
+        assertEquals(reads, reader.peerReads, "once drained, refreshes and scrapes do not read the peers map");
     }
 
     @Test

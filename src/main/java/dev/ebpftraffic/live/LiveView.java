@@ -21,12 +21,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
- * The live view behind /api/v1/top and `top`: "who is talking right now".
+ * The live view behind /api/v1/top, /api/v1/workloads and `top`: "who is talking right now".
  *
  * <p>Nothing runs while nobody watches. The first query starts a sampler that refreshes the
  * collector every second (the exporter's own 5 s timer and the scrapes go on as before) and
  * feeds a {@link RateTracker}. When no query came for {@link #IDLE}, the sampler stops, the
- * tracker is detached from the collector and its memory freed.
+ * tracker is detached from the collector and its memory freed. The Workloads view has its own idle
+ * time within that: only while it is asked for does the kernel count each workload's peers.
  */
 public final class LiveView implements LiveApi, AutoCloseable {
     public static final String TOP = LiveApi.PREFIX + "top";

@@ -151,6 +151,35 @@ struct {
 	__type(value, struct flow_value);
 } workload_overflow SEC(".maps");
 
+/*
+ * Per-workload remote peers for the live view, only while userspace samples them (below,
+ * count_peer). Not preallocated: it takes memory only while someone watches, and drains to empty
+ * (epoch scheme, as "workloads") once the flag is off.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, WL_PEERS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct wl_peer_key);
+	__type(value, struct flow_value);
+} wl_peers SEC(".maps");
+
+/* Element 0: non-zero while userspace samples peers (LiveView sets it, and clears it when it stops). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} wl_peers_on SEC(".maps");
+
+/* What did not fit in the full "wl_peers" while sampling: index direction * 2 + remote_private. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct flow_value);
+} wl_peers_full SEC(".maps");
+
 struct vlan_tag {
 	__be16 tci;
 	__be16 proto;
@@ -676,6 +705,43 @@ int tc_egress_l3(struct __sk_buff *skb)
 }
 
 /*
+ * The live view's "top remote peers" of a workload: the packet's counts per (cgroup, remote address,
+ * direction), into "wl_peers". Why a separate map counted only while the flag is set, instead of the
+ * remote address in the "workloads" key: the Prometheus family must stay one series per workload,
+ * and a per-peer key on every packet would cost a map entry per remote address all the time (a DNS
+ * or web server has thousands); the flag costs one array lookup per packet while nobody watches
+ * (bench/WORKLOAD_COST.md). A full map counts in "wl_peers_full": never silently dropped.
+ */
+static __always_inline void count_peer(const struct workload_key *wk, const __u8 *remote, __u64 packets, __u64 bytes)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&wl_peers_on, &zero);
+	if (!on || !*on)
+		return;
+	struct wl_peer_key k = {
+		.cgroup = wk->cgroup, .direction = wk->direction, .remote_private = wk->remote_private, .epoch = wk->epoch,
+	};
+	__builtin_memcpy(k.remote, remote, 16);
+	struct flow_value *v = bpf_map_lookup_elem(&wl_peers, &k);
+	if (!v) {
+		struct flow_value init = { .packets = packets, .bytes = bytes };
+		long err = bpf_map_update_elem(&wl_peers, &k, &init, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(&wl_peers, &k);
+		if (!v) {
+			__u32 idx = (__u32)wk->direction * 2 + wk->remote_private;
+			v = bpf_map_lookup_elem(&wl_peers_full, &idx);
+			if (!v)
+				return;
+		}
+	}
+	v->packets += packets;
+	v->bytes += bytes;
+}
+
+/*
  * Per-workload attribution: packets sent or received by a local socket, per the socket's cgroup v2 id.
  *
  * Why cgroup_skb programs attached to the cgroup v2 root (with multi-attach links, so they run
@@ -704,6 +770,7 @@ static __always_inline void account_workload(struct __sk_buff *skb, enum directi
 {
 	union scratch buf;
 	struct workload_key k = { .direction = dir };
+	__u8 peer[16] __attribute__((aligned(4))) = {}; /* the remote address, for count_peer */
 	__u64 packets = 1, bytes = skb->len;
 	__u32 l3len, iplen;
 	__u8 l4proto;
@@ -719,6 +786,9 @@ static __always_inline void account_workload(struct __sk_buff *skb, enum directi
 			goto unparsed;
 		__u8 remote[4];
 		__builtin_memcpy(remote, dir == DIR_INGRESS ? (void *)&ip->saddr : (void *)&ip->daddr, 4);
+		peer[10] = 0xff;
+		peer[11] = 0xff;
+		__builtin_memcpy(peer + 12, remote, 4);
 		l3len = ip->ihl * 4;
 		iplen = bpf_ntohs(ip->tot_len);
 		if (iplen < l3len)
@@ -732,6 +802,7 @@ static __always_inline void account_workload(struct __sk_buff *skb, enum directi
 			goto unparsed;
 		__u8 remote[16] __attribute__((aligned(4)));
 		__builtin_memcpy(remote, dir == DIR_INGRESS ? (void *)&ip6->saddr : (void *)&ip6->daddr, 16);
+		__builtin_memcpy(peer, remote, 16);
 		l3len = sizeof(*ip6);
 		l4proto = ip6->nexthdr;
 		iplen = ip6->payload_len ? sizeof(*ip6) + bpf_ntohs(ip6->payload_len) : 0;
@@ -746,7 +817,8 @@ unparsed:
 	/* Not seen at a socket in practice; still counted, as public, by the frame's length. */
 	packets = segs_unparsed(skb);
 	k.remote_private = 0;
-add:;
+add:
+	count_peer(&k, peer, packets, bytes);
 	struct flow_value *v = bpf_map_lookup_elem(&workloads, &k);
 	if (v) {
 		v->packets += packets;

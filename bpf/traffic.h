@@ -10,6 +10,7 @@
  * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
  * struct workload_key must match src/main/java/dev/ebpftraffic/flow/WorkloadKey.java (WorkloadKey.LAYOUT) byte for byte.
+ * struct wl_peer_key must match src/main/java/dev/ebpftraffic/flow/PeerKey.java (PeerKey.LAYOUT) byte for byte.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
  */
 #ifndef TRAFFIC_H
@@ -118,6 +119,21 @@ struct workload_key {
 	__u8 pad[5];     /* always zero */
 };
 
+/*
+ * Key of "wl_peers": a workload's traffic per remote address, counted by the cgroup_skb programs
+ * only while the "wl_peers_on" flag is set (the live view's workloads view is open). Value: struct
+ * flow_value, the same packets and bytes as "workloads" counts for the packet.
+ */
+struct wl_peer_key {
+	__u64 cgroup;    /* as in struct workload_key */
+	__u8 remote[16]; /* network order; IPv4 as ::ffff:a.b.c.d */
+	__u8 direction;  /* enum direction */
+	__u8 remote_private; /* as in struct workload_key */
+	__u8 epoch;      /* as in struct workload_key */
+	__u8 pad[5];     /* always zero */
+};
+
+#define WL_PEERS_ENTRIES 8192 /* live peers of all workloads, 2 epochs: a full map counts in "wl_peers_full" */
 #define WORKLOADS_ENTRIES 16384 /* cgroups x 2 directions x 2 ip types x 2 epochs: far more than a node runs */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 16384 /* per map; the default of --map-size (Options.DEFAULT_MAP_SIZE), set again before load */

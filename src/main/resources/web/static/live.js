@@ -1,4 +1,4 @@
-// The live view: polls ./api/v1/top every second and renders the top talkers.
+// The live view: polls ./api/v1/top (or the selected view's API) every second and renders it.
 // No framework, no CDN: served by the exporter itself. No inline code, so a strict
 // Content-Security-Policy from the web config (default-src 'self') works.
 'use strict';
@@ -6,7 +6,10 @@
   var WINDOWS = ['2s', '10s', '40s'];
   var INTERVAL_MS = 1000;
   var SVG = 'http://www.w3.org/2000/svg';
-  var state = { sort: 'bits_10s', order: 'desc', direction: '', ip_type: '', iface: '', ip: '', n: '50', paused: false };
+  var state = { sort: 'bits_10s', order: 'desc', direction: '', ip_type: '', iface: '', ip: '', n: '50', paused: false,
+    view: 'pairs', workload: '', peers: '5', expand: '' };
+  // Which workload rows show their peers (key: workload, direction, ip_type).
+  var expanded = {};
   var timer = null;
   var inFlight = null;
   var seq = 0;
@@ -32,6 +35,15 @@
     return p.toString();
   }
 
+  // The views of the tab bar: the API each one polls and how it renders. A view without an entry is
+  // not available in this build (its section says so).
+  var VIEWS = {
+    pairs: { api: './api/v1/top', url: function () { return './api/v1/top?' + params(); },
+      render: function (d) { render(d); setStatus(d); } },
+    workloads: { api: './api/v1/workloads', url: function () { return './api/v1/workloads?' + workloadParams(); },
+      render: function (d) { renderWorkloads(d); setWorkloadStatus(d); } }
+  };
+
   function schedule(ms) {
     if (timer !== null) { clearTimeout(timer); }
     timer = setTimeout(poll, ms);
@@ -42,9 +54,16 @@
     if (state.paused) { return; }
     var mine = ++seq;
     if (inFlight) { inFlight.abort(); }
+    var view = VIEWS[state.view];
+    if (!view) {
+      inFlight = null;
+      $('status').className = '';
+      $('status').textContent = 'the ' + state.view + ' view is not available in this build';
+      return;
+    }
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
     inFlight = ctrl;
-    var url = './api/v1/top?' + params();
+    var url = view.url();
     $('api-link').href = url;
     fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined })
       .then(function (r) {
@@ -59,14 +78,13 @@
       })
       .then(function (data) {
         if (mine !== seq) { return; }
-        render(data);
-        setStatus(data);
+        view.render(data);
       })
       .catch(function (e) {
         if (e && e.name === 'AbortError') { return; }
         var s = $('status');
         s.className = 'error';
-        s.textContent = 'cannot read ./api/v1/top: ' + (e && e.message ? e.message : e) + ' (retrying)';
+        s.textContent = 'cannot read ' + view.api + ': ' + (e && e.message ? e.message : e) + ' (retrying)';
       })
       .then(function () {
         if (mine === seq) { inFlight = null; schedule(INTERVAL_MS); }
@@ -220,6 +238,126 @@
     document.body.dataset.updated = String(Date.now());
   }
 
+  // ---- the Workloads view ----------------------------------------------------------------------
+
+  function workloadParams() {
+    var p = new URLSearchParams();
+    p.set('n', state.n);
+    p.set('sort', state.sort);
+    if (state.order === 'asc') { p.set('order', 'asc'); }
+    ['direction', 'ip_type', 'workload', 'peers'].forEach(function (k) { if (state[k]) { p.set(k, state[k]); } });
+    return p.toString();
+  }
+
+  function setWorkloadStatus(data) {
+    var s = $('status');
+    s.className = '';
+    var text = data.matched + (data.matched === 1 ? ' workload series matches' : ' workload series match') +
+      (data.workloads.length < data.matched ? ', showing the top ' + data.workloads.length : '') +
+      ' · updated ' + new Date(data.time).toLocaleTimeString();
+    var full = data.peers_map_full;
+    if (full && (full.inbound.packets > 0 || full.outbound.packets > 0)) {
+      text += ' · the kernel\'s peer map was full: ' + bytes(full.inbound.bytes + full.outbound.bytes) + ' without a peer';
+    }
+    if (data.covered_seconds < 40) {
+      text += ' · warming up: ' + data.covered_seconds + ' s of history so far (rates average over what there is)';
+    }
+    s.textContent = text;
+  }
+
+  function rateCells(tr, s) {
+    WINDOWS.forEach(function (w) {
+      var td = numCell(s.bits_per_second[w], bits);
+      td.classList.add('bits-' + w);
+      tr.appendChild(td);
+    });
+    WINDOWS.forEach(function (w) {
+      var td = numCell(s.packets_per_second[w], pps);
+      td.classList.add('packets-' + w);
+      tr.appendChild(td);
+    });
+    var cum = numCell(s.bytes, bytes);
+    cum.classList.add('bytes');
+    cum.title = s.packets + ' packets';
+    tr.appendChild(cum);
+  }
+
+  function peerRow(p, other) {
+    var tr = el('tr', 'peer' + (other ? ' other-peers' : ''));
+    tr.dataset.ip = p.ip;
+    var td = el('td', 'ip', other ? '\u21b3 other peers' : '\u21b3 ' + p.ip);
+    td.colSpan = 4;
+    tr.appendChild(td);
+    rateCells(tr, p);
+    tr.appendChild(el('td'));
+    tr.appendChild(el('td'));
+    return tr;
+  }
+
+  function renderWorkloads(data) {
+    renderTotals(data.totals);
+    var frag = document.createDocumentFragment();
+    data.workloads.forEach(function (s) {
+      var key = s.workload + '\u0000' + s.direction + '\u0000' + s.ip_type;
+      var tr = el('tr', 'workload-row' + (s.other ? ' other' : ''));
+      tr.dataset.workload = s.workload;
+      tr.dataset.kind = s.kind;
+      tr.dataset.direction = s.direction;
+      tr.dataset.ipType = s.ip_type;
+      var name = el('td', 'workload', shown(s.workload));
+      name.title = s.other ? 'workloads the series budget folded' : s.workload;
+      tr.appendChild(name);
+      tr.appendChild(el('td', 'kind', s.kind));
+      tr.appendChild(el('td', 'dir ' + s.direction, s.direction === 'inbound' ? '\u2193 in' : '\u2191 out'));
+      tr.appendChild(el('td', 'type', s.ip_type));
+      rateCells(tr, s);
+      var sp = el('td', 'spark');
+      sp.appendChild(sparkline(s.last_minute_bits_per_second));
+      tr.appendChild(sp);
+      var peers = s.peers.length + (s.other_peers ? 1 : 0);
+      var open = state.expand === '1' || expanded[key];
+      var cell = el('td', 'peers');
+      if (peers > 0) {
+        var b = el('button', 'peers', (open ? '\u25be ' : '\u25b8 ') + s.peers.map(function (p) { return p.ip; }).slice(0, 2).join(', ') +
+          (s.peers.length > 2 || s.other_peers ? ' \u2026' : ''));
+        b.type = 'button';
+        b.setAttribute('aria-expanded', open ? 'true' : 'false');
+        b.addEventListener('click', function () { expanded[key] = !open; schedule(0); });
+        cell.appendChild(b);
+      } else {
+        cell.textContent = '\u2013';
+        cell.classList.add('zero');
+      }
+      tr.appendChild(cell);
+      frag.appendChild(tr);
+      if (open) {
+        s.peers.forEach(function (p) { frag.appendChild(peerRow(p, false)); });
+        if (s.other_peers) { frag.appendChild(peerRow(s.other_peers, true)); }
+      }
+    });
+    if (data.workloads.length === 0) {
+      var tr = el('tr', 'empty');
+      var td = el('td', null, 'no workload series match');
+      td.colSpan = 13;
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    $('wl-rows').replaceChildren(frag);
+    document.body.dataset.updated = String(Date.now());
+  }
+
+  // ---- view selection ----------------------------------------------------------------------------
+
+  function showView() {
+    document.body.dataset.view = state.view;
+    document.querySelectorAll('#views [data-view]').forEach(function (b) {
+      b.setAttribute('aria-selected', b.dataset.view === state.view ? 'true' : 'false');
+    });
+    document.querySelectorAll('section.view').forEach(function (sec) {
+      sec.hidden = sec.id !== 'view-' + state.view;
+    });
+  }
+
   function markSort() {
     document.querySelectorAll('th.sortable').forEach(function (th) {
       var on = th.dataset.sort === state.sort;
@@ -231,9 +369,10 @@
 
   function saveHash() {
     var p = new URLSearchParams();
-    ['sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'n'].forEach(function (k) {
+    ['view', 'sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'workload', 'peers', 'expand', 'n'].forEach(function (k) {
       if (state[k] && !(k === 'sort' && state[k] === 'bits_10s') && !(k === 'order' && state[k] === 'desc') &&
-          !(k === 'n' && state[k] === '50')) { p.set(k, state[k]); }
+          !(k === 'n' && state[k] === '50') && !(k === 'view' && state[k] === 'pairs') &&
+          !(k === 'peers' && state[k] === '5')) { p.set(k, state[k]); }
     });
     var h = p.toString();
     history.replaceState(null, '', h ? '#' + h : location.pathname + location.search);
@@ -241,9 +380,13 @@
 
   function loadHash() {
     var p = new URLSearchParams(location.hash.replace(/^#/, ''));
-    ['sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'n'].forEach(function (k) {
+    ['view', 'sort', 'order', 'direction', 'ip_type', 'iface', 'ip', 'workload', 'peers', 'expand', 'n'].forEach(function (k) {
       if (p.has(k)) { state[k] = p.get(k); }
     });
+    if (!document.getElementById('view-' + state.view)) { state.view = 'pairs'; }
+    $('f-workload').value = state.workload;
+    $('f-peers').value = state.peers;
+    $('f-expand').checked = state.expand === '1';
     $('f-direction').value = state.direction;
     $('f-ip_type').value = state.ip_type;
     $('f-ip').value = state.ip;
@@ -259,12 +402,30 @@
   function changed() {
     saveHash();
     markSort();
+    showView();
     schedule(0);
   }
 
   function init() {
     loadHash();
     markSort();
+    showView();
+    document.querySelectorAll('#views [data-view]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        if (state.view === b.dataset.view) { return; }
+        state.view = b.dataset.view;
+        $('status').textContent = 'loading…';
+        changed();
+      });
+    });
+    $('f-peers').addEventListener('change', function (e) { state.peers = e.target.value; changed(); });
+    $('f-expand').addEventListener('change', function (e) { state.expand = e.target.checked ? '1' : ''; changed(); });
+    var wlDebounce = null;
+    $('f-workload').addEventListener('input', function (e) {
+      state.workload = e.target.value.trim();
+      if (wlDebounce) { clearTimeout(wlDebounce); }
+      wlDebounce = setTimeout(changed, 200);
+    });
     document.querySelectorAll('th.sortable').forEach(function (th) {
       th.tabIndex = 0;
       var pick = function () {

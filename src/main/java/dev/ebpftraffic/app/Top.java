@@ -62,13 +62,38 @@ public final class Top {
               --interval DURATION how often to redraw (default 1s, at least 200ms)
               --sort KEY          bits_2s, bits_10s (default), bits_40s, packets_2s, packets_10s, packets_40s, bytes
 
-            keys: q quit · 1 2 3 sort by the 2 s, 10 s, 40 s rate · p sort by packets/s or bits/s · b sort by bytes
-                  r reverse · d direction · t ip_type · i interface · / filter by IP (Enter, Esc) · c clear filters
+            keys: q quit · v next view (pairs, workloads) · 1 2 3 sort by the 2 s, 10 s, 40 s rate
+                  p sort by packets/s or bits/s · b sort by bytes · r reverse · d direction · t ip_type
+                  i interface · / filter by IP or workload (Enter, Esc) · c clear filters
             """;
+
+    /**
+     * The views `v` cycles through, in this order (then back to the first). A view is an API of the
+     * live view and a screen for it; adding one here puts it in the cycle.
+     */
+    enum TopView {
+        PAIRS("pairs"),
+        WORKLOADS("workloads");
+
+        final String label;
+
+        TopView(String label) {
+            this.label = label;
+        }
+
+        TopView next() {
+            TopView[] all = values();
+            return all[(ordinal() + 1) % all.length];
+        }
+    }
 
     /** Where the snapshots come from. */
     interface Source {
         Snapshot fetch(Query q) throws IOException, InterruptedException;
+
+        /** The Workloads view (/api/v1/workloads). */
+        dev.ebpftraffic.live.WorkloadSnapshot fetchWorkloads(dev.ebpftraffic.live.WorkloadQuery q)
+                throws IOException, InterruptedException;
 
         String describe();
     }
@@ -163,6 +188,15 @@ public final class Top {
                     }
 
                     @Override
+                    public dev.ebpftraffic.live.WorkloadSnapshot fetchWorkloads(dev.ebpftraffic.live.WorkloadQuery q)
+                            throws IOException {
+                        if (!e.live().hasWorkloads()) {
+                            throw new IOException("per-workload traffic is off (--workloads off, or no usable cgroup v2)");
+                        }
+                        return e.live().queryWorkloads(q);
+                    }
+
+                    @Override
                     public String describe() {
                         return "attached to " + o.iface();
                     }
@@ -223,7 +257,7 @@ public final class Top {
         reader.start();
 
         Keys state = new Keys(query);
-        Snapshot snap = null;
+        Object snap = null; // a Snapshot or a WorkloadSnapshot, as state.view says
         String error = null;
         long next = 0;
         boolean refetch = true;
@@ -235,7 +269,10 @@ public final class Top {
                 if (refetch || now >= next) {
                     // On its own thread, so that q works while a slow server is being read.
                     Query q = state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0])));
-                    java.util.concurrent.FutureTask<Snapshot> task = new java.util.concurrent.FutureTask<>(() -> source.fetch(q));
+                    dev.ebpftraffic.live.WorkloadQuery wq = state.workloadQuery(q.n());
+                    TopView view = state.view;
+                    java.util.concurrent.FutureTask<Object> task = new java.util.concurrent.FutureTask<>(() ->
+                            view == TopView.WORKLOADS ? source.fetchWorkloads(wq) : source.fetch(q));
                     Thread.ofVirtual().name("top-fetch").start(task);
                     while (true) {
                         try {
@@ -260,11 +297,15 @@ public final class Top {
                     next = System.nanoTime() + interval.toNanos();
                     refetch = false;
                 }
-                if (snap != null) {
-                    state.ifaces = snap.ifaces();
+                if (snap instanceof Snapshot pairs) {
+                    state.ifaces = pairs.ifaces();
                 }
-                term.draw(TopScreen.render(snap, new TopScreen.View(state.query, source.describe(), state.editing,
-                        error), size[1], size[0]));
+                TopScreen.View shown = new TopScreen.View(state.query, source.describe(), state.editing, error,
+                        state.view.label, state.workloadFilter);
+                term.draw(state.view == TopView.WORKLOADS
+                        ? TopWorkloads.render(snap instanceof dev.ebpftraffic.live.WorkloadSnapshot w ? w : null, shown,
+                                size[1], size[0])
+                        : TopScreen.render(snap instanceof Snapshot p ? p : null, shown, size[1], size[0]));
                 Integer k = keys.poll(Math.max(1, next - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (k == null) {
                     continue;
@@ -286,10 +327,17 @@ public final class Top {
                     }
                 }
                 Query before = state.query;
+                TopView viewBefore = state.view;
+                String filterBefore = state.workloadFilter;
                 if (!state.key(k)) {
                     break;
                 }
-                refetch = !state.query.equals(before);
+                if (state.view != viewBefore) {
+                    snap = null; // the other view's data: not drawn as this one's
+                    error = null;
+                }
+                refetch = !state.query.equals(before) || state.view != viewBefore
+                        || !java.util.Objects.equals(filterBefore, state.workloadFilter);
             }
         } catch (IOException e) {
             error = e.getMessage();
@@ -311,12 +359,22 @@ public final class Top {
 
     /** What the keys change. */
     static final class Keys {
+        /** Peers shown per row in the Workloads view. */
+        static final int PEERS = 3;
         Query query;
-        String editing; // the IP filter being typed, or null
+        String editing; // the IP (or, in the Workloads view, workload) filter being typed, or null
         List<String> ifaces = List.of();
+        TopView view = TopView.PAIRS;
+        String workloadFilter; // the Workloads view's text filter, or null
 
         Keys(Query query) {
             this.query = query;
+        }
+
+        /** The Workloads view's query: the same sort, order, direction and ip_type as the pairs. */
+        dev.ebpftraffic.live.WorkloadQuery workloadQuery(int n) {
+            return new dev.ebpftraffic.live.WorkloadQuery(n, query.sort(), query.ascending(), query.direction(),
+                    query.ipType(), workloadFilter, PEERS);
         }
 
         /** Applies a key; false to quit. */
@@ -324,13 +382,19 @@ public final class Top {
             if (editing != null) {
                 switch (k) {
                     case '\r', '\n' -> {
-                        query = query.withIp(editing.strip());
+                        if (view == TopView.WORKLOADS) {
+                            String f = editing.strip().toLowerCase(java.util.Locale.ROOT);
+                            workloadFilter = f.isEmpty() ? null : f;
+                        } else {
+                            query = query.withIp(editing.strip());
+                        }
                         editing = null;
                     }
                     case 27 -> editing = null;
                     case 127, 8 -> editing = editing.isEmpty() ? "" : editing.substring(0, editing.length() - 1);
                     default -> {
-                        if (k >= 0x20 && k < 0x7f && editing.length() < Query.MAX_IP) {
+                        int max = view == TopView.WORKLOADS ? dev.ebpftraffic.live.WorkloadQuery.MAX_WORKLOAD : Query.MAX_IP;
+                        if (k >= 0x20 && k < 0x7f && editing.length() < max) {
                             editing += (char) k;
                         }
                     }
@@ -345,6 +409,7 @@ public final class Top {
                 case 'q', 'Q', 3 -> {
                     return false;
                 }
+                case 'v' -> view = view.next();
                 case '1' -> query = query.withSort(packets ? Query.Sort.PACKETS_2S : Query.Sort.BITS_2S);
                 case '2' -> query = query.withSort(packets ? Query.Sort.PACKETS_10S : Query.Sort.BITS_10S);
                 case '3' -> query = query.withSort(packets ? Query.Sort.PACKETS_40S : Query.Sort.BITS_40S);
@@ -363,9 +428,17 @@ public final class Top {
                         query.ipType(), query.iface(), query.ip());
                 case 'd' -> query = query.withDirection(next(query.direction(), List.of("inbound", "outbound")));
                 case 't' -> query = query.withIpType(next(query.ipType(), List.of("private", "public")));
-                case 'i' -> query = query.withIface(next(query.iface(), ifaces));
-                case '/' -> editing = query.ip() == null ? "" : query.ip();
-                case 'c' -> query = new Query(query.n(), query.sort(), query.ascending(), null, null, null, null);
+                case 'i' -> {
+                    if (view == TopView.PAIRS) { // workloads have no interface
+                        query = query.withIface(next(query.iface(), ifaces));
+                    }
+                }
+                case '/' -> editing = view == TopView.WORKLOADS ? (workloadFilter == null ? "" : workloadFilter)
+                        : query.ip() == null ? "" : query.ip();
+                case 'c' -> {
+                    query = new Query(query.n(), query.sort(), query.ascending(), null, null, null, null);
+                    workloadFilter = null;
+                }
                 default -> {
                     // unknown keys do nothing
                 }
@@ -398,6 +471,7 @@ public final class Top {
 
         private final HttpClient client;
         private final URI api;
+        private final URI workloadsApi;
         private final String authorization;
         private final String shown;
 
@@ -420,6 +494,7 @@ public final class Top {
             } catch (URISyntaxException e) {
                 throw new UsageException("invalid --from \"" + url + "\": " + e.getReason());
             }
+            workloadsApi = api.resolve(LiveView.WORKLOADS.substring(LiveView.WORKLOADS.lastIndexOf('/') + 1));
             String info = u.getRawUserInfo();
             authorization = info == null ? null : "Basic " + Base64.getEncoder().encodeToString(
                     java.net.URLDecoder.decode(info, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
@@ -475,7 +550,18 @@ public final class Top {
 
         @Override
         public Snapshot fetch(Query q) throws IOException, InterruptedException {
-            HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(api + "?" + q.toParams())).timeout(Duration.ofSeconds(5))
+            return get(api, q.toParams(), LiveJson::read);
+        }
+
+        @Override
+        public dev.ebpftraffic.live.WorkloadSnapshot fetchWorkloads(dev.ebpftraffic.live.WorkloadQuery q)
+                throws IOException, InterruptedException {
+            return get(workloadsApi, q.toParams(), dev.ebpftraffic.live.WorkloadJson::read);
+        }
+
+        private <T> T get(URI api, String params, java.util.function.Function<String, T> parse)
+                throws IOException, InterruptedException {
+            HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(api + "?" + params)).timeout(Duration.ofSeconds(5))
                     .header("Accept", "application/json");
             if (authorization != null) {
                 r.header("Authorization", authorization);
@@ -499,7 +585,7 @@ public final class Top {
                         + (body.length() > 200 ? body.substring(0, 200) : body)));
             }
             try {
-                return LiveJson.read(resp.body());
+                return parse.apply(resp.body());
             } catch (RuntimeException e) {
                 throw new IOException(api + " did not answer with the live view's JSON: " + e.getMessage(), e);
             }

@@ -29,7 +29,11 @@ final class TopScreen {
             .withZone(ZoneId.systemDefault());
 
     /** What the user chose with the keys, and what the status line says. */
-    record View(Query query, String source, String editing, String message) {
+    record View(Query query, String source, String editing, String message, String view, String workloadFilter) {
+        /** The pairs view. */
+        View(Query query, String source, String editing, String message) {
+            this(query, source, editing, message, "pairs", null);
+        }
     }
 
     private TopScreen() {
@@ -100,7 +104,7 @@ final class TopScreen {
         if (v.editing() != null) {
             return "type part of an IP · Enter apply · Esc cancel · Backspace delete";
         }
-        return "q quit · 1/2/3 sort 2s/10s/40s · p bits/packets · b bytes · r reverse · d direction · t ip_type · i iface · / ip filter · c clear";
+        return "q quit · v view · 1/2/3 sort 2s/10s/40s · p bits/packets · b bytes · r reverse · d direction · t ip_type · i iface · / ip filter · c clear";
     }
 
     static String sortName(Query.Sort s) {

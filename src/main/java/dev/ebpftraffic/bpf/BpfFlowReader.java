@@ -10,6 +10,7 @@ import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.flow.WorkloadKey;
+import dev.ebpftraffic.flow.PeerKey;
 import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
@@ -94,6 +95,16 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
     /** Per "workloads" entry still in the kernel: its value as the last read handed it out. */
     private Map<EpochKey, long[]> workloadSeen = new HashMap<>();
+    private int peersFd = -1;
+    private int peersOnFd = -1;
+    private int peersFullFd = -1;
+    private static final java.lang.foreign.ValueLayout.OfLong LONG_BE =
+            java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
+    /** A "wl_peers" kernel key: the key and the epoch it was counted in. */
+    private record EpochPeer(PeerKey key, int epoch) {
+    }
+    /** Per "wl_peers" entry still in the kernel: its value as the last read handed it out. */
+    private Map<EpochPeer, long[]> peerSeen = new HashMap<>();
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
@@ -151,6 +162,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 obj.hasMap(BpfObject.MAP_FLOWS_FULL) ? obj.mapFd(BpfObject.MAP_FLOWS_FULL) : -1,
                 obj.hasMap(BpfObject.MAP_OVERFLOW) ? obj.mapFd(BpfObject.MAP_OVERFLOW) : -1, capacity);
         r.workloadMaps(obj.mapFd(BpfObject.MAP_WORKLOADS), obj.mapFd(BpfObject.MAP_WORKLOAD_OVERFLOW));
+        if (obj.hasMap(BpfObject.MAP_WL_PEERS)) {
+            r.peerMaps(obj.mapFd(BpfObject.MAP_WL_PEERS), obj.mapFd(BpfObject.MAP_WL_PEERS_ON),
+                    obj.mapFd(BpfObject.MAP_WL_PEERS_FULL));
+        }
         return r;
     }
 
@@ -209,15 +224,100 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
+    /** The live view's peer maps ("wl_peers", its flag "wl_peers_on", "wl_peers_full"). */
+    public void peerMaps(int peersFd, int onFd, int fullFd) {
+        this.peersFd = peersFd;
+        this.peersOnFd = onFd;
+        this.peersFullFd = fullFd;
+    }
+
+    @Override
+    public boolean hasPeers() {
+        return peersFd >= 0;
+    }
+
+    @Override
+    public void peerSampling(boolean on) {
+        if (peersOnFd < 0) {
+            return;
+        }
+        epochKey.set(JAVA_INT, 0, 0);
+        epochValue.set(JAVA_INT, 0, on ? 1 : 0);
+        int ret = lib.mapUpdateElem(peersOnFd, epochKey, epochValue, 0);
+        if (ret < 0) {
+            throw new LibbpfException("cannot update the BPF map wl_peers_on: " + Libc.strerror(-ret), -ret);
+        }
+    }
+
+    /**
+     * "wl_peers" drains as "workloads" does (see {@link #readWorkloadDeltas}), through the same epoch:
+     * after the flag goes off, two reads leave the map empty. Call it after readFlows.
+     */
+    @Override
+    public int readPeerDeltas(Sink<PeerKey> sink) {
+        if (peersFd < 0) {
+            return 0;
+        }
+        int current = epoch & 1;
+        Map<EpochPeer, long[]> now = new HashMap<>();
+        long size = PeerKey.LAYOUT.byteSize();
+        read(peersFd, size, cpus, (seg, off, p, b) ->
+                now.put(new EpochPeer(PeerKey.read(seg, off), PeerKey.epoch(seg, off)), new long[] {p, b}));
+        Map<EpochPeer, long[]> next = new HashMap<>();
+        int failed = 0;
+        for (Map.Entry<EpochPeer, long[]> e : now.entrySet()) {
+            EpochPeer k = e.getKey();
+            long[] v = e.getValue();
+            long[] seen = peerSeen.get(k);
+            long dp = v[0] - (seen == null ? 0 : seen[0]);
+            long db = v[1] - (seen == null ? 0 : seen[1]);
+            if (k.epoch() != current) {
+                MemorySegment key = drainKey;
+                key.asSlice(0, size).fill((byte) 0);
+                key.set(JAVA_LONG, 0, k.key().cgroup());
+                key.set(LONG_BE, PeerKey.OFF_REMOTE, k.key().remote().hi());
+                key.set(LONG_BE, PeerKey.OFF_REMOTE + 8, k.key().remote().lo());
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, PeerKey.OFF_DIRECTION, (byte) k.key().direction().code());
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, PeerKey.OFF_PRIVATE, (byte) (k.key().remotePrivate() ? 1 : 0));
+                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, PeerKey.OFF_EPOCH, (byte) k.epoch());
+                int ret = lib.mapDeleteElem(peersFd, key);
+                if (ret != 0 && ret != -Errno.ENOENT) {
+                    next.put(k, v);
+                    failed = -ret;
+                }
+            } else {
+                next.put(k, v);
+            }
+            if (dp != 0 || db != 0) {
+                sink.accept(k.key(), dp, db);
+            }
+        }
+        peerSeen = next;
+        if (failed != 0) {
+            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
+        }
+        return next.size();
+    }
+
+    @Override
+    public long[][] readPeerOverflow() {
+        return readArray4(peersFullFd);
+    }
+
     @Override
     public long[][] readWorkloadOverflow() {
+        return readArray4(workloadOverflowFd);
+    }
+
+    /** A per-CPU array of 4 struct flow_value (index direction * 2 + remote_private), summed over CPUs. */
+    private long[][] readArray4(int fd) {
         long[][] out = new long[4][2];
-        if (workloadOverflowFd < 0) {
+        if (fd < 0) {
             return out;
         }
         for (int dir = 0; dir < 4; dir++) {
             epochKey.set(JAVA_INT, 0, dir);
-            int ret = lib.mapLookupElem(workloadOverflowFd, epochKey, drainValue);
+            int ret = lib.mapLookupElem(fd, epochKey, drainValue);
             if (ret < 0) {
                 throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
             }

@@ -39,6 +39,12 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_WORKLOADS = "workloads";
     /** Per-CPU array of two struct flow_value: what did not fit in "workloads", per direction. */
     public static final String MAP_WORKLOAD_OVERFLOW = "workload_overflow";
+    /** Per-CPU hash of the cgroup_skb programs, only while the live view samples peers: struct wl_peer_key to struct flow_value. */
+    public static final String MAP_WL_PEERS = "wl_peers";
+    /** One-element array: non-zero while "wl_peers" is counted. */
+    public static final String MAP_WL_PEERS_ON = "wl_peers_on";
+    /** Per-CPU array of four struct flow_value: what did not fit in "wl_peers". */
+    public static final String MAP_WL_PEERS_FULL = "wl_peers_full";
     /** cgroup_skb programs, attached to the cgroup v2 root (WorkloadAttachment). */
     public static final String PROG_CGROUP_INGRESS = "cgroup_wl_ingress";
     public static final String PROG_CGROUP_EGRESS = "cgroup_wl_egress";

@@ -42,6 +42,28 @@ public interface FlowReader {
         return new long[4][2];
     }
 
+    /** Whether the kernel object has the live view's peer maps ("wl_peers"). */
+    default boolean hasPeers() {
+        return false;
+    }
+
+    /** Sets (true) or clears the kernel flag under which the cgroup_skb programs count "wl_peers". */
+    default void peerSampling(boolean on) {
+    }
+
+    /**
+     * As {@link #readWorkloadDeltas}, for "wl_peers": what each (cgroup, remote, direction) counted since the
+     * previous call. Returns the entries still in the kernel map after it (of the current epoch).
+     */
+    default int readPeerDeltas(Sink<PeerKey> sink) {
+        return 0;
+    }
+
+    /** The "wl_peers_full" counters (peers map full), cumulative, indexed as {@link #readWorkloadOverflow}. */
+    default long[][] readPeerOverflow() {
+        return new long[4][2];
+    }
+
     /**
      * Deletes from the kernel the entries the last {@link #readFlows} moved into this reader's
      * totals. Call it once those totals are saved (the state file): a crash in between then finds

@@ -22,15 +22,17 @@ import java.util.function.LongSupplier;
 import java.util.function.UnaryOperator;
 
 /**
- * The live view behind /api/v1/top and `top`: "who is talking right now".
+ * The live view behind /api/v1/top, /api/v1/workloads and `top`: "who is talking right now".
  *
  * <p>Nothing runs while nobody watches. The first query starts a sampler that refreshes the
  * collector every second (the exporter's own 5 s timer and the scrapes go on as before) and
  * feeds a {@link RateTracker}. When no query came for {@link #IDLE}, the sampler stops, the
- * tracker is detached from the collector and its memory freed.
+ * tracker is detached from the collector and its memory freed. The Workloads view has its own idle
+ * time within that: only while it is asked for does the kernel count each workload's peers.
  */
 public final class LiveView implements LiveApi, AutoCloseable {
     public static final String TOP = LiveApi.PREFIX + "top";
+    public static final String WORKLOADS = LiveApi.PREFIX + "workloads";
     public static final Duration SAMPLE = Duration.ofSeconds(1);
     public static final Duration IDLE = Duration.ofSeconds(30);
     private static final List<String> DIRECTIONS = List.of("inbound", "outbound");
@@ -44,6 +46,9 @@ public final class LiveView implements LiveApi, AutoCloseable {
     private final long idleNanos;
     private volatile long lastUse;
     private ScheduledFuture<?> task; // guarded by this
+    private final WorkloadTracker workloads;
+    private volatile long lastWorkloadUse;
+    private boolean workloadSampling; // guarded by this
 
     public LiveView(TrafficCollector collector) {
         this(collector, ip -> null);
@@ -63,6 +68,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
         this.names = names;
         this.clock = System::nanoTime;
         this.tracker = new RateTracker(clock.getAsLong());
+        this.workloads = new WorkloadTracker(clock.getAsLong());
         this.sampleNanos = sample.toNanos();
         this.idleNanos = idle.toNanos();
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> { // the thread starts with the first task
@@ -101,6 +107,9 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 stop();
                 return;
             }
+            if (clock.getAsLong() - lastWorkloadUse > idleNanos) {
+                stopWorkloads(); // someone still watches pairs, nobody the workloads: the kernel stops counting peers
+            }
             collector.refresh();
         } catch (RuntimeException e) {
             // refresh() reports map errors itself; never let the schedule die silently
@@ -115,6 +124,140 @@ public final class LiveView implements LiveApi, AutoCloseable {
         }
         collector.setLiveListener(null);
         tracker.reset();
+        stopWorkloads();
+    }
+
+    // ---- the Workloads view ---------------------------------------------------------------------
+
+    /**
+     * Whether the Workloads view is being sampled: its tracker is fed and the kernel counts peers
+     * (the "wl_peers_on" flag). Only while /api/v1/workloads was asked within IDLE.
+     */
+    public synchronized boolean workloadSampling() {
+        return workloadSampling;
+    }
+
+    /** Marks a use of the Workloads view; starts its sampling (after a baseline refresh) if it was off. */
+    private void touchWorkloads() {
+        touch();
+        lastWorkloadUse = clock.getAsLong();
+        synchronized (this) {
+            if (workloadSampling || task == null) {
+                return;
+            }
+            workloads.reset();
+            collector.setWorkloadListener(workloads); // sets the kernel's peer flag
+            collector.refresh(); // the baseline of the workload rates and of the peers
+            workloadSampling = true;
+        }
+    }
+
+    private synchronized void stopWorkloads() {
+        if (workloadSampling) {
+            collector.setWorkloadListener(null); // clears the kernel's peer flag; "wl_peers" drains in two refreshes
+            workloads.reset();
+            workloadSampling = false;
+        }
+    }
+
+    /** Whether per-workload attribution is on (the Workloads view has data). */
+    public boolean hasWorkloads() {
+        return collector.hasWorkloads();
+    }
+
+    /** The workload rows, totals, rates and peers for one query; starts the sampler if needed. */
+    public WorkloadSnapshot queryWorkloads(WorkloadQuery q) {
+        touchWorkloads();
+        List<WorkloadSnapshot.Row> all = new ArrayList<>();
+        Map<String, long[]> cumulative = new HashMap<>(); // direction -> {packets, bytes}
+        Map<String, double[][]> rateTotals = new HashMap<>(); // direction -> {bits, packets}
+        int[] covered = new int[1];
+        List<Snapshot.Total> full = new ArrayList<>();
+        collector.visitWorkloads((key, packets, bytes) -> {
+            String dir = key.direction().label();
+            long[] c = cumulative.computeIfAbsent(dir, x -> new long[2]);
+            c[0] += packets;
+            c[1] += bytes;
+            RateTracker.Rates r = workloads.rates(key);
+            double[][] t = rateTotals.computeIfAbsent(dir, x -> new double[2][RateTracker.WINDOWS.length]);
+            for (int i = 0; i < RateTracker.WINDOWS.length; i++) {
+                t[0][i] += r.bitsPerSecond()[i];
+                t[1][i] += r.packetsPerSecond()[i];
+            }
+            if (!q.matches(key.workload(), key.kind(), dir, key.ipType())) {
+                return;
+            }
+            boolean other = key.workload().equals(dev.ebpftraffic.workload.WorkloadAggregator.OTHER)
+                    && key.kind().equals(dev.ebpftraffic.workload.WorkloadAggregator.OTHER);
+            List<WorkloadSnapshot.Peer> peers = new ArrayList<>();
+            workloads.forEachPeer(key, (ip, p) -> peers.add(p));
+            peers.sort(peerOrder(q));
+            List<WorkloadSnapshot.Peer> top = List.copyOf(peers.subList(0, Math.min(q.peers(), peers.size())));
+            List<WorkloadSnapshot.Peer> rest = new ArrayList<>(peers.subList(top.size(), peers.size()));
+            WorkloadSnapshot.Peer beyond = workloads.otherPeers(key);
+            if (beyond != null) {
+                rest.add(beyond);
+            }
+            all.add(new WorkloadSnapshot.Row(key.workload(), key.kind(), dir, key.ipType(), other,
+                    new Snapshot.Rates(r.bitsPerSecond(), r.packetsPerSecond()), bytes, packets, r.historyBits(),
+                    top, sum(rest)));
+        }, () -> {
+            covered[0] = workloads.coveredSeconds();
+            for (String dir : DIRECTIONS) {
+                long[] f = workloads.peersFull(dev.ebpftraffic.flow.Direction.valueOf(dir.toUpperCase(java.util.Locale.ROOT)));
+                full.add(new Snapshot.Total(dir, new Snapshot.Rates(new double[3], new double[3]), f[1], f[0]));
+            }
+        });
+        List<Snapshot.Total> totals = new ArrayList<>();
+        for (String dir : DIRECTIONS) {
+            long[] c = cumulative.getOrDefault(dir, new long[2]);
+            double[][] t = rateTotals.getOrDefault(dir, new double[2][RateTracker.WINDOWS.length]);
+            totals.add(new Snapshot.Total(dir, new Snapshot.Rates(t[0], t[1]), c[1], c[0]));
+        }
+        Comparator<WorkloadSnapshot.Row> order = Comparator.comparingDouble(r -> r.sortValue(q.sort()));
+        if (!q.ascending()) {
+            order = order.reversed();
+        }
+        order = order.thenComparing(Comparator.comparingLong(WorkloadSnapshot.Row::bytes).reversed())
+                .thenComparing(WorkloadSnapshot.Row::other)
+                .thenComparing(WorkloadSnapshot.Row::workload).thenComparing(WorkloadSnapshot.Row::direction)
+                .thenComparing(WorkloadSnapshot.Row::ipType);
+        all.sort(order);
+        int matched = all.size();
+        List<WorkloadSnapshot.Row> rows = List.copyOf(all.subList(0, Math.min(q.n(), matched)));
+        return new WorkloadSnapshot(System.currentTimeMillis(), covered[0], sampling(), q, matched, rows,
+                List.copyOf(totals), List.copyOf(full));
+    }
+
+    private static Comparator<WorkloadSnapshot.Peer> peerOrder(WorkloadQuery q) {
+        Comparator<WorkloadSnapshot.Peer> c = Comparator.comparingDouble(p -> p.sortValue(q.sort()));
+        if (!q.ascending()) {
+            c = c.reversed();
+        }
+        return c.thenComparing(Comparator.comparingLong(WorkloadSnapshot.Peer::bytes).reversed())
+                .thenComparing(WorkloadSnapshot.Peer::ip);
+    }
+
+    /** The peers not listed, as one: null when there are none. */
+    private static WorkloadSnapshot.Peer sum(List<WorkloadSnapshot.Peer> rest) {
+        if (rest.isEmpty()) {
+            return null;
+        }
+        int n = RateTracker.WINDOWS.length;
+        double[] bits = new double[n];
+        double[] packets = new double[n];
+        long b = 0;
+        long p = 0;
+        for (WorkloadSnapshot.Peer x : rest) {
+            for (int i = 0; i < n; i++) {
+                bits[i] += x.rates().bitsPerSecond()[i];
+                packets[i] += x.rates().packetsPerSecond()[i];
+            }
+            b += x.bytes();
+            p += x.packets();
+        }
+        return new WorkloadSnapshot.Peer(dev.ebpftraffic.workload.WorkloadAggregator.OTHER,
+                new Snapshot.Rates(bits, packets), b, p);
     }
 
     /** The rows, totals and rates for one query; starts the sampler if needed. */
@@ -197,8 +340,11 @@ public final class LiveView implements LiveApi, AutoCloseable {
     /** GET /api/v1/top?...: 200 with the snapshot, 400 with a one-line error for a bad query. */
     @Override
     public Response get(String path, String rawQuery) {
+        if (path.equals(WORKLOADS)) {
+            return getWorkloads(rawQuery);
+        }
         if (!path.equals(TOP)) {
-            return new Response(404, LiveJson.error("no such API path " + path + "; the API has " + TOP));
+            return new Response(404, LiveJson.error("no such API path " + path + "; the API has " + TOP + ", " + WORKLOADS));
         }
         Query q;
         try {
@@ -207,6 +353,21 @@ public final class LiveView implements LiveApi, AutoCloseable {
             return new Response(400, LiveJson.error(e.getMessage()));
         }
         return new Response(200, LiveJson.write(query(q)));
+    }
+
+    /** GET /api/v1/workloads?...: 200, 400 for a bad query, 503 when per-workload attribution is off. */
+    private Response getWorkloads(String rawQuery) {
+        WorkloadQuery q;
+        try {
+            q = WorkloadQuery.parse(rawQuery);
+        } catch (Query.BadQuery e) {
+            return new Response(400, LiveJson.error(e.getMessage()));
+        }
+        if (!collector.hasWorkloads()) {
+            return new Response(503, LiveJson.error("per-workload traffic is off (--workloads off, or no usable cgroup v2:"
+                    + " see the exporter's log)"));
+        }
+        return new Response(200, WorkloadJson.write(queryWorkloads(q)));
     }
 
     static boolean matches(Query q, String src, String dst, String dir, String ipType, String iface) {
@@ -237,5 +398,6 @@ public final class LiveView implements LiveApi, AutoCloseable {
         }
         collector.setLiveListener(null);
         tracker.reset();
+        stopWorkloads();
     }
 }

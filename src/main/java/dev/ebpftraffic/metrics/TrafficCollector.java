@@ -201,6 +201,42 @@ public final class TrafficCollector implements MultiCollector {
         flows.setDeltaListener(listener);
     }
 
+    /** Whether per-workload attribution is on (the live view's Workloads view has data). */
+    public synchronized boolean hasWorkloads() {
+        return workloads != null;
+    }
+
+    /**
+     * Starts (non-null) or stops (null) feeding the live view's Workloads view, and sets the kernel
+     * flag under which the cgroup_skb programs count each workload's remote peers ("wl_peers") to
+     * match: peers cost the kernel nothing while nobody watches them.
+     */
+    public synchronized void setWorkloadListener(dev.ebpftraffic.workload.WorkloadAggregator.LiveListener listener) {
+        if (workloads == null) {
+            return;
+        }
+        workloads.setLiveListener(listener);
+        if (closed) {
+            return;
+        }
+        try {
+            reader.peerSampling(listener != null);
+        } catch (RuntimeException e) {
+            readFailed(e);
+        }
+    }
+
+    /**
+     * Visits every workload series of the last refresh ("other" included) with its whole count, under
+     * the collector's lock, then runs end (still under it). Nothing when attribution is off.
+     */
+    public synchronized void visitWorkloads(dev.ebpftraffic.workload.WorkloadAggregator.Visitor visitor, Runnable end) {
+        if (workloads != null) {
+            workloads.visitTotals(visitor);
+        }
+        end.run();
+    }
+
     /**
      * Visits every traffic series of the last refresh ("other" included) under the collector's
      * lock, without reading the maps: the live view calls it and reads its rates in the same lock.

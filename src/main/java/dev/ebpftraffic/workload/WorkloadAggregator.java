@@ -67,6 +67,24 @@ public final class WorkloadAggregator {
         void series(Key key, long packets, long bytes);
     }
 
+    /**
+     * The live view's hook, called by every refresh while set: what each series grew by, and what
+     * each remote peer of a series counted ("wl_peers", counted by the kernel only while sampling).
+     * A peer is reported under the series its workload's traffic went to ("other" when folded).
+     */
+    public interface LiveListener {
+        void begin(long now);
+
+        void delta(Key series, long packets, long bytes);
+
+        void peer(Key series, dev.ebpftraffic.flow.IpAddress remote, long packets, long bytes);
+
+        /** Traffic the full "wl_peers" map could not give a peer (it is in the series' deltas). */
+        void peersFull(Direction direction, String ipType, long packets, long bytes);
+
+        void end(long now);
+    }
+
     private final int maxSeries;
     private final long ttlNanos;
     private final LongFunction<Optional<String>> paths;
@@ -77,6 +95,10 @@ public final class WorkloadAggregator {
     private final Set<Long> unresolved = new HashSet<>();
     private long expired;
     private long[] overflowTotal = new long[2];
+    private final long[][] peersFullSeen = new long[4][2];
+    private LiveListener live;
+    /** "wl_peers" may hold entries: it is read while the live view samples, and after until drained. */
+    private boolean peersToRead;
 
     /** paths: cgroup id to its path (CgroupResolver::path), empty when unknown. */
     public WorkloadAggregator(int maxSeries, long ttlNanos, LongFunction<Optional<String>> paths) {
@@ -87,6 +109,10 @@ public final class WorkloadAggregator {
 
     /** Reads what the kernel counted since the last refresh into the series. */
     public void refresh(FlowReader reader, long now) {
+        LiveListener l = live;
+        if (l != null) {
+            l.begin(now);
+        }
         unresolved.clear();
         reader.readWorkloadDeltas((k, p, b) -> add(k, p, b, now));
         long[][] o = reader.readWorkloadOverflow();
@@ -95,14 +121,73 @@ public final class WorkloadAggregator {
             long db = o[i][1] - overflowSeen[i][1];
             if (dp != 0 || db != 0) {
                 Direction d = Direction.ofCode(i / 2);
-                other(d, (i & 1) == 1 ? "private" : "public", now).add(dp, db, now);
+                Key ok = otherKey(d, (i & 1) == 1 ? "private" : "public");
+                other(d, ok.ipType(), now).add(dp, db, now);
+                if (l != null) {
+                    l.delta(ok, dp, db);
+                }
                 overflowTotal[0] += dp;
                 overflowTotal[1] += db;
             }
             overflowSeen[i][0] = o[i][0];
             overflowSeen[i][1] = o[i][1];
         }
+        refreshPeers(reader, l);
         expire(now);
+        if (l != null) {
+            l.end(now);
+        }
+    }
+
+    /**
+     * Reads "wl_peers" while the live view samples and afterwards until the kernel map is empty (the flag
+     * is off: two epoch flips empty it); otherwise not at all, so scrapes pay nothing for the peers.
+     * Reported only while live is set.
+     */
+    private void refreshPeers(FlowReader reader, LiveListener l) {
+        if (l == null && !peersToRead) {
+            return;
+        }
+        int left = reader.readPeerDeltas((k, p, b) -> {
+            if (l != null) {
+                l.peer(seriesOf(k.workload()), k.remote(), p, b);
+            }
+        });
+        peersToRead = l != null || left > 0;
+        long[][] f = reader.readPeerOverflow();
+        for (int i = 0; i < 4; i++) {
+            long dp = f[i][0] - peersFullSeen[i][0];
+            long db = f[i][1] - peersFullSeen[i][1];
+            if (l != null && (dp != 0 || db != 0)) {
+                l.peersFull(Direction.ofCode(i / 2), (i & 1) == 1 ? "private" : "public", dp, db);
+            }
+            peersFullSeen[i][0] = f[i][0];
+            peersFullSeen[i][1] = f[i][1];
+        }
+    }
+
+    /** Starts (non-null) or stops (null) reporting each refresh's deltas to the live view. */
+    public void setLiveListener(LiveListener listener) {
+        live = listener;
+        peersToRead = true;
+    }
+
+    /** The series a cgroup's traffic of this direction and ip_type goes to now. */
+    private Key seriesOf(WorkloadKey k) {
+        Named n = names.get(k.cgroup());
+        Key key = n == null ? new Key(UNRESOLVED, "unknown", k.direction(), k.ipType())
+                : new Key(n.workload().name(), n.workload().kind().label(), k.direction(), k.ipType());
+        return series.containsKey(key) ? key : otherKey(k.direction(), k.ipType());
+    }
+
+    private static Key otherKey(Direction d, String ipType) {
+        return new Key(OTHER, OTHER, d, ipType);
+    }
+
+    /** Every series, "other" included, with its whole count so far (what the next scrape shows), without marking it shown. */
+    public void visitTotals(Visitor v) {
+        series.forEach((k, s) -> v.series(k, s.packets, s.bytes));
+        other.forEach((k, s) -> v.series(k, s.packets, s.bytes));
     }
 
     void add(WorkloadKey k, long packets, long bytes, long now) {
@@ -130,16 +215,22 @@ public final class WorkloadAggregator {
         if (s == null) {
             if (maxSeries > 0 && series.size() + OTHER_SLOTS >= maxSeries) {
                 other(k.direction(), k.ipType(), now).add(packets, bytes, now);
+                if (live != null) {
+                    live.delta(otherKey(k.direction(), k.ipType()), packets, bytes);
+                }
                 return;
             }
             s = new Series(now);
             series.put(key, s);
         }
         s.add(packets, bytes, now);
+        if (live != null) {
+            live.delta(key, packets, bytes);
+        }
     }
 
     private Series other(Direction d, String ipType, long now) {
-        return other.computeIfAbsent(new Key(OTHER, OTHER, d, ipType), x -> new Series(now));
+        return other.computeIfAbsent(otherKey(d, ipType), x -> new Series(now));
     }
 
     private void expire(long now) {

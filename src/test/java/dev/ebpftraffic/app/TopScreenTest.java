@@ -159,4 +159,77 @@ class TopScreenTest {
         assertFalse(k.key('q'));
         assertFalse(new Top.Keys(Query.defaults()).key(3), "Ctrl-C as a byte quits too");
     }
+
+    @Test
+    void vCyclesTheViewsAndEachViewKeepsItsOwnFilter() {
+        Top.Keys k = new Top.Keys(Query.defaults());
+        assertEquals(Top.TopView.PAIRS, k.view);
+        assertTrue(k.key('v'));
+        assertEquals(Top.TopView.WORKLOADS, k.view);
+        k.key('/');
+        for (char c : "NGINX".toCharArray()) {
+            k.key(c);
+        }
+        k.key('\r');
+        assertEquals("nginx", k.workloadFilter, "/ filters by workload in the Workloads view");
+        assertNull(k.query.ip(), "the pairs' IP filter is untouched");
+        k.key('d');
+        k.key('2');
+        assertEquals(new dev.ebpftraffic.live.WorkloadQuery(7, Query.Sort.BITS_10S, false, "inbound", null, "nginx",
+                Top.Keys.PEERS), k.workloadQuery(7), "sort, order, direction and ip_type are shared");
+        k.ifaces = List.of("eth0");
+        k.key('i');
+        assertNull(k.query.iface(), "no interface in the Workloads view");
+        k.key('c');
+        assertNull(k.workloadFilter);
+        k.key('v');
+        assertEquals(Top.TopView.values()[(Top.TopView.WORKLOADS.ordinal() + 1) % Top.TopView.values().length], k.view,
+                "v goes on around the cycle");
+        for (int i = 0; i < Top.TopView.values().length && k.view != Top.TopView.PAIRS; i++) {
+            k.key('v');
+        }
+        assertEquals(Top.TopView.PAIRS, k.view, "and comes back to the pairs");
+        assertTrue(TopScreen.help(new TopScreen.View(Query.defaults(), "x", null, null)).contains("v view"));
+    }
+
+    @Test
+    void workloadsViewLinesFitAndShowThePeers() {
+        Snapshot.Rates r = new Snapshot.Rates(new double[] {1e6, 2e6, 3e6}, new double[] {10, 20, 30});
+        Snapshot.Rates pr = new Snapshot.Rates(new double[] {5e5, 4e5, 3e5}, new double[] {1, 2, 3});
+        List<dev.ebpftraffic.live.WorkloadSnapshot.Row> rows = List.of(
+                new dev.ebpftraffic.live.WorkloadSnapshot.Row("nginx.service", "systemd", "inbound", "public", false, r,
+                        5_000_000, 4000, new float[] {1, 2, 3},
+                        List.of(new dev.ebpftraffic.live.WorkloadSnapshot.Peer("203.0.113.7", pr, 100, 1),
+                                new dev.ebpftraffic.live.WorkloadSnapshot.Peer("2001:db8::1", pr, 90, 1)),
+                        new dev.ebpftraffic.live.WorkloadSnapshot.Peer("other", pr, 10, 1)),
+                new dev.ebpftraffic.live.WorkloadSnapshot.Row("4f3a9c2e-0000-4000-8000-4f3a9c2e0000/4f3a9c2e8b1d", "kubernetes",
+                        "outbound", "private", false, r, 42, 1, new float[0], List.of(), null));
+        dev.ebpftraffic.live.WorkloadSnapshot s = new dev.ebpftraffic.live.WorkloadSnapshot(0, 12, true,
+                dev.ebpftraffic.live.WorkloadQuery.defaults(), 2, rows,
+                List.of(new Snapshot.Total("inbound", r, 1234, 5), new Snapshot.Total("outbound", r, 0, 0)),
+                List.of(new Snapshot.Total("inbound", r, 0, 0), new Snapshot.Total("outbound", r, 0, 0)));
+        for (int width : new int[] {220, 160, 120, 80, 40}) {
+            TopScreen.View v = new TopScreen.View(Query.defaults(), "from x", null, null, "workloads", "ngi");
+            List<String> lines = TopWorkloads.render(s, v, width, 20);
+            assertEquals(20, lines.size());
+            for (String l : lines) {
+                assertTrue(plain(l).length() <= width, width + ": " + plain(l));
+            }
+            assertTrue(plain(lines.get(0)).contains("workloads"), plain(lines.get(0)));
+            assertTrue(plain(lines.get(4)).startsWith("WORKLOAD"), plain(lines.get(4)));
+            assertTrue(plain(lines.get(5)).startsWith(width >= 120 ? "nginx.service " : "nginx.s"), plain(lines.get(5)));
+        }
+        List<String> wide = TopWorkloads.render(s, new TopScreen.View(Query.defaults(), "from x", null, null, "workloads",
+                "ngi"), 220, 20);
+        String nginx = plain(wide.get(5));
+        assertTrue(nginx.contains(" systemd ") && nginx.contains(" in ") && nginx.contains(" pub ") && nginx.contains(" 5.00MB "),
+                nginx);
+        assertTrue(nginx.endsWith("203.0.113.7 400kb, 2001:db8::1 400kb, +other 400kb"), nginx);
+        assertTrue(plain(wide.get(6)).startsWith("4f3a9c2e-0000-4000-8000-4f3a9c2e0000/4f3a9c2e8b1d kubernetes out priv"),
+                plain(wide.get(6)));
+        assertTrue(plain(wide.get(6)).endsWith(" -"), "no peers: " + plain(wide.get(6)));
+        assertTrue(plain(wide.get(3)).contains("workload ~ ngi"), plain(wide.get(3)));
+        assertTrue(plain(wide.get(4)).contains("TOP PEERS"));
+        assertTrue(plain(wide.getLast()).contains("v view") && plain(wide.getLast()).contains("/ workload filter"));
+    }
 }

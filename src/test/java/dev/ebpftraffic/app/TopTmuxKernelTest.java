@@ -253,6 +253,49 @@ class TopTmuxKernelTest {
     }
 
     /**
+     * top --from an exporter that sees the cgroup v2 mount, with steady UDP between sockets of test cgroups
+     * (a systemd service in b, a Docker container in a): v switches to the Workloads view, which shows both
+     * workloads with rates and the service's peer, / filters by workload, and v again goes back to the pairs.
+     */
+    @Test
+    void vSwitchesToTheWorkloadsView() throws Exception {
+        try (dev.ebpftraffic.testing.TestWorkloads w = dev.ebpftraffic.testing.TestWorkloads.create(); NetNs net = NetNs.pair()) {
+            dev.ebpftraffic.testing.TestWorkloads.addresses(net, BULK_SRC, "10.77.0.2", "fd00:77::1", "fd00:77::2");
+            net.own(SteadyUdp.startInGroups(net.a, w.docker(), BULK_SRC, net.b, w.service(), "10.77.0.2", 43000, 1400, 20));
+            ExporterProcess exporter = net.own(ExporterProcess.startSeeingCgroups(net.b, "top-workloads",
+                    "--iface", net.ifB, "--addr", ExporterProcess.LISTEN, "--workloads", "cgroup"));
+            exporter.awaitAttached(Duration.ofSeconds(30));
+            Tmux t = net.own(new Tmux(200, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+            launch(t, net.b, "--from http://127.0.0.1:" + ExporterProcess.PORT + "/");
+            t.await(x -> ratesShown(x, BULK_SRC) && x.contains("v view"), 30_000, "the pairs view, v in the help line");
+            t.type("v");
+            String s = t.await(x -> x.contains("top · workloads · from") && x.contains("TOP PEERS")
+                    && String.valueOf(line(x, w.serviceName())).contains(BULK_SRC)
+                    && String.valueOf(line(x, w.dockerName())).contains("10.77.0.2")
+                    && !String.valueOf(line(x, w.serviceName())).trim().split("\\s+")[5].equals("0b")
+                    && !String.valueOf(line(x, w.dockerName())).trim().split("\\s+")[5].equals("0b"),
+                    30_000, "the Workloads view with both workloads, rates and peers");
+            Thread.sleep(3000); // a little history for the sparklines
+            s = t.screen();
+            String svc = line(s, w.serviceName());
+            assertTrue(svc.contains(" systemd ") && svc.contains(" in ") && svc.contains(" priv "), svc);
+            assertTrue(line(s, w.dockerName()).contains(" container ") && line(s, w.dockerName()).contains(" out "), s);
+            save("top-workloads.txt", s);
+            t.type("/shop");
+            t.await(x -> x.contains("workload filter: shop_"), 3000, "the workload filter being typed");
+            t.key("Enter");
+            t.await(x -> x.contains("workload ~ shop") && row(x, w.serviceName()) >= 0 && row(x, w.dockerName()) < 0,
+                    5000, "the workload filter");
+            t.type("v");
+            t.await(x -> !x.contains("top · workloads") && x.contains("SOURCE") && ratesShown(x, BULK_SRC), 5000,
+                    "back to the pairs");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0");
+        }
+    }
+
+    /**
      * top --from against a server on 127.0.0.1 that answers well once, then with JSON nested 200,000
      * deep, then with a 600 MB body, then trickles: each bad answer is an error on the status line
      * while top keeps running, q quits during the trickle, and the terminal comes back exactly.

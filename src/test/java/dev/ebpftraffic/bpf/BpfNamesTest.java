@@ -27,6 +27,9 @@ class BpfNamesTest {
             }
             assertTrue(obj.hasMap(BpfObject.MAP_WORKLOADS), BpfObject.MAP_WORKLOADS);
             assertTrue(obj.hasMap(BpfObject.MAP_WORKLOAD_OVERFLOW), BpfObject.MAP_WORKLOAD_OVERFLOW);
+            for (String m : java.util.List.of(BpfObject.MAP_WL_PEERS, BpfObject.MAP_WL_PEERS_ON, BpfObject.MAP_WL_PEERS_FULL)) {
+                assertTrue(obj.hasMap(m), m);
+            }
             assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_INGRESS), BpfObject.PROG_CGROUP_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_EGRESS), BpfObject.PROG_CGROUP_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);

@@ -216,6 +216,12 @@ class StructLayoutTest {
     }
 
     @Test
+    void peerKey() {
+        assertSameStruct("wl_peer_key", dev.ebpftraffic.flow.PeerKey.LAYOUT);
+        assertEquals(32, dev.ebpftraffic.flow.PeerKey.LAYOUT.byteSize());
+    }
+
+    @Test
     void ipGroupKey() {
         assertSameStruct("ip_group_key", IpGroups.KEY);
         assertEquals(20, IpGroups.KEY.byteSize());

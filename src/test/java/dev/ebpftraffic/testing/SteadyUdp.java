@@ -31,22 +31,28 @@ public final class SteadyUdp implements AutoCloseable {
 
     private SteadyUdp(String srcNs, String src, String dstNs, String dst, int port, int payload,
                       java.util.function.DoubleUnaryOperator perSecondAt) {
+        this(srcNs, null, src, dstNs, null, dst, port, payload, perSecondAt);
+    }
+
+    /** srcGroup, dstGroup: the cgroup v2 groups the two sockets are made in (null: this JVM's own). */
+    private SteadyUdp(String srcNs, java.nio.file.Path srcGroup, String src, String dstNs, java.nio.file.Path dstGroup,
+                      String dst, int port, int payload, java.util.function.DoubleUnaryOperator perSecondAt) {
         this.payload = payload;
         this.dst = dst;
         InetAddress d = NetNs.parse(dst);
         ProtocolFamily fam = d instanceof Inet4Address ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6;
         InetSocketAddress target = new InetSocketAddress(d, port);
-        sink = Setns.call(dstNs, () -> {
+        sink = inGroup(dstGroup, () -> Setns.call(dstNs, () -> {
             DatagramChannel c = DatagramChannel.open(fam);
             c.setOption(StandardSocketOptions.SO_RCVBUF, 1 << 22);
             c.bind(target);
             return c;
-        });
-        source = Setns.call(srcNs, () -> {
+        }));
+        source = inGroup(srcGroup, () -> Setns.call(srcNs, () -> {
             DatagramChannel c = DatagramChannel.open(fam);
             c.bind(new InetSocketAddress(NetNs.parse(src), 0));
             return c;
-        });
+        }));
         sender = Thread.ofPlatform().daemon(true).name("udp " + src + " -> " + dst).unstarted(() -> {
             long start = System.nanoTime();
             long next = start;
@@ -86,6 +92,25 @@ public final class SteadyUdp implements AutoCloseable {
                 failure = t;
             }
         });
+    }
+
+    private static DatagramChannel inGroup(java.nio.file.Path group, java.util.concurrent.Callable<DatagramChannel> make) {
+        try {
+            return group == null ? make.call() : TestCgroups.callIn(group, make);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot make a socket in " + group + ": " + e, e);
+        }
+    }
+
+    /** As {@link #start(String, String, String, String, int, int, double)}, the sockets made in these cgroup v2 groups. */
+    public static SteadyUdp startInGroups(String srcNs, java.nio.file.Path srcGroup, String src, String dstNs,
+                                          java.nio.file.Path dstGroup, String dst, int port, int payload, double perSecond) {
+        SteadyUdp u = new SteadyUdp(srcNs, srcGroup, src, dstNs, dstGroup, dst, port, payload, t -> perSecond);
+        u.receiver.start();
+        u.sender.start();
+        return u;
     }
 
     /** Starts sending payload-byte datagrams src -> dst:port at perSecond, src in srcNs, dst in dstNs. */

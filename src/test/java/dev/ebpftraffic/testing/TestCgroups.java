@@ -110,6 +110,38 @@ public final class TestCgroups implements AutoCloseable {
         Files.writeString(group.resolve("cgroup.procs"), Long.toString(pid));
     }
 
+    /**
+     * Runs make while this JVM is in group, then moves it back to the group it was in: a socket made by
+     * make belongs to group for its life (a socket's cgroup is the one of its creator at creation).
+     */
+    public static synchronized <T> T callIn(Path group, java.util.concurrent.Callable<T> make) throws Exception {
+        Path origin = null;
+        for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+            if (line.startsWith("0::/")) {
+                origin = mountOf(group).resolve(line.substring(4));
+            }
+        }
+        if (origin == null) {
+            throw new IllegalStateException("no cgroup v2 line in /proc/self/cgroup");
+        }
+        long self = ProcessHandle.current().pid();
+        move(self, group);
+        try {
+            return make.call();
+        } finally {
+            move(self, origin);
+        }
+    }
+
+    /** The cgroup2 mount point a group directory is under. */
+    private static Path mountOf(Path group) {
+        Path m = ((dev.ebpftraffic.workload.Cgroup2Mount.Found) dev.ebpftraffic.workload.Cgroup2Mount.find()).mountPoint();
+        if (!group.startsWith(m)) {
+            throw new IllegalArgumentException(group + " is not under the cgroup2 mount " + m);
+        }
+        return m;
+    }
+
     /** Removes one group made by create (it must be empty); for tests of deletion. */
     public synchronized void remove(Path dir) throws IOException {
         evacuate(dir);

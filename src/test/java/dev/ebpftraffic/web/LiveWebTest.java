@@ -63,6 +63,7 @@ class LiveWebTest {
             assertEquals(200, js.statusCode());
             assertEquals("text/javascript; charset=utf-8", js.headers().firstValue("Content-Type").orElseThrow());
             assertTrue(body(js).contains("./api/v1/top?"), "the script reads the API by a relative path");
+            assertTrue(body(js).contains("./api/v1/workloads?"), "and the Workloads view's");
             assertFalse(body(js).contains("http://") && !body(js).contains("http://www.w3.org/2000/svg"));
             HttpResponse<byte[]> css = get(c, base + "/static/live.css");
             assertEquals("text/css; charset=utf-8", css.headers().firstValue("Content-Type").orElseThrow());

@@ -100,6 +100,11 @@ public final class TrafficCollector implements MultiCollector {
     /** Turns the per-workload families on (reads of the "workloads" map are serialised with the rest). */
     public synchronized void setWorkloads(dev.ebpftraffic.workload.WorkloadAggregator workloads) {
         this.workloads = workloads;
+        if (workloads != null && savedWorkloads != null) {
+            // Attribution starts after the state was restored (the cgroup programs attach after the port is bound).
+            workloads.restoreState(savedWorkloads, workloadKernelContinues, clock.getAsLong());
+            savedWorkloads = null;
+        }
     }
 
     /** The time source of refreshes (ages, TTLs): tests step it. */
@@ -332,8 +337,13 @@ public final class TrafficCollector implements MultiCollector {
     /** A consistent copy of what the collector holds (under its lock). */
     public synchronized CollectorState state() {
         long now = clock.getAsLong();
-        return new CollectorState(flows.saveState(now), stats.saveRetired(now), stats.saveOverflow(), reader.saveState());
+        return new CollectorState(flows.saveState(now), stats.saveRetired(now), stats.saveOverflow(), reader.saveState(),
+                workloads == null ? savedWorkloads : workloads.saveState(now));
     }
+
+    /** The restored state's per-workload part, kept (and saved again) until attribution starts, or for good when it does not. */
+    private dev.ebpftraffic.workload.WorkloadAggregator.State savedWorkloads;
+    private boolean workloadKernelContinues;
 
     /**
      * Continues from a saved state, before the first refresh. kernelContinues: the kernel maps are
@@ -347,6 +357,8 @@ public final class TrafficCollector implements MultiCollector {
         boolean flowsContinue = kernelContinues && reader.restoreState(st.reader());
         flows.restoreState(st.flows(), flowsContinue, now);
         stats.restore(st, kernelContinues, now);
+        savedWorkloads = st.workloads();
+        workloadKernelContinues = flowsContinue;
         return flowsContinue;
     }
 }

@@ -117,11 +117,12 @@ public final class Persistence {
         String crash = System.getenv(TEST_CRASH_ENV);
         long crashAfter = System.nanoTime() + 1_500_000_000L;
         c.stateSink(state -> {
+            StateFile.Contents contents = new StateFile.Contents(bootId, ids, state);
             boolean halt = crash != null && System.nanoTime() > crashAfter;
             if (halt && crash.equals("before-write")) {
                 Runtime.getRuntime().halt(137);
             }
-            stateFile.write(new StateFile.Contents(bootId, ids, state));
+            stateFile.write(contents);
             if (halt && crash.equals("after-write")) {
                 Runtime.getRuntime().halt(137);
             }
@@ -137,12 +138,27 @@ public final class Persistence {
         }
     }
 
+    /** The cgroup links of per-workload attribution go through pins too (null: nothing pinned). */
+    public dev.ebpftraffic.bpf.WorkloadAttachment.LinkPins cgroupLinkPins(Libbpf lib) {
+        return pins == null ? null : pins.cgroupLinkPins(lib);
+    }
+
+    /** Per-workload attribution does not run in this process: links a previous one pinned go. */
+    public void workloadsOff() {
+        if (pins != null) {
+            for (String p : pins.dropCgroupLinks()) {
+                info.accept("per-workload traffic is off: unpinned " + p + " (the kernel detaches it)");
+            }
+        }
+    }
+
     /** First step of a graceful exit: links stay attached, and the last state is written. */
     public void exiting() {
         if (pins != null) {
             pins.keepLinks();
             info.accept("leaving the maps and TCX links pinned in " + pinPath + " (legacy filters are removed): the kernel keeps counting until the next start"
                     + " (`ebpf-traffic-exporter uninstall --bpf.pin-path " + pinPath + "` removes them)");
+            // The cgroup links (per-workload traffic) stay pinned and attached the same way.
         }
         if (collector != null) {
             collector.refresh(); // reads and writes the state

@@ -198,6 +198,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
         pendingWorkloads.addAll(frozen);
         workloadMovedEpoch = epoch;
+        moves++;
         for (int i = 0; i < frozen.size(); i++) {
             long[] v = valuesOut.get(i);
             if (v[0] != 0 || v[1] != 0) {
@@ -276,6 +277,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
         if (!frozen.isEmpty()) {
             movedEpoch = epoch; // not before: a read that fails after the flip moved nothing
+            moves++;
         }
         base.values().removeIf(v -> v[0] == 0 && v[1] == 0);
         liveSeen = live;
@@ -325,6 +327,13 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         k.write(drainKey, 0);
         drainKey.set(JAVA_INT, 0, drainKey.get(JAVA_INT, 0) | parity << EPOCH_BIT);
         return lib.mapDeleteElem(k.ipv4() ? flows4Fd : flows6Fd, drainKey);
+    }
+
+    private long moves;
+
+    @Override
+    public long moves() {
+        return moves;
     }
 
     @Override
@@ -561,6 +570,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             base[1] = seen[1];
         }
         if (found) {
+            moves++;
             sink.accept(key, v[0], v[1]);
         }
         return found;

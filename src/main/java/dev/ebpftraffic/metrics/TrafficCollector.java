@@ -147,6 +147,7 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+        mustWrite = true;
         persist(); // the drained entries are gone from the kernel: their totals must be in the state
     }
 
@@ -265,14 +266,16 @@ public final class TrafficCollector implements MultiCollector {
         if (traffic) {
             read();
             TrafficSnapshots.traffic(flows, out);
-            persist();
         }
-
-        if (workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS))) {
+        boolean workloadFamilies = workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS));
+        if (workloadFamilies) {
             if (!traffic) {
                 refreshWorkloads(clock.getAsLong()); // the streaming writer refreshed the rest just before
             }
             TrafficSnapshots.workloads(workloads, out);
+        }
+        if (traffic || workloadFamilies) {
+            persist(); // before the response, with what the workload families show too
         }
         if (traffic) {
             lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
@@ -307,23 +310,41 @@ public final class TrafficCollector implements MultiCollector {
     /** Saves the state through sink from now on (null: not at all). */
     public synchronized void stateSink(StateSink sink) {
         this.stateSink = sink;
+        mustWrite = true;
     }
+
+    /** A write is due whatever else says (the first one, after a failed one, after a retire). */
+    private boolean mustWrite = true;
+    /** reader.moves() at the last write. */
+    private long movesWritten;
 
     /**
      * Caller holds the lock. Saves the state, then lets the reader delete the kernel entries it
      * moved into its totals: write-ahead, so a crash never loses them (see StateFile). A failed
      * write is logged, the previous state file stays whole, and the entries are deleted anyway
      * (the maps must not fill up); a crash before the next good write is then not exact.
+     *
+     * <p>The state is written only when it must be: the reader took something out of the kernel
+     * since the last write, or a scrape showed a value the file does not hold, or a retire deleted
+     * kernel entries. Anything else that changed in memory since (totals counted but not shown yet,
+     * ages, expiry) is rebuilt after a crash from the older file plus what the kernel still holds:
+     * nothing was deleted from the kernel and nothing was shown, so the file and the kernel together
+     * still hold every count once. On an idle host most scrapes then write nothing.
      */
     private void persist() {
         if (closed) {
             return; // the reader may be closed; the last refresh saved the state
         }
         StateSink sink = stateSink;
-        if (sink != null) {
+        boolean shown = flows.takeShownChanged() | (workloads != null && workloads.takeShownChanged());
+        long moves = reader.moves();
+        if (sink != null && (mustWrite || shown || moves != movesWritten)) {
             try {
                 sink.save(state());
+                mustWrite = false;
+                movesWritten = moves;
             } catch (RuntimeException e) {
+                mustWrite = true;
                 errorLog.accept("writing the state file failed: " + e.getMessage());
             }
         }

@@ -23,8 +23,9 @@ import java.util.function.Consumer;
 public final class Persistence {
     /**
      * Tests only: "before-write" or "after-write" makes the process die like SIGKILL at the first
-     * state write after 1.5 s, just before it (after a read moved kernel entries into the reader's
-     * totals) or just after it (before those entries are deleted from the kernel): the two windows
+     * state write after 1.5 s that follows a read which moved kernel entries (flows entries into the
+     * reader's totals and, with per-workload traffic on, "workloads" entries into the series), just
+     * before it or just after it (before those entries are deleted from the kernel): the two windows
      * a crash at a random time rarely hits.
      */
     static final String TEST_CRASH_ENV = "EBPF_TRAFFIC_EXPORTER_TEST_CRASH";
@@ -116,9 +117,17 @@ public final class Persistence {
         List<Integer> ids = mapIds;
         String crash = System.getenv(TEST_CRASH_ENV);
         long crashAfter = System.nanoTime() + 1_500_000_000L;
+        int[] lastEpochs = {Integer.MIN_VALUE, Integer.MIN_VALUE}; // of the last write: flows moved, workloads handed out
         c.stateSink(state -> {
             StateFile.Contents contents = new StateFile.Contents(bootId, ids, state);
-            boolean halt = crash != null && System.nanoTime() > crashAfter;
+            boolean halt = false;
+            if (crash != null && state.reader() != null) {
+                boolean moved = state.reader().epoch() != lastEpochs[0]
+                        && (state.workloads() == null || state.reader().workloadEpoch() != lastEpochs[1]);
+                halt = moved && System.nanoTime() > crashAfter;
+                lastEpochs[0] = state.reader().epoch();
+                lastEpochs[1] = state.reader().workloadEpoch();
+            }
             if (halt && crash.equals("before-write")) {
                 Runtime.getRuntime().halt(137);
             }

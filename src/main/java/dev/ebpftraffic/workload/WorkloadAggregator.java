@@ -197,10 +197,20 @@ public final class WorkloadAggregator {
             long p = s.shown ? s.packets : 0;
             long b = s.shown ? s.bytes : 0;
             v.series(e.getKey(), p, b);
+            shownChanged |= !s.shown || s.shownPackets != p || s.shownBytes != b;
             s.shown = true;
             s.shownPackets = p;
             s.shownBytes = b;
         }
+    }
+
+    private boolean shownChanged;
+
+    /** Whether a scrape showed a value no scrape had shown before, since the last call (which clears it). */
+    public boolean takeShownChanged() {
+        boolean c = shownChanged;
+        shownChanged = false;
+        return c;
     }
 
     /** A copy of everything held (see {@link State}). */

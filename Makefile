@@ -103,7 +103,7 @@ install:
 	@test -e $(DESTDIR)/etc/default/ebpf-traffic-exporter || \
 	  install -D -m 0644 deploy/systemd/ebpf-traffic-exporter.default $(DESTDIR)/etc/default/ebpf-traffic-exporter
 
-# Benchmarks: kernel cost per packet, throughput, pmacctd/iftop, JVM cost. Needs root.
+# Benchmarks: kernel cost per packet, throughput, pmacctd/iftop, JVM cost, per-workload attribution. Needs root.
 BENCH_PKGS := iperf3 pmacct iftop netsniff-ng python3-matplotlib jq curl
 bench:
 	@scripts/install-deps.sh $(BENCH_PKGS)

@@ -3,7 +3,7 @@
 # (which installs the tools and builds first); it needs root (BPF, namespaces, cgroups).
 #
 #   BENCH_QUICK=1          a short smoke run (numbers too noisy to quote)
-#   BENCH_PHASES="kernel throughput tools jvm"   a subset (the report keeps only what ran)
+#   BENCH_PHASES="kernel throughput tools jvm workloads"   a subset (the report keeps only what ran)
 #
 # Raw results go to target/bench/results/; only the report and the plots are committed.
 set -euo pipefail
@@ -17,7 +17,7 @@ done
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || { echo "bench: python3-matplotlib is missing: run \`sudo make bench\`" >&2; exit 1; }
 [ -f "$ROOT/target/test-classes/dev/ebpftraffic/bench/KernelCostBench.class" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 
-PHASES=${BENCH_PHASES:-kernel throughput tools jvm}
+PHASES=${BENCH_PHASES:-kernel throughput tools jvm workloads}
 rm -rf "$OUT"; mkdir -p "$OUT"
 start=$(date +%s)
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }

@@ -207,7 +207,10 @@ public final class Exporter implements AutoCloseable {
                     + o.telemetryPath() + (web.auth() != null ? ", basic auth" : "") + ")");
         }
 
-        startWorkloads(o, obj, collector); // after the port is bound: a start-up failure there leaves nothing attached
+        // After the port is bound: a start-up failure there leaves nothing attached.
+        if (!startWorkloads(o, obj, lib, collector) && persistence != null) {
+            persistence.workloadsOff();
+        }
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
@@ -251,9 +254,9 @@ public final class Exporter implements AutoCloseable {
      * cgroup v2 (or one a container does not show) or a refused attach is one line, and the exporter
      * runs without it; with --workloads cgroup it is fatal.
      */
-    private void startWorkloads(Options o, BpfObject obj, TrafficCollector collector) {
+    private boolean startWorkloads(Options o, BpfObject obj, Libbpf lib, TrafficCollector collector) {
         if (o.workloads().equals("off")) {
-            return;
+            return false;
         }
         boolean required = o.workloads().equals("cgroup");
         dev.ebpftraffic.workload.Cgroup2Mount mount = dev.ebpftraffic.workload.Cgroup2Mount.find();
@@ -262,7 +265,7 @@ public final class Exporter implements AutoCloseable {
                 throw new IllegalStateException(missing.message() + " (--workloads cgroup needs it; use --workloads auto or off)");
             }
             Log.info(missing.message());
-            return;
+            return false;
         }
         dev.ebpftraffic.workload.Cgroup2Mount.Found found = (dev.ebpftraffic.workload.Cgroup2Mount.Found) mount;
         // The hierarchy's root cgroup has id (inode) 1. A mount that shows another group (a container's
@@ -280,22 +283,24 @@ public final class Exporter implements AutoCloseable {
                 throw new IllegalStateException(msg);
             }
             Log.info(msg + "; per-workload traffic is off");
-            return;
+            return false;
         }
         dev.ebpftraffic.bpf.WorkloadAttachment attachment;
         try {
-            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint());
+            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
+                    persistence == null ? null : persistence.cgroupLinkPins(lib));
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
             if (required) {
                 throw ex;
             }
             Log.warn(ex.getMessage() + "; per-workload traffic is off");
-            return;
+            return false;
         }
         resources.add(attachment);
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
         collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
         Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
+        return true;
     }
 
     /**

@@ -46,7 +46,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * entries a read moved into {@code base} are deleted from the kernel only by {@link #deleteMoved},
  * after the caller saved {@code base} (write-ahead), and always before the next flip. So a state
  * saved after a read with counter P says: entries of the other parity are in base (deleted, or
- * about to be), entries of P's parity are not. {@link #restoreState} relies on that.
+ * about to be), entries of P's parity are not. {@link #restoreState} relies on that. P is the
+ * counter of the last read that moved anything: a read that moved nothing leaves the state as it
+ * was, so a state file need not be written for it (and a later flip implies the moved entries are
+ * deleted, since {@link #readFlows} deletes them before it flips).
  */
 public final class BpfFlowReader implements FlowReader, AutoCloseable {
     static final int BATCH = 1024;
@@ -90,11 +93,12 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private Map<FlowKey, long[]> liveSeen = new HashMap<>();
     private int workloadsFd = -1;
     private int workloadOverflowFd = -1;
-    /** A "workloads" kernel key: the key and the epoch it was counted in. */
-    private record EpochKey(WorkloadKey key, int epoch) {
-    }
-    /** Per "workloads" entry still in the kernel: its value as the last read handed it out. */
-    private Map<EpochKey, long[]> workloadSeen = new HashMap<>();
+    /** The epoch counter at the last {@link #readWorkloadDeltas} (Integer.MIN_VALUE: none yet). */
+    private int workloadReadEpoch = Integer.MIN_VALUE;
+    /** The epoch counter of the last read that handed out "workloads" entries (-1: none). */
+    private int workloadMovedEpoch = -1;
+    /** Raw keys of "workloads" entries handed out but still in the kernel: deleted by {@link #deleteMoved}. */
+    private final List<byte[]> pendingWorkloads = new ArrayList<>();
     private int peersFd = -1;
     private int peersOnFd = -1;
     private int peersFullFd = -1;
@@ -176,52 +180,62 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
 
     /**
-     * The "workloads" map drains like the flows maps, through the epoch byte in its key: an entry of an
-     * epoch other than the current one was last written before the last flip of {@link #readFlows},
-     * which waited for an RCU grace period, so its value is final. It is handed out (less what earlier
-     * reads handed out) and deleted; an entry of the current epoch hands out its growth and stays.
-     * Call it after readFlows, under the same serialisation.
+     * The "workloads" map drains through the epoch byte in its key, like the flows maps but with no
+     * userspace totals: only entries of the old epoch are handed out, each once, whole. They were last
+     * written before the last flip of {@link #readFlows}, which waited for an RCU grace period, so their
+     * values are final; an entry of the current epoch is left alone until the next flip freezes it
+     * (a scrape flips first, so it still shows everything counted before it). Handed-out entries are
+     * deleted by {@link #deleteMoved}, after the caller saved the series they went into (write-ahead).
+     * So a state file only needs the per-workload series and the epoch of the last hand-out, whatever
+     * the kernel's key looks like (see {@link #restoreState}). Call it after readFlows, under the same
+     * serialisation; a second call in the same epoch hands out nothing.
      */
     @Override
     public void readWorkloadDeltas(Sink<WorkloadKey> sink) {
-        if (workloadsFd < 0) {
+        if (workloadsFd < 0 || workloadReadEpoch == epoch) {
             return;
         }
-        int current = epoch & 1; // programs store the counter's low bit in the key
-        Map<EpochKey, long[]> now = new HashMap<>();
-        read(workloadsFd, WorkloadKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) ->
-                now.put(new EpochKey(WorkloadKey.read(seg, off), WorkloadKey.epoch(seg, off)), new long[] {p, b}));
-        Map<EpochKey, long[]> next = new HashMap<>();
+        int old = (epoch & 1) ^ 1; // programs store the counter's low bit in the key
+        long keySize = WorkloadKey.LAYOUT.byteSize();
+        List<byte[]> frozen = new ArrayList<>();
+        List<WorkloadKey> keysOut = new ArrayList<>();
+        List<long[]> valuesOut = new ArrayList<>();
+        read(workloadsFd, keySize, cpus, (seg, off, p, b) -> {
+            if (WorkloadKey.epoch(seg, off) == old) {
+                frozen.add(seg.asSlice(off, keySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                keysOut.add(WorkloadKey.read(seg, off));
+                valuesOut.add(new long[] {p, b});
+            }
+        });
+        workloadReadEpoch = epoch;
+        if (frozen.isEmpty()) {
+            return;
+        }
+        pendingWorkloads.addAll(frozen);
+        workloadMovedEpoch = epoch;
+        moves++;
+        for (int i = 0; i < frozen.size(); i++) {
+            long[] v = valuesOut.get(i);
+            if (v[0] != 0 || v[1] != 0) {
+                sink.accept(keysOut.get(i), v[0], v[1]);
+            }
+        }
+    }
+
+    /** Deletes the handed-out "workloads" entries; returns 0 or the errno of the first failure (those stay pending). */
+    private int deleteWorkloads() {
         int failed = 0;
-        for (Map.Entry<EpochKey, long[]> e : now.entrySet()) {
-            EpochKey k = e.getKey();
-            long[] v = e.getValue();
-            long[] seen = workloadSeen.get(k);
-            long dp = v[0] - (seen == null ? 0 : seen[0]);
-            long db = v[1] - (seen == null ? 0 : seen[1]);
-            if (k.epoch() != current) {
-                MemorySegment key = drainKey;
-                key.asSlice(0, WorkloadKey.LAYOUT.byteSize()).fill((byte) 0);
-                key.set(JAVA_LONG, 0, k.key().cgroup());
-                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8, (byte) k.key().direction().code());
-                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 9, (byte) (k.key().remotePrivate() ? 1 : 0));
-                key.set(java.lang.foreign.ValueLayout.JAVA_BYTE, WorkloadKey.OFF_EPOCH, (byte) k.epoch());
-                int ret = lib.mapDeleteElem(workloadsFd, key);
-                if (ret != 0 && ret != -Errno.ENOENT) {
-                    next.put(k, v); // still there: the next read must not hand it out again
-                    failed = -ret;
-                }
-            } else {
-                next.put(k, v);
-            }
-            if (dp != 0 || db != 0) {
-                sink.accept(k.key(), dp, db);
+        for (java.util.Iterator<byte[]> it = pendingWorkloads.iterator(); it.hasNext(); ) {
+            byte[] raw = it.next();
+            MemorySegment.copy(MemorySegment.ofArray(raw), 0, drainKey, 0, raw.length);
+            int ret = lib.mapDeleteElem(workloadsFd, drainKey);
+            if (ret == 0 || ret == -Errno.ENOENT) {
+                it.remove();
+            } else if (failed == 0) {
+                failed = -ret;
             }
         }
-        workloadSeen = next;
-        if (failed != 0) {
-            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
-        }
+        return failed;
     }
 
     /** The live view's peer maps ("wl_peers", its flag "wl_peers_on", "wl_peers_full"). */
@@ -361,7 +375,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             acc[1] += v[1];
             pending.add(new Pending(k, old));
         }
-        movedEpoch = epoch; // not before: a read that fails after the flip moved nothing
+        if (!frozen.isEmpty()) {
+            movedEpoch = epoch; // not before: a read that fails after the flip moved nothing
+            moves++;
+        }
         base.values().removeIf(v -> v[0] == 0 && v[1] == 0);
         liveSeen = live;
         for (Map.Entry<FlowKey, long[]> e : base.entrySet()) {
@@ -383,6 +400,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
      */
     @Override
     public void deleteMoved() {
+        int wl = deleteWorkloads();
+        if (wl != 0) {
+            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(wl), wl);
+        }
         if (pending.isEmpty()) {
             return;
         }
@@ -408,23 +429,32 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         return lib.mapDeleteElem(k.ipv4() ? flows4Fd : flows6Fd, drainKey);
     }
 
+    private long moves;
+
+    @Override
+    public long moves() {
+        return moves;
+    }
+
     @Override
     public ReaderState saveState() {
         List<ReaderState.Moved> moved = new ArrayList<>(base.size());
         base.forEach((k, v) -> moved.add(new ReaderState.Moved(k, v[0], v[1])));
         List<ReaderState.OverflowBase> ob = new ArrayList<>(overflowBase.size());
         overflowBase.forEach((k, v) -> ob.add(new ReaderState.OverflowBase(k, v[0], v[1])));
-        return new ReaderState(movedEpoch, moved, ob);
+        return new ReaderState(movedEpoch, moved, ob, workloadMovedEpoch);
     }
 
     /**
      * With the kernel's counter K and the saved one P (see the class comment): K == P: the process
      * died after saving, its moved entries (other parity) may still be in the kernel and are
-     * deleted here uncounted, since base holds them; K == P + 1: it died between a flip and the
-     * save (or a read failed after its flip), nothing of the kernel is in base. Anything else: the
-     * state is not the last one. P is the counter of the last read that moved entries, not of
-     * the last flip. The overflow base is restored in every case (the caller checked that these
-     * are the maps st was taken from).
+     * deleted here uncounted, since base holds them; K > P: a flip came after the save (which
+     * deleted them first) or the process died between a flip that moved entries and the save:
+     * nothing of the kernel is in base. K < P: the state is not of these maps' last run. P is the
+     * counter of the last read that moved entries, not of the last flip. The "workloads" map the
+     * same way with the counter W of its last hand-out: K == W: its old-parity entries are in the
+     * saved series and are deleted uncounted. The overflow base is restored in every case (the
+     * caller checked that these are the maps st was taken from).
      */
     @Override
     public boolean restoreState(ReaderState st) {
@@ -438,7 +468,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             overflowBase.put(o.key(), new long[] {o.packets(), o.bytes()});
         }
         int k = kernelEpoch();
-        if (k != st.epoch() && k != st.epoch() + 1) {
+        if (k < st.epoch() || k < st.workloadEpoch()) {
             return false;
         }
         if (k == st.epoch()) {
@@ -461,8 +491,22 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 }
             }
         }
+        if (k == st.workloadEpoch() && workloadsFd >= 0) {
+            int moved = (k & 1) ^ 1;
+            long keySize = WorkloadKey.LAYOUT.byteSize();
+            read(workloadsFd, keySize, cpus, (seg, off, p, b) -> {
+                if (WorkloadKey.epoch(seg, off) == moved) {
+                    pendingWorkloads.add(seg.asSlice(off, keySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                }
+            });
+            int err = deleteWorkloads();
+            if (err != 0) {
+                throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(err), err);
+            }
+        }
         epoch = k;
-        movedEpoch = k == st.epoch() ? k : st.epoch();
+        movedEpoch = st.epoch();
+        workloadMovedEpoch = st.workloadEpoch();
         for (ReaderState.Moved m : st.moved()) {
             base.put(m.key(), new long[] {m.packets(), m.bytes()});
         }
@@ -626,6 +670,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             base[1] = seen[1];
         }
         if (found) {
+            moves++;
             sink.accept(key, v[0], v[1]);
         }
         return found;

@@ -21,9 +21,11 @@ import java.util.function.Consumer;
  * keeps counting while the process is away (a restart, an upgrade, a crash):
  * <pre>
  *   DIR/flows4, DIR/flows6, DIR/stats,       the maps ({@link #MAPS})
- *   DIR/overflow, DIR/epoch
+ *   DIR/overflow, DIR/epoch,
+ *   DIR/workloads, DIR/workload_overflow
  *   DIR/links/tcx_IFINDEX_ingress|egress      the TCX links (the kernel detaches a link when its
  *                                             last reference, the pin, goes)
+ *   DIR/links/cgroup_ingress|egress           the cgroup_skb links on the cgroup v2 root
  * </pre>
  * A new process reuses a pinned map only when its layout (type, key and value size, max_entries,
  * flags) is the one it would create, and all of them are pinned; otherwise (a pin of an older build:
@@ -41,7 +43,7 @@ public final class BpfPins {
      * process, and the old program keeps its own until the link switches to the new one.
      */
     public static final List<String> MAPS = List.of(BpfObject.MAP_FLOWS4, BpfObject.MAP_FLOWS6, BpfObject.MAP_STATS,
-            BpfObject.MAP_OVERFLOW, BpfObject.MAP_EPOCH);
+            BpfObject.MAP_OVERFLOW, BpfObject.MAP_EPOCH, BpfObject.MAP_WORKLOADS, BpfObject.MAP_WORKLOAD_OVERFLOW);
     static final String LINKS = "links";
 
     private final LibbpfPins pins;
@@ -212,6 +214,71 @@ public final class BpfPins {
         };
     }
 
+    private Path cgroupLinkPath(int attachType) {
+        return dir.resolve(LINKS).resolve(attachType == WorkloadAttachment.BPF_CGROUP_INET_INGRESS ? "cgroup_ingress" : "cgroup_egress");
+    }
+
+    /** What WorkloadAttachment uses for its two cgroup links while pinning is on. */
+    public WorkloadAttachment.LinkPins cgroupLinkPins(Libbpf lib) {
+        return new WorkloadAttachment.LinkPins() {
+            @Override
+            public int attach(int progFd, int cgroupFd, long cgroupId, int attachType) {
+                Path p = cgroupLinkPath(attachType);
+                if (Files.exists(p)) {
+                    int fd = pins.get(p.toString());
+                    if (fd >= 0) {
+                        LibbpfPins.CgroupLinkInfo li;
+                        try {
+                            li = pins.cgroupLinkInfo(fd);
+                        } catch (LibbpfException e) {
+                            li = null;
+                        }
+                        // Another cgroup root (a different --workloads mount) or a defunct link: replace it.
+                        if (li != null && li.type() == LibbpfPins.BPF_LINK_TYPE_CGROUP && li.cgroupId() == cgroupId
+                                && li.attachType() == attachType && pins.linkUpdate(fd, progFd) == 0) {
+                            return fd; // the previous process's link, now running our program
+                        }
+                        Libc.close(fd);
+                    }
+                    delete(p);
+                }
+                int fd = lib.linkCreate(progFd, cgroupFd, attachType);
+                if (fd < 0) {
+                    return fd;
+                }
+                int err = pins.pin(fd, p.toString());
+                if (err < 0) {
+                    Libc.close(fd);
+                    return err;
+                }
+                return fd;
+            }
+
+            @Override
+            public void release(int attachType) {
+                if (!keepLinks) {
+                    delete(cgroupLinkPath(attachType)); // the caller's close() then detaches it
+                }
+            }
+        };
+    }
+
+    /**
+     * Per-workload attribution is off in this process: unpins the cgroup links a previous one left
+     * (the kernel detaches them), so nothing counts into maps no one reads. Returns what was removed.
+     */
+    public List<String> dropCgroupLinks() {
+        List<String> removed = new ArrayList<>();
+        for (int t : new int[] {WorkloadAttachment.BPF_CGROUP_INET_INGRESS, WorkloadAttachment.BPF_CGROUP_INET_EGRESS}) {
+            Path p = cgroupLinkPath(t);
+            if (Files.exists(p)) {
+                delete(p);
+                removed.add(p.toString());
+            }
+        }
+        return removed;
+    }
+
     private static void delete(Path p) {
         try {
             Files.deleteIfExists(p);
@@ -232,7 +299,7 @@ public final class BpfPins {
         }
         Path links = dir.resolve(LINKS);
         if (Files.isDirectory(links)) {
-            try (DirectoryStream<Path> ds = Files.newDirectoryStream(links, "tcx_*")) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(links, "{tcx_*,cgroup_ingress,cgroup_egress}")) {
                 for (Path p : ds) {
                     delete(p);
                     removed.add(p.toString());

@@ -652,6 +652,7 @@ public final class FlowAggregator {
                 long p = s.scrapePackets();
                 long b = s.scrapeBytes();
                 visitor.series(s.key, s, p, b);
+                shownChanged |= !s.shown || s.shownPackets != p || s.shownBytes != b;
                 s.shown = true;
                 s.shownPackets = p;
                 s.shownBytes = b;
@@ -662,11 +663,21 @@ public final class FlowAggregator {
             long p = o.scrapePackets();
             long b = o.scrapeBytes();
             visitor.other(e.getKey(), p, b);
+            shownChanged |= !o.shown || o.shownPackets != p || o.shownBytes != b;
             o.shown = true;
             o.shownPackets = p;
             o.shownBytes = b;
         }
     }
+
+    /** Whether a scrape showed a value no scrape had shown before, since the last call (which clears it). */
+    public boolean takeShownChanged() {
+        boolean c = shownChanged;
+        shownChanged = false;
+        return c;
+    }
+
+    private boolean shownChanged;
 
     public int trackedSeries() {
         return series.size();

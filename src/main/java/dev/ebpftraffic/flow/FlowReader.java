@@ -73,6 +73,16 @@ public interface FlowReader {
     default void deleteMoved() {
     }
 
+    /**
+     * Counts the reads that took something out of the kernel for good: flows entries moved into this
+     * reader's totals (deleted after the next state write), "workloads" entries handed out, stats
+     * entries drained. A state holding what they took must be written before anything else happens
+     * to them; the collector compares this counter with the one of its last write.
+     */
+    default long moves() {
+        return 0;
+    }
+
     /** This reader's own totals, for a state file; null when it keeps none. */
     default ReaderState saveState() {
         return null;

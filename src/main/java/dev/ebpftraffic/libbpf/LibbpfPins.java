@@ -12,6 +12,7 @@ import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The part of libbpf that pins objects in bpffs and reuses them: bpf_obj_pin / bpf_obj_get,
@@ -21,6 +22,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 public final class LibbpfPins {
     /** enum bpf_link_type: BPF_LINK_TYPE_TCX (newer than some system headers). */
     public static final int BPF_LINK_TYPE_TCX = 11;
+    /** enum bpf_link_type: BPF_LINK_TYPE_CGROUP. */
+    public static final int BPF_LINK_TYPE_CGROUP = 3;
     private static final Linker LINKER = Linker.nativeLinker();
 
     /** What bpf_obj_get_info_by_fd says about a map (struct bpf_map_info's first fields). */
@@ -40,6 +43,10 @@ public final class LibbpfPins {
 
     /** What bpf_obj_get_info_by_fd says about a link (struct bpf_link_info, tcx member). */
     public record LinkInfo(int type, int progId, int ifindex, int attachType) {
+    }
+
+    /** The same for a cgroup link (struct bpf_link_info, cgroup member). */
+    public record CgroupLinkInfo(int type, int progId, long cgroupId, int attachType) {
     }
 
     private final MethodHandle objPin;
@@ -133,6 +140,15 @@ public final class LibbpfPins {
             MemorySegment info = info(a, fd);
             // struct bpf_link_info: type, id, prog_id, (pad), then the union at 16: tcx {ifindex, attach_type}
             return new LinkInfo(info.get(JAVA_INT, 0), info.get(JAVA_INT, 8), info.get(JAVA_INT, 16), info.get(JAVA_INT, 20));
+        }
+    }
+
+    /** The kernel's view of a cgroup link fd. */
+    public CgroupLinkInfo cgroupLinkInfo(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment info = info(a, fd);
+            // the union at 16: cgroup {__u64 cgroup_id; __u32 attach_type}
+            return new CgroupLinkInfo(info.get(JAVA_INT, 0), info.get(JAVA_INT, 8), info.get(JAVA_LONG, 16), info.get(JAVA_INT, 24));
         }
     }
 

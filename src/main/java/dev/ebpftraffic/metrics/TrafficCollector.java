@@ -100,6 +100,11 @@ public final class TrafficCollector implements MultiCollector {
     /** Turns the per-workload families on (reads of the "workloads" map are serialised with the rest). */
     public synchronized void setWorkloads(dev.ebpftraffic.workload.WorkloadAggregator workloads) {
         this.workloads = workloads;
+        if (workloads != null && savedWorkloads != null) {
+            // Attribution starts after the state was restored (the cgroup programs attach after the port is bound).
+            workloads.restoreState(savedWorkloads, workloadKernelContinues, clock.getAsLong());
+            savedWorkloads = null;
+        }
     }
 
     /** The time source of refreshes (ages, TTLs): tests step it. */
@@ -142,6 +147,7 @@ public final class TrafficCollector implements MultiCollector {
         } catch (RuntimeException e) {
             readFailed(e);
         }
+        mustWrite = true;
         persist(); // the drained entries are gone from the kernel: their totals must be in the state
     }
 
@@ -296,14 +302,16 @@ public final class TrafficCollector implements MultiCollector {
         if (traffic) {
             read();
             TrafficSnapshots.traffic(flows, out);
-            persist();
         }
-
-        if (workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS))) {
+        boolean workloadFamilies = workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS));
+        if (workloadFamilies) {
             if (!traffic) {
                 refreshWorkloads(clock.getAsLong()); // the streaming writer refreshed the rest just before
             }
             TrafficSnapshots.workloads(workloads, out);
+        }
+        if (traffic || workloadFamilies) {
+            persist(); // before the response, with what the workload families show too
         }
         if (traffic) {
             lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
@@ -338,23 +346,41 @@ public final class TrafficCollector implements MultiCollector {
     /** Saves the state through sink from now on (null: not at all). */
     public synchronized void stateSink(StateSink sink) {
         this.stateSink = sink;
+        mustWrite = true;
     }
+
+    /** A write is due whatever else says (the first one, after a failed one, after a retire). */
+    private boolean mustWrite = true;
+    /** reader.moves() at the last write. */
+    private long movesWritten;
 
     /**
      * Caller holds the lock. Saves the state, then lets the reader delete the kernel entries it
      * moved into its totals: write-ahead, so a crash never loses them (see StateFile). A failed
      * write is logged, the previous state file stays whole, and the entries are deleted anyway
      * (the maps must not fill up); a crash before the next good write is then not exact.
+     *
+     * <p>The state is written only when it must be: the reader took something out of the kernel
+     * since the last write, or a scrape showed a value the file does not hold, or a retire deleted
+     * kernel entries. Anything else that changed in memory since (totals counted but not shown yet,
+     * ages, expiry) is rebuilt after a crash from the older file plus what the kernel still holds:
+     * nothing was deleted from the kernel and nothing was shown, so the file and the kernel together
+     * still hold every count once. On an idle host most scrapes then write nothing.
      */
     private void persist() {
         if (closed) {
             return; // the reader may be closed; the last refresh saved the state
         }
         StateSink sink = stateSink;
-        if (sink != null) {
+        boolean shown = flows.takeShownChanged() | (workloads != null && workloads.takeShownChanged());
+        long moves = reader.moves();
+        if (sink != null && (mustWrite || shown || moves != movesWritten)) {
             try {
                 sink.save(state());
+                mustWrite = false;
+                movesWritten = moves;
             } catch (RuntimeException e) {
+                mustWrite = true;
                 errorLog.accept("writing the state file failed: " + e.getMessage());
             }
         }
@@ -368,8 +394,13 @@ public final class TrafficCollector implements MultiCollector {
     /** A consistent copy of what the collector holds (under its lock). */
     public synchronized CollectorState state() {
         long now = clock.getAsLong();
-        return new CollectorState(flows.saveState(now), stats.saveRetired(now), stats.saveOverflow(), reader.saveState());
+        return new CollectorState(flows.saveState(now), stats.saveRetired(now), stats.saveOverflow(), reader.saveState(),
+                workloads == null ? savedWorkloads : workloads.saveState(now));
     }
+
+    /** The restored state's per-workload part, kept (and saved again) until attribution starts, or for good when it does not. */
+    private dev.ebpftraffic.workload.WorkloadAggregator.State savedWorkloads;
+    private boolean workloadKernelContinues;
 
     /**
      * Continues from a saved state, before the first refresh. kernelContinues: the kernel maps are
@@ -383,6 +414,8 @@ public final class TrafficCollector implements MultiCollector {
         boolean flowsContinue = kernelContinues && reader.restoreState(st.reader());
         flows.restoreState(st.flows(), flowsContinue, now);
         stats.restore(st, kernelContinues, now);
+        savedWorkloads = st.workloads();
+        workloadKernelContinues = flowsContinue;
         return flowsContinue;
     }
 }

@@ -23,8 +23,9 @@ import java.util.function.Consumer;
 public final class Persistence {
     /**
      * Tests only: "before-write" or "after-write" makes the process die like SIGKILL at the first
-     * state write after 1.5 s, just before it (after a read moved kernel entries into the reader's
-     * totals) or just after it (before those entries are deleted from the kernel): the two windows
+     * state write after 1.5 s that follows a read which moved kernel entries (flows entries into the
+     * reader's totals and, with per-workload traffic on, "workloads" entries into the series), just
+     * before it or just after it (before those entries are deleted from the kernel): the two windows
      * a crash at a random time rarely hits.
      */
     static final String TEST_CRASH_ENV = "EBPF_TRAFFIC_EXPORTER_TEST_CRASH";
@@ -116,12 +117,21 @@ public final class Persistence {
         List<Integer> ids = mapIds;
         String crash = System.getenv(TEST_CRASH_ENV);
         long crashAfter = System.nanoTime() + 1_500_000_000L;
+        int[] lastEpochs = {Integer.MIN_VALUE, Integer.MIN_VALUE}; // of the last write: flows moved, workloads handed out
         c.stateSink(state -> {
-            boolean halt = crash != null && System.nanoTime() > crashAfter;
+            StateFile.Contents contents = new StateFile.Contents(bootId, ids, state);
+            boolean halt = false;
+            if (crash != null && state.reader() != null) {
+                boolean moved = state.reader().epoch() != lastEpochs[0]
+                        && (state.workloads() == null || state.reader().workloadEpoch() != lastEpochs[1]);
+                halt = moved && System.nanoTime() > crashAfter;
+                lastEpochs[0] = state.reader().epoch();
+                lastEpochs[1] = state.reader().workloadEpoch();
+            }
             if (halt && crash.equals("before-write")) {
                 Runtime.getRuntime().halt(137);
             }
-            stateFile.write(new StateFile.Contents(bootId, ids, state));
+            stateFile.write(contents);
             if (halt && crash.equals("after-write")) {
                 Runtime.getRuntime().halt(137);
             }
@@ -137,12 +147,27 @@ public final class Persistence {
         }
     }
 
+    /** The cgroup links of per-workload attribution go through pins too (null: nothing pinned). */
+    public dev.ebpftraffic.bpf.WorkloadAttachment.LinkPins cgroupLinkPins(Libbpf lib) {
+        return pins == null ? null : pins.cgroupLinkPins(lib);
+    }
+
+    /** Per-workload attribution does not run in this process: links a previous one pinned go. */
+    public void workloadsOff() {
+        if (pins != null) {
+            for (String p : pins.dropCgroupLinks()) {
+                info.accept("per-workload traffic is off: unpinned " + p + " (the kernel detaches it)");
+            }
+        }
+    }
+
     /** First step of a graceful exit: links stay attached, and the last state is written. */
     public void exiting() {
         if (pins != null) {
             pins.keepLinks();
             info.accept("leaving the maps and TCX links pinned in " + pinPath + " (legacy filters are removed): the kernel keeps counting until the next start"
                     + " (`ebpf-traffic-exporter uninstall --bpf.pin-path " + pinPath + "` removes them)");
+            // The cgroup links (per-workload traffic) stay pinned and attached the same way.
         }
         if (collector != null) {
             collector.refresh(); // reads and writes the state

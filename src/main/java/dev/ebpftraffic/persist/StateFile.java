@@ -10,6 +10,7 @@ import dev.ebpftraffic.flow.OtherKey;
 import dev.ebpftraffic.flow.SeriesKey;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.metrics.CollectorState;
+import dev.ebpftraffic.workload.WorkloadAggregator;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -66,7 +67,9 @@ import java.util.List;
  */
 public final class StateFile {
     static final int MAGIC = 0x45544553; // "ETES"
-    static final int VERSION = 3; // 2: the reader's totals and epoch; 3: what drains took of the overflow counters
+    static final int VERSION = 4; // 2: the reader's totals and epoch; 3: what drains took of the overflow counters;
+    // 4: the per-workload series and the epoch of the last "workloads" hand-out (a version 3 file is still read)
+    static final int OLDEST = 3;
 
     /** What a state file says. mapIds: the kernel ids of the pinned maps, BpfPins.MAPS order (empty: not pinned). */
     public record Contents(String bootId, List<Integer> mapIds, CollectorState state) {
@@ -82,6 +85,10 @@ public final class StateFile {
         return path;
     }
 
+    private static void age(DataOutputStream o, long nanos, boolean ages) throws IOException {
+        o.writeLong(ages ? nanos : 0);
+    }
+
     /** Writes atomically; throws UncheckedIOException, leaving the old file whole. */
     public void write(Contents c) {
         Path tmp = path.resolveSibling(path.getFileName() + ".tmp");
@@ -89,7 +96,7 @@ public final class StateFile {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.TRUNCATE_EXISTING)) {
                 DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16));
-                encode(out, c);
+                encode(out, c, true);
                 out.flush();
                 ch.force(true);
             }
@@ -117,10 +124,11 @@ public final class StateFile {
                 throw new IllegalStateException(path + " is not a state file of this exporter");
             }
             int v = d.readInt();
-            if (v != VERSION) {
-                throw new IllegalStateException(path + " has state format version " + v + ", this version reads " + VERSION);
+            if (v < OLDEST || v > VERSION) {
+                throw new IllegalStateException(path + " has state format version " + v + ", this version reads "
+                        + OLDEST + " to " + VERSION);
             }
-            return decode(d);
+            return decode(d, v);
         } catch (EOFException e) {
             throw new IllegalStateException(path + " is truncated");
         } catch (IOException e) {
@@ -150,7 +158,7 @@ public final class StateFile {
 
     // ---- encoding ----------------------------------------------------------------------------
 
-    private static void encode(DataOutputStream o, Contents c) throws IOException {
+    private static void encode(DataOutputStream o, Contents c, boolean ages) throws IOException {
         o.writeInt(MAGIC);
         o.writeInt(VERSION);
         o.writeUTF(c.bootId());
@@ -170,7 +178,7 @@ public final class StateFile {
             o.writeLong(s.shownBytes());
             o.writeBoolean(s.shown());
             o.writeDouble(s.score());
-            o.writeLong(s.idleNanos());
+            age(o, s.idleNanos(), ages);
             o.writeBoolean(s.exported());
         }
         o.writeInt(a.others().size());
@@ -181,7 +189,7 @@ public final class StateFile {
             o.writeLong(s.shownPackets());
             o.writeLong(s.shownBytes());
             o.writeBoolean(s.shown());
-            o.writeLong(s.idleNanos());
+            age(o, s.idleNanos(), ages);
             o.writeLong(s.foldedPackets());
             o.writeLong(s.foldedBytes());
         }
@@ -194,7 +202,7 @@ public final class StateFile {
             }
             o.writeLong(k.packets());
             o.writeLong(k.bytes());
-            o.writeLong(k.idleNanos());
+            age(o, k.idleNanos(), ages);
         }
         o.writeInt(a.coarse().size());
         for (OtherKey k : a.coarse()) {
@@ -211,7 +219,7 @@ public final class StateFile {
             o.writeByte(r.stat().code());
             o.writeLong(r.packets());
             o.writeLong(r.bytes());
-            o.writeLong(r.idleNanos());
+            age(o, r.idleNanos(), ages);
         }
         o.writeInt(c2.overflow().size());
         for (CollectorState.OverflowSeen s : c2.overflow()) {
@@ -237,11 +245,31 @@ public final class StateFile {
                 o.writeLong(b.packets());
                 o.writeLong(b.bytes());
             }
+            o.writeInt(r.workloadEpoch());
+        }
+        WorkloadAggregator.State w = c2.workloads();
+        o.writeBoolean(w != null);
+        if (w != null) {
+            o.writeInt(w.series().size());
+            for (WorkloadAggregator.SeriesState x : w.series()) {
+                workloadSeries(o, x, ages);
+            }
+            o.writeInt(w.others().size());
+            for (WorkloadAggregator.SeriesState x : w.others()) {
+                workloadSeries(o, x, ages);
+            }
+            o.writeLong(w.expired());
+            for (long[] seen : w.overflowSeen()) {
+                o.writeLong(seen[0]);
+                o.writeLong(seen[1]);
+            }
+            o.writeLong(w.overflowTotal()[0]);
+            o.writeLong(w.overflowTotal()[1]);
         }
         o.writeInt(MAGIC); // trailer: a truncated file cannot pass as whole
     }
 
-    private static Contents decode(DataInputStream d) throws IOException {
+    private static Contents decode(DataInputStream d, int version) throws IOException {
         String boot = d.readUTF();
         List<Integer> ids = new ArrayList<>();
         for (int i = count(d); i > 0; i--) {
@@ -294,12 +322,29 @@ public final class StateFile {
                 ob.add(new ReaderState.OverflowBase(new StatKey(d.readInt(), Direction.ofCode(d.readByte()),
                         KernelStat.ofCode(d.readByte())), d.readLong(), d.readLong()));
             }
-            reader = new ReaderState(epoch, moved, ob);
+            reader = new ReaderState(epoch, moved, ob, version >= 4 ? d.readInt() : -1);
+        }
+        WorkloadAggregator.State workloads = null;
+        if (version >= 4 && d.readBoolean()) {
+            List<WorkloadAggregator.SeriesState> ws = new ArrayList<>();
+            for (int i = count(d); i > 0; i--) {
+                ws.add(workloadSeries(d));
+            }
+            List<WorkloadAggregator.SeriesState> wo = new ArrayList<>();
+            for (int i = count(d); i > 0; i--) {
+                wo.add(workloadSeries(d));
+            }
+            long expired = d.readLong();
+            long[][] seen = new long[4][];
+            for (int i = 0; i < 4; i++) {
+                seen[i] = new long[] {d.readLong(), d.readLong()};
+            }
+            workloads = new WorkloadAggregator.State(ws, wo, expired, seen, new long[] {d.readLong(), d.readLong()});
         }
         if (d.readInt() != MAGIC) {
             throw new IllegalStateException("the state file is damaged (no trailer)");
         }
-        return new Contents(boot, ids, new CollectorState(a, retired, overflow, reader));
+        return new Contents(boot, ids, new CollectorState(a, retired, overflow, reader, workloads));
     }
 
     private static int count(DataInputStream d) throws IOException {
@@ -335,6 +380,24 @@ public final class StateFile {
 
     private static SeriesKey seriesKey(DataInputStream d) throws IOException {
         return new SeriesKey(d.readUTF(), Direction.ofCode(d.readByte()), d.readUTF(), d.readUTF(), d.readUTF());
+    }
+
+    private static void workloadSeries(DataOutputStream o, WorkloadAggregator.SeriesState x, boolean ages) throws IOException {
+        o.writeUTF(x.key().workload());
+        o.writeUTF(x.key().kind());
+        o.writeByte(x.key().direction().code());
+        o.writeUTF(x.key().ipType());
+        o.writeLong(x.packets());
+        o.writeLong(x.bytes());
+        o.writeLong(x.shownPackets());
+        o.writeLong(x.shownBytes());
+        o.writeBoolean(x.shown());
+        age(o, x.idleNanos(), ages);
+    }
+
+    private static WorkloadAggregator.SeriesState workloadSeries(DataInputStream d) throws IOException {
+        return new WorkloadAggregator.SeriesState(new WorkloadAggregator.Key(d.readUTF(), d.readUTF(), Direction.ofCode(d.readByte()),
+                d.readUTF()), d.readLong(), d.readLong(), d.readLong(), d.readLong(), d.readBoolean(), d.readLong());
     }
 
     private static void otherKey(DataOutputStream o, OtherKey k) throws IOException {

@@ -85,6 +85,20 @@ public final class WorkloadAggregator {
         void end(long now);
     }
 
+    /**
+     * Everything held, for a state file, at the level of the exported series (no kernel key: what the
+     * kernel still holds is never in the series, see BpfFlowReader.readWorkloadDeltas). idleNanos: ages
+     * at the snapshot. overflowSeen: the kernel's cumulative "workload_overflow" counters as last read,
+     * index direction code * 2 + private.
+     */
+    public record State(List<SeriesState> series, List<SeriesState> others, long expired, long[][] overflowSeen,
+                        long[] overflowTotal) {
+    }
+
+    public record SeriesState(Key key, long packets, long bytes, long shownPackets, long shownBytes, boolean shown,
+                              long idleNanos) {
+    }
+
     private final int maxSeries;
     private final long ttlNanos;
     private final LongFunction<Optional<String>> paths;
@@ -274,10 +288,72 @@ public final class WorkloadAggregator {
             long p = s.shown ? s.packets : 0;
             long b = s.shown ? s.bytes : 0;
             v.series(e.getKey(), p, b);
+            shownChanged |= !s.shown || s.shownPackets != p || s.shownBytes != b;
             s.shown = true;
             s.shownPackets = p;
             s.shownBytes = b;
         }
+    }
+
+    private boolean shownChanged;
+
+    /** Whether a scrape showed a value no scrape had shown before, since the last call (which clears it). */
+    public boolean takeShownChanged() {
+        boolean c = shownChanged;
+        shownChanged = false;
+        return c;
+    }
+
+    /** A copy of everything held (see {@link State}). */
+    public State saveState(long now) {
+        List<SeriesState> ss = new ArrayList<>(series.size());
+        series.forEach((k, s) -> ss.add(save(k, s, now)));
+        List<SeriesState> os = new ArrayList<>(other.size());
+        other.forEach((k, s) -> os.add(save(k, s, now)));
+        long[][] seen = new long[4][];
+        for (int i = 0; i < 4; i++) {
+            seen[i] = overflowSeen[i].clone();
+        }
+        return new State(ss, os, expired, seen, overflowTotal.clone());
+    }
+
+    private static SeriesState save(Key k, Series s, long now) {
+        return new SeriesState(k, s.packets, s.bytes, s.shownPackets, s.shownBytes, s.shown, now - s.lastActive);
+    }
+
+    /**
+     * Continues from a saved state, before the first refresh. kernelContinues: the kernel's
+     * "workload_overflow" counters are the ones st last read (pinned maps of the same boot), so only
+     * their growth is new; otherwise they start from 0.
+     */
+    public void restoreState(State st, boolean kernelContinues, long now) {
+        if (!series.isEmpty() || !other.isEmpty()) {
+            throw new IllegalStateException("restoreState needs an empty aggregator");
+        }
+        for (SeriesState x : st.series()) {
+            series.put(x.key(), restore(x, now));
+        }
+        for (SeriesState x : st.others()) {
+            other.put(x.key(), restore(x, now));
+        }
+        expired = st.expired();
+        overflowTotal = st.overflowTotal().clone();
+        if (kernelContinues) {
+            for (int i = 0; i < 4; i++) {
+                overflowSeen[i][0] = st.overflowSeen()[i][0];
+                overflowSeen[i][1] = st.overflowSeen()[i][1];
+            }
+        }
+    }
+
+    private static Series restore(SeriesState x, long now) {
+        Series s = new Series(now - x.idleNanos());
+        s.packets = x.packets();
+        s.bytes = x.bytes();
+        s.shownPackets = x.shownPackets();
+        s.shownBytes = x.shownBytes();
+        s.shown = x.shown();
+        return s;
     }
 
     /** Cgroup ids of the last refresh that no path resolved: their traffic is under workload="unresolved". */

@@ -38,6 +38,11 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * and TC programs under this process's cgroup v2 id (the inode of its group's directory), the
  * socket-lookup program under the id stored for a UDP socket bound on 127.0.0.1 (hit) and under 0
  * for a frame to a port with no socket (miss).
+ *
+ * <p>Beside the candidates, the programs the exporter ships, cgroup_wl_ingress and cgroup_wl_egress,
+ * from the built object (target/bpf/traffic.bpf.o), timed the same way next to the empty cgroup_skb
+ * program; before timing, each must count one packet of the frame's IP length in the "workloads" map
+ * under this process's cgroup id, its direction and "private" (10/8 on both ends).
  */
 public final class WorkloadCostBench {
     private static final int TC_ACT_UNSPEC = -1;
@@ -60,6 +65,8 @@ public final class WorkloadCostBench {
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment opts = arena.allocate(LibbpfTestCalls.TEST_RUN_OPTS);
     private final MethodHandle mapUpdate;
+    /** The exporter's object, loaded: cgroup_wl_ingress and cgroup_wl_egress, and their "workloads" map. */
+    private FileProgram shipped;
 
     record Case(String name, String description, int progFd, int emptyFd, int retval, MemorySegment frame) {
     }
@@ -74,16 +81,19 @@ public final class WorkloadCostBench {
     public static void main(String[] args) throws Throwable {
         Path obj = Path.of(KernelCostBench.arg(args, "--obj", "target/bench/workload_cost.bpf.o"));
         Path out = Path.of(KernelCostBench.arg(args, "--out", "target/bench/results"));
+        Path shipped = Path.of(KernelCostBench.arg(args, "--shipped", "target/bpf/traffic.bpf.o"));
         int rounds = Integer.parseInt(KernelCostBench.arg(args, "--rounds", "30"));
         int repeat = Integer.parseInt(KernelCostBench.arg(args, "--repeat", "1000000"));
         Files.createDirectories(out);
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         WorkloadCostBench b = new WorkloadCostBench(lib);
-        try (FileProgram cgEmpty = FileProgram.open(lib, obj, "cg_empty")) {
+        try (FileProgram cgEmpty = FileProgram.open(lib, obj, "cg_empty");
+             FileProgram ship = FileProgram.open(lib, shipped, "cgroup_wl_ingress")) {
             MemorySegment o = cgEmpty.obj();
             int fd = -1;
             try {
                 fd = b.socketOnLoopback();
+                b.shipped = ship;
                 b.run(o, cgEmpty.fd(), fd, out, rounds, repeat);
             } finally {
                 Libc.close(fd);
@@ -124,6 +134,12 @@ public final class WorkloadCostBench {
         check(counts, tcSkb, TC_ACT_UNSPEC, v4, own, 1, (int) v4.byteSize());
         check(counts, tcLookup, TC_ACT_UNSPEC, hit, STORED_ID, 0, (int) hit.byteSize());
         check(counts, tcLookup, TC_ACT_UNSPEC, miss, 0, 0, (int) miss.byteSize());
+        int wlIn = shipped.fd();
+        int wlOut = lib.programFd(lib.findProgram(shipped.obj(), "cgroup_wl_egress"));
+        int workloads = lib.mapFd(lib.findMap(shipped.obj(), "workloads"));
+        // struct workload_key: remote_private (byte 9) is 1 for 10/8; epoch (byte 10) 0 in a fresh epoch map.
+        check(workloads, wlIn, CG_ALLOW, v4, own, 0 | 1 << 8, cgBytes);
+        check(workloads, wlOut, CG_ALLOW, v4, own, 1 | 1 << 8, cgBytes);
         System.err.printf("workload cost: checked (own cgroup id %d, socket 127.0.0.1:%d)%n", own, port);
 
         List<Case> cases = List.of(
@@ -132,7 +148,9 @@ public final class WorkloadCostBench {
                 new Case("cg_floor", "reference: the same update under a constant id, no helper call", cgFloor, cgEmptyFd, CG_ALLOW, v4),
                 new Case("tc_skb_cgroup", "TC: bpf_skb_cgroup_id + the same update (right at egress only)", tcSkb, tcEmpty, TC_ACT_UNSPEC, v4),
                 new Case("tc_sk_lookup_hit", "TC ingress: parse + bpf_sk_lookup_udp (found) + socket storage + update", tcLookup, tcEmpty, TC_ACT_UNSPEC, hit),
-                new Case("tc_sk_lookup_miss", "TC ingress: parse + bpf_sk_lookup_udp (no socket) + update under 0", tcLookup, tcEmpty, TC_ACT_UNSPEC, miss));
+                new Case("tc_sk_lookup_miss", "TC ingress: parse + bpf_sk_lookup_udp (no socket) + update under 0", tcLookup, tcEmpty, TC_ACT_UNSPEC, miss),
+                new Case("wl_ingress", "shipped cgroup_wl_ingress (bpf/traffic.bpf.c): IP parse, remote class, segments, epoch, update", wlIn, cgEmptyFd, CG_ALLOW, v4),
+                new Case("wl_egress", "shipped cgroup_wl_egress: the same, direction out", wlOut, cgEmptyFd, CG_ALLOW, v4));
         for (Case c : cases) { // warm up
             testRun(c.progFd(), c.frame(), 10_000, c.retval());
             testRun(c.emptyFd(), c.frame(), 10_000, c.retval());
@@ -195,11 +213,15 @@ public final class WorkloadCostBench {
         }
     }
 
-    /** {packets, bytes} summed over CPUs for one key of wl_counts (zeros when absent). */
+    /**
+     * {packets, bytes} summed over CPUs for one key of wl_counts or workloads (zeros when absent).
+     * direction: byte 8 of the key in its low byte, byte 9 (workloads: remote_private) in the next.
+     */
     private long[] sum(int mapFd, long id, int direction) {
         MemorySegment k = arena.allocate(16, 8);
         k.set(JAVA_LONG, 0, id);
         k.set(JAVA_BYTE, 8, (byte) direction);
+        k.set(JAVA_BYTE, 9, (byte) (direction >> 8));
         int cpus = lib.numPossibleCpus();
         MemorySegment v = arena.allocate(16L * cpus, 8);
         if (lib.mapLookupElem(mapFd, k, v) != 0) {

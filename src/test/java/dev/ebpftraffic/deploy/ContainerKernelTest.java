@@ -10,7 +10,10 @@ import dev.ebpftraffic.testing.HttpGet;
 import dev.ebpftraffic.testing.KernelTest;
 import dev.ebpftraffic.testing.Metrics;
 import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.Setns;
 import dev.ebpftraffic.testing.TcHooks;
+import dev.ebpftraffic.testing.TestCgroups;
+import dev.ebpftraffic.workload.Cgroup2Mount;
 import dev.ebpftraffic.testing.Traffic;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.PodSpec;
@@ -115,8 +118,15 @@ class ContainerKernelTest {
             Path bpffs = Files.createDirectory(tmp.resolve("bpffs"));
             Cmd.run("mount", "-t", "bpf", "bpf", bpffs.toString()).ok();
             net.own(() -> Cmd.run("umount", bpffs.toString()));
+            // The node's cgroup hierarchy is this machine's, read only (per-workload traffic of the test's own cgroup).
             Map<String, Path> hostPaths = Map.of("/sys/fs/bpf", bpffs,
-                    "/var/lib/ebpf-traffic-exporter", Files.createDirectory(tmp.resolve("state")));
+                    "/var/lib/ebpf-traffic-exporter", Files.createDirectory(tmp.resolve("state")),
+                    "/sys/fs/cgroup", Path.of("/sys/fs/cgroup"));
+            Path cgroupRoot = ((Cgroup2Mount.Found) Cgroup2Mount.find()).mountPoint();
+            Path origin = ownGroup(cgroupRoot);
+            TestCgroups cgroups = net.own(TestCgroups.under(cgroupRoot));
+            String service = "ete-ctr-" + hex + ".service";
+            Path group = cgroups.create("system.slice/" + service);
 
             // With the runtime's default seccomp profile as it is, bpf() fails for want of CAP_SYS_ADMIN.
             String refused = name + "-default-seccomp";
@@ -161,6 +171,20 @@ class ContainerKernelTest {
             Metrics m = Metrics.scrape(net.b, "127.0.0.1", port);
             t.assertExact(m, net.ifB);
             assertTrue(m.text().contains("ebpf_traffic_exporter_attached{hook=\"ingress\",iface=\"" + net.ifB + "\",mode=\"tcx\"} 1.0\n"), m.text());
+
+            // Per-workload traffic through the DaemonSet's cgroup mount: two UDP sockets of a test cgroup
+            // named like a systemd service, exact packets and IP bytes (20 + 8 + payload) each way.
+            assertTrue(Cmd.run(podman, "logs", name).ok().stderr().contains("per-workload traffic: attached to the cgroup v2 root"),
+                    Cmd.run(podman, "logs", name).stderr());
+            long[] sent = workloadExchange(net, group, origin);
+            Metrics.scrape(net.b, "127.0.0.1", port);
+            Metrics w = Metrics.scrape(net.b, "127.0.0.1", port);
+            for (String dir : List.of("outbound", "inbound")) {
+                assertEquals(sent[0], w.sum("network_workload_traffic_packets_total",
+                        s -> service.equals(s.label("workload")) && dir.equals(s.label("direction"))), dir + " packets\n" + w.text());
+                assertEquals(sent[1], w.sum("network_workload_traffic_bytes_total",
+                        s -> service.equals(s.label("workload")) && dir.equals(s.label("direction"))), dir + " bytes\n" + w.text());
+            }
             assertEquals(200, HttpGet.get(net.b, "127.0.0.1", port, "/-/healthy").status());
             assertEquals(200, HttpGet.get(net.b, "127.0.0.1", port, "/-/ready").status());
 
@@ -176,6 +200,7 @@ class ContainerKernelTest {
             assertTrue(state.equals("exited 143") || state.equals("exited 0"), state + "\n" + logs);
             assertEquals(1, TcHooks.tcxPrograms(net.b, net.ifB, true).size(), "pinned TCX ingress after the stop");
             assertTrue(Files.exists(bpffs.resolve("ebpf-traffic-exporter/flows4")), "flows4 pinned");
+            assertTrue(Files.exists(bpffs.resolve("ebpf-traffic-exporter/links/cgroup_ingress")), "cgroup link pinned");
             List<String> uninstall = new ArrayList<>(runCommand(nsenter, podman, net, pod, c, name + "-uninstall", image, config,
                     hostPaths, seccomp, false));
             List<String> persist = c.getArgs().stream().filter(a -> a.startsWith("--bpf.pin-path=") || a.startsWith("--state.file=")).toList();
@@ -185,6 +210,7 @@ class ContainerKernelTest {
             Cmd.Result u = Cmd.run(Duration.ofSeconds(60), uninstall);
             assertEquals(0, u.exitCode(), u.toString());
             assertTrue(u.stdout().contains("removed /sys/fs/bpf/ebpf-traffic-exporter/flows4"), u.toString());
+            assertTrue(u.stdout().contains("removed /sys/fs/bpf/ebpf-traffic-exporter/links/cgroup_egress"), u.toString());
             TcHooks.assertNothingAttached(net.b, net.ifB);
             try (var left = Files.list(bpffs)) {
                 assertEquals(List.of(), left.filter(p -> !p.getFileName().toString().endsWith(".debug")).toList(), "left pinned");
@@ -194,6 +220,52 @@ class ContainerKernelTest {
             Cmd.run(podman, "rmi", image).ok();
             assertEquals(1, Cmd.run(podman, "container", "exists", name).exitCode());
             assertEquals(1, Cmd.run(podman, "image", "exists", image).exitCode());
+        }
+    }
+
+    private static Path ownGroup(Path mount) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+            if (line.startsWith("0::/")) {
+                return mount.resolve(line.substring(4));
+            }
+        }
+        throw new IllegalStateException("no cgroup v2 line in /proc/self/cgroup");
+    }
+
+    /**
+     * UDP between a socket in a and one in b, both made while this JVM sits in group: 5 datagrams of
+     * 100 bytes a to b, 3 of 300 bytes b to a. Returns {packets, IP bytes} the group sent (and received).
+     */
+    private static long[] workloadExchange(NetNs net, Path group, Path origin) throws IOException {
+        java.nio.channels.DatagramChannel sa;
+        java.nio.channels.DatagramChannel sb;
+        TestCgroups.move(ProcessHandle.current().pid(), group);
+        try {
+            sa = Setns.call(net.a, () -> java.nio.channels.DatagramChannel.open(java.net.StandardProtocolFamily.INET)
+                    .bind(new java.net.InetSocketAddress(NetNs.parse(A4), 0)));
+            sb = Setns.call(net.b, () -> java.nio.channels.DatagramChannel.open(java.net.StandardProtocolFamily.INET)
+                    .bind(new java.net.InetSocketAddress(NetNs.parse(B4), 0)));
+        } finally {
+            TestCgroups.move(ProcessHandle.current().pid(), origin);
+        }
+        try (sa; sb) {
+            sa.connect(sb.getLocalAddress());
+            sb.connect(sa.getLocalAddress());
+            long packets = 0;
+            long bytes = 0;
+            for (int[] x : new int[][] {{5, 100}, {3, 300}}) {
+                java.nio.channels.DatagramChannel from = x[1] == 100 ? sa : sb;
+                java.nio.channels.DatagramChannel to = x[1] == 100 ? sb : sa;
+                for (int i = 0; i < x[0]; i++) {
+                    from.write(java.nio.ByteBuffer.allocate(x[1]));
+                    java.nio.ByteBuffer got = java.nio.ByteBuffer.allocate(2000);
+                    to.receive(got);
+                    assertEquals(x[1], got.position());
+                    packets++;
+                    bytes += 20 + 8 + x[1];
+                }
+            }
+            return new long[] {packets, bytes};
         }
     }
 
@@ -230,7 +302,7 @@ class ContainerKernelTest {
             if (v.getHostPath() != null) {
                 Path host = hostPaths.get(v.getHostPath().getPath());
                 assertTrue(host != null, "no test directory for the hostPath volume " + v);
-                cmd.addAll(List.of("-v", host + ":" + vm.getMountPath()));
+                cmd.addAll(List.of("-v", host + ":" + vm.getMountPath() + (Boolean.TRUE.equals(vm.getReadOnly()) ? ":ro" : "")));
                 continue;
             }
             assertTrue(v.getEmptyDir() != null, "only emptyDir and hostPath volumes are expected: " + v);

@@ -209,6 +209,20 @@ class DeployArtifactsTest {
         assertTrue(state != null, "the state file's directory " + stateDir + " is not mounted: " + mounts);
         assertEquals(stateDir, volumes.stream().filter(v -> v.getName().equals(state)).findFirst().orElseThrow()
                 .getHostPath().getPath());
+        // Per-workload traffic: unless off, the node's cgroup hierarchy read only over /sys/fs/cgroup
+        // (the exporter must see the root cgroup), and no capability beyond the three above.
+        String workloads = c.getArgs().stream().filter(a -> a.startsWith("--workloads=")).findFirst().orElseThrow();
+        String cgroup = mounts.get("/sys/fs/cgroup");
+        if (workloads.equals("--workloads=off")) {
+            assertEquals(null, cgroup, "no cgroup mount with --workloads=off: " + mounts);
+        } else {
+            assertTrue(cgroup != null, "no /sys/fs/cgroup mount for " + workloads + ": " + mounts);
+            assertTrue(c.getVolumeMounts().stream().filter(v -> v.getName().equals(cgroup)).findFirst().orElseThrow().getReadOnly(),
+                    "the cgroup mount is read only");
+            var v = volumes.stream().filter(x -> x.getName().equals(cgroup)).findFirst().orElseThrow().getHostPath();
+            assertEquals("/sys/fs/cgroup", v.getPath());
+            assertEquals("Directory", v.getType());
+        }
     }
 
     @Test
@@ -221,7 +235,9 @@ class DeployArtifactsTest {
         assertLeastPrivilegePod(ds, "HTTP");
         assertEquals(List.of("--iface=eth0", "--web.listen-address=:9091", "--web.telemetry-path=/metrics", "--log.level=info",
                 "--log.format=json", "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=auto"),
+                ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+        assertEquals(null, ds.getSpec().getTemplate().getSpec().getHostPID(), "hostPID is off by default");
         assertEquals("ebpf-traffic-exporter:0.1.0", ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage());
         var svc = (io.fabric8.kubernetes.api.model.Service) docs.get("Service").typed();
         assertEquals("None", svc.getSpec().getClusterIP());
@@ -238,6 +254,8 @@ class DeployArtifactsTest {
                 port: 9100
                 telemetryPath: /node/metrics
                 extraArgs: ["--attach-mode=legacy"]
+                workloads: {mode: cgroup, hostCgroup: /sys/fs/cgroup}
+                hostPID: true
                 webConfig:
                   tls_server_config:
                     cert_file: %s
@@ -267,8 +285,10 @@ class DeployArtifactsTest {
         assertEquals(List.of("--iface=ens5", "--web.listen-address=:9100", "--web.telemetry-path=/node/metrics", "--log.level=info",
                         "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml",
                         "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--attach-mode=legacy"),
+                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=cgroup",
+                        "--attach-mode=legacy"),
                 ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+        assertEquals(true, ds.getSpec().getTemplate().getSpec().getHostPID());
 
         // The Secret's web.yml is a config the exporter accepts.
         String webYml = docs.get("Secret").tree().path("stringData").path("web.yml").asText();
@@ -292,9 +312,17 @@ class DeployArtifactsTest {
     }
 
     @Test
+    void workloadsOffMountsNoCgroup() {
+        DaemonSet ds = (DaemonSet) byKind(K8sObjects.parse(template().set("workloads.mode", "off").call())).get("DaemonSet").typed();
+        assertLeastPrivilegePod(ds, "HTTP");
+        assertTrue(ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs().contains("--workloads=off"));
+    }
+
+    @Test
     void valuesSchemaRejectsBadValues() {
         for (String[] kv : new String[][]{{"port", "70000"}, {"logFormat", "xml"}, {"securityContext.privileged", "true"},
-                {"telemetryPath", "metrics"}, {"noSuchValue", "1"}}) {
+                {"telemetryPath", "metrics"}, {"noSuchValue", "1"}, {"workloads.mode", "process"}, {"workloads.hostCgroup", "cgroup"},
+                {"hostPID", "yes"}}) {
             Exception e = assertThrows(Exception.class,
                     () -> template().set(kv[0], kv[1]).call(), String.join("=", kv));
             assertTrue(e.getMessage().contains("values don't meet the specifications of the schema"), e.getMessage());

@@ -44,7 +44,7 @@ class RestartTest {
     private static final double PER_SECOND = 250;
 
     /** A bpffs mount of the test's own under /tmp: unmounting it drops whatever stayed pinned. */
-    private static final class Bpffs implements AutoCloseable {
+    static final class Bpffs implements AutoCloseable {
         final Path mount;
 
         Bpffs() {
@@ -68,14 +68,21 @@ class RestartTest {
     }
 
     /** Scrapes whichever exporter is current every 200 ms and keeps every sample of the stream's series. */
-    private static final class Scraper implements AutoCloseable {
+    static final class Scraper implements AutoCloseable {
         private volatile ExporterProcess current;
+        private final java.util.function.Function<Metrics, Map<String, long[]>> sample;
         private volatile boolean stop;
         private final Map<String, List<long[]>> series = new LinkedHashMap<>(); // labels -> {bytes, packets} per scrape
         private int scrapes;
         private final Thread thread = new Thread(this::run, "scraper");
 
         Scraper(ExporterProcess first) {
+            this(first, RestartTest::streamSeries);
+        }
+
+        /** sample: the series to follow in one scrape, labels to {bytes, packets}. */
+        Scraper(ExporterProcess first, java.util.function.Function<Metrics, Map<String, long[]>> sample) {
+            this.sample = sample;
             current = first;
             thread.setDaemon(true);
             thread.start();
@@ -104,18 +111,15 @@ class RestartTest {
                 return; // down between stop and start: Prometheus' scrape fails too
             }
             scrapes++;
-            Map<String, long[]> now = new LinkedHashMap<>();
-            for (Metrics.Sample s : m.samples("network_traffic_bytes_total")) {
-                if (V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip"))) {
-                    now.computeIfAbsent(s.labels().toString(), k -> new long[2])[0] = (long) s.value();
-                }
-            }
-            for (Metrics.Sample s : m.samples("network_traffic_packets_total")) {
-                if (V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip"))) {
-                    now.computeIfAbsent(s.labels().toString(), k -> new long[2])[1] = (long) s.value();
-                }
-            }
-            now.forEach((k, v) -> series.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+            sample.apply(m).forEach((k, v) -> series.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+        }
+
+        int scrapes() {
+            return scrapes;
+        }
+
+        synchronized java.util.Set<String> seriesNames() {
+            return series.keySet();
         }
 
         synchronized List<String> packets() {
@@ -130,8 +134,17 @@ class RestartTest {
 
         /** sum over series of increase() over all samples: [bytes, packets, resets]. */
         synchronized long[] increase() {
+            return increase(k -> true);
+        }
+
+        /** The same over the series whose labels pass the filter. */
+        synchronized long[] increase(java.util.function.Predicate<String> labels) {
             long[] total = new long[3];
-            for (List<long[]> samples : series.values()) {
+            for (Map.Entry<String, List<long[]>> e : series.entrySet()) {
+                if (!labels.test(e.getKey())) {
+                    continue;
+                }
+                List<long[]> samples = e.getValue();
                 for (int i = 1; i < samples.size(); i++) {
                     for (int f = 0; f < 2; f++) {
                         long prev = samples.get(i - 1)[f];
@@ -158,6 +171,22 @@ class RestartTest {
         }
     }
 
+    /** The stream's pair series in one scrape: labels to {bytes, packets}. */
+    private static Map<String, long[]> streamSeries(Metrics m) {
+        Map<String, long[]> now = new LinkedHashMap<>();
+        for (Metrics.Sample s : m.samples("network_traffic_bytes_total")) {
+            if (V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip"))) {
+                now.computeIfAbsent(s.labels().toString(), k -> new long[2])[0] = (long) s.value();
+            }
+        }
+        for (Metrics.Sample s : m.samples("network_traffic_packets_total")) {
+            if (V4A.equals(s.label("src_ip")) && V4B.equals(s.label("dst_ip"))) {
+                now.computeIfAbsent(s.labels().toString(), k -> new long[2])[1] = (long) s.value();
+            }
+        }
+        return now;
+    }
+
     private static ExporterProcess start(NetNs net, String name, Path pins, Path state, String... extra) {
         return start(net, name, Map.of(), pins, state, extra);
     }
@@ -172,7 +201,7 @@ class RestartTest {
     }
 
     /** `ebpf-traffic-exporter uninstall` in b for these pins and state file; it must succeed. */
-    private static Cmd.Result uninstall(NetNs net, Path pins, Path state) {
+    static Cmd.Result uninstall(NetNs net, Path pins, Path state) {
         Cmd.Result u = Cmd.run(List.of("ip", "netns", "exec", net.b, ExporterProcess.launcher().toString(),
                 "uninstall", "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
         assertEquals(0, u.exitCode(), u.toString());
@@ -180,7 +209,7 @@ class RestartTest {
     }
 
     /** Removes a test's state directory (flat: the state file, its lock and temp files). */
-    private static void deleteDirectory(Path dir) throws IOException {
+    static void deleteDirectory(Path dir) throws IOException {
         try (var s = Files.list(dir)) {
             for (Path p : s.toList()) {
                 Files.deleteIfExists(p);
@@ -189,7 +218,7 @@ class RestartTest {
         Files.deleteIfExists(dir);
     }
 
-    private static void sleep(long ms) {
+    static void sleep(long ms) {
         try {
             Thread.sleep(ms);
         } catch (InterruptedException e) {

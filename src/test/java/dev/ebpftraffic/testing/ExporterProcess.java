@@ -107,6 +107,11 @@ public final class ExporterProcess implements AutoCloseable {
         return startSeeingCgroups(launcher(), ns, PORT, List.of(), name, args);
     }
 
+    /** As {@link #startSeeingCgroups(String, String, String...)} with extra environment variables. */
+    public static ExporterProcess startSeeingCgroups(String ns, Map<String, String> env, String name, String... args) {
+        return start(List.of("nsenter", "--net=/var/run/netns/" + ns), launcher(), ns, PORT, env, name, args);
+    }
+
     /** As {@link #startSeeingCgroups(String, String, String...)} with another launcher, port and a wrapper (setpriv). */
     public static ExporterProcess startSeeingCgroups(Path launcher, String ns, int port, List<String> wrapper, String name,
                                                      String... args) {

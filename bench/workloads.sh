@@ -1,0 +1,99 @@
+#!/bin/bash
+# Phase: what per-workload attribution costs (README "Traffic per workload", bench/WORKLOAD_COST.md).
+#
+# 1. Per packet, BPF_PROG_TEST_RUN (WorkloadCostBench.java): the shipped cgroup_wl_ingress and
+#    cgroup_wl_egress from target/bpf/traffic.bpf.o, each next to the empty cgroup_skb program in the
+#    same round (alternating order), beside the candidate designs of src/test/bpf/workload_cost.bpf.c
+#    (the cheapest counter that gives a cgroup attribution, cg_skb_in/out, and socket lookups from TC).
+# 2. Throughput with attribution on against off, TCP bulk and UDP with 64-byte payloads, iperf3
+#    through veth between two namespaces as in throughput.sh: the exporter runs with --workloads off
+#    on the receiver's veth the whole time (its TC hooks count in both modes), and WorkloadHook.java
+#    attaches the exporter's own cgroup_skb programs (the embedded object, through WorkloadAttachment,
+#    as --workloads cgroup does) to the cgroup v2 root for the "on" runs and detaches them for the
+#    "off" runs. Each round runs both modes back to back, in alternating order; the report judges the
+#    median paired ratio by its 95% confidence interval, as for the throughput phase. Attached to the
+#    root, the programs see every local socket of the machine (as in production), not only iperf3's.
+#
+#   WL_TPUT_SECONDS  time for the paired rounds (default 120; 20 with BENCH_QUICK=1)
+#   TPUT_RUN_S       target length of one iperf3 run (default 0.3)
+#   TPUT_CPU_SHARES  cpu.shares of the phase's cgroup (default 10240; 0: no priority)
+# Needs: ROOT, OUT (exported by run.sh). Writes $OUT/workload_cost.csv and $OUT/workload_tput.csv.
+set -euo pipefail
+. "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
+if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${WL_TPUT_SECONDS:-20}; set -- --rounds 6 --repeat 200000
+else BUDGET=${WL_TPUT_SECONDS:-120}; set -- --rounds 30 --repeat 1000000; fi
+mkdir -p "$ROOT/target/bench" "$OUT"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu \
+    -c "$ROOT/src/test/bpf/workload_cost.bpf.c" -o "$ROOT/target/bench/workload_cost.bpf.o"
+JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
+CP=$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar
+log "workload cost: BPF_PROG_TEST_RUN $*"
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadCostBench \
+    --obj "$ROOT/target/bench/workload_cost.bpf.o" --shipped "$ROOT/target/bpf/traffic.bpf.o" --out "$OUT" "$@" \
+    > "$OUT/workload_cost.md"
+
+RUN_S=${TPUT_RUN_S:-0.3}
+PORT=$((20000 + RANDOM % 20000))
+bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
+bench_ns_setup
+ip netns exec "$NSB" taskset -c 1 iperf3 -s -p 5201 >/dev/null 2>&1 &
+bench_track $!
+exporter_start "$PORT" "" --workloads off
+exporter_wait_ready "$PORT"
+coproc HOOK { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadHook; }
+bench_track "$HOOK_PID"
+read -r -t 30 ready <&"${HOOK[0]}" || { log "WorkloadHook did not start"; exit 1; }
+log "workload throughput: $ready"
+hook() { # on|off: attach or detach the cgroup_skb programs, and wait until done
+    local reply
+    echo "$1" >&"${HOOK[1]}"
+    read -r -t 10 reply <&"${HOOK[0]}" && [ "$reply" = "$1" ] || { log "WorkloadHook did not answer $1"; return 1; }
+}
+
+CSV=$OUT/workload_tput.csv
+echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block,subject" > "$CSV"
+TCP_BYTES="" UDP_PKTS=""
+iperf() { # proto: one client run to B, JSON to $OUT/iperf.json; sized by count once calibrated
+    local len i
+    if [ "$1" = tcp ]; then
+        len=(-n "$TCP_BYTES"); [ -n "$TCP_BYTES" ] || len=(-t 1)
+    else
+        len=(-u -l 64 -b 0 -k "$UDP_PKTS"); [ -n "$UDP_PKTS" ] || len=(-u -l 64 -b 0 -t 1)
+    fi
+    for i in $(seq 100); do
+        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$IPB" -p 5201 "${len[@]}" -J > "$OUT/iperf.json" || true
+        jq -e '.error' "$OUT/iperf.json" > /dev/null 2>&1 || return 0
+        grep -q 'server is busy' "$OUT/iperf.json" || { log "iperf3: $(jq -r .error "$OUT/iperf.json")"; return 1; }
+        sleep 0.05
+    done
+    log "iperf3: the server stayed busy"
+    return 1
+}
+run_iperf() { # round mode proto
+    hook "$2"
+    iperf "$3"
+    if [ "$3" = tcp ]; then
+        jq -r --arg r "$1" --arg m "$2" '[$r, $m, "tcp", .end.sum_received.bits_per_second, "", "", .end.sum_received.seconds, "", "", 1, 1, "workloads"] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+    else
+        jq -r --arg r "$1" --arg m "$2" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), 1, 1, "workloads"] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
+    fi
+}
+for m in off on; do hook "$m"; iperf tcp; iperf udp; done # warm-up, discarded
+iperf tcp
+TCP_BYTES=$(jq -r --arg s "$RUN_S" '[.end.sum_received.bytes / .end.sum_received.seconds * ($s | tonumber), 10000000] | max | floor' "$OUT/iperf.json")
+iperf udp
+UDP_PKTS=$(jq -r --arg s "$RUN_S" '[.end.sum.packets / .end.sum.seconds * ($s | tonumber), 5000] | max | floor' "$OUT/iperf.json")
+log "workload throughput: runs of $TCP_BYTES bytes (TCP) and $UDP_PKTS datagrams (UDP), about $RUN_S s each; ${BUDGET} s of rounds"
+r=0
+end=$(awk -v t="$EPOCHREALTIME" -v b="$BUDGET" 'BEGIN { printf "%.3f", t + b }')
+while awk -v t="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(t < e) }'; do
+    r=$((r + 1))
+    for proto in tcp udp; do
+        if [ $((r % 2)) = 1 ]; then run_iperf "$r" off "$proto"; run_iperf "$r" on "$proto"
+        else run_iperf "$r" on "$proto"; run_iperf "$r" off "$proto"; fi
+    done
+done
+hook off
+log "workload throughput: $r rounds"

@@ -1,0 +1,56 @@
+package dev.ebpftraffic.bench;
+
+import dev.ebpftraffic.bpf.BpfObject;
+import dev.ebpftraffic.bpf.WorkloadAttachment;
+import dev.ebpftraffic.libbpf.Libbpf;
+import dev.ebpftraffic.workload.Cgroup2Mount;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+/**
+ * For bench/workloads.sh: loads the exporter's embedded object and attaches (line "on") or detaches
+ * (line "off") its per-workload programs, cgroup_wl_ingress and cgroup_wl_egress, on the cgroup v2
+ * root through the exporter's own WorkloadAttachment, answering each line with the same word once
+ * done. So rounds with attribution on and off alternate without restarting anything. EOF or an
+ * error: detaches and exits (and the kernel detaches the links of a process that dies).
+ */
+public final class WorkloadHook {
+    public static void main(String[] args) throws Exception {
+        Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
+        Cgroup2Mount m = Cgroup2Mount.find();
+        if (!(m instanceof Cgroup2Mount.Found found)) {
+            System.err.println(((Cgroup2Mount.Missing) m).message());
+            System.exit(1);
+            return;
+        }
+        Path root = found.mountPoint();
+        try (BpfObject obj = BpfObject.openEmbedded(lib)) {
+            obj.load();
+            WorkloadAttachment a = null;
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            System.out.println("ready " + root);
+            System.out.flush();
+            try {
+                for (String line; (line = in.readLine()) != null; ) {
+                    if (line.equals("on") && a == null) {
+                        a = WorkloadAttachment.attach(obj, root);
+                    } else if (line.equals("off") && a != null) {
+                        a.close();
+                        a = null;
+                    } else if (!line.equals("on") && !line.equals("off")) {
+                        throw new IllegalArgumentException("expected on or off, got " + line);
+                    }
+                    System.out.println(line);
+                    System.out.flush();
+                }
+            } finally {
+                if (a != null) {
+                    a.close();
+                }
+            }
+        }
+    }
+}

@@ -273,7 +273,17 @@ public final class Exporter implements AutoCloseable {
         }
         dev.ebpftraffic.bpf.WorkloadAttachment attachment;
         try {
-            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint());
+            attachment = null;
+            if (!required) { // auto: per process too, where the kernel lets us
+                try {
+                    attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(), true);
+                } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+                    Log.warn(ex.getMessage() + "; per-process traffic is off, per-workload traffic goes on");
+                }
+            }
+            if (attachment == null) {
+                attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(), false);
+            }
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
             if (required) {
                 throw ex;
@@ -284,7 +294,14 @@ public final class Exporter implements AutoCloseable {
         resources.add(attachment);
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
         collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
-        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
+        if (attachment.processes()) {
+            collector.setProcesses(new dev.ebpftraffic.workload.ProcessTable(o.seriesTtl().toNanos(), resolver::path));
+            if (attachment.scanError() != null) {
+                Log.warn(attachment.scanError() + "; sockets opened before the start count under pid 0 (unknown)");
+            }
+        }
+        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint()
+                + (attachment.processes() ? ", per process too" : ""));
     }
 
     /** Every attached hook (none while closing). */

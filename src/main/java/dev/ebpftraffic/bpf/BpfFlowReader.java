@@ -10,6 +10,7 @@ import dev.ebpftraffic.sys.Errno;
 import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.flow.WorkloadKey;
+import dev.ebpftraffic.flow.ProcessKey;
 import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
@@ -94,6 +95,14 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
     /** Per "workloads" entry still in the kernel: its value as the last read handed it out. */
     private Map<EpochKey, long[]> workloadSeen = new HashMap<>();
+    private int procsFd = -1;
+    private int procOverflowFd = -1;
+    private int procCommsFd = -1;
+    /** A "procs" kernel key and its epoch. */
+    private record ProcEpochKey(ProcessKey key, int epoch) {
+    }
+    /** Per "procs" entry still in the kernel: its value as the last read handed it out. */
+    private Map<ProcEpochKey, long[]> procSeen = new HashMap<>();
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
@@ -151,6 +160,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 obj.hasMap(BpfObject.MAP_FLOWS_FULL) ? obj.mapFd(BpfObject.MAP_FLOWS_FULL) : -1,
                 obj.hasMap(BpfObject.MAP_OVERFLOW) ? obj.mapFd(BpfObject.MAP_OVERFLOW) : -1, capacity);
         r.workloadMaps(obj.mapFd(BpfObject.MAP_WORKLOADS), obj.mapFd(BpfObject.MAP_WORKLOAD_OVERFLOW));
+        r.processMaps(obj.mapFd(BpfObject.MAP_PROCS), obj.mapFd(BpfObject.MAP_PROC_OVERFLOW), obj.mapFd(BpfObject.MAP_PROC_COMMS));
         return r;
     }
 
@@ -207,6 +217,86 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (failed != 0) {
             throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
         }
+    }
+
+    /** The maps of the per-process programs ("procs", "proc_overflow", "proc_comms"). */
+    public void processMaps(int procsFd, int overflowFd, int commsFd) {
+        this.procsFd = procsFd;
+        this.procOverflowFd = overflowFd;
+        this.procCommsFd = commsFd;
+    }
+
+    /**
+     * "procs" drains exactly as "workloads" ({@link #readWorkloadDeltas}): both are written by the same
+     * program run in the same epoch and read here in the same refresh, so per cgroup the processes'
+     * deltas add up to the workload's. Call it after readFlows, under the same serialisation.
+     */
+    @Override
+    public void readProcessDeltas(Sink<ProcessKey> sink) {
+        if (procsFd < 0) {
+            return;
+        }
+        int current = epoch & 1;
+        Map<ProcEpochKey, long[]> now = new HashMap<>();
+        read(procsFd, ProcessKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) ->
+                now.put(new ProcEpochKey(ProcessKey.read(seg, off), ProcessKey.epoch(seg, off)), new long[] {p, b}));
+        Map<ProcEpochKey, long[]> next = new HashMap<>();
+        int failed = 0;
+        for (Map.Entry<ProcEpochKey, long[]> e : now.entrySet()) {
+            ProcEpochKey k = e.getKey();
+            long[] v = e.getValue();
+            long[] seen = procSeen.get(k);
+            long dp = v[0] - (seen == null ? 0 : seen[0]);
+            long db = v[1] - (seen == null ? 0 : seen[1]);
+            if (k.epoch() != current) {
+                k.key().write(drainKey, k.epoch());
+                int ret = lib.mapDeleteElem(procsFd, drainKey);
+                if (ret != 0 && ret != -Errno.ENOENT) {
+                    next.put(k, v);
+                    failed = -ret;
+                }
+            } else {
+                next.put(k, v);
+            }
+            if (dp != 0 || db != 0) {
+                sink.accept(k.key(), dp, db);
+            }
+        }
+        procSeen = next;
+        if (failed != 0) {
+            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
+        }
+    }
+
+    @Override
+    public long[][] readProcessOverflow() {
+        long[][] out = new long[2][2];
+        if (procOverflowFd < 0) {
+            return out;
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            epochKey.set(JAVA_INT, 0, dir);
+            int ret = lib.mapLookupElem(procOverflowFd, epochKey, drainValue);
+            if (ret < 0) {
+                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
+            }
+            int d = dir;
+            emit((seg, off, p, b) -> {
+                out[d][0] = p;
+                out[d][1] = b;
+            }, epochKey, 0, drainValue, 0, cpus);
+        }
+        return out;
+    }
+
+    @Override
+    public java.util.Optional<String> processName(int tgid) {
+        if (procCommsFd < 0) {
+            return java.util.Optional.empty();
+        }
+        epochKey.set(JAVA_INT, 0, tgid);
+        int ret = lib.mapLookupElem(procCommsFd, epochKey, drainValue);
+        return ret == 0 ? java.util.Optional.of(ProcessKey.comm(drainValue)) : java.util.Optional.empty();
     }
 
     @Override

@@ -39,6 +39,19 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_WORKLOADS = "workloads";
     /** Per-CPU array of two struct flow_value: what did not fit in "workloads", per direction. */
     public static final String MAP_WORKLOAD_OVERFLOW = "workload_overflow";
+    /** Per-CPU hash of cgroup_proc_*: struct proc_key to struct flow_value. */
+    public static final String MAP_PROCS = "procs";
+    /** Per-CPU array of two struct flow_value: what did not fit in "procs", per direction. */
+    public static final String MAP_PROC_OVERFLOW = "proc_overflow";
+    /** LRU hash: tgid to struct proc_comm. */
+    public static final String MAP_PROC_COMMS = "proc_comms";
+    /** The same as cgroup_wl_*, plus the count per process (--workloads auto). */
+    public static final String PROG_PROC_INGRESS = "cgroup_proc_ingress";
+    public static final String PROG_PROC_EGRESS = "cgroup_proc_egress";
+    /** cgroup/sock_create: tags each new inet socket with its process. */
+    public static final String PROG_PROC_SOCK_CREATE = "proc_sock_create";
+    /** iter/task_file: finds the processes of the sockets that existed at start. */
+    public static final String PROG_PROC_SCAN = "proc_scan";
     /** cgroup_skb programs, attached to the cgroup v2 root (WorkloadAttachment). */
     public static final String PROG_CGROUP_INGRESS = "cgroup_wl_ingress";
     public static final String PROG_CGROUP_EGRESS = "cgroup_wl_egress";

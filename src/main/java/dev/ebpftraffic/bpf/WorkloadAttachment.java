@@ -13,15 +13,24 @@ import java.nio.file.Path;
  * it runs beside any other program there (systemd's IP accounting and firewalls, Cilium, ...) and
  * replaces none of them. close() closes the two links, which detaches exactly them; if the process
  * dies, the kernel closes them as well, so nothing of ours can stay attached.
+ *
+ * <p>With processes, the pair attached is cgroup_proc_* (the same counts plus one per process), after
+ * proc_sock_create (cgroup/sock_create, tags every new inet socket) and one run of the proc_scan
+ * iterator over the sockets that existed before: that order leaves no socket made in between untagged.
  */
 public final class WorkloadAttachment implements AutoCloseable {
     /** enum bpf_attach_type. */
     static final int BPF_CGROUP_INET_INGRESS = 0;
     static final int BPF_CGROUP_INET_EGRESS = 1;
+    static final int BPF_CGROUP_INET_SOCK_CREATE = 2;
+    static final int BPF_TRACE_ITER = 28;
 
     private final Path root;
     private int ingressLink = -1;
     private int egressLink = -1;
+    private int sockCreateLink = -1;
+    private boolean processes;
+    private String scanError;
 
     private WorkloadAttachment(Path root) {
         this.root = root;
@@ -29,15 +38,30 @@ public final class WorkloadAttachment implements AutoCloseable {
 
     /** Attaches both programs of the loaded object to the cgroup at root (the cgroup2 mount point). */
     public static WorkloadAttachment attach(BpfObject obj, Path root) {
+        return attach(obj, root, false);
+    }
+
+    /**
+     * processes: attach the per-process programs (see above). A failed scan is not fatal: sockets made
+     * from now on are still attributed; {@link #scanError()} says why the older ones are not.
+     */
+    public static WorkloadAttachment attach(BpfObject obj, Path root, boolean processes) {
         WorkloadAttachment a = new WorkloadAttachment(root);
+        a.processes = processes;
         int dir = Libc.openDirectory(root.toString());
         if (dir < 0) {
             throw new LibbpfException("cannot open the cgroup v2 root " + root + ": " + Libc.strerror(-dir), -dir);
         }
         try {
             Libbpf lib = obj.lib();
-            a.ingressLink = link(lib, obj.programFd(BpfObject.PROG_CGROUP_INGRESS), dir, BPF_CGROUP_INET_INGRESS, root);
-            a.egressLink = link(lib, obj.programFd(BpfObject.PROG_CGROUP_EGRESS), dir, BPF_CGROUP_INET_EGRESS, root);
+            if (processes) {
+                a.sockCreateLink = link(lib, obj.programFd(BpfObject.PROG_PROC_SOCK_CREATE), dir, BPF_CGROUP_INET_SOCK_CREATE, root);
+                a.scanError = scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN));
+            }
+            a.ingressLink = link(lib, obj.programFd(processes ? BpfObject.PROG_PROC_INGRESS : BpfObject.PROG_CGROUP_INGRESS),
+                    dir, BPF_CGROUP_INET_INGRESS, root);
+            a.egressLink = link(lib, obj.programFd(processes ? BpfObject.PROG_PROC_EGRESS : BpfObject.PROG_CGROUP_EGRESS),
+                    dir, BPF_CGROUP_INET_EGRESS, root);
             return a;
         } catch (RuntimeException e) {
             a.close();
@@ -58,6 +82,41 @@ public final class WorkloadAttachment implements AutoCloseable {
         return fd;
     }
 
+    /** Runs the proc_scan iterator once over every open file; null, or why it could not. */
+    private static String scan(Libbpf lib, int prog) {
+        int link = lib.linkCreate(prog, 0, BPF_TRACE_ITER);
+        if (link < 0) {
+            return "cannot attach the socket scan (iter/task_file): " + Libc.strerror(-link);
+        }
+        int iter = lib.iterCreate(link);
+        try {
+            if (iter < 0) {
+                return "cannot start the socket scan: " + Libc.strerror(-iter);
+            }
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment buf = arena.allocate(4096);
+                long n;
+                while ((n = Libc.read(iter, buf, buf.byteSize())) > 0) {
+                    // the program prints nothing; reading runs it to the end
+                }
+                return n < 0 ? "the socket scan failed: " + Libc.strerror((int) -n) : null;
+            }
+        } finally {
+            Libc.close(iter);
+            Libc.close(link);
+        }
+    }
+
+    /** Whether the per-process programs are attached. */
+    public boolean processes() {
+        return processes;
+    }
+
+    /** Why the sockets that existed at start could not be scanned, or null. */
+    public String scanError() {
+        return scanError;
+    }
+
     public Path root() {
         return root;
     }
@@ -66,7 +125,9 @@ public final class WorkloadAttachment implements AutoCloseable {
     public void close() {
         Libc.close(ingressLink);
         Libc.close(egressLink);
+        Libc.close(sockCreateLink);
         ingressLink = -1;
         egressLink = -1;
+        sockCreateLink = -1;
     }
 }

@@ -63,6 +63,7 @@ public final class Libbpf {
     private final Native.Downcall mapFd = bind("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall programFd = bind("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall linkCreate = bind("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private final Native.Downcall iterCreate = bind("bpf_iter_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private final Native.Downcall tcHookCreate = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall tcHookDestroy = bind("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall tcAttach = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
@@ -245,6 +246,11 @@ public final class Libbpf {
     /** bpf_link_create(prog_fd, ifindex, attach_type, NULL): a link fd, or -errno. */
     public int linkCreate(int progFd, int targetFd, int attachType) {
         return Native.callInt(() -> (int) linkCreate.get().invokeExact(progFd, targetFd, attachType, MemorySegment.NULL));
+    }
+
+    /** bpf_iter_create(link_fd): a file whose read() runs the iterator program, or -errno. */
+    public int iterCreate(int linkFd) {
+        return Native.callInt(() -> (int) iterCreate.get().invokeExact(linkFd));
     }
 
     public int tcHookCreate(MemorySegment hook) {

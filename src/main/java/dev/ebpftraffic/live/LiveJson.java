@@ -93,7 +93,7 @@ public final class LiveJson {
         return b.append("}\n").toString();
     }
 
-    private static void rates(StringBuilder b, Snapshot.Rates r) {
+    static void rates(StringBuilder b, Snapshot.Rates r) {
         b.append("\"bits_per_second\":");
         windows(b, r.bitsPerSecond());
         b.append(",\"packets_per_second\":");
@@ -188,7 +188,7 @@ public final class LiveJson {
         return v == null ? Query.Sort.BITS_10S : v;
     }
 
-    private static Snapshot.Rates rates(Map<String, Object> m) {
+    static Snapshot.Rates rates(Map<String, Object> m) {
         Map<String, Object> bits = obj(m.get("bits_per_second"));
         Map<String, Object> packets = obj(m.get("packets_per_second"));
         double[] b = new double[WINDOW_NAMES.length];

@@ -115,7 +115,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return new Query(n, sort, asc, direction, ipType, iface, ip);
     }
 
-    private static int parseN(String value) {
+    static int parseN(String value) {
         long v;
         try {
             v = Long.parseLong(value);
@@ -129,7 +129,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
     }
 
     /** Empty means no filter. */
-    private static String oneOf(String name, String value, String a, String b) {
+    static String oneOf(String name, String value, String a, String b) {
         if (value.isEmpty()) {
             return null;
         }
@@ -146,7 +146,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return value;
     }
 
-    private static String checkText(String name, String value) {
+    static String checkText(String name, String value) {
         checkLength(name, value);
         if (!value.chars().allMatch(c -> c >= 0x20 && c != 0x7f)) {
             throw new BadQuery("invalid " + name + ": control characters");
@@ -154,7 +154,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return value;
     }
 
-    private static String decode(String s) {
+    static String decode(String s) {
         try {
             return URLDecoder.decode(s, StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
@@ -163,7 +163,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
     }
 
     /** A value quoted in an error message: printable, and not too long. */
-    private static String oneLine(String s) {
+    static String oneLine(String s) {
         StringBuilder b = new StringBuilder();
         s.codePoints().limit(80).forEach(c -> b.append(c < 0x20 || c == 0x7f ? "?" : Character.toString(c)));
         return b + (s.codePointCount(0, s.length()) > 80 ? "..." : "");

@@ -9,6 +9,9 @@ import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.live.LiveJson;
 import dev.ebpftraffic.live.LiveView;
+import dev.ebpftraffic.live.ProcessJson;
+import dev.ebpftraffic.live.ProcessQuery;
+import dev.ebpftraffic.live.ProcessSnapshot;
 import dev.ebpftraffic.live.Query;
 import dev.ebpftraffic.live.Snapshot;
 
@@ -62,11 +65,15 @@ public final class Top {
 
             keys: q quit · 1 2 3 sort by the 2 s, 10 s, 40 s rate · p sort by packets/s or bits/s · b sort by bytes
                   r reverse · d direction · t ip_type · i interface · / filter by IP (Enter, Esc) · c clear filters
+                  v next view: pairs, processes (/ then filters by command, pid or workload)
             """;
 
     /** Where the snapshots come from. */
     interface Source {
         Snapshot fetch(Query q) throws IOException, InterruptedException;
+
+        /** The Processes view (GET /api/v1/processes). */
+        ProcessSnapshot processes(ProcessQuery q) throws IOException, InterruptedException;
 
         String describe();
     }
@@ -155,6 +162,15 @@ public final class Top {
                     }
 
                     @Override
+                    public ProcessSnapshot processes(ProcessQuery q) throws IOException {
+                        ProcessSnapshot s = e.live().processes(q);
+                        if (s == null) {
+                            throw new IOException("per-process traffic is off (it needs cgroup v2 and --workloads auto)");
+                        }
+                        return s;
+                    }
+
+                    @Override
                     public String describe() {
                         return "attached to " + o.iface();
                     }
@@ -216,6 +232,7 @@ public final class Top {
 
         Keys state = new Keys(query);
         Snapshot snap = null;
+        ProcessSnapshot procs = null;
         String error = null;
         long next = 0;
         boolean refetch = true;
@@ -226,12 +243,21 @@ public final class Top {
                 long now = System.nanoTime();
                 if (refetch || now >= next) {
                     // On its own thread, so that q works while a slow server is being read.
-                    Query q = state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0])));
-                    java.util.concurrent.FutureTask<Snapshot> task = new java.util.concurrent.FutureTask<>(() -> source.fetch(q));
+                    int n = Math.min(Query.MAX_N, TopScreen.rowsFor(size[0]));
+                    Query q = state.query.withN(n);
+                    ProcessQuery pq = state.processQuery.withN(n);
+                    View view = state.view;
+                    java.util.concurrent.FutureTask<Object> task = new java.util.concurrent.FutureTask<>(() ->
+                            view == View.PROCESSES ? source.processes(pq) : source.fetch(q));
                     Thread.ofVirtual().name("top-fetch").start(task);
                     while (true) {
                         try {
-                            snap = task.get(50, TimeUnit.MILLISECONDS);
+                            Object got = task.get(50, TimeUnit.MILLISECONDS);
+                            if (got instanceof ProcessSnapshot ps) {
+                                procs = ps;
+                            } else {
+                                snap = (Snapshot) got;
+                            }
                             error = null;
                             break;
                         } catch (java.util.concurrent.TimeoutException e) {
@@ -255,8 +281,11 @@ public final class Top {
                 if (snap != null) {
                     state.ifaces = snap.ifaces();
                 }
-                term.draw(TopScreen.render(snap, new TopScreen.View(state.query, source.describe(), state.editing,
-                        error), size[1], size[0]));
+                term.draw(state.view == View.PROCESSES
+                        ? ProcessScreen.render(procs, new ProcessScreen.View(state.processQuery, source.describe(), state.editing,
+                                error), size[1], size[0])
+                        : TopScreen.render(snap, new TopScreen.View(state.query, source.describe(), state.editing,
+                                error), size[1], size[0]));
                 Integer k = keys.poll(Math.max(1, next - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (k == null) {
                     continue;
@@ -278,10 +307,12 @@ public final class Top {
                     }
                 }
                 Query before = state.query;
+                ProcessQuery beforeProcesses = state.processQuery;
+                View beforeView = state.view;
                 if (!state.key(k)) {
                     break;
                 }
-                refetch = !state.query.equals(before);
+                refetch = !state.query.equals(before) || !state.processQuery.equals(beforeProcesses) || state.view != beforeView;
             }
         } catch (IOException e) {
             error = e.getMessage();
@@ -301,18 +332,38 @@ public final class Top {
         return 0;
     }
 
+    /** The views `v` goes through, in order. */
+    enum View {
+        PAIRS, PROCESSES;
+
+        View next() {
+            View[] all = values();
+            return all[(ordinal() + 1) % all.length];
+        }
+    }
+
     /** What the keys change. */
     static final class Keys {
         Query query;
+        ProcessQuery processQuery;
+        View view = View.PAIRS;
         String editing; // the IP filter being typed, or null
         List<String> ifaces = List.of();
 
         Keys(Query query) {
             this.query = query;
+            this.processQuery = ProcessQuery.defaults().withSort(query.sort());
         }
 
         /** Applies a key; false to quit. */
         boolean key(int k) {
+            if (k == 'v' && editing == null) {
+                view = view.next();
+                return true;
+            }
+            if (view == View.PROCESSES) {
+                return processKey(k);
+            }
             if (editing != null) {
                 switch (k) {
                     case '\r', '\n' -> {
@@ -365,6 +416,65 @@ public final class Top {
             return true;
         }
 
+        /** The Processes view's keys: the same sort, order and direction keys; / filters by command, pid or workload. */
+        private boolean processKey(int k) {
+            if (editing != null) {
+                switch (k) {
+                    case '\r', '\n' -> {
+                        processQuery = processQuery.withFilter(editing.strip());
+                        editing = null;
+                    }
+                    case 27 -> editing = null;
+                    case 127, 8 -> editing = editing.isEmpty() ? "" : editing.substring(0, editing.length() - 1);
+                    default -> {
+                        if (k >= 0x20 && k < 0x7f && editing.length() < Query.MAX_IP) {
+                            editing += (char) k;
+                        }
+                    }
+                }
+                return true;
+            }
+            switch (k) {
+                case 'q', 'Q', 3 -> {
+                    return false;
+                }
+                case '1', '2', '3', 'p', 'b' -> processQuery = processQuery.withSort(sortKey(processQuery.sort(), k));
+                case 'r' -> processQuery = processQuery.reversed();
+                case 'd' -> processQuery = processQuery.withDirection(next(processQuery.direction(), List.of("inbound", "outbound")));
+                case '/' -> editing = processQuery.filter() == null ? "" : processQuery.filter();
+                case 'c' -> processQuery = new ProcessQuery(processQuery.n(), processQuery.sort(), processQuery.ascending(), null, null);
+                default -> {
+                    // unknown keys do nothing
+                }
+            }
+            return true;
+        }
+
+        /** The sort keys 1, 2, 3 (window, keeping bits or packets), p (bits or packets), b (bytes). */
+        static Query.Sort sortKey(Query.Sort s, int k) {
+            boolean packets = switch (s) {
+                case PACKETS_2S, PACKETS_10S, PACKETS_40S, PACKETS -> true;
+                default -> false;
+            };
+            return switch (k) {
+                case '1' -> packets ? Query.Sort.PACKETS_2S : Query.Sort.BITS_2S;
+                case '2' -> packets ? Query.Sort.PACKETS_10S : Query.Sort.BITS_10S;
+                case '3' -> packets ? Query.Sort.PACKETS_40S : Query.Sort.BITS_40S;
+                case 'p' -> switch (s) {
+                    case BITS_2S -> Query.Sort.PACKETS_2S;
+                    case BITS_10S -> Query.Sort.PACKETS_10S;
+                    case BITS_40S -> Query.Sort.PACKETS_40S;
+                    case PACKETS_2S -> Query.Sort.BITS_2S;
+                    case PACKETS_10S -> Query.Sort.BITS_10S;
+                    case PACKETS_40S -> Query.Sort.BITS_40S;
+                    case BYTES -> Query.Sort.PACKETS;
+                    case PACKETS -> Query.Sort.BYTES;
+                };
+                case 'b' -> Query.Sort.BYTES;
+                default -> s;
+            };
+        }
+
         /** null (all) -> first -> ... -> last -> null. */
         static String next(String current, List<String> values) {
             if (values.isEmpty()) {
@@ -390,6 +500,7 @@ public final class Top {
 
         private final HttpClient client;
         private final URI api;
+        private final URI processesApi;
         private final String authorization;
         private final String shown;
 
@@ -412,6 +523,7 @@ public final class Top {
             } catch (URISyntaxException e) {
                 throw new UsageException("invalid --from \"" + url + "\": " + e.getReason());
             }
+            processesApi = api.resolve(LiveView.PROCESSES.substring(LiveView.PROCESSES.lastIndexOf('/') + 1));
             String info = u.getRawUserInfo();
             authorization = info == null ? null : "Basic " + Base64.getEncoder().encodeToString(
                     java.net.URLDecoder.decode(info, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
@@ -467,7 +579,27 @@ public final class Top {
 
         @Override
         public Snapshot fetch(Query q) throws IOException, InterruptedException {
-            HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(api + "?" + q.toParams())).timeout(Duration.ofSeconds(5))
+            String body = get(api, q.toParams());
+            try {
+                return LiveJson.read(body);
+            } catch (RuntimeException e) {
+                throw new IOException(api + " did not answer with the live view's JSON: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public ProcessSnapshot processes(ProcessQuery q) throws IOException, InterruptedException {
+            String body = get(processesApi, q.toParams());
+            try {
+                return ProcessJson.read(body);
+            } catch (RuntimeException e) {
+                throw new IOException(processesApi + " did not answer with the Processes view's JSON: " + e.getMessage(), e);
+            }
+        }
+
+        /** The body of a 200 answer to GET api?params; an IOException with one line otherwise. */
+        private String get(URI api, String params) throws IOException, InterruptedException {
+            HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(api + "?" + params)).timeout(Duration.ofSeconds(5))
                     .header("Accept", "application/json");
             if (authorization != null) {
                 r.header("Authorization", authorization);
@@ -490,11 +622,7 @@ public final class Top {
                 throw new IOException(api + " answered " + resp.statusCode() + (body.isEmpty() ? "" : ": "
                         + (body.length() > 200 ? body.substring(0, 200) : body)));
             }
-            try {
-                return LiveJson.read(resp.body());
-            } catch (RuntimeException e) {
-                throw new IOException(api + " did not answer with the live view's JSON: " + e.getMessage(), e);
-            }
+            return resp.body();
         }
 
         @Override

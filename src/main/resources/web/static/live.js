@@ -39,7 +39,7 @@
 
   function poll() {
     timer = null;
-    if (state.paused) { return; }
+    if (state.paused || (document.body.dataset.view || 'pairs') !== 'pairs') { return; }
     var mine = ++seq;
     if (inFlight) { inFlight.abort(); }
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
@@ -135,6 +135,9 @@
     svg.appendChild(title);
     return svg;
   }
+
+  // Shared with the other views' scripts (processes.js), loaded after this one.
+  window.LiveFormat = { bits: bits, pps: pps, bytes: bytes, sparkline: sparkline, el: el, numCell: numCell };
 
   function renderTotals(totals) {
     ['inbound', 'outbound'].forEach(function (dir) {
@@ -281,6 +284,10 @@
       if (!state.paused) { schedule(0); } else { $('status').textContent = 'paused'; }
     });
     $('filters').addEventListener('submit', function (e) { e.preventDefault(); });
+    // Another view (processes.js) stops this one's polling; coming back polls at once.
+    document.addEventListener('viewchange', function () {
+      if ((document.body.dataset.view || 'pairs') === 'pairs') { schedule(0); }
+    });
     poll();
   }
 

@@ -288,4 +288,40 @@ class ProcessAttributionKernelTest {
                     dir + " bytes: processes = workload" + ctx);
         }
     }
+
+    /** The page's Processes tab shows the same exact rows, filters them, and hands back to the pairs view. */
+    @Test
+    void processesTabInTheBrowser() throws Exception {
+        SocketPeer p1 = peer("ete-1-" + rnd);
+        p1.command("udp " + A4 + " " + B4 + " " + echo(B4) + " 5 300 " + REPLY);
+        dev.ebpftraffic.testing.Chromium c = net.own(dev.ebpftraffic.testing.Chromium.start(net.b, 1400, 600));
+        c.openPage(Map.of());
+        c.navigate("http://127.0.0.1:" + ExporterProcess.PORT + "/");
+        c.await("!!document.body && document.body.dataset.updated !== undefined", 10_000, "the pairs view first");
+        assertEquals(Boolean.TRUE, c.eval("document.getElementById('view-processes').hidden"));
+        c.eval("document.querySelector('#views [data-view=\"processes\"]').click(), true");
+        String mine = "[...document.querySelectorAll('#p-rows tr')].filter(t => t.dataset.pid === '" + p1.pid() + "')";
+        c.await("(() => { const r = " + mine + "; return r.length === 2"
+                + " && r.some(t => t.dataset.direction === 'outbound' && t.dataset.packets === '5' && t.dataset.bytes === '" + 5 * 328 + "')"
+                + " && r.some(t => t.dataset.direction === 'inbound' && t.dataset.packets === '5' && t.dataset.bytes === '" + 5 * 61 + "')"
+                + " && r.every(t => t.dataset.comm === 'ete-1-" + rnd + "' && t.dataset.workload === '" + serviceName + "'); })()",
+                20_000, "the peer's two rows, exact");
+        assertEquals(Boolean.TRUE, c.eval("document.getElementById('top').hidden && document.getElementById('filters').hidden"
+                + " && !document.getElementById('processes').hidden"), "only the Processes view is shown");
+        assertEquals(Boolean.TRUE, c.eval("document.getElementById('api-link').pathname.endsWith('/api/v1/processes')"));
+        c.eval("(() => { const e = document.getElementById('p-filter'); e.value = '" + p1.pid() + "';"
+                + " e.dispatchEvent(new Event('input', {bubbles: true})); return true; })()");
+        c.await("new URLSearchParams(document.getElementById('api-link').search).get('filter') === '" + p1.pid() + "'"
+                + " && [...document.querySelectorAll('#p-rows tr')].every(t => t.dataset.pid === '" + p1.pid() + "')", 5000, "pid filter");
+        c.await("!document.getElementById('p-status').className", 3000, "no error shown");
+        byte[] png = c.screenshot();
+        Path out = ExporterProcess.projectRoot().resolve("target/live-view");
+        java.nio.file.Files.createDirectories(out);
+        java.nio.file.Files.write(out.resolve("processes-view.png"), png);
+        assertTrue(png.length > 10_000, "a real picture");
+        c.eval("document.querySelector('#views [data-view=\"pairs\"]').click(), true");
+        c.await("document.getElementById('api-link').pathname.endsWith('/api/v1/top') && !document.getElementById('top').hidden"
+                + " && document.getElementById('view-processes').hidden", 5000, "back to the pairs view");
+        assertEquals(List.of(), c.pageErrors(), "no JavaScript or console errors");
+    }
 }

@@ -240,4 +240,32 @@ class ProcessViewTest {
         t.forEach(e -> left.add(e.pid() + " " + e.workload() + " " + e.kind() + " " + e.packets()));
         assertEquals(List.of("11 host host 1"), left);
     }
+
+    /** The rates rest on one-second buckets, as RateTracker's: 1000 bytes and 10 packets a second for 10 s. */
+    @Test
+    void ratesPerProcessAndDirection() {
+        ProcessRates r = new ProcessRates(0);
+        ProcessTable.Row row = new ProcessTable.Row(NGINX, 10, Direction.INBOUND);
+        r.begin(0);
+        r.delta(row, 99, 99_000); // the baseline's deltas cover an unknown time: not a rate
+        r.end(0);
+        for (int sec = 1; sec <= 10; sec++) {
+            r.begin(sec * 1_000_000_000L);
+            r.delta(row, 10, 1000);
+            r.end(sec * 1_000_000_000L);
+        }
+        assertEquals(10, r.coveredSeconds());
+        RateTracker.Rates x = r.rates(row);
+        for (int w = 0; w < 3; w++) {
+            assertEquals(8000, x.bitsPerSecond()[w], 1e-6, "window " + w);
+            assertEquals(10, x.packetsPerSecond()[w], 1e-6, "window " + w);
+        }
+        assertEquals(10, x.historyBits().length);
+        assertEquals(8000, r.direction(Direction.INBOUND.code()).bitsPerSecond()[1], 1e-6);
+        assertEquals(0, r.direction(Direction.OUTBOUND.code()).bitsPerSecond()[1]);
+        r.retain(java.util.Set.of());
+        assertEquals(0, r.rates(row).bitsPerSecond()[0], "a row the table forgot has no ring");
+        r.reset();
+        assertEquals(0, r.coveredSeconds());
+    }
 }

@@ -47,7 +47,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * answers them from namespace b, where the exporter runs. One peer made its socket before the exporter
  * started. GET /api/v1/processes must give each peer's exact UDP packets and bytes per direction, the
  * accept()ed TCP socket must count under the process that listens, and the rows of the cgroup must
- * add up exactly to its network_workload_traffic_* series.
+ * add up exactly to its network_workload_traffic_* series. ICMP: a ping run under its own name. The
+ * page's Processes tab in headless Chromium. Cgroups, namespaces and peers go in tearDown, whatever failed.
  */
 @KernelTest
 @Timeout(240)
@@ -323,5 +324,36 @@ class ProcessAttributionKernelTest {
         c.await("document.getElementById('api-link').pathname.endsWith('/api/v1/top') && !document.getElementById('top').hidden"
                 + " && document.getElementById('view-processes').hidden", 5000, "back to the pairs view");
         assertEquals(List.of(), c.pageErrors(), "no JavaScript or console errors");
+    }
+
+    /**
+     * ICMP: iputils ping, run under its own command name, in the service's cgroup (a shell moves itself
+     * there, then executes ping): its 3 echo requests out and 3 replies in, 84 IP bytes each, count
+     * under its pid; the kernel's echo replies in b belong to the root cgroup, not the service.
+     */
+    @Test
+    void icmpEchoUnderThePingProcess() throws Exception {
+        Path dir = java.nio.file.Files.createTempDirectory("ete-ping-");
+        Path link = dir.resolve("ete-p-" + rnd);
+        java.nio.file.Files.createSymbolicLink(link, Path.of("/usr/bin/ping"));
+        try {
+            Process ping = new ProcessBuilder("nsenter", "--net=/var/run/netns/" + net.a, "sh", "-c",
+                    "echo $$ > " + service.resolve("cgroup.procs") + " && exec " + link + " -n -c 3 -i 0.2 -s 56 -W 5 " + B4)
+                    .redirectErrorStream(true).start();
+            String out = new String(ping.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(0, ping.waitFor(), out);
+            assertTrue(out.contains("3 received"), out);
+            long pid = ping.pid(); // nsenter and sh exec: the same process throughout
+            List<ProcessSnapshot.Row> rows = rows(rs -> of(rs, pid, "inbound")[0] >= 3);
+            String ctx = "\n" + counts(rows) + "\n" + out;
+            assertEquals(3, of(rows, pid, "outbound")[0], ctx);
+            assertEquals(3 * 84, of(rows, pid, "outbound")[1], ctx);
+            assertEquals(3, of(rows, pid, "inbound")[0], ctx);
+            assertEquals(3 * 84, of(rows, pid, "inbound")[1], ctx);
+            assertTrue(rows.stream().filter(r -> r.pid() == pid).allMatch(r -> r.comm().equals("ete-p-" + rnd)), ctx);
+        } finally {
+            java.nio.file.Files.deleteIfExists(link);
+            java.nio.file.Files.deleteIfExists(dir);
+        }
     }
 }

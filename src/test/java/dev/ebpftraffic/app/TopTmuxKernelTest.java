@@ -253,6 +253,46 @@ class TopTmuxKernelTest {
     }
 
     /**
+     * The v key: top attached by itself, started with nsenter (so it sees the cgroup v2 mount and counts
+     * per process), switches to the Processes view, where this JVM's UDP streams show under its pid and
+     * command name, and back to the pairs; q quits from the Processes view with the terminal restored.
+     */
+    @Test
+    void vSwitchesToTheProcessesViewAndBack() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.77.0.1", "10.77.0.2", 24);
+            net.own(SteadyUdp.start(net.a, BULK_SRC, net.b, "10.77.0.2", 43000, 1400, 20));
+            Tmux t = net.own(new Tmux(160, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+            Path d = dir;
+            t.type("stty -g > " + d.resolve("before") + "; nsenter --net=/var/run/netns/" + net.b + " " + ExporterProcess.launcher()
+                    + " top --iface " + net.ifB + "; echo $? > " + d.resolve("exit.tmp") + "; stty -g > " + d.resolve("after")
+                    + "; mv " + d.resolve("exit.tmp") + " " + d.resolve("exit"));
+            t.key("Enter");
+            t.await(x -> ratesShown(x, BULK_SRC), 30_000, "the pairs view with rates");
+            t.type("v");
+            String me = Long.toString(ProcessHandle.current().pid());
+            String comm = Files.readString(Path.of("/proc/self/comm")).strip();
+            String s = t.await(x -> x.contains("top · processes") && x.contains("PID") && x.contains("COMMAND")
+                    && x.lines().anyMatch(l -> l.trim().startsWith(me + " " + comm + " ")), 20_000, "this JVM in the Processes view");
+            assertFalse(s.contains("SOURCE"), "the pairs table is gone:\n" + s);
+            save("top-processes.txt", s);
+            t.type("/" + me);
+            t.await(x -> x.contains("filter: " + me + "_"), 3000, "the filter being typed");
+            t.key("Enter");
+            t.await(x -> x.contains("filter ~ " + me) && x.lines().filter(l -> l.matches("\\s*\\d+ .*")).allMatch(
+                    l -> l.trim().startsWith(me + " ")), 5000, "only this JVM's rows");
+            t.type("v");
+            t.await(x -> x.contains("SOURCE") && x.contains("DESTINATION"), 5000, "back to the pairs view");
+            t.type("v");
+            t.await(x -> x.contains("top · processes"), 5000, "the Processes view again");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0 from the Processes view");
+            assertEquals("0 1", t.flags(), "main screen back, cursor visible");
+        }
+    }
+
+    /**
      * top --from against a server on 127.0.0.1 that answers well once, then with JSON nested 200,000
      * deep, then with a 600 MB body, then trickles: each bad answer is an error on the status line
      * while top keeps running, q quits during the trickle, and the terminal comes back exactly.

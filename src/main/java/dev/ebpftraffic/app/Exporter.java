@@ -57,6 +57,8 @@ public final class Exporter implements AutoCloseable {
     private volatile AttachManager manager;
     private volatile boolean closing;
     private boolean closed;
+    /** Whether the per-process programs were loaded (--workloads auto on a kernel that can run them). */
+    private boolean processPrograms;
     private LiveView live;
     private Persistence persistence; // null: restarts start from 0
     private volatile boolean started;
@@ -133,6 +135,18 @@ public final class Exporter implements AutoCloseable {
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
             IpGroups.size(obj, groups);
+            processPrograms = o.workloads().equals("auto");
+            if (processPrograms) {
+                String why = dev.ebpftraffic.bpf.WorkloadAttachment.processSupport(System.getProperty("os.version"),
+                        java.nio.file.Files.exists(java.nio.file.Path.of("/sys/kernel/btf/vmlinux")));
+                if (why != null) {
+                    Log.info(why + ": per-process traffic is off");
+                    processPrograms = false;
+                }
+            }
+            if (!processPrograms) {
+                BpfObject.PROCESS_PROGRAMS.forEach(obj::skipProgram);
+            }
             if (persistence != null) {
                 persistence.beforeLoad(lib, obj);
             }
@@ -274,7 +288,7 @@ public final class Exporter implements AutoCloseable {
         dev.ebpftraffic.bpf.WorkloadAttachment attachment;
         try {
             attachment = null;
-            if (!required) { // auto: per process too, where the kernel lets us
+            if (!required && processPrograms) { // auto: per process too, where the kernel lets us
                 try {
                     attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(), true);
                 } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {

@@ -52,6 +52,9 @@ public final class BpfObject implements AutoCloseable {
     public static final String PROG_PROC_SOCK_CREATE = "proc_sock_create";
     /** iter/task_file: finds the processes of the sockets that existed at start. */
     public static final String PROG_PROC_SCAN = "proc_scan";
+    /** Every per-process program: left out of the load where they cannot or need not run. */
+    public static final List<String> PROCESS_PROGRAMS = List.of(PROG_PROC_INGRESS, PROG_PROC_EGRESS, PROG_PROC_SOCK_CREATE,
+            PROG_PROC_SCAN);
     /** cgroup_skb programs, attached to the cgroup v2 root (WorkloadAttachment). */
     public static final String PROG_CGROUP_INGRESS = "cgroup_wl_ingress";
     public static final String PROG_CGROUP_EGRESS = "cgroup_wl_egress";
@@ -99,6 +102,14 @@ public final class BpfObject implements AutoCloseable {
         int err = lib.mapSetMaxEntries(lib.findMap(obj, map), entries);
         if (err < 0) {
             throw new LibbpfException("cannot size map " + map + " to " + entries + ": " + Libc.strerror(-err), -err);
+        }
+    }
+
+    /** Before load: leaves a program out of the load (it then has no fd). */
+    public void skipProgram(String name) {
+        int err = lib.programSetAutoload(lib.findProgram(obj, name), false);
+        if (err < 0) {
+            throw new LibbpfException("cannot leave program " + name + " out of the load: " + Libc.strerror(-err), -err);
         }
     }
 

@@ -107,6 +107,27 @@ public final class WorkloadAttachment implements AutoCloseable {
         }
     }
 
+    /**
+     * Why this kernel cannot run the per-process programs, or null: proc_scan needs the kernel's BTF
+     * (its field offsets are relocated against it) and bpf_sock_from_file (Linux 5.11). Checked before
+     * the load, because one program the kernel refuses fails the whole object.
+     */
+    public static String processSupport(String osVersion, boolean vmlinuxBtf) {
+        if (!vmlinuxBtf) {
+            return "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(osVersion);
+        if (!m.find()) {
+            return "cannot tell the kernel version from \"" + osVersion + "\"";
+        }
+        int major = Integer.parseInt(m.group(1));
+        int minor = Integer.parseInt(m.group(2));
+        if (major < 5 || major == 5 && minor < 11) {
+            return "Linux " + major + "." + minor + " is older than 5.11";
+        }
+        return null;
+    }
+
     /** Whether the per-process programs are attached. */
     public boolean processes() {
         return processes;

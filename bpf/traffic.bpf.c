@@ -40,6 +40,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "traffic.h"
 
@@ -179,6 +180,58 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flow_value);
 } wl_peers_full SEC(".maps");
+
+/*
+ * Per-process attribution (cgroup_proc_*, proc_sock_create, proc_scan below).
+ * "proc_sk": each inet socket's process, stored on the socket itself (freed with it). BPF_F_CLONE:
+ * a socket accept() returns is made by the kernel in softirq, with no process at hand, as a clone of
+ * the listening socket; the clone copies the listener's storage, so it counts under the process that
+ * created the listener (for a pre-forked server: the parent, not the worker that accepted).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct proc_sk);
+} proc_sk SEC(".maps");
+
+/* struct proc_key -> struct flow_value; drained like "workloads" through the epoch in the key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, PROCS_ENTRIES);
+	__type(key, struct proc_key);
+	__type(value, struct flow_value);
+} procs SEC(".maps");
+
+/* What could not go into a full "procs" map: index direction. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct flow_value);
+} proc_overflow SEC(".maps");
+
+/*
+ * Sockets found by proc_scan, by address, until their first packet moves the tag into "proc_sk".
+ * A verifier rule keeps the scan from writing "proc_sk" itself: a socket reached through a file is
+ * an untrusted pointer there, and bpf_sk_storage_get takes only trusted ones; the cgroup_skb
+ * programs hold the socket trusted.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PROC_SCANNED_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct proc_scan);
+} proc_scanned SEC(".maps");
+
+/* tgid -> command name, written when a process tags a socket (not per packet). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PROC_COMMS_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct proc_comm);
+} proc_comms SEC(".maps");
 
 struct vlan_tag {
 	__be16 tci;
@@ -766,7 +819,77 @@ static __always_inline void count_peer(const struct workload_key *wk, const __u8
  *     14 per packet; packets are the same.
  * The verdict is always 1 (let the packet through).
  */
-static __always_inline void account_workload(struct __sk_buff *skb, enum direction dir)
+static __always_inline void add_value(struct flow_value *v, __u64 packets, __u64 bytes)
+{
+	v->packets += packets;
+	v->bytes += bytes;
+}
+
+/*
+ * A socket without a tag: if the start-up scan found it (same address, family and local port), its
+ * tag moves into the socket's storage now, so its next packets take the storage path. Only untagged
+ * sockets pay this lookup: sockets from before the start, and the kernel's own.
+ */
+static __always_inline __u32 adopt_scanned(struct bpf_sock *sk)
+{
+	__u64 addr = (__u64)(unsigned long)sk;
+	struct proc_scan *s = bpf_map_lookup_elem(&proc_scanned, &addr);
+	if (!s)
+		return 0;
+	__u32 tgid = 0;
+	if (s->family == sk->family && s->port == sk->src_port) {
+		struct proc_sk *p = bpf_sk_storage_get(&proc_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (p) {
+			if (p->tgid == 0)
+				p->tgid = s->tgid;
+			tgid = p->tgid;
+		}
+	}
+	bpf_map_delete_elem(&proc_scanned, &addr);
+	return tgid;
+}
+
+/*
+ * The process half of cgroup_proc_*: the same packet, packets and bytes as its "workloads" count, per
+ * the process in the socket's "proc_sk" storage (tgid 0 when it has none). One storage lookup (the
+ * socket's own storage list, no hashing) and one "procs" update.
+ */
+static __always_inline void account_process(struct __sk_buff *skb, __u64 cgroup, __u8 epoch, enum direction dir,
+					    __u64 packets, __u64 bytes)
+{
+	struct proc_key k = { .cgroup = cgroup, .direction = dir, .epoch = epoch };
+	struct bpf_sock *sk = skb->sk;
+	if (sk) {
+		struct proc_sk *p = bpf_sk_storage_get(&proc_sk, sk, 0, 0);
+		if (p)
+			k.tgid = p->tgid;
+		else
+			k.tgid = adopt_scanned(sk);
+	}
+	struct flow_value *v = bpf_map_lookup_elem(&procs, &k);
+	if (v) {
+		add_value(v, packets, bytes);
+		return;
+	}
+	struct flow_value init = { .packets = packets, .bytes = bytes };
+	long err = bpf_map_update_elem(&procs, &k, &init, BPF_NOEXIST);
+	if (err == 0)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&procs, &k);
+		if (v) {
+			add_value(v, packets, bytes);
+			return;
+		}
+	}
+	__u32 idx = dir;
+	v = bpf_map_lookup_elem(&proc_overflow, &idx);
+	if (v)
+		add_value(v, packets, bytes);
+}
+
+/* processes: also count per process (cgroup_proc_*); a constant, so each program pays only for what it does. */
+static __always_inline void account_workload(struct __sk_buff *skb, enum direction dir, const int processes)
 {
 	union scratch buf;
 	struct workload_key k = { .direction = dir };
@@ -819,10 +942,11 @@ unparsed:
 	k.remote_private = 0;
 add:
 	count_peer(&k, peer, packets, bytes);
+	if (processes)
+		account_process(skb, k.cgroup, k.epoch, dir, packets, bytes);
 	struct flow_value *v = bpf_map_lookup_elem(&workloads, &k);
 	if (v) {
-		v->packets += packets;
-		v->bytes += bytes;
+		add_value(v, packets, bytes);
 		return;
 	}
 	struct flow_value init = { .packets = packets, .bytes = bytes };
@@ -832,29 +956,140 @@ add:
 	if (err == -EEXIST) {
 		v = bpf_map_lookup_elem(&workloads, &k);
 		if (v) {
-			v->packets += packets;
-			v->bytes += bytes;
+			add_value(v, packets, bytes);
 			return;
 		}
 	}
 	__u32 idx = (__u32)dir * 2 + k.remote_private;
 	v = bpf_map_lookup_elem(&workload_overflow, &idx);
-	if (v) {
-		v->packets += packets;
-		v->bytes += bytes;
-	}
+	if (v)
+		add_value(v, packets, bytes);
 }
 
 SEC("cgroup_skb/ingress")
 int cgroup_wl_ingress(struct __sk_buff *skb)
 {
-	account_workload(skb, DIR_INGRESS);
+	account_workload(skb, DIR_INGRESS, 0);
 	return 1;
 }
 
 SEC("cgroup_skb/egress")
 int cgroup_wl_egress(struct __sk_buff *skb)
 {
-	account_workload(skb, DIR_EGRESS);
+	account_workload(skb, DIR_EGRESS, 0);
 	return 1;
+}
+
+/*
+ * Per-process attribution, the "Processes" view (nethogs): cgroup_proc_* are cgroup_wl_* plus a
+ * count per process; userspace attaches one pair or the other (--workloads auto or cgroup).
+ *
+ * Why the process is stored on the socket at its creation rather than looked up per packet: at the
+ * ingress hook the packet is handled in softirq, in whatever process happens to run, and egress
+ * packets of TCP (ACKs, retransmits, window updates) are sent from timers and softirq too; only the
+ * socket knows its process. proc_sock_create (cgroup/sock_create, in the socket() call, so in the
+ * creating process) stores the tgid in the socket's "proc_sk" storage, and the cgroup_skb programs
+ * read it back (bpf_sk_storage_get: a walk of the socket's own short storage list, no hash).
+ * Sockets that existed before the exporter started are tagged once by proc_scan (a task_file
+ * iterator) instead. A socket counts under the process that created it, or, for one found by the
+ * scan, the first process holding it that the scan visits: sockets inherited across fork() or passed
+ * over a unix socket count under that one, whichever process sends.
+ */
+SEC("cgroup_skb/ingress")
+int cgroup_proc_ingress(struct __sk_buff *skb)
+{
+	account_workload(skb, DIR_INGRESS, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int cgroup_proc_egress(struct __sk_buff *skb)
+{
+	account_workload(skb, DIR_EGRESS, 1);
+	return 1;
+}
+
+/*
+ * The kernel types proc_scan and proc_sock_create read, by name only: libbpf relocates the field
+ * offsets against the running kernel's BTF (CO-RE), so no vmlinux.h is needed.
+ */
+struct task_struct {
+	int tgid;
+	char comm[16];
+	struct task_struct *group_leader;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	unsigned short skc_family;
+	__u16 skc_num;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta;
+
+struct bpf_iter__task_file {
+	union { struct bpf_iter_meta *meta; };
+	union { struct task_struct *task; };
+	__u32 fd;
+	union { struct file *file; };
+} __attribute__((preserve_access_index));
+
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The process's name: its main thread's comm (a thread's own name, "worker-3", says less). */
+static __always_inline void note_comm(__u32 tgid, struct task_struct *task)
+{
+	struct proc_comm c = {};
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	bpf_probe_read_kernel_str(c.comm, sizeof(c.comm), &leader->comm);
+	bpf_map_update_elem(&proc_comms, &tgid, &c, BPF_ANY);
+}
+
+/* In socket(2), in the creating process: tag the new inet socket. Always lets the socket be made. */
+SEC("cgroup/sock_create")
+int proc_sock_create(struct bpf_sock *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_sk *p = bpf_sk_storage_get(&proc_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (p) {
+		p->tgid = tgid;
+		note_comm(tgid, (struct task_struct *)bpf_get_current_task());
+	}
+	return 1;
+}
+
+/*
+ * Run once at start, after proc_sock_create is attached: every open file of every process in the
+ * exporter's pid namespace (one visit per file table, so threads are not walked again). Each inet
+ * socket goes into "proc_scanned" with the first process found holding it; cgroup_proc_* tag it on
+ * its first packet, unless proc_sock_create tagged it already (a socket made since).
+ */
+SEC("iter/task_file")
+int proc_scan(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	if (!task || !file)
+		return 0;
+	struct socket *sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	struct sock *sk = sock->sk;
+	if (!sk)
+		return 0;
+	struct proc_scan v = { .tgid = task->tgid, .family = sk->__sk_common.skc_family, .port = sk->__sk_common.skc_num };
+	if (v.family != AF_INET && v.family != AF_INET6)
+		return 0;
+	__u64 addr = (__u64)(unsigned long)sk;
+	if (bpf_map_update_elem(&proc_scanned, &addr, &v, BPF_NOEXIST) == 0)
+		note_comm(v.tgid, task);
+	return 0;
 }

@@ -11,6 +11,8 @@
  * enum stat         must match src/main/java/dev/ebpftraffic/bpf/KernelStat.java.
  * struct workload_key must match src/main/java/dev/ebpftraffic/flow/WorkloadKey.java (WorkloadKey.LAYOUT) byte for byte.
  * struct wl_peer_key must match src/main/java/dev/ebpftraffic/flow/PeerKey.java (PeerKey.LAYOUT) byte for byte.
+ * struct proc_key   must match src/main/java/dev/ebpftraffic/flow/ProcessKey.java (ProcessKey.LAYOUT) byte for byte.
+ * struct proc_comm  must match src/main/java/dev/ebpftraffic/flow/ProcessKey.java (ProcessKey.COMM) byte for byte.
  * StructLayoutTest and BpfNamesTest check all of this against the compiled object's BTF.
  */
 #ifndef TRAFFIC_H
@@ -134,6 +136,44 @@ struct wl_peer_key {
 };
 
 #define WL_PEERS_ENTRIES 8192 /* live peers of all workloads, 2 epochs: a full map counts in "wl_peers_full" */
+
+/*
+ * Key of "procs": packets of a local socket per the process that created it (cgroup_proc_ingress /
+ * cgroup_proc_egress), counted exactly as the same packet is in "workloads": per cgroup, the sum
+ * over its processes (tgid 0 included) is its "workloads" count.
+ */
+struct proc_key {
+	__u64 cgroup;    /* bpf_skb_cgroup_id, as in struct workload_key */
+	__u32 tgid;      /* the process (thread group id, in the initial pid namespace); 0: not known */
+	__u8 direction;  /* enum direction */
+	__u8 epoch;      /* as in struct workload_key */
+	__u16 pad;       /* always zero */
+};
+
+/* Value of "proc_sk" (the sockets' local storage): the process that created the socket. */
+struct proc_sk {
+	__u32 tgid;
+};
+
+/* Value of "proc_comms" (key: tgid): the process's command name when it last tagged a socket. */
+struct proc_comm {
+	char comm[16];   /* TASK_COMM_LEN; NUL-terminated unless 16 characters long */
+};
+
+/*
+ * Value of "proc_scanned" (key: the struct sock's address): a socket the start-up scan found, with
+ * what cgroup_proc_* check before taking it (an address can be reused once the socket is closed).
+ */
+struct proc_scan {
+	__u32 tgid;
+	__u16 family;    /* AF_INET or AF_INET6 */
+	__u16 port;      /* local port, host order (0 when unbound) */
+};
+
+#define PROCS_ENTRIES 16384 /* processes x cgroups x 2 directions x 2 epochs */
+#define PROC_COMMS_ENTRIES 16384
+#define PROC_SCANNED_ENTRIES 262144 /* not preallocated: only the sockets found take memory */
+
 #define WORKLOADS_ENTRIES 16384 /* cgroups x 2 directions x 2 ip types x 2 epochs: far more than a node runs */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
 #define FLOWS_DEFAULT_ENTRIES 16384 /* per map; the default of --map-size (Options.DEFAULT_MAP_SIZE), set again before load */

@@ -55,10 +55,8 @@
     var mine = ++seq;
     if (inFlight) { inFlight.abort(); }
     var view = VIEWS[state.view];
-    if (!view) {
+    if (!view) { // a view of another script (processes.js), which polls its own API
       inFlight = null;
-      $('status').className = '';
-      $('status').textContent = 'the ' + state.view + ' view is not available in this build';
       return;
     }
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
@@ -165,6 +163,9 @@
     svg.appendChild(title);
     return svg;
   }
+
+  // Shared with the other views' scripts (processes.js), loaded after this one.
+  window.LiveFormat = { bits: bits, pps: pps, bytes: bytes, sparkline: sparkline, el: el, numCell: numCell };
 
   function renderTotals(totals) {
     ['inbound', 'outbound'].forEach(function (dir) {
@@ -356,6 +357,7 @@
     document.querySelectorAll('section.view').forEach(function (sec) {
       sec.hidden = sec.id !== 'view-' + state.view;
     });
+    document.dispatchEvent(new Event('viewchange')); // the other views' scripts start or stop polling
   }
 
   function markSort() {

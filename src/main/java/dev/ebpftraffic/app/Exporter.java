@@ -61,6 +61,8 @@ public final class Exporter implements AutoCloseable {
     private volatile AttachManager manager;
     private volatile boolean closing;
     private boolean closed;
+    /** Whether the per-process programs were loaded (--workloads auto on a kernel that can run them). */
+    private boolean processPrograms;
     private LiveView live;
     private Persistence persistence; // null: restarts start from 0
     private ReverseDnsOptions reverseDns = ReverseDnsOptions.defaults();
@@ -144,6 +146,18 @@ public final class Exporter implements AutoCloseable {
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
             IpGroups.size(obj, groups);
+            processPrograms = o.workloads().equals("auto");
+            if (processPrograms) {
+                String why = dev.ebpftraffic.bpf.WorkloadAttachment.processSupport(System.getProperty("os.version"),
+                        java.nio.file.Files.exists(java.nio.file.Path.of("/sys/kernel/btf/vmlinux")));
+                if (why != null) {
+                    Log.info(why + ": per-process traffic is off");
+                    processPrograms = false;
+                }
+            }
+            if (!processPrograms) {
+                BpfObject.PROCESS_PROGRAMS.forEach(obj::skipProgram);
+            }
             if (persistence != null) {
                 persistence.beforeLoad(lib, obj);
             }
@@ -287,8 +301,19 @@ public final class Exporter implements AutoCloseable {
         }
         dev.ebpftraffic.bpf.WorkloadAttachment attachment;
         try {
-            attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
-                    persistence == null ? null : persistence.cgroupLinkPins(lib));
+            attachment = null;
+            if (!required && processPrograms) { // auto: per process too, where the kernel lets us
+                try {
+                    attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
+                            persistence == null ? null : persistence.cgroupLinkPins(lib), true);
+                } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+                    Log.warn(ex.getMessage() + "; per-process traffic is off, per-workload traffic goes on");
+                }
+            }
+            if (attachment == null) {
+                attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
+                        persistence == null ? null : persistence.cgroupLinkPins(lib), false);
+            }
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
             if (required) {
                 throw ex;
@@ -299,7 +324,14 @@ public final class Exporter implements AutoCloseable {
         resources.add(attachment);
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
         collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
-        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
+        if (attachment.processes()) {
+            collector.setProcesses(new dev.ebpftraffic.workload.ProcessTable(o.seriesTtl().toNanos(), resolver::path));
+            if (attachment.scanError() != null) {
+                Log.warn(attachment.scanError() + "; sockets opened before the start count under pid 0 (unknown)");
+            }
+        }
+        Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint()
+                + (attachment.processes() ? ", per process too" : ""));
         return true;
     }
 

@@ -10,6 +10,9 @@ import dev.ebpftraffic.cli.ReverseDnsOptions;
 import dev.ebpftraffic.cli.UsageException;
 import dev.ebpftraffic.live.LiveJson;
 import dev.ebpftraffic.live.LiveView;
+import dev.ebpftraffic.live.ProcessJson;
+import dev.ebpftraffic.live.ProcessQuery;
+import dev.ebpftraffic.live.ProcessSnapshot;
 import dev.ebpftraffic.live.Query;
 import dev.ebpftraffic.live.Snapshot;
 
@@ -62,9 +65,9 @@ public final class Top {
               --interval DURATION how often to redraw (default 1s, at least 200ms)
               --sort KEY          bits_2s, bits_10s (default), bits_40s, packets_2s, packets_10s, packets_40s, bytes
 
-            keys: q quit · v next view (pairs, workloads) · 1 2 3 sort by the 2 s, 10 s, 40 s rate
+            keys: q quit · v next view (pairs, workloads, processes) · 1 2 3 sort by the 2 s, 10 s, 40 s rate
                   p sort by packets/s or bits/s · b sort by bytes · r reverse · d direction · t ip_type
-                  i interface · / filter by IP or workload (Enter, Esc) · c clear filters
+                  i interface · / filter by IP, workload, or command/pid (Enter, Esc) · c clear filters
             """;
 
     /**
@@ -94,6 +97,8 @@ public final class Top {
         /** The Workloads view (/api/v1/workloads). */
         dev.ebpftraffic.live.WorkloadSnapshot fetchWorkloads(dev.ebpftraffic.live.WorkloadQuery q)
                 throws IOException, InterruptedException;
+        /** The Processes view (GET /api/v1/processes). */
+        ProcessSnapshot processes(ProcessQuery q) throws IOException, InterruptedException;
 
         String describe();
     }
@@ -197,6 +202,15 @@ public final class Top {
                     }
 
                     @Override
+                    public ProcessSnapshot processes(ProcessQuery q) throws IOException {
+                        ProcessSnapshot s = e.live().processes(q);
+                        if (s == null) {
+                            throw new IOException("per-process traffic is off (it needs cgroup v2 and --workloads auto)");
+                        }
+                        return s;
+                    }
+
+                    @Override
                     public String describe() {
                         return "attached to " + o.iface();
                     }
@@ -257,7 +271,7 @@ public final class Top {
         reader.start();
 
         Keys state = new Keys(query);
-        Object snap = null; // a Snapshot or a WorkloadSnapshot, as state.view says
+        Object snap = null; // a Snapshot, WorkloadSnapshot or ProcessSnapshot, as state.view says
         String error = null;
         long next = 0;
         boolean refetch = true;
@@ -270,9 +284,13 @@ public final class Top {
                     // On its own thread, so that q works while a slow server is being read.
                     Query q = state.query.withN(Math.min(Query.MAX_N, TopScreen.rowsFor(size[0])));
                     dev.ebpftraffic.live.WorkloadQuery wq = state.workloadQuery(q.n());
+                    ProcessQuery pq = state.processQuery.withN(q.n());
                     TopView view = state.view;
-                    java.util.concurrent.FutureTask<Object> task = new java.util.concurrent.FutureTask<>(() ->
-                            view == TopView.WORKLOADS ? source.fetchWorkloads(wq) : source.fetch(q));
+                    java.util.concurrent.FutureTask<Object> task = new java.util.concurrent.FutureTask<>(() -> switch (view) {
+                        case WORKLOADS -> source.fetchWorkloads(wq);
+                        case PROCESSES -> source.processes(pq);
+                        case PAIRS -> source.fetch(q);
+                    });
                     Thread.ofVirtual().name("top-fetch").start(task);
                     while (true) {
                         try {
@@ -302,10 +320,13 @@ public final class Top {
                 }
                 TopScreen.View shown = new TopScreen.View(state.query, source.describe(), state.editing, error,
                         state.view.label, state.workloadFilter);
-                term.draw(state.view == TopView.WORKLOADS
-                        ? TopWorkloads.render(snap instanceof dev.ebpftraffic.live.WorkloadSnapshot w ? w : null, shown,
-                                size[1], size[0])
-                        : TopScreen.render(snap instanceof Snapshot p ? p : null, shown, size[1], size[0]));
+                term.draw(switch (state.view) {
+                    case WORKLOADS -> TopWorkloads.render(snap instanceof dev.ebpftraffic.live.WorkloadSnapshot w ? w : null,
+                            shown, size[1], size[0]);
+                    case PROCESSES -> ProcessScreen.render(snap instanceof ProcessSnapshot p ? p : null,
+                            new ProcessScreen.View(state.processQuery, source.describe(), state.editing, error), size[1], size[0]);
+                    case PAIRS -> TopScreen.render(snap instanceof Snapshot p ? p : null, shown, size[1], size[0]);
+                });
                 Integer k = keys.poll(Math.max(1, next - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (k == null) {
                     continue;
@@ -327,6 +348,7 @@ public final class Top {
                     }
                 }
                 Query before = state.query;
+                ProcessQuery beforeProcesses = state.processQuery;
                 TopView viewBefore = state.view;
                 String filterBefore = state.workloadFilter;
                 if (!state.key(k)) {
@@ -337,6 +359,7 @@ public final class Top {
                     error = null;
                 }
                 refetch = !state.query.equals(before) || state.view != viewBefore
+                        || !state.processQuery.equals(beforeProcesses)
                         || !java.util.Objects.equals(filterBefore, state.workloadFilter);
             }
         } catch (IOException e) {
@@ -357,19 +380,6 @@ public final class Top {
         return 0;
     }
 
-    /** What the keys change. */
-    static final class Keys {
-        /** Peers shown per row in the Workloads view. */
-        static final int PEERS = 3;
-        Query query;
-        String editing; // the IP (or, in the Workloads view, workload) filter being typed, or null
-        List<String> ifaces = List.of();
-        TopView view = TopView.PAIRS;
-        String workloadFilter; // the Workloads view's text filter, or null
-
-        Keys(Query query) {
-            this.query = query;
-        }
 
         /** The Workloads view's query: the same sort, order, direction and ip_type as the pairs. */
         dev.ebpftraffic.live.WorkloadQuery workloadQuery(int n) {
@@ -379,6 +389,13 @@ public final class Top {
 
         /** Applies a key; false to quit. */
         boolean key(int k) {
+            if (k == 'v' && editing == null) {
+                view = view.next();
+                return true;
+            }
+            if (view == TopView.PROCESSES) {
+                return processKey(k);
+            }
             if (editing != null) {
                 switch (k) {
                     case '\r', '\n' -> {
@@ -446,6 +463,65 @@ public final class Top {
             return true;
         }
 
+        /** The Processes view's keys: the same sort, order and direction keys; / filters by command, pid or workload. */
+        private boolean processKey(int k) {
+            if (editing != null) {
+                switch (k) {
+                    case '\r', '\n' -> {
+                        processQuery = processQuery.withFilter(editing.strip());
+                        editing = null;
+                    }
+                    case 27 -> editing = null;
+                    case 127, 8 -> editing = editing.isEmpty() ? "" : editing.substring(0, editing.length() - 1);
+                    default -> {
+                        if (k >= 0x20 && k < 0x7f && editing.length() < Query.MAX_IP) {
+                            editing += (char) k;
+                        }
+                    }
+                }
+                return true;
+            }
+            switch (k) {
+                case 'q', 'Q', 3 -> {
+                    return false;
+                }
+                case '1', '2', '3', 'p', 'b' -> processQuery = processQuery.withSort(sortKey(processQuery.sort(), k));
+                case 'r' -> processQuery = processQuery.reversed();
+                case 'd' -> processQuery = processQuery.withDirection(next(processQuery.direction(), List.of("inbound", "outbound")));
+                case '/' -> editing = processQuery.filter() == null ? "" : processQuery.filter();
+                case 'c' -> processQuery = new ProcessQuery(processQuery.n(), processQuery.sort(), processQuery.ascending(), null, null);
+                default -> {
+                    // unknown keys do nothing
+                }
+            }
+            return true;
+        }
+
+        /** The sort keys 1, 2, 3 (window, keeping bits or packets), p (bits or packets), b (bytes). */
+        static Query.Sort sortKey(Query.Sort s, int k) {
+            boolean packets = switch (s) {
+                case PACKETS_2S, PACKETS_10S, PACKETS_40S, PACKETS -> true;
+                default -> false;
+            };
+            return switch (k) {
+                case '1' -> packets ? Query.Sort.PACKETS_2S : Query.Sort.BITS_2S;
+                case '2' -> packets ? Query.Sort.PACKETS_10S : Query.Sort.BITS_10S;
+                case '3' -> packets ? Query.Sort.PACKETS_40S : Query.Sort.BITS_40S;
+                case 'p' -> switch (s) {
+                    case BITS_2S -> Query.Sort.PACKETS_2S;
+                    case BITS_10S -> Query.Sort.PACKETS_10S;
+                    case BITS_40S -> Query.Sort.PACKETS_40S;
+                    case PACKETS_2S -> Query.Sort.BITS_2S;
+                    case PACKETS_10S -> Query.Sort.BITS_10S;
+                    case PACKETS_40S -> Query.Sort.BITS_40S;
+                    case BYTES -> Query.Sort.PACKETS;
+                    case PACKETS -> Query.Sort.BYTES;
+                };
+                case 'b' -> Query.Sort.BYTES;
+                default -> s;
+            };
+        }
+
         /** null (all) -> first -> ... -> last -> null. */
         static String next(String current, List<String> values) {
             if (values.isEmpty()) {
@@ -472,6 +548,7 @@ public final class Top {
         private final HttpClient client;
         private final URI api;
         private final URI workloadsApi;
+        private final URI processesApi;
         private final String authorization;
         private final String shown;
 
@@ -495,6 +572,7 @@ public final class Top {
                 throw new UsageException("invalid --from \"" + url + "\": " + e.getReason());
             }
             workloadsApi = api.resolve(LiveView.WORKLOADS.substring(LiveView.WORKLOADS.lastIndexOf('/') + 1));
+            processesApi = api.resolve(LiveView.PROCESSES.substring(LiveView.PROCESSES.lastIndexOf('/') + 1));
             String info = u.getRawUserInfo();
             authorization = info == null ? null : "Basic " + Base64.getEncoder().encodeToString(
                     java.net.URLDecoder.decode(info, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
@@ -557,6 +635,11 @@ public final class Top {
         public dev.ebpftraffic.live.WorkloadSnapshot fetchWorkloads(dev.ebpftraffic.live.WorkloadQuery q)
                 throws IOException, InterruptedException {
             return get(workloadsApi, q.toParams(), dev.ebpftraffic.live.WorkloadJson::read);
+        }
+
+        @Override
+        public ProcessSnapshot processes(ProcessQuery q) throws IOException, InterruptedException {
+            return get(processesApi, q.toParams(), ProcessJson::read);
         }
 
         private <T> T get(URI api, String params, java.util.function.Function<String, T> parse)

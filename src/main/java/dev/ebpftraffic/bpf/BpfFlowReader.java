@@ -11,6 +11,7 @@ import dev.ebpftraffic.libbpf.Libbpf;
 import dev.ebpftraffic.libbpf.LibbpfException;
 import dev.ebpftraffic.flow.WorkloadKey;
 import dev.ebpftraffic.flow.PeerKey;
+import dev.ebpftraffic.flow.ProcessKey;
 import dev.ebpftraffic.sys.Libc;
 
 import java.lang.foreign.Arena;
@@ -109,6 +110,11 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
     /** Per "wl_peers" entry still in the kernel: its value as the last read handed it out. */
     private Map<EpochPeer, long[]> peerSeen = new HashMap<>();
+    private int procsFd = -1;
+    private int procOverflowFd = -1;
+    private int procCommsFd = -1;
+    /** The epoch counter at the last {@link #readProcessDeltas} (Integer.MIN_VALUE: none yet). */
+    private int procReadEpoch = Integer.MIN_VALUE;
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
@@ -170,6 +176,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             r.peerMaps(obj.mapFd(BpfObject.MAP_WL_PEERS), obj.mapFd(BpfObject.MAP_WL_PEERS_ON),
                     obj.mapFd(BpfObject.MAP_WL_PEERS_FULL));
         }
+        r.processMaps(obj.mapFd(BpfObject.MAP_PROCS), obj.mapFd(BpfObject.MAP_PROC_OVERFLOW), obj.mapFd(BpfObject.MAP_PROC_COMMS));
         return r;
     }
 
@@ -316,6 +323,84 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     @Override
     public long[][] readPeerOverflow() {
         return readArray4(peersFullFd);
+    }
+
+    /** The maps of the per-process programs ("procs", "proc_overflow", "proc_comms"). */
+    public void processMaps(int procsFd, int overflowFd, int commsFd) {
+        this.procsFd = procsFd;
+        this.procOverflowFd = overflowFd;
+        this.procCommsFd = commsFd;
+    }
+
+    /**
+     * "procs" drains exactly as "workloads" ({@link #readWorkloadDeltas}): both are written by the same
+     * program run in the same epoch, and only entries of the old epoch, frozen by the last flip, are
+     * handed out, each once, whole; so per cgroup the processes' deltas add up to the workload's in
+     * every refresh. Nothing of them is saved in a state file, so they are deleted right away. Call it
+     * after readFlows, under the same serialisation; a second call in the same epoch hands out nothing.
+     */
+    @Override
+    public void readProcessDeltas(Sink<ProcessKey> sink) {
+        if (procsFd < 0 || procReadEpoch == epoch) {
+            return;
+        }
+        int old = (epoch & 1) ^ 1; // programs store the counter's low bit in the key
+        procReadEpoch = epoch;
+        List<ProcessKey> keys = new ArrayList<>();
+        List<long[]> values = new ArrayList<>();
+        read(procsFd, ProcessKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> {
+            if (ProcessKey.epoch(seg, off) == old) {
+                keys.add(ProcessKey.read(seg, off));
+                values.add(new long[] {p, b});
+            }
+        });
+        int failed = 0;
+        for (int i = 0; i < keys.size(); i++) {
+            long[] v = values.get(i);
+            keys.get(i).write(drainKey, old);
+            int ret = lib.mapDeleteElem(procsFd, drainKey);
+            if (ret != 0 && ret != -Errno.ENOENT) {
+                failed = -ret; // still there: the next epoch's read of this parity hands it out whole, not twice
+                continue;
+            }
+            if (v[0] != 0 || v[1] != 0) {
+                sink.accept(keys.get(i), v[0], v[1]);
+            }
+        }
+        if (failed != 0) {
+            throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(failed), failed);
+        }
+    }
+
+    @Override
+    public long[][] readProcessOverflow() {
+        long[][] out = new long[2][2];
+        if (procOverflowFd < 0) {
+            return out;
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            epochKey.set(JAVA_INT, 0, dir);
+            int ret = lib.mapLookupElem(procOverflowFd, epochKey, drainValue);
+            if (ret < 0) {
+                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
+            }
+            int d = dir;
+            emit((seg, off, p, b) -> {
+                out[d][0] = p;
+                out[d][1] = b;
+            }, epochKey, 0, drainValue, 0, cpus);
+        }
+        return out;
+    }
+
+    @Override
+    public java.util.Optional<String> processName(int tgid) {
+        if (procCommsFd < 0) {
+            return java.util.Optional.empty();
+        }
+        epochKey.set(JAVA_INT, 0, tgid);
+        int ret = lib.mapLookupElem(procCommsFd, epochKey, drainValue);
+        return ret == 0 ? java.util.Optional.of(ProcessKey.comm(drainValue)) : java.util.Optional.empty();
     }
 
     @Override

@@ -45,6 +45,22 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_WL_PEERS_ON = "wl_peers_on";
     /** Per-CPU array of four struct flow_value: what did not fit in "wl_peers". */
     public static final String MAP_WL_PEERS_FULL = "wl_peers_full";
+    /** Per-CPU hash of cgroup_proc_*: struct proc_key to struct flow_value. */
+    public static final String MAP_PROCS = "procs";
+    /** Per-CPU array of two struct flow_value: what did not fit in "procs", per direction. */
+    public static final String MAP_PROC_OVERFLOW = "proc_overflow";
+    /** LRU hash: tgid to struct proc_comm. */
+    public static final String MAP_PROC_COMMS = "proc_comms";
+    /** The same as cgroup_wl_*, plus the count per process (--workloads auto). */
+    public static final String PROG_PROC_INGRESS = "cgroup_proc_ingress";
+    public static final String PROG_PROC_EGRESS = "cgroup_proc_egress";
+    /** cgroup/sock_create: tags each new inet socket with its process. */
+    public static final String PROG_PROC_SOCK_CREATE = "proc_sock_create";
+    /** iter/task_file: finds the processes of the sockets that existed at start. */
+    public static final String PROG_PROC_SCAN = "proc_scan";
+    /** Every per-process program: left out of the load where they cannot or need not run. */
+    public static final List<String> PROCESS_PROGRAMS = List.of(PROG_PROC_INGRESS, PROG_PROC_EGRESS, PROG_PROC_SOCK_CREATE,
+            PROG_PROC_SCAN);
     /** cgroup_skb programs, attached to the cgroup v2 root (WorkloadAttachment). */
     public static final String PROG_CGROUP_INGRESS = "cgroup_wl_ingress";
     public static final String PROG_CGROUP_EGRESS = "cgroup_wl_egress";
@@ -92,6 +108,14 @@ public final class BpfObject implements AutoCloseable {
         int err = lib.mapSetMaxEntries(lib.findMap(obj, map), entries);
         if (err < 0) {
             throw new LibbpfException("cannot size map " + map + " to " + entries + ": " + Libc.strerror(-err), -err);
+        }
+    }
+
+    /** Before load: leaves a program out of the load (it then has no fd). */
+    public void skipProgram(String name) {
+        int err = lib.programSetAutoload(lib.findProgram(obj, name), false);
+        if (err < 0) {
+            throw new LibbpfException("cannot leave program " + name + " out of the load: " + Libc.strerror(-err), -err);
         }
     }
 

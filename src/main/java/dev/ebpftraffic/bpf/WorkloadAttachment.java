@@ -15,11 +15,19 @@ import java.nio.file.Path;
  * dies, the kernel closes them as well, so nothing of ours can stay attached. With --bpf.pin-path the
  * links are pinned ({@link LinkPins}): then they stay attached across a restart, and the next process
  * takes them over by swapping their program (bpf_link_update, atomic), as with the TCX links.
+ *
+ * <p>With processes, the pair attached is cgroup_proc_* (the same counts plus one per process), after
+ * proc_sock_create (cgroup/sock_create, tags every new inet socket) and one run of the proc_scan
+ * iterator over the sockets that existed before: that order leaves no socket made in between untagged.
+ * The sock_create link is never pinned: sockets made while no exporter runs are found by the next
+ * start's scan.
  */
 public final class WorkloadAttachment implements AutoCloseable {
     /** enum bpf_attach_type. */
     static final int BPF_CGROUP_INET_INGRESS = 0;
     static final int BPF_CGROUP_INET_EGRESS = 1;
+    static final int BPF_CGROUP_INET_SOCK_CREATE = 2;
+    static final int BPF_TRACE_ITER = 28;
 
     /** Cgroup links through bpffs pins (see BpfPins.cgroupLinkPins). */
     public interface LinkPins {
@@ -34,6 +42,9 @@ public final class WorkloadAttachment implements AutoCloseable {
     private final LinkPins pins; // null: plain links
     private int ingressLink = -1;
     private int egressLink = -1;
+    private int sockCreateLink = -1;
+    private boolean processes;
+    private String scanError;
 
     private WorkloadAttachment(Path root, LinkPins pins) {
         this.root = root;
@@ -42,12 +53,27 @@ public final class WorkloadAttachment implements AutoCloseable {
 
     /** Attaches both programs of the loaded object to the cgroup at root (the cgroup2 mount point). */
     public static WorkloadAttachment attach(BpfObject obj, Path root) {
-        return attach(obj, root, null);
+        return attach(obj, root, null, false);
+    }
+
+    /** As {@link #attach(BpfObject, Path)}, with or without the per-process programs. */
+    public static WorkloadAttachment attach(BpfObject obj, Path root, boolean processes) {
+        return attach(obj, root, null, processes);
     }
 
     /** As {@link #attach(BpfObject, Path)}, through pins when not null. */
     public static WorkloadAttachment attach(BpfObject obj, Path root, LinkPins pins) {
+        return attach(obj, root, pins, false);
+    }
+
+    /**
+     * As {@link #attach(BpfObject, Path)}, through pins when not null. processes: attach the
+     * per-process programs (see above). A failed scan is not fatal: sockets made from now on are still
+     * attributed; {@link #scanError()} says why the older ones are not.
+     */
+    public static WorkloadAttachment attach(BpfObject obj, Path root, LinkPins pins, boolean processes) {
         WorkloadAttachment a = new WorkloadAttachment(root, pins);
+        a.processes = processes;
         int dir = Libc.openDirectory(root.toString());
         if (dir < 0) {
             throw new LibbpfException("cannot open the cgroup v2 root " + root + ": " + Libc.strerror(-dir), -dir);
@@ -55,8 +81,15 @@ public final class WorkloadAttachment implements AutoCloseable {
         try {
             Libbpf lib = obj.lib();
             long id = pins == null ? 0 : cgroupId(root);
-            a.ingressLink = a.link(lib, obj.programFd(BpfObject.PROG_CGROUP_INGRESS), dir, id, BPF_CGROUP_INET_INGRESS);
-            a.egressLink = a.link(lib, obj.programFd(BpfObject.PROG_CGROUP_EGRESS), dir, id, BPF_CGROUP_INET_EGRESS);
+            if (processes) {
+                a.sockCreateLink = plainLink(lib, obj.programFd(BpfObject.PROG_PROC_SOCK_CREATE), dir,
+                        BPF_CGROUP_INET_SOCK_CREATE, root);
+                a.scanError = scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN));
+            }
+            a.ingressLink = a.link(lib, obj.programFd(processes ? BpfObject.PROG_PROC_INGRESS : BpfObject.PROG_CGROUP_INGRESS),
+                    dir, id, BPF_CGROUP_INET_INGRESS);
+            a.egressLink = a.link(lib, obj.programFd(processes ? BpfObject.PROG_PROC_EGRESS : BpfObject.PROG_CGROUP_EGRESS),
+                    dir, id, BPF_CGROUP_INET_EGRESS);
             return a;
         } catch (RuntimeException e) {
             a.close();
@@ -76,7 +109,14 @@ public final class WorkloadAttachment implements AutoCloseable {
     }
 
     private int link(Libbpf lib, int prog, int cgroupFd, long cgroupId, int type) {
-        int fd = pins != null ? pins.attach(prog, cgroupFd, cgroupId, type) : lib.linkCreate(prog, cgroupFd, type);
+        return pins != null ? checked(pins.attach(prog, cgroupFd, cgroupId, type), root) : plainLink(lib, prog, cgroupFd, type, root);
+    }
+
+    private static int plainLink(Libbpf lib, int prog, int cgroupFd, int type, Path root) {
+        return checked(lib.linkCreate(prog, cgroupFd, type), root);
+    }
+
+    private static int checked(int fd, Path root) {
         if (fd < 0) {
             String why = -fd == Errno.EPERM
                     ? "permission denied (CAP_BPF and CAP_NET_ADMIN are needed)"
@@ -84,6 +124,62 @@ public final class WorkloadAttachment implements AutoCloseable {
             throw new LibbpfException("cannot attach the per-workload program to the cgroup v2 root " + root + ": " + why, -fd);
         }
         return fd;
+    }
+
+    /** Runs the proc_scan iterator once over every open file; null, or why it could not. */
+    private static String scan(Libbpf lib, int prog) {
+        int link = lib.linkCreate(prog, 0, BPF_TRACE_ITER);
+        if (link < 0) {
+            return "cannot attach the socket scan (iter/task_file): " + Libc.strerror(-link);
+        }
+        int iter = lib.iterCreate(link);
+        try {
+            if (iter < 0) {
+                return "cannot start the socket scan: " + Libc.strerror(-iter);
+            }
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment buf = arena.allocate(4096);
+                long n;
+                while ((n = Libc.read(iter, buf, buf.byteSize())) > 0) {
+                    // the program prints nothing; reading runs it to the end
+                }
+                return n < 0 ? "the socket scan failed: " + Libc.strerror((int) -n) : null;
+            }
+        } finally {
+            Libc.close(iter);
+            Libc.close(link);
+        }
+    }
+
+    /**
+     * Why this kernel cannot run the per-process programs, or null: proc_scan needs the kernel's BTF
+     * (its field offsets are relocated against it) and bpf_sock_from_file (Linux 5.11). Checked before
+     * the load, because one program the kernel refuses fails the whole object.
+     */
+    public static String processSupport(String osVersion, boolean vmlinuxBtf) {
+        if (!vmlinuxBtf) {
+            return "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(osVersion);
+        if (!m.find()) {
+            return "cannot tell the kernel version from \"" + osVersion + "\"";
+        }
+        int major = Integer.parseInt(m.group(1));
+        int minor = Integer.parseInt(m.group(2));
+        if (major < 5 || major == 5 && minor < 11) {
+            return "Linux " + major + "." + minor + " is older than 5.11";
+        }
+        return null;
+    }
+
+    /** Whether the per-process programs are attached. */
+    public boolean processes() {
+        return processes;
+    }
+
+    /** Why the sockets that existed at start could not be scanned, or null. */
+    public String scanError() {
+        return scanError;
     }
 
     public Path root() {
@@ -102,7 +198,9 @@ public final class WorkloadAttachment implements AutoCloseable {
         }
         Libc.close(ingressLink);
         Libc.close(egressLink);
+        Libc.close(sockCreateLink);
         ingressLink = -1;
         egressLink = -1;
+        sockCreateLink = -1;
     }
 }

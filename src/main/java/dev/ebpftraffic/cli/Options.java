@@ -21,7 +21,7 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                       String telemetryPath, String webConfigFile, Log.Format logFormat,
                       int maxSeries, Duration seriesTtl, int mapSize, String configFile, IfacePatterns ifaces,
                       String workloads) {
-    /** --workloads: per-workload attribution when cgroup v2 is found (auto), required (cgroup), or none (off). */
+    /** --workloads: per-workload and per-process attribution when possible (auto), per workload only and required (cgroup), or none (off). */
     public static final List<String> WORKLOAD_MODES = List.of("auto", "cgroup", "off");
     public static final int DEFAULT_MAX_SERIES = 10_000;
     public static final Duration DEFAULT_SERIES_TTL = Duration.ofMinutes(10);
@@ -49,8 +49,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               --series-ttl DURATION   drop a pair idle this long, keeping its totals in "other" (default 10m)
               --map-size N            entries of each kernel flows map, IPv4 and IPv6 (default 16384)
               --config.file PATH      YAML file with CIDR groups (see README)
-              --workloads MODE        traffic per workload (the sockets' cgroup v2): auto (on when cgroup v2 is
-                                      mounted, else off with one line), cgroup (required) or off (default auto)
+              --workloads MODE        traffic per workload (the sockets' cgroup v2) and per process: auto (both
+                                      when cgroup v2 is mounted and the kernel allows, else less, with one
+                                      line), cgroup (per workload only, required) or off (default auto)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)
               --log.format FORMAT     logfmt or json (default logfmt)

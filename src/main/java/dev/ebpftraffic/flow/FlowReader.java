@@ -65,6 +65,23 @@ public interface FlowReader {
     }
 
     /**
+     * Calls sink once per "procs" key with what it counted since the previous call (a delta), values
+     * summed over possible CPUs; read in the same refresh as {@link #readWorkloadDeltas}.
+     */
+    default void readProcessDeltas(Sink<ProcessKey> sink) {
+    }
+
+    /** The "proc_overflow" counters (the "procs" map was full), cumulative: {packets, bytes} per direction code. */
+    default long[][] readProcessOverflow() {
+        return new long[2][2];
+    }
+
+    /** The command name the kernel recorded for a process, if any. */
+    default java.util.Optional<String> processName(int tgid) {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Deletes from the kernel the entries the last {@link #readFlows} moved into this reader's
      * totals. Call it once those totals are saved (the state file): a crash in between then finds
      * them both in the file and in the kernel, and the restart tells the two apart by the epoch.

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -63,6 +64,8 @@ public final class Libbpf {
     private final Native.Downcall mapFd = bind("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall programFd = bind("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall linkCreate = bind("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private final Native.Downcall programSetAutoload = bind("bpf_program__set_autoload", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
+    private final Native.Downcall iterCreate = bind("bpf_iter_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private final Native.Downcall tcHookCreate = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall tcHookDestroy = bind("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private final Native.Downcall tcAttach = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
@@ -245,6 +248,16 @@ public final class Libbpf {
     /** bpf_link_create(prog_fd, ifindex, attach_type, NULL): a link fd, or -errno. */
     public int linkCreate(int progFd, int targetFd, int attachType) {
         return Native.callInt(() -> (int) linkCreate.get().invokeExact(progFd, targetFd, attachType, MemorySegment.NULL));
+    }
+
+    /** bpf_program__set_autoload: before load, whether the program is loaded at all; 0 or -errno. */
+    public int programSetAutoload(MemorySegment prog, boolean autoload) {
+        return Native.callInt(() -> (int) programSetAutoload.get().invokeExact(prog, autoload));
+    }
+
+    /** bpf_iter_create(link_fd): a file whose read() runs the iterator program, or -errno. */
+    public int iterCreate(int linkFd) {
+        return Native.callInt(() -> (int) iterCreate.get().invokeExact(linkFd));
     }
 
     public int tcHookCreate(MemorySegment hook) {

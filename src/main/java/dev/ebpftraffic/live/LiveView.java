@@ -33,6 +33,7 @@ import java.util.function.UnaryOperator;
 public final class LiveView implements LiveApi, AutoCloseable {
     public static final String TOP = LiveApi.PREFIX + "top";
     public static final String WORKLOADS = LiveApi.PREFIX + "workloads";
+    public static final String PROCESSES = LiveApi.PREFIX + "processes";
     public static final Duration SAMPLE = Duration.ofSeconds(1);
     public static final Duration IDLE = Duration.ofSeconds(30);
     private static final List<String> DIRECTIONS = List.of("inbound", "outbound");
@@ -40,6 +41,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
     private final TrafficCollector collector;
     private final UnaryOperator<String> names;
     private final RateTracker tracker;
+    private final ProcessRates processRates;
     private final LongSupplier clock;
     private final ScheduledExecutorService sampler;
     private final long sampleNanos;
@@ -69,6 +71,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
         this.clock = System::nanoTime;
         this.tracker = new RateTracker(clock.getAsLong());
         this.workloads = new WorkloadTracker(clock.getAsLong());
+        this.processRates = new ProcessRates(clock.getAsLong());
         this.sampleNanos = sample.toNanos();
         this.idleNanos = idle.toNanos();
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> { // the thread starts with the first task
@@ -96,6 +99,8 @@ public final class LiveView implements LiveApi, AutoCloseable {
             }
             tracker.reset();
             collector.setLiveListener(tracker);
+            processRates.reset();
+            collector.visitProcesses(t -> t.setListener(processRates));
             collector.refresh(); // the baseline: rates start from here
             task = sampler.scheduleAtFixedRate(this::tick, sampleNanos, sampleNanos, TimeUnit.NANOSECONDS);
         }
@@ -123,7 +128,9 @@ public final class LiveView implements LiveApi, AutoCloseable {
             task = null;
         }
         collector.setLiveListener(null);
+        collector.visitProcesses(t -> t.setListener(null));
         tracker.reset();
+        processRates.reset();
         stopWorkloads();
     }
 
@@ -337,14 +344,79 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 List.copyOf(ifaces));
     }
 
+    /**
+     * The process rows, totals and rates for one query (starts the sampler if needed); null when
+     * per-process traffic is not attributed.
+     */
+    public ProcessSnapshot processes(ProcessQuery q) {
+        if (!collector.hasProcesses()) {
+            return null;
+        }
+        touch();
+        List<ProcessSnapshot.Row> all = new ArrayList<>();
+        List<Snapshot.Total> totals = new ArrayList<>();
+        int[] covered = new int[1];
+        collector.visitProcesses(t -> {
+            Set<dev.ebpftraffic.workload.ProcessTable.Row> live = new HashSet<>();
+            t.forEach(e -> {
+                live.add(e.row());
+                String dir = e.direction().label();
+                if (!q.matches(e.pid(), e.comm(), e.workload(), e.kind(), dir)) {
+                    return;
+                }
+                RateTracker.Rates r = processRates.rates(e.row());
+                all.add(new ProcessSnapshot.Row(e.pid(), e.comm(), e.workload(), e.kind(), dir,
+                        new Snapshot.Rates(r.bitsPerSecond(), r.packetsPerSecond()), e.bytes(), e.packets(), r.historyBits()));
+            });
+            processRates.retain(live);
+            covered[0] = processRates.coveredSeconds();
+            for (dev.ebpftraffic.flow.Direction d : dev.ebpftraffic.flow.Direction.values()) {
+                RateTracker.Rates r = processRates.direction(d.code());
+                long[] c = t.total(d);
+                totals.add(new Snapshot.Total(d.label(), new Snapshot.Rates(r.bitsPerSecond(), r.packetsPerSecond()), c[1], c[0]));
+            }
+        });
+        Comparator<ProcessSnapshot.Row> order = Comparator.comparingDouble(r -> r.sortValue(q.sort()));
+        if (!q.ascending()) {
+            order = order.reversed();
+        }
+        order = order.thenComparing(Comparator.comparingLong(ProcessSnapshot.Row::bytes).reversed())
+                .thenComparingInt(ProcessSnapshot.Row::pid).thenComparing(ProcessSnapshot.Row::workload)
+                .thenComparing(ProcessSnapshot.Row::direction);
+        all.sort(order);
+        int matched = all.size();
+        return new ProcessSnapshot(System.currentTimeMillis(), covered[0], sampling(), q, matched,
+                List.copyOf(all.subList(0, Math.min(q.n(), matched))), List.copyOf(totals));
+    }
+
+    /** GET /api/v1/processes?...: 200, 400 for a bad query, 404 when processes are not attributed. */
+    private Response getProcesses(String rawQuery) {
+        ProcessQuery q;
+        try {
+            q = ProcessQuery.parse(rawQuery);
+        } catch (Query.BadQuery e) {
+            return new Response(400, LiveJson.error(e.getMessage()));
+        }
+        ProcessSnapshot s = processes(q);
+        if (s == null) {
+            return new Response(404, LiveJson.error("per-process traffic is off: it needs --workloads auto, cgroup v2 "
+                    + "and a kernel that lets the exporter attach its socket programs (see the exporter's log)"));
+        }
+        return new Response(200, ProcessJson.write(s));
+    }
+
     /** GET /api/v1/top?...: 200 with the snapshot, 400 with a one-line error for a bad query. */
     @Override
     public Response get(String path, String rawQuery) {
         if (path.equals(WORKLOADS)) {
             return getWorkloads(rawQuery);
         }
+        if (path.equals(PROCESSES)) {
+            return getProcesses(rawQuery);
+        }
         if (!path.equals(TOP)) {
-            return new Response(404, LiveJson.error("no such API path " + path + "; the API has " + TOP + ", " + WORKLOADS));
+            return new Response(404, LiveJson.error("no such API path " + path + "; the API has " + TOP + ", " + WORKLOADS
+                    + " and " + PROCESSES));
         }
         Query q;
         try {
@@ -397,7 +469,9 @@ public final class LiveView implements LiveApi, AutoCloseable {
             task = null;
         }
         collector.setLiveListener(null);
+        collector.visitProcesses(t -> t.setListener(null));
         tracker.reset();
+        processRates.reset();
         stopWorkloads();
     }
 }

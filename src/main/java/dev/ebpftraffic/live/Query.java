@@ -146,7 +146,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return value;
     }
 
-    private static String checkText(String name, String value) {
+    static String checkText(String name, String value) {
         checkLength(name, value);
         if (!value.chars().allMatch(c -> c >= 0x20 && c != 0x7f)) {
             throw new BadQuery("invalid " + name + ": control characters");

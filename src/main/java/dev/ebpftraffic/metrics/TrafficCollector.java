@@ -58,6 +58,8 @@ public final class TrafficCollector implements MultiCollector {
     private final TrafficText text = new TrafficText();
     /** The per-workload families; null when attribution is off. */
     private dev.ebpftraffic.workload.WorkloadAggregator workloads;
+    /** Traffic per process (the live view only); null when not attributed. */
+    private dev.ebpftraffic.workload.ProcessTable processes;
     private long readErrors;
     private double lastScrapeSeconds;
     private LiveListener live;
@@ -105,6 +107,25 @@ public final class TrafficCollector implements MultiCollector {
             workloads.restoreState(savedWorkloads, workloadKernelContinues, clock.getAsLong());
             savedWorkloads = null;
         }
+    }
+
+    /** Turns per-process traffic on: "procs" is read with "workloads", in the same refresh. */
+    public synchronized void setProcesses(dev.ebpftraffic.workload.ProcessTable processes) {
+        this.processes = processes;
+    }
+
+    /** Whether per-process traffic is attributed. */
+    public synchronized boolean hasProcesses() {
+        return processes != null;
+    }
+
+    /** Runs action on the process table under the collector's lock, without reading the maps; false when there is none. */
+    public synchronized boolean visitProcesses(Consumer<dev.ebpftraffic.workload.ProcessTable> action) {
+        if (processes == null) {
+            return false;
+        }
+        action.accept(processes);
+        return true;
     }
 
     /** The time source of refreshes (ages, TTLs): tests step it. */
@@ -187,6 +208,13 @@ public final class TrafficCollector implements MultiCollector {
         if (workloads != null) {
             try {
                 workloads.refresh(reader, now);
+            } catch (RuntimeException e) {
+                readFailed(e);
+            }
+        }
+        if (processes != null) { // the same moments as "workloads": per cgroup the two agree at every read
+            try {
+                processes.refresh(reader, now);
             } catch (RuntimeException e) {
                 readFailed(e);
             }

@@ -17,6 +17,7 @@ final class WebAssets {
 
     private static final Map<String, Asset> STATIC = Map.of(
             "/static/live.js", load("web/static/live.js", "text/javascript; charset=utf-8"),
+            "/static/processes.js", load("web/static/processes.js", "text/javascript; charset=utf-8"),
             "/static/live.css", load("web/static/live.css", "text/css; charset=utf-8"),
             "/static/favicon.svg", load("web/static/favicon.svg", "image/svg+xml"));
     private static final String INDEX = new String(load("web/index.html", "").bytes(), StandardCharsets.UTF_8);

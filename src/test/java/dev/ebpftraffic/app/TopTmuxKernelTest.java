@@ -255,7 +255,8 @@ class TopTmuxKernelTest {
     /**
      * top --from an exporter that sees the cgroup v2 mount, with steady UDP between sockets of test cgroups
      * (a systemd service in b, a Docker container in a): v switches to the Workloads view, which shows both
-     * workloads with rates and the service's peer, / filters by workload, and v again goes back to the pairs.
+     * workloads with rates and the service's peer, / filters by workload, v again goes to the Processes view (off
+     * here: --workloads cgroup, so it says so) and once more back to the pairs.
      */
     @Test
     void vSwitchesToTheWorkloadsView() throws Exception {
@@ -288,10 +289,57 @@ class TopTmuxKernelTest {
             t.await(x -> x.contains("workload ~ shop") && row(x, w.serviceName()) >= 0 && row(x, w.dockerName()) < 0,
                     5000, "the workload filter");
             t.type("v");
-            t.await(x -> !x.contains("top · workloads") && x.contains("SOURCE") && ratesShown(x, BULK_SRC), 5000,
-                    "back to the pairs");
+            t.await(x -> x.contains("top · processes") && x.contains("per-process traffic is off"), 5000,
+                    "the Processes view, off with --workloads cgroup");
+            t.type("v");
+            t.await(x -> !x.contains("top · workloads") && !x.contains("top · processes") && x.contains("SOURCE")
+                    && ratesShown(x, BULK_SRC), 5000, "back to the pairs");
             t.type("q");
             assertEquals("0", awaitExit(), "q quits with 0");
+        }
+    }
+
+    /**
+     * The v key: top attached by itself, started with nsenter (so it sees the cgroup v2 mount and counts
+     * per process), switches through the Workloads view to the Processes view, where this JVM's UDP streams show under its pid and
+     * command name, and back to the pairs; q quits from the Processes view with the terminal restored.
+     */
+    @Test
+    void vSwitchesToTheProcessesViewAndBack() throws Exception {
+        try (NetNs net = NetNs.pair()) {
+            net.addPair("10.77.0.1", "10.77.0.2", 24);
+            net.own(SteadyUdp.start(net.a, BULK_SRC, net.b, "10.77.0.2", 43000, 1400, 20));
+            Tmux t = net.own(new Tmux(160, 30));
+            t.await(s -> s.contains("#") || s.contains("$"), 5000, "the shell prompt");
+            Path d = dir;
+            t.type("stty -g > " + d.resolve("before") + "; nsenter --net=/var/run/netns/" + net.b + " " + ExporterProcess.launcher()
+                    + " top --iface " + net.ifB + "; echo $? > " + d.resolve("exit.tmp") + "; stty -g > " + d.resolve("after")
+                    + "; mv " + d.resolve("exit.tmp") + " " + d.resolve("exit"));
+            t.key("Enter");
+            t.await(x -> ratesShown(x, BULK_SRC), 30_000, "the pairs view with rates");
+            t.type("v");
+            t.await(x -> x.contains("top · workloads"), 5000, "the Workloads view");
+            t.type("v");
+            String me = Long.toString(ProcessHandle.current().pid());
+            String comm = Files.readString(Path.of("/proc/self/comm")).strip();
+            String s = t.await(x -> x.contains("top · processes") && x.contains("PID") && x.contains("COMMAND")
+                    && x.lines().anyMatch(l -> l.trim().startsWith(me + " " + comm + " ")), 20_000, "this JVM in the Processes view");
+            assertFalse(s.contains("SOURCE"), "the pairs table is gone:\n" + s);
+            save("top-processes.txt", s);
+            t.type("/" + me);
+            t.await(x -> x.contains("filter: " + me + "_"), 3000, "the filter being typed");
+            t.key("Enter");
+            t.await(x -> x.contains("filter ~ " + me) && x.lines().filter(l -> l.matches("\\s*\\d+ .*")).allMatch(
+                    l -> l.trim().startsWith(me + " ")), 5000, "only this JVM's rows");
+            t.type("v");
+            t.await(x -> x.contains("SOURCE") && x.contains("DESTINATION"), 5000, "back to the pairs view");
+            t.type("v");
+            t.await(x -> x.contains("top · workloads"), 5000, "the Workloads view again");
+            t.type("v");
+            t.await(x -> x.contains("top · processes"), 5000, "the Processes view again");
+            t.type("q");
+            assertEquals("0", awaitExit(), "q quits with 0 from the Processes view");
+            assertEquals("0 1", t.flags(), "main screen back, cursor visible");
         }
     }
 

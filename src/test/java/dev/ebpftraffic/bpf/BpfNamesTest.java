@@ -30,6 +30,13 @@ class BpfNamesTest {
             for (String m : java.util.List.of(BpfObject.MAP_WL_PEERS, BpfObject.MAP_WL_PEERS_ON, BpfObject.MAP_WL_PEERS_FULL)) {
                 assertTrue(obj.hasMap(m), m);
             }
+            for (String m : java.util.List.of(BpfObject.MAP_PROCS, BpfObject.MAP_PROC_OVERFLOW, BpfObject.MAP_PROC_COMMS)) {
+                assertTrue(obj.hasMap(m), m);
+            }
+            for (String p : java.util.List.of(BpfObject.PROG_PROC_INGRESS, BpfObject.PROG_PROC_EGRESS,
+                    BpfObject.PROG_PROC_SOCK_CREATE, BpfObject.PROG_PROC_SCAN)) {
+                assertTrue(obj.hasProgram(p), p);
+            }
             assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_INGRESS), BpfObject.PROG_CGROUP_INGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_CGROUP_EGRESS), BpfObject.PROG_CGROUP_EGRESS);
             assertTrue(obj.hasProgram(BpfObject.PROG_INGRESS), BpfObject.PROG_INGRESS);

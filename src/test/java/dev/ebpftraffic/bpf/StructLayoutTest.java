@@ -210,6 +210,13 @@ class StructLayoutTest {
     }
 
     @Test
+    void processKey() {
+        assertSameStruct("proc_key", dev.ebpftraffic.flow.ProcessKey.LAYOUT);
+        assertEquals(16, dev.ebpftraffic.flow.ProcessKey.LAYOUT.byteSize());
+        assertSameStruct("proc_comm", dev.ebpftraffic.flow.ProcessKey.COMM);
+    }
+
+    @Test
     void workloadKey() {
         assertSameStruct("workload_key", dev.ebpftraffic.flow.WorkloadKey.LAYOUT);
         assertEquals(16, dev.ebpftraffic.flow.WorkloadKey.LAYOUT.byteSize());

@@ -73,6 +73,48 @@ class WorkloadTestRunTest {
         }
     }
 
+    /**
+     * cgroup_proc_* count every shape as cgroup_wl_* do, and the same packet once more in "procs": the
+     * test run's socket has no tag (the kernel makes it for the run), so under pid 0 of the same cgroup.
+     */
+    @Test
+    void perProcessProgramsCountTheSameAsTheWorkloadOnes() throws IOException {
+        long self = ownCgroupId();
+        try (ProgTestRun t = ProgTestRun.load()) {
+            for (Shape s : SHAPES) {
+                for (Direction d : Direction.values()) {
+                    var o = t.tryRun(d == Direction.INBOUND ? BpfObject.PROG_PROC_INGRESS : BpfObject.PROG_PROC_EGRESS,
+                            s.frame(), s.skb(), 0, 0, 0);
+                    assertEquals(0, o.err(), s.name());
+                    assertEquals(1, o.retval(), "cgroup_skb verdict: let it pass, " + s.name());
+                    var wl = t.tryRun(d == Direction.INBOUND ? BpfObject.PROG_CGROUP_INGRESS : BpfObject.PROG_CGROUP_EGRESS,
+                            s.frame(), s.skb(), 0, 0, 0);
+                    assertEquals(0, wl.err(), s.name());
+                    t.reader().readFlows((k, p, b) -> { }); // flips the epoch, as every refresh does
+                    Map<WorkloadKey, FlowValue> w = workloads(t.reader());
+                    Map<dev.ebpftraffic.flow.ProcessKey, long[]> procs = new HashMap<>();
+                    t.reader().readProcessDeltas((k, p, b) -> {
+                        long[] v = procs.computeIfAbsent(k, x -> new long[2]);
+                        v[0] += p;
+                        v[1] += b;
+                    });
+                    FlowValue both = w.get(new WorkloadKey(self, d, d == Direction.INBOUND));
+                    assertEquals(1, w.size(), s.name() + " " + d + ": " + w);
+                    assertEquals(1, procs.size(), s.name() + " " + d);
+                    long[] p = procs.get(new dev.ebpftraffic.flow.ProcessKey(self, 0, d));
+                    // The two runs counted the same packet: the workload has it twice, the process once.
+                    assertEquals(both.packets(), 2 * p[0], s.name() + " " + d);
+                    assertEquals(both.bytes(), 2 * p[1], s.name() + " " + d);
+                    assertTrue(p[0] >= 1);
+                }
+            }
+            t.reader().readFlows((k, p, b) -> { });
+            List<Object> left = new java.util.ArrayList<>();
+            t.reader().readProcessDeltas((k, p, b) -> left.add(k));
+            assertEquals(List.of(), left, "drained: nothing handed out twice");
+        }
+    }
+
     private static Map<WorkloadKey, FlowValue> workloads(BpfFlowReader r) {
         Map<WorkloadKey, long[]> m = new HashMap<>();
         r.readWorkloadDeltas((k, p, b) -> {

@@ -76,7 +76,8 @@ public final class Top {
      */
     enum TopView {
         PAIRS("pairs"),
-        WORKLOADS("workloads");
+        WORKLOADS("workloads"),
+        PROCESSES("processes");
 
         final String label;
 
@@ -380,6 +381,21 @@ public final class Top {
         return 0;
     }
 
+    /** What the keys change. */
+    static final class Keys {
+        /** Peers shown per row in the Workloads view. */
+        static final int PEERS = 3;
+        Query query;
+        ProcessQuery processQuery;
+        String editing; // the IP (Workloads view: workload; Processes view: command/pid) filter being typed, or null
+        List<String> ifaces = List.of();
+        TopView view = TopView.PAIRS;
+        String workloadFilter; // the Workloads view's text filter, or null
+
+        Keys(Query query) {
+            this.query = query;
+            this.processQuery = ProcessQuery.defaults().withSort(query.sort());
+        }
 
         /** The Workloads view's query: the same sort, order, direction and ip_type as the pairs. */
         dev.ebpftraffic.live.WorkloadQuery workloadQuery(int n) {

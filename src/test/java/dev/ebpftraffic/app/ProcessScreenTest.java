@@ -35,10 +35,12 @@ class ProcessScreenTest {
     @Test
     void vSwitchesViewsAndTheProcessKeysChangeTheProcessQueryOnly() {
         Top.Keys k = new Top.Keys(Query.defaults().withSort(Query.Sort.BYTES));
-        assertEquals(Top.View.PAIRS, k.view);
+        assertEquals(Top.TopView.PAIRS, k.view);
         assertEquals(Query.Sort.BYTES, k.processQuery.sort(), "--sort applies to both views");
         assertTrue(k.key('v'));
-        assertEquals(Top.View.PROCESSES, k.view);
+        assertEquals(Top.TopView.WORKLOADS, k.view);
+        assertTrue(k.key('v'));
+        assertEquals(Top.TopView.PROCESSES, k.view);
         Query pairs = k.query;
         k.key('1');
         assertEquals(Query.Sort.BITS_2S, k.processQuery.sort());
@@ -56,7 +58,7 @@ class ProcessScreenTest {
         }
         k.key(127);
         assertTrue(k.key('v'), "v is text while typing a filter");
-        assertEquals(Top.View.PROCESSES, k.view);
+        assertEquals(Top.TopView.PROCESSES, k.view);
         k.key(127);
         k.key('\r');
         assertEquals("ngi", k.processQuery.filter());
@@ -64,7 +66,7 @@ class ProcessScreenTest {
         k.key('c');
         assertEquals(new ProcessQuery(Query.DEFAULT_N, Query.Sort.PACKETS_40S, true, null, null), k.processQuery);
         k.key('v');
-        assertEquals(Top.View.PAIRS, k.view, "pairs -> processes -> pairs");
+        assertEquals(Top.TopView.PAIRS, k.view, "pairs -> workloads -> processes -> pairs");
         k.key('d');
         assertEquals("inbound", k.query.direction(), "keys act on the view shown");
         assertNull(k.processQuery.direction());

@@ -211,17 +211,67 @@ class DeployArtifactsTest {
                 .getHostPath().getPath());
     }
 
+    /** The least RBAC --kubernetes needs: get, list and watch on what ClusterWatch informs on, nothing more. */
+    static final List<io.fabric8.kubernetes.api.model.rbac.PolicyRule> KUBERNETES_RULES = List.of(
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("").withResources("pods", "services", "nodes")
+                    .withVerbs("get", "list", "watch").build(),
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("apps").withResources("replicasets")
+                    .withVerbs("get", "list", "watch").build(),
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("batch").withResources("jobs")
+                    .withVerbs("get", "list", "watch").build());
+
+    /**
+     * --kubernetes is on with its RBAC: the ClusterRole's rules are exactly KUBERNETES_RULES, bound to
+     * the pod's service account in namespace ns, the token mounted, NODE_NAME from the downward API.
+     */
+    static void assertKubernetesMode(Map<String, K8sObjects.Doc> docs, String ns, String mode) {
+        DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
+        var spec = ds.getSpec().getTemplate().getSpec();
+        Container c = spec.getContainers().getFirst();
+        assertTrue(c.getArgs().contains("--kubernetes=" + mode), c.getArgs().toString());
+        assertTrue(spec.getAutomountServiceAccountToken(), "the in-cluster config needs the service account token");
+        var env = c.getEnv().stream().filter(e -> e.getName().equals("NODE_NAME")).findFirst().orElseThrow();
+        assertEquals("spec.nodeName", env.getValueFrom().getFieldRef().getFieldPath());
+        var role = (io.fabric8.kubernetes.api.model.rbac.ClusterRole) docs.get("ClusterRole").typed();
+        assertEquals(KUBERNETES_RULES, role.getRules());
+        var binding = (io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding) docs.get("ClusterRoleBinding").typed();
+        assertEquals("ClusterRole", binding.getRoleRef().getKind());
+        assertEquals(role.getMetadata().getName(), binding.getRoleRef().getName());
+        var sa = (io.fabric8.kubernetes.api.model.ServiceAccount) docs.get("ServiceAccount").typed();
+        assertEquals(1, binding.getSubjects().size());
+        assertEquals("ServiceAccount", binding.getSubjects().getFirst().getKind());
+        assertEquals(sa.getMetadata().getName(), binding.getSubjects().getFirst().getName());
+        assertEquals(spec.getServiceAccountName(), sa.getMetadata().getName());
+        assertEquals(ns, binding.getSubjects().getFirst().getNamespace());
+        assertFalse(sa.getAutomountServiceAccountToken(), "other pods of the account do not get the token");
+    }
+
+    @Test
+    void chartKubernetesModeOffAndAggregate() throws IOException {
+        Map<String, K8sObjects.Doc> off = byKind(K8sObjects.parse(template().set("kubernetes.enabled", "false").call()));
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet"), off.keySet(), "no RBAC without the mode");
+        var spec = ((DaemonSet) off.get("DaemonSet").typed()).getSpec().getTemplate().getSpec();
+        assertFalse(spec.getAutomountServiceAccountToken());
+        assertTrue(spec.getContainers().getFirst().getArgs().stream().noneMatch(a -> a.startsWith("--kubernetes")));
+        assertTrue(spec.getContainers().getFirst().getEnv() == null || spec.getContainers().getFirst().getEnv().isEmpty());
+
+        Map<String, K8sObjects.Doc> agg = byKind(K8sObjects.parse(template().withNamespace("obs").set("kubernetes.mode", "aggregate").call()));
+        assertKubernetesMode(agg, "obs", "aggregate");
+        assertLeastPrivilegePod((DaemonSet) agg.get("DaemonSet").typed(), "HTTP");
+    }
+
     @Test
     void chartRendersWithDefaults() {
         String out = template().withNamespace("monitoring").call();
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
-        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet"), docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "ClusterRole", "ClusterRoleBinding"), docs.keySet());
+        assertKubernetesMode(docs, "monitoring", "labels");
         DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
         assertEquals("ete-ebpf-traffic-exporter", ds.getMetadata().getName());
         assertLeastPrivilegePod(ds, "HTTP");
         assertEquals(List.of("--iface=eth0", "--web.listen-address=:9091", "--web.telemetry-path=/metrics", "--log.level=info",
                 "--log.format=json", "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
+                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--kubernetes=labels"), ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
         assertEquals("ebpf-traffic-exporter:0.1.0", ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage());
         var svc = (io.fabric8.kubernetes.api.model.Service) docs.get("Service").typed();
         assertEquals("None", svc.getSpec().getClusterIP());
@@ -260,14 +310,15 @@ class DeployArtifactsTest {
                 """.formatted(pki.serverCert(), pki.serverKey(), hash));
         String out = template().withValuesFile(values).call();
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
-        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap"),
-                docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap",
+                "ClusterRole", "ClusterRoleBinding"), docs.keySet());
         DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
         assertLeastPrivilegePod(ds, "HTTPS");
         assertEquals(List.of("--iface=ens5", "--web.listen-address=:9100", "--web.telemetry-path=/node/metrics", "--log.level=info",
                         "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml",
                         "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--attach-mode=legacy"),
+                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--kubernetes=labels",
+                        "--attach-mode=legacy"),
                 ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
 
         // The Secret's web.yml is a config the exporter accepts.
@@ -294,7 +345,7 @@ class DeployArtifactsTest {
     @Test
     void valuesSchemaRejectsBadValues() {
         for (String[] kv : new String[][]{{"port", "70000"}, {"logFormat", "xml"}, {"securityContext.privileged", "true"},
-                {"telemetryPath", "metrics"}, {"noSuchValue", "1"}}) {
+                {"telemetryPath", "metrics"}, {"noSuchValue", "1"}, {"kubernetes.mode", "pods"}, {"kubernetes.rbac", "all"}}) {
             Exception e = assertThrows(Exception.class,
                     () -> template().set(kv[0], kv[1]).call(), String.join("=", kv));
             assertTrue(e.getMessage().contains("values don't meet the specifications of the schema"), e.getMessage());
@@ -306,9 +357,10 @@ class DeployArtifactsTest {
     @Test
     void plainManifestsMatchTheSchemaAndTheChart() throws IOException {
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/ebpf-traffic-exporter.yaml"))));
-        assertEquals(Set.of("ServiceAccount", "DaemonSet", "Service"), docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "DaemonSet", "Service", "ClusterRole", "ClusterRoleBinding"), docs.keySet());
         DaemonSet plain = (DaemonSet) docs.get("DaemonSet").typed();
         assertLeastPrivilegePod(plain, "HTTP");
+        assertKubernetesMode(docs, "monitoring", "labels");
         List<K8sObjects.Doc> sm = K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/servicemonitor.yaml")));
         assertEquals(List.of("ServiceMonitor"), sm.stream().map(K8sObjects.Doc::kind).toList());
 
@@ -319,6 +371,9 @@ class DeployArtifactsTest {
         assertEquals(a.getResources(), b.getResources());
         assertEquals(a.getLivenessProbe(), b.getLivenessProbe());
         assertEquals(a.getReadinessProbe(), b.getReadinessProbe());
+        assertEquals(a.getEnv(), b.getEnv());
+        assertEquals(plain.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken(),
+                chart.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken());
     }
 
     // --- Docker ---

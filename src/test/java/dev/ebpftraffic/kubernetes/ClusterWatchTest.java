@@ -2,6 +2,7 @@ package dev.ebpftraffic.kubernetes;
 
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.Peer;
+import dev.ebpftraffic.testing.MockApiServer;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.Config;

@@ -1,4 +1,4 @@
-package dev.ebpftraffic.kubernetes;
+package dev.ebpftraffic.testing;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;

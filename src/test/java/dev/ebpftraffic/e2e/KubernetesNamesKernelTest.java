@@ -236,6 +236,34 @@ class KubernetesNamesKernelTest {
         }
     }
 
+    /**
+     * The client library (fabric8, its model and Jackson) costs nothing when the mode is off: none
+     * of its classes is loaded. With the mode on they are (so the check can fail).
+     */
+    @Test
+    void theClientLibraryIsLoadedOnlyWithTheMode() throws IOException {
+        Map<String, Long> loaded = new TreeMap<>();
+        for (String mode : List.of("off", "labels")) {
+            Path log = tmp.resolve("classes-" + mode + ".txt");
+            List<String> args = new java.util.ArrayList<>(List.of("--iface", net.ifB, "--addr", ExporterProcess.LISTEN,
+                    "--workloads", "off", "--kubernetes", mode));
+            if (!mode.equals("off")) {
+                args.addAll(List.of("--kubernetes.kubeconfig", kubeconfig(MockApiServer.freePort()).toString()));
+            }
+            try (ExporterProcess e = ExporterProcess.start(net.b, ExporterProcess.PORT,
+                    Map.of("JAVA_TOOL_OPTIONS", "-Xlog:class+load=info:file=" + log), "k8s-classes-" + mode, List.of(),
+                    args.toArray(new String[0]))) {
+                e.awaitAttached(Duration.ofSeconds(60));
+                e.scrape();
+                e.stop();
+            }
+            loaded.put(mode, Files.readAllLines(log).stream()
+                    .filter(l -> l.contains(" io.fabric8.") || l.contains(" tools.jackson.")).count());
+        }
+        assertEquals(0, loaded.get("off"), "fabric8 or Jackson classes loaded with --kubernetes off: " + loaded);
+        assertTrue(loaded.get("labels") > 100, loaded.toString());
+    }
+
     static void sleep(long ms) {
         try {
             Thread.sleep(ms);

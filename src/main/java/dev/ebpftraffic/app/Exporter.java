@@ -290,7 +290,16 @@ public final class Exporter implements AutoCloseable {
         }
         resources.add(attachment);
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
-        collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
+        dev.ebpftraffic.workload.WorkloadAggregator workloads =
+                new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path);
+        dev.ebpftraffic.kubernetes.ClusterNames names = clusterNames;
+        if (names != null) { // a pod's containers are named after the pod's namespace and owning workload
+            workloads.podNames(uid -> {
+                dev.ebpftraffic.kubernetes.ClusterNames.PodName p = names.pod(uid);
+                return p == null ? null : new String[] {p.namespace() + "/" + p.workload().workload(), p.workload().kind()};
+            });
+        }
+        collector.setWorkloads(workloads);
         Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint());
     }
 

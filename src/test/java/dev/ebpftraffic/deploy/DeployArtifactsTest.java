@@ -189,7 +189,7 @@ class DeployArtifactsTest {
         assertEquals("/-/ready", c.getReadinessProbe().getHttpGet().getPath());
         assertEquals(scheme, c.getLivenessProbe().getHttpGet().getScheme());
         assertEquals(scheme, c.getReadinessProbe().getHttpGet().getScheme());
-        assertEquals("96Mi", c.getResources().getRequests().get("memory").toString());
+        assertEquals("160Mi", c.getResources().getRequests().get("memory").toString());
         assertEquals("384Mi", c.getResources().getLimits().get("memory").toString());
         assertEquals("metrics", c.getPorts().getFirst().getName());
         // The args are flags the exporter accepts.

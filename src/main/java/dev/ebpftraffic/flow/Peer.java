@@ -13,6 +13,17 @@ public record Peer(String namespace, String workload, String kind) {
     public static final Peer EXTERNAL = new Peer("", "", EXTERNAL_KIND);
     public static final Peer UNKNOWN = new Peer("", "", UNKNOWN_KIND);
 
+    /**
+     * What the live view shows for an end: its address label, or, where --kubernetes aggregate left
+     * that empty, "namespace/workload" (a node: its name).
+     */
+    public static String shown(String address, Peer peer) {
+        if (!address.isEmpty() || peer == null) {
+            return address;
+        }
+        return peer.namespace().isEmpty() ? peer.workload() : peer.namespace() + "/" + peer.workload();
+    }
+
     /** Whether the address belongs to the cluster (a pod, service or node). */
     public boolean inCluster() {
         return this != EXTERNAL && this != UNKNOWN && !kind.equals(EXTERNAL_KIND) && !kind.equals(UNKNOWN_KIND);

@@ -412,7 +412,7 @@ class DeployArtifactsTest {
         // A runtime, not a JDK: no compiler, no jmods, and java.desktop is left out.
         assertFalse(Files.exists(dist.resolve("opt/java/bin/javac")));
         String modules = Cmd.run(dist.resolve("opt/java/bin/java").toString(), "--list-modules").ok().stdout();
-        assertEquals(List.of("java.base", "java.logging", "java.net.http", "jdk.httpserver", "jdk.unsupported"),
+        assertEquals(List.of("java.base", "java.logging", "java.net.http", "java.xml", "jdk.httpserver", "jdk.unsupported"),
                 modules.lines().map(l -> l.replaceAll("@.*", "")).sorted().toList());
         String cmd = lines.stream().filter(l -> l.startsWith("CMD ")).findFirst().orElseThrow();
         List<String> cmdArgs = new ArrayList<>();
@@ -421,6 +421,13 @@ class DeployArtifactsTest {
             cmdArgs.add(m.group(1));
         }
         Options.parse(cmdArgs.toArray(new String[0]));
+
+        // --kubernetes on that runtime: the client library links (java.xml) and parses what the informers read.
+        Cmd.Result k8s = Cmd.run(List.of(dist.resolve("opt/java/bin/java").toString(), "-cp",
+                ROOT.resolve("target/ebpf-traffic-exporter.jar") + ":" + ROOT.resolve("target/test-classes"),
+                "dev.ebpftraffic.kubernetes.RuntimeCheck"));
+        assertEquals(0, k8s.exitCode(), k8s.stdout() + k8s.stderr());
+        assertEquals("ok [10.0.0.1] ReplicaSet r j", k8s.stdout().strip());
 
         // The entrypoint starts the jlinked runtime from EBPF_EXPORTER_JAVA_HOME, as in the image.
         Cmd.Result v = Cmd.run(List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + dist.resolve(javaHome.substring(1)),

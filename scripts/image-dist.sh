@@ -8,9 +8,12 @@
 #
 # The modules are what `jdeps --print-module-deps` reports for the jar, less java.desktop: only
 # SnakeYAML's bean introspection (java.beans) needs it, and the exporter parses YAML into nodes.
-# Leaving it out saves about 20 MB; the container test loads a config file through it.
+# Leaving it out saves about 20 MB; the container test loads a config file through it. java.xml is
+# for --kubernetes: Jackson's databind (the Kubernetes client's JSON) links org.w3c.dom when it
+# starts; java.sql (jdeps lists it for fabric8's java.sql.Date support) is not needed to list and
+# watch pods, replica sets, jobs, services and nodes (DeployArtifactsTest runs that on this runtime).
 set -eu
-MODULES=java.base,java.logging,java.net.http,jdk.httpserver,jdk.unsupported
+MODULES=java.base,java.logging,java.net.http,java.xml,jdk.httpserver,jdk.unsupported
 
 [ $# -eq 1 ] || { echo "usage: $0 DEST" >&2; exit 2; }
 dest=$1

@@ -67,6 +67,7 @@ public final class Exporter implements AutoCloseable {
     private Persistence persistence; // null: restarts start from 0
     private ReverseDnsOptions reverseDns = ReverseDnsOptions.defaults();
     private volatile boolean started;
+    private volatile dev.ebpftraffic.kubernetes.ClusterNames clusterNames; // null: --kubernetes off
 
     private Exporter() {
     }
@@ -109,6 +110,9 @@ public final class Exporter implements AutoCloseable {
         Labeler labeler = config == null ? Labeler.plain() : config.labeler();
         List<GroupLabeler.Group> groups = config == null ? List.of() : config.groups();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
+        if (o.kubernetes().enabled()) {
+            labeler = startKubernetes(o.kubernetes(), labeler);
+        }
         Libbpf lib = Libbpf.load(o.libbpfPath());
         // Until the program is loaded, libbpf's messages are held back: when the load fails for want
         // of privileges they (probe warnings, the verifier's log) only repeat the one-line error, so
@@ -192,6 +196,9 @@ public final class Exporter implements AutoCloseable {
         resources.add(reader);
 
         PrometheusRegistry registry = new PrometheusRegistry();
+        if (clusterNames != null) {
+            registry.register(new dev.ebpftraffic.kubernetes.ClusterCollector(clusterNames, clusterErrors, clusterWatching));
+        }
         FlowAggregator.Settings settings = new FlowAggregator.Settings(o.maxSeries(), o.seriesTtl().toNanos(),
                 Math.min(DRAIN_IDLE.toNanos(), o.seriesTtl().toNanos() / 2),
                 FlowAggregator.Settings.defaultMaxTracked(o.maxSeries(), o.mapSize()));
@@ -214,7 +221,7 @@ public final class Exporter implements AutoCloseable {
         resources.add(live);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = !serve ? null : MetricsServer.start(o.addr(), registry, new MetricsServer.Settings(
-                o.telemetryPath(), web, this::ready, BuildInfo.current().version(), traffic, live));
+                o.telemetryPath(), web, readiness(), BuildInfo.current().version(), traffic, live));
         if (server != null) {
             resources.add(server);
             Log.info("listening on " + o.addr() + " (" + (server.isTls() ? "https" : "http") + ", metrics at "
@@ -323,7 +330,16 @@ public final class Exporter implements AutoCloseable {
         }
         resources.add(attachment);
         dev.ebpftraffic.workload.CgroupResolver resolver = new dev.ebpftraffic.workload.CgroupResolver(found, Duration.ofSeconds(1));
-        collector.setWorkloads(new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path));
+        dev.ebpftraffic.workload.WorkloadAggregator workloads =
+                new dev.ebpftraffic.workload.WorkloadAggregator(o.maxSeries(), o.seriesTtl().toNanos(), resolver::path);
+        dev.ebpftraffic.kubernetes.ClusterNames names = clusterNames;
+        if (names != null) { // a pod's containers are named after the pod's namespace and owning workload
+            workloads.podNames(uid -> {
+                dev.ebpftraffic.kubernetes.ClusterNames.PodName p = names.pod(uid);
+                return p == null ? null : new String[] {p.namespace() + "/" + p.workload().workload(), p.workload().kind()};
+            });
+        }
+        collector.setWorkloads(workloads);
         if (attachment.processes()) {
             collector.setProcesses(new dev.ebpftraffic.workload.ProcessTable(o.seriesTtl().toNanos(), resolver::path));
             if (attachment.scanError() != null) {
@@ -356,6 +372,47 @@ public final class Exporter implements AutoCloseable {
         registry.register(new ReverseDnsCollector(rdns::stats));
         Log.debug("live view host names from " + servers);
         return rdns::lookup;
+    }
+
+    private java.util.function.LongSupplier clusterErrors = () -> 0;
+    private java.util.function.Supplier<Map<dev.ebpftraffic.kubernetes.ClusterNames.Kind, Boolean>> clusterWatching = Map::of;
+
+    /**
+     * --kubernetes: the informers start now and fill the names in the background. An API server
+     * that does not answer stops nothing: pairs are counted, with kind="unknown" until the names
+     * come (ebpf_traffic_exporter_kubernetes_cache_synced, /-/ready). The client library's classes
+     * are loaded only here.
+     */
+    private Labeler startKubernetes(Options.Kubernetes k, Labeler base) {
+        dev.ebpftraffic.kubernetes.ClusterNames names = new dev.ebpftraffic.kubernetes.ClusterNames();
+        dev.ebpftraffic.kubernetes.ClusterWatch watch = dev.ebpftraffic.kubernetes.ClusterWatch.start(k.kubeconfig(), names, Log::warn);
+        resources.add(watch);
+        clusterErrors = watch::errors;
+        clusterWatching = watch::watching;
+        clusterNames = names;
+        Log.info("kubernetes: names from the API server (" + (k.kubeconfig() == null ? "in-cluster config" : k.kubeconfig())
+                + (k.nodeName() == null ? "" : ", node " + k.nodeName()) + "), " + k.mode() + " mode");
+        return new dev.ebpftraffic.kubernetes.ClusterLabeler(base, names, k.mode().equals("aggregate"));
+    }
+
+    /** /-/ready: attached, and with --kubernetes, the names listed once. */
+    private dev.ebpftraffic.web.Readiness readiness() {
+        return new dev.ebpftraffic.web.Readiness() {
+            @Override
+            public boolean getAsBoolean() {
+                dev.ebpftraffic.kubernetes.ClusterNames names = clusterNames;
+                return ready() && (names == null || names.synced());
+            }
+
+            @Override
+            public String notReadyReason() {
+                dev.ebpftraffic.kubernetes.ClusterNames names = clusterNames;
+                return ready() && names != null && !names.synced()
+                        ? "the Kubernetes names are not listed yet (is the API server reachable? see"
+                          + " ebpf_traffic_exporter_kubernetes_watch_errors_total); traffic is counted meanwhile"
+                        : null;
+            }
+        };
     }
 
     /** Every attached hook (none while closing). */

@@ -20,7 +20,22 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                       Log.Level logLevel, boolean help, boolean version,
                       String telemetryPath, String webConfigFile, Log.Format logFormat,
                       int maxSeries, Duration seriesTtl, int mapSize, String configFile, IfacePatterns ifaces,
-                      String workloads) {
+                      String workloads, Kubernetes kubernetes) {
+    /**
+     * --kubernetes: names for the cluster's addresses.
+     *
+     * @param mode       off, labels (src_/dst_ namespace, workload, kind on each pair) or aggregate (and no pod IPs)
+     * @param kubeconfig a kubeconfig file (outside a cluster), or null: in-cluster config
+     * @param nodeName   --kubernetes.node-name, else $NODE_NAME (the downward API), or null
+     */
+    public record Kubernetes(String mode, String kubeconfig, String nodeName) {
+        public static final List<String> MODES = List.of("off", "labels", "aggregate");
+
+        public boolean enabled() {
+            return !mode.equals("off");
+        }
+    }
+
     /** --workloads: per-workload and per-process attribution when possible (auto), per workload only and required (cgroup), or none (off). */
     public static final List<String> WORKLOAD_MODES = List.of("auto", "cgroup", "off");
     public static final int DEFAULT_MAX_SERIES = 10_000;
@@ -52,6 +67,11 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
               --workloads MODE        traffic per workload (the sockets' cgroup v2) and per process: auto (both
                                       when cgroup v2 is mounted and the kernel allows, else less, with one
                                       line), cgroup (per workload only, required) or off (default auto)
+              --kubernetes MODE       names for pod, service and node IPs from the Kubernetes API: off, labels
+                                      (src_/dst_ namespace, workload and kind labels on each pair) or aggregate
+                                      (the same, without the IPs of the cluster's addresses) (default off)
+              --kubernetes.kubeconfig PATH  kubeconfig to use outside a cluster (default: in-cluster config)
+              --kubernetes.node-name NAME   this node (default $NODE_NAME, from the downward API)
               --attach-mode MODE      auto (TCX links if the kernel has them, else clsact), tcx or legacy (default auto)
               --log.level LEVEL       debug, info, warn or error (default info)
               --log.format FORMAT     logfmt or json (default logfmt)
@@ -63,7 +83,8 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
     /** The exporter's flags; each takes a value. */
     private static final Set<String> VALUE_FLAGS = Set.of("--iface", "--iface-exclude", "--addr", "--attach-mode",
             "--libbpf-path", "--log.level", "--web.listen-address", "--web.telemetry-path", "--web.config.file",
-            "--log.format", "--max-series", "--series-ttl", "--map-size", "--config.file", "--workloads");
+            "--log.format", "--max-series", "--series-ttl", "--map-size", "--config.file", "--workloads",
+            "--kubernetes", "--kubernetes.kubeconfig", "--kubernetes.node-name");
 
     /** Whether name is one of the exporter's flags (all of them take a value). */
     public static boolean takesValue(String name) {
@@ -87,6 +108,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         String webConfigFile = null;
         String logFormat = "logfmt";
         String workloads = "auto";
+        String kubernetes = "off";
+        String kubeconfig = null;
+        String nodeName = null;
         Flags flags = new Flags(args, "--help");
         while (flags.next()) {
             String a = flags.arg();
@@ -122,6 +146,9 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
                 case "--map-size" -> mapSize = value;
                 case "--config.file" -> configFile = value;
                 case "--workloads" -> workloads = value;
+                case "--kubernetes" -> kubernetes = value;
+                case "--kubernetes.kubeconfig" -> kubeconfig = value;
+                case "--kubernetes.node-name" -> nodeName = value;
                 default -> throw new AssertionError(name);
             }
         }
@@ -168,7 +195,33 @@ public record Options(String iface, ListenAddress addr, AttachMode attachMode, S
         }
         return new Options(iface, listenAddress(addr), attachMode, libbpf, Log.parseLevel(level), help, version,
                 telemetryPath, webConfigFile, Log.parseFormat(logFormat),
-                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces, workloads);
+                maxSeriesN, seriesTtl, parseInt("--map-size", mapSize, 1, MAX_MAP_SIZE), configFile, ifaces, workloads,
+                kubernetes(kubernetes, kubeconfig, nodeName, System.getenv("NODE_NAME")));
+    }
+
+    static Kubernetes kubernetes(String mode, String kubeconfig, String nodeName, String nodeNameEnv) {
+        if (!Kubernetes.MODES.contains(mode)) {
+            throw new UsageException("invalid --kubernetes \"" + mode + "\": use off, labels or aggregate");
+        }
+        if (kubeconfig != null) {
+            if (mode.equals("off")) {
+                throw new UsageException("--kubernetes.kubeconfig needs --kubernetes labels or aggregate");
+            }
+            if (kubeconfig.isBlank()) {
+                throw new UsageException("invalid --kubernetes.kubeconfig \"\": give the path of a kubeconfig file, or leave"
+                        + " the flag out for the in-cluster config");
+            }
+            java.nio.file.Path p = java.nio.file.Path.of(kubeconfig);
+            if (!java.nio.file.Files.isRegularFile(p) || !java.nio.file.Files.isReadable(p)) {
+                throw new UsageException("invalid --kubernetes.kubeconfig " + kubeconfig + ": not a readable file");
+            }
+        }
+        if (nodeName != null && nodeName.isBlank()) {
+            throw new UsageException("invalid --kubernetes.node-name \"\": give the node's name, or leave the flag out"
+                    + " to read $NODE_NAME");
+        }
+        String node = nodeName != null ? nodeName : nodeNameEnv == null || nodeNameEnv.isBlank() ? null : nodeNameEnv;
+        return new Kubernetes(mode, kubeconfig, node);
     }
 
     private static int parseInt(String flag, String value, int min, int max) {

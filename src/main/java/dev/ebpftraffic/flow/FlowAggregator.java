@@ -178,11 +178,13 @@ public final class FlowAggregator {
         long bytes;
         long lastChange;
         int seen; // generation of the last read that saw it
-        final Series series;
+        Series series;
+        long labelVersion; // the labeler's version when series was chosen
 
-        KernelEntry(Series series, long now) {
+        KernelEntry(Series series, long now, long labelVersion) {
             this.series = series;
             this.lastChange = now;
+            this.labelVersion = labelVersion;
         }
     }
 
@@ -294,12 +296,13 @@ public final class FlowAggregator {
             count[k.ipv4() ? 0 : 1]++;
             KernelEntry ke = kernel.get(k);
             if (ke == null) {
-                ke = new KernelEntry(seriesFor(k, now), now);
+                long version = labeler.version();
+                ke = new KernelEntry(seriesFor(labeler.seriesKey(k, ifaceNames.apply(k.ifindex())), now), now, version);
                 ke.series.kernelRefs++;
                 kernel.put(k, ke);
             }
             ke.seen = gen;
-            observe(ke, p, b, now);
+            observe(k, ke, p, b, now);
         });
         lastKernelEntries4 = count[0];
         lastKernelEntries6 = count[1];
@@ -332,7 +335,7 @@ public final class FlowAggregator {
         }
     }
 
-    private void observe(KernelEntry ke, long p, long b, long now) {
+    private void observe(FlowKey k, KernelEntry ke, long p, long b, long now) {
         // A smaller value than last time: the kernel entry started over, all of it is new.
         long dp = p >= ke.packets ? p - ke.packets : p;
         long db = b >= ke.bytes ? b - ke.bytes : b;
@@ -340,7 +343,27 @@ public final class FlowAggregator {
         ke.bytes = b;
         if (dp != 0 || db != 0) {
             ke.lastChange = now;
+            relabel(k, ke, now);
             add(ke.series, dp, db, now);
+        }
+    }
+
+    /**
+     * When the labeler's answers changed (a pod IP now names another pod), a kernel entry's next
+     * delta goes to the series the labeler names now: names are decided per delta, at read time,
+     * and every delta still lands in exactly one series. The interface keeps the name it had.
+     */
+    private void relabel(FlowKey k, KernelEntry ke, long now) {
+        long version = labeler.version();
+        if (version == ke.labelVersion) {
+            return;
+        }
+        ke.labelVersion = version;
+        SeriesKey sk = labeler.seriesKey(k, ke.series.key.iface());
+        if (!sk.equals(ke.series.key)) {
+            ke.series.kernelRefs--;
+            ke.series = seriesFor(sk, now);
+            ke.series.kernelRefs++;
         }
     }
 
@@ -350,14 +373,13 @@ public final class FlowAggregator {
      */
     private void drain(FlowReader reader, FlowKey k, long now) {
         KernelEntry ke = kernel.get(k);
-        reader.drainFlow(k, (key, p, b) -> observe(ke, p, b, now));
+        reader.drainFlow(k, (key, p, b) -> observe(k, ke, p, b, now));
         kernel.remove(k);
         ke.series.kernelRefs--;
         drained++;
     }
 
-    private Series seriesFor(FlowKey k, long now) {
-        SeriesKey sk = labeler.seriesKey(k, ifaceNames.apply(k.ifindex()));
+    private Series seriesFor(SeriesKey sk, long now) {
         Series s = series.get(sk);
         if (s == null) {
             s = new Series(sk, now);
@@ -766,7 +788,8 @@ public final class FlowAggregator {
                 if (s == null) {
                     continue; // not in a consistent state file; its entry then counts as new
                 }
-                KernelEntry e = new KernelEntry(s, now - x.idleNanos());
+                // Version -1: the labeler is asked again at the entry's next delta (names are not saved).
+                KernelEntry e = new KernelEntry(s, now - x.idleNanos(), -1);
                 e.packets = x.packets();
                 e.bytes = x.bytes();
                 e.seen = generation;

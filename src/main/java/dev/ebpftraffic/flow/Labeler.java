@@ -8,6 +8,15 @@ public interface Labeler {
     /** The series of key, on the interface named iface (the name the key's ifindex had). */
     SeriesKey seriesKey(FlowKey key, String iface);
 
+    /**
+     * Changes whenever an answer of {@link #seriesKey} may have changed (the Kubernetes names of an
+     * address); the aggregator then asks again for each kernel entry at its next delta. A labeler
+     * whose answers never change keeps 0.
+     */
+    default long version() {
+        return 0;
+    }
+
     /** One series per address pair, ip_type from dst_ip with the built-in private ranges. */
     static Labeler plain() {
         return new Labeler() {

@@ -1,6 +1,7 @@
 package dev.ebpftraffic.live;
 
 import dev.ebpftraffic.flow.OtherKey;
+import dev.ebpftraffic.flow.Peer;
 import dev.ebpftraffic.flow.SeriesKey;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.web.LiveApi;
@@ -280,7 +281,8 @@ public final class LiveView implements LiveApi, AutoCloseable {
             @Override
             public void series(SeriesKey key, String iface, long packets, long bytes) {
                 liveKeys.add(key);
-                add(key, key.src(), key.dst(), key.direction().label(), key.ipType(), iface, false, packets, bytes);
+                add(key, Peer.shown(key.src(), key.srcPeer()), Peer.shown(key.dst(), key.dstPeer()), key.direction().label(),
+                        key.ipType(), iface, false, packets, bytes);
             }
 
             @Override

@@ -38,7 +38,13 @@ final class TrafficSnapshots {
             @Override
             public void series(SeriesKey key, FlowAggregator.Series s, long p, long b) {
                 // The streaming writer is the hot path; here labels are built per scrape.
-                point(labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src()), p, b);
+                Labels l = labels(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
+                if (key.srcPeer() != null) {
+                    l = l.merge(Labels.of("dst_kind", key.dstPeer().kind(), "dst_namespace", key.dstPeer().namespace(),
+                            "dst_workload", key.dstPeer().workload(), "src_kind", key.srcPeer().kind(),
+                            "src_namespace", key.srcPeer().namespace(), "src_workload", key.srcPeer().workload()));
+                }
+                point(l, p, b);
             }
 
             @Override

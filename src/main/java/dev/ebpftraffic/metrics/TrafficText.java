@@ -45,7 +45,7 @@ final class TrafficText {
             public void series(SeriesKey key, FlowAggregator.Series s, long packets, long bytes) {
                 byte[] l = before.get(s);
                 if (l == null) {
-                    l = labelText(key.direction().label(), key.dst(), key.iface(), key.ipType(), key.src());
+                    l = labelText(key);
                 }
                 now.put(s, l);
                 rows.add(new Row(l, packets, bytes));
@@ -58,6 +58,22 @@ final class TrafficText {
         });
         labelCache = now;
         return rows;
+    }
+
+    /** A pair's labels; with Kubernetes names (--kubernetes), the src_/dst_ namespace, workload and kind too. */
+    private static byte[] labelText(SeriesKey k) {
+        if (k.srcPeer() == null) {
+            return labelText(k.direction().label(), k.dst(), k.iface(), k.ipType(), k.src());
+        }
+        String text = "{direction=\"" + k.direction().label() + "\",dst_ip=\"" + TextLines.escape(k.dst())
+                + "\"," + peerText("dst", k.dstPeer()) + ",iface=\"" + TextLines.escape(k.iface()) + "\",ip_type=\""
+                + k.ipType() + "\",src_ip=\"" + TextLines.escape(k.src()) + "\"," + peerText("src", k.srcPeer()) + "}";
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String peerText(String side, dev.ebpftraffic.flow.Peer p) {
+        return side + "_kind=\"" + TextLines.escape(p.kind()) + "\"," + side + "_namespace=\"" + TextLines.escape(p.namespace())
+                + "\"," + side + "_workload=\"" + TextLines.escape(p.workload()) + "\"";
     }
 
     /** {direction="...",dst_ip="...",iface="...",ip_type="...",src_ip="..."}. */

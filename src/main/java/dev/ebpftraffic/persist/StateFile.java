@@ -7,6 +7,7 @@ import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.OtherKey;
+import dev.ebpftraffic.flow.Peer;
 import dev.ebpftraffic.flow.SeriesKey;
 import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.metrics.CollectorState;
@@ -68,8 +69,8 @@ import java.util.List;
 public final class StateFile {
     static final int MAGIC = 0x45544553; // "ETES"
     static final int VERSION = 4; // 2: the reader's totals and epoch; 3: what drains took of the overflow counters;
-    // 4: the per-workload series and the epoch of the last "workloads" hand-out (a version 3 file is still read)
-    static final int OLDEST = 3;
+    // 4: the per-workload series, the epoch of the last "workloads" hand-out, and the Kubernetes names
+    static final int OLDEST = 3; // a version 3 file is a version 4 file without those
 
     /** What a state file says. mapIds: the kernel ids of the pinned maps, BpfPins.MAPS order (empty: not pinned). */
     public record Contents(String bootId, List<Integer> mapIds, CollectorState state) {
@@ -270,6 +271,7 @@ public final class StateFile {
     }
 
     private static Contents decode(DataInputStream d, int version) throws IOException {
+        boolean names = version >= 4;
         String boot = d.readUTF();
         List<Integer> ids = new ArrayList<>();
         for (int i = count(d); i > 0; i--) {
@@ -277,7 +279,7 @@ public final class StateFile {
         }
         List<AggregatorState.SeriesState> series = new ArrayList<>();
         for (int i = count(d); i > 0; i--) {
-            series.add(new AggregatorState.SeriesState(seriesKey(d), d.readLong(), d.readLong(), d.readLong(), d.readLong(),
+            series.add(new AggregatorState.SeriesState(seriesKey(d, names), d.readLong(), d.readLong(), d.readLong(), d.readLong(),
                     d.readBoolean(), d.readDouble(), d.readLong(), d.readBoolean()));
         }
         List<AggregatorState.OtherState> others = new ArrayList<>();
@@ -292,7 +294,7 @@ public final class StateFile {
             if (at >= series.size()) {
                 throw new IllegalStateException("the state file is damaged (series " + at + " of " + series.size() + ")");
             }
-            SeriesKey sk = at >= 0 ? series.get(at).key() : seriesKey(d);
+            SeriesKey sk = at >= 0 ? series.get(at).key() : seriesKey(d, names);
             kernel.add(new AggregatorState.KernelState(fk, sk,
                     d.readLong(), d.readLong(), d.readLong()));
         }
@@ -376,10 +378,27 @@ public final class StateFile {
         o.writeUTF(k.src());
         o.writeUTF(k.dst());
         o.writeUTF(k.ipType());
+        o.writeBoolean(k.srcPeer() != null); // --kubernetes: the two ends' names are part of the series
+        if (k.srcPeer() != null) {
+            for (Peer p : List.of(k.srcPeer(), k.dstPeer())) {
+                o.writeUTF(p.namespace());
+                o.writeUTF(p.workload());
+                o.writeUTF(p.kind());
+            }
+        }
     }
 
-    private static SeriesKey seriesKey(DataInputStream d) throws IOException {
-        return new SeriesKey(d.readUTF(), Direction.ofCode(d.readByte()), d.readUTF(), d.readUTF(), d.readUTF());
+    private static SeriesKey seriesKey(DataInputStream d, boolean names) throws IOException {
+        String iface = d.readUTF();
+        Direction dir = Direction.ofCode(d.readByte());
+        String src = d.readUTF();
+        String dst = d.readUTF();
+        String ipType = d.readUTF();
+        if (!names || !d.readBoolean()) {
+            return new SeriesKey(iface, dir, src, dst, ipType);
+        }
+        Peer s = new Peer(d.readUTF(), d.readUTF(), d.readUTF());
+        return new SeriesKey(iface, dir, src, dst, ipType, s, new Peer(d.readUTF(), d.readUTF(), d.readUTF()));
     }
 
     private static void workloadSeries(DataOutputStream o, WorkloadAggregator.SeriesState x, boolean ages) throws IOException {

@@ -201,7 +201,8 @@ public final class MetricsServer implements AutoCloseable {
                 if (settings.ready().getAsBoolean()) {
                     text(ex, 200, "Ready\n");
                 } else {
-                    text(ex, 503, "Not ready: the BPF program is not attached\n");
+                    String why = settings.ready() instanceof Readiness r ? r.notReadyReason() : null;
+                    text(ex, 503, "Not ready: " + (why != null ? why : "the BPF program is not attached") + "\n");
                 }
             } else {
                 text(ex, 404, "Not Found\n");

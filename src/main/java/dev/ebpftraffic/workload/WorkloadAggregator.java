@@ -113,12 +113,22 @@ public final class WorkloadAggregator {
     private LiveListener live;
     /** "wl_peers" may hold entries: it is read while the live view samples, and after until drained. */
     private boolean peersToRead;
+    private volatile java.util.function.Function<String, String[]> podNames;
 
     /** paths: cgroup id to its path (CgroupResolver::path), empty when unknown. */
     public WorkloadAggregator(int maxSeries, long ttlNanos, LongFunction<Optional<String>> paths) {
         this.maxSeries = maxSeries;
         this.ttlNanos = ttlNanos;
         this.paths = paths;
+    }
+
+    /**
+     * --kubernetes: a pod UID to {workload, kind} ("namespace/owning workload" and its kind, as in
+     * the per-IP family's labels), or null while the cache does not know the pod. Asked per delta, so
+     * a pod named later has its next delta under the name; each delta still lands in one series.
+     */
+    public void podNames(java.util.function.Function<String, String[]> names) {
+        this.podNames = names;
     }
 
     /** Reads what the kernel counted since the last refresh into the series. */
@@ -219,6 +229,14 @@ public final class WorkloadAggregator {
             n.lastSeen()[0] = now;
             workload = n.workload().name();
             kind = n.workload().kind().label();
+            java.util.function.Function<String, String[]> pods = podNames;
+            if (pods != null && n.workload().kind() == Workload.Kind.KUBERNETES && n.workload().podUid() != null) {
+                String[] named = pods.apply(n.workload().podUid());
+                if (named != null) {
+                    workload = named[0];
+                    kind = named[1];
+                }
+            }
         } else {
             unresolved.add(k.cgroup());
             workload = UNRESOLVED;

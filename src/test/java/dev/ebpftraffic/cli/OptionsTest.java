@@ -118,6 +118,13 @@ class OptionsTest {
             "--config.file= | invalid --config.file \"\": give the path of a YAML file",
             "--series-ttl=99999999999h | invalid --series-ttl \"99999999999h\": too long; use at most 36500d",
             "--series-ttl=9999999999999999999s | invalid --series-ttl \"9999999999999999999s\": use a duration",
+            "--kubernetes=on | invalid --kubernetes \"on\": use off, labels or aggregate",
+            "--kubernetes | flag --kubernetes needs a value",
+            "--kubernetes.kubeconfig=/etc/hostname | --kubernetes.kubeconfig needs --kubernetes labels or aggregate",
+            "--kubernetes=labels --kubernetes.kubeconfig=/no/such/kubeconfig | invalid --kubernetes.kubeconfig /no/such/kubeconfig: not a readable file",
+            "--kubernetes=labels --kubernetes.kubeconfig=/tmp | not a readable file",
+            "--kubernetes=labels --kubernetes.kubeconfig= | invalid --kubernetes.kubeconfig \"\"",
+            "--kubernetes=labels --kubernetes.node-name= | invalid --kubernetes.node-name \"\"",
     })
     void rejects(String args, String mustMention) {
         String[] argv = args.strip().split(" ");
@@ -157,5 +164,17 @@ class OptionsTest {
         assertEquals("unknown flag --foo, see --help", unknown.getMessage());
         UsageException missing = assertThrows(UsageException.class, () -> parse("--iface"));
         assertEquals("flag --iface needs a value, see --help", missing.getMessage());
+    }
+
+    @Test
+    void kubernetesFlags() {
+        assertEquals(new Options.Kubernetes("off", null, null), Options.kubernetes("off", null, null, null));
+        assertEquals(new Options.Kubernetes("labels", null, "node-a"), Options.kubernetes("labels", null, null, "node-a"),
+                "the node name comes from $NODE_NAME (the downward API)");
+        assertEquals(new Options.Kubernetes("aggregate", "/etc/hostname", "n2"),
+                Options.kubernetes("aggregate", "/etc/hostname", "n2", "node-a"), "the flag wins over $NODE_NAME");
+        assertEquals("aggregate", parse("--kubernetes", "aggregate").kubernetes().mode());
+        assertTrue(parse("--kubernetes=labels").kubernetes().enabled());
+        assertFalse(parse().kubernetes().enabled());
     }
 }

@@ -189,7 +189,7 @@ class DeployArtifactsTest {
         assertEquals("/-/ready", c.getReadinessProbe().getHttpGet().getPath());
         assertEquals(scheme, c.getLivenessProbe().getHttpGet().getScheme());
         assertEquals(scheme, c.getReadinessProbe().getHttpGet().getScheme());
-        assertEquals("96Mi", c.getResources().getRequests().get("memory").toString());
+        assertEquals("160Mi", c.getResources().getRequests().get("memory").toString());
         assertEquals("384Mi", c.getResources().getLimits().get("memory").toString());
         assertEquals("metrics", c.getPorts().getFirst().getName());
         // The args are flags the exporter accepts.
@@ -225,17 +225,67 @@ class DeployArtifactsTest {
         }
     }
 
+    /** The least RBAC --kubernetes needs: get, list and watch on what ClusterWatch informs on, nothing more. */
+    static final List<io.fabric8.kubernetes.api.model.rbac.PolicyRule> KUBERNETES_RULES = List.of(
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("").withResources("pods", "services", "nodes")
+                    .withVerbs("get", "list", "watch").build(),
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("apps").withResources("replicasets")
+                    .withVerbs("get", "list", "watch").build(),
+            new io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder().withApiGroups("batch").withResources("jobs")
+                    .withVerbs("get", "list", "watch").build());
+
+    /**
+     * --kubernetes is on with its RBAC: the ClusterRole's rules are exactly KUBERNETES_RULES, bound to
+     * the pod's service account in namespace ns, the token mounted, NODE_NAME from the downward API.
+     */
+    static void assertKubernetesMode(Map<String, K8sObjects.Doc> docs, String ns, String mode) {
+        DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
+        var spec = ds.getSpec().getTemplate().getSpec();
+        Container c = spec.getContainers().getFirst();
+        assertTrue(c.getArgs().contains("--kubernetes=" + mode), c.getArgs().toString());
+        assertTrue(spec.getAutomountServiceAccountToken(), "the in-cluster config needs the service account token");
+        var env = c.getEnv().stream().filter(e -> e.getName().equals("NODE_NAME")).findFirst().orElseThrow();
+        assertEquals("spec.nodeName", env.getValueFrom().getFieldRef().getFieldPath());
+        var role = (io.fabric8.kubernetes.api.model.rbac.ClusterRole) docs.get("ClusterRole").typed();
+        assertEquals(KUBERNETES_RULES, role.getRules());
+        var binding = (io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding) docs.get("ClusterRoleBinding").typed();
+        assertEquals("ClusterRole", binding.getRoleRef().getKind());
+        assertEquals(role.getMetadata().getName(), binding.getRoleRef().getName());
+        var sa = (io.fabric8.kubernetes.api.model.ServiceAccount) docs.get("ServiceAccount").typed();
+        assertEquals(1, binding.getSubjects().size());
+        assertEquals("ServiceAccount", binding.getSubjects().getFirst().getKind());
+        assertEquals(sa.getMetadata().getName(), binding.getSubjects().getFirst().getName());
+        assertEquals(spec.getServiceAccountName(), sa.getMetadata().getName());
+        assertEquals(ns, binding.getSubjects().getFirst().getNamespace());
+        assertFalse(sa.getAutomountServiceAccountToken(), "other pods of the account do not get the token");
+    }
+
+    @Test
+    void chartKubernetesModeOffAndAggregate() throws IOException {
+        Map<String, K8sObjects.Doc> off = byKind(K8sObjects.parse(template().set("kubernetes.enabled", "false").call()));
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet"), off.keySet(), "no RBAC without the mode");
+        var spec = ((DaemonSet) off.get("DaemonSet").typed()).getSpec().getTemplate().getSpec();
+        assertFalse(spec.getAutomountServiceAccountToken());
+        assertTrue(spec.getContainers().getFirst().getArgs().stream().noneMatch(a -> a.startsWith("--kubernetes")));
+        assertTrue(spec.getContainers().getFirst().getEnv() == null || spec.getContainers().getFirst().getEnv().isEmpty());
+
+        Map<String, K8sObjects.Doc> agg = byKind(K8sObjects.parse(template().withNamespace("obs").set("kubernetes.mode", "aggregate").call()));
+        assertKubernetesMode(agg, "obs", "aggregate");
+        assertLeastPrivilegePod((DaemonSet) agg.get("DaemonSet").typed(), "HTTP");
+    }
+
     @Test
     void chartRendersWithDefaults() {
         String out = template().withNamespace("monitoring").call();
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
-        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet"), docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "ClusterRole", "ClusterRoleBinding"), docs.keySet());
+        assertKubernetesMode(docs, "monitoring", "labels");
         DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
         assertEquals("ete-ebpf-traffic-exporter", ds.getMetadata().getName());
         assertLeastPrivilegePod(ds, "HTTP");
         assertEquals(List.of("--iface=eth0", "--web.listen-address=:9091", "--web.telemetry-path=/metrics", "--log.level=info",
                 "--log.format=json", "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=auto"),
+                "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=auto", "--kubernetes=labels"),
                 ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
         assertEquals(null, ds.getSpec().getTemplate().getSpec().getHostPID(), "hostPID is off by default");
         assertEquals("ebpf-traffic-exporter:0.1.0", ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage());
@@ -278,14 +328,14 @@ class DeployArtifactsTest {
                 """.formatted(pki.serverCert(), pki.serverKey(), hash));
         String out = template().withValuesFile(values).call();
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(out));
-        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap"),
-                docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "Service", "DaemonSet", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap",
+                "ClusterRole", "ClusterRoleBinding"), docs.keySet());
         DaemonSet ds = (DaemonSet) docs.get("DaemonSet").typed();
         assertLeastPrivilegePod(ds, "HTTPS");
         assertEquals(List.of("--iface=ens5", "--web.listen-address=:9100", "--web.telemetry-path=/node/metrics", "--log.level=info",
                         "--log.format=json", "--web.config.file=/etc/ebpf-traffic-exporter/web/web.yml",
                         "--bpf.pin-path=/sys/fs/bpf/ete-ebpf-traffic-exporter",
-                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=cgroup",
+                        "--state.file=/var/lib/ebpf-traffic-exporter/ete-ebpf-traffic-exporter/state", "--workloads=cgroup", "--kubernetes=labels",
                         "--attach-mode=legacy"),
                 ds.getSpec().getTemplate().getSpec().getContainers().getFirst().getArgs());
         assertEquals(true, ds.getSpec().getTemplate().getSpec().getHostPID());
@@ -322,7 +372,7 @@ class DeployArtifactsTest {
     void valuesSchemaRejectsBadValues() {
         for (String[] kv : new String[][]{{"port", "70000"}, {"logFormat", "xml"}, {"securityContext.privileged", "true"},
                 {"telemetryPath", "metrics"}, {"noSuchValue", "1"}, {"workloads.mode", "process"}, {"workloads.hostCgroup", "cgroup"},
-                {"hostPID", "yes"}}) {
+                {"hostPID", "yes"}, {"kubernetes.mode", "pods"}, {"kubernetes.rbac", "all"}}) {
             Exception e = assertThrows(Exception.class,
                     () -> template().set(kv[0], kv[1]).call(), String.join("=", kv));
             assertTrue(e.getMessage().contains("values don't meet the specifications of the schema"), e.getMessage());
@@ -334,9 +384,10 @@ class DeployArtifactsTest {
     @Test
     void plainManifestsMatchTheSchemaAndTheChart() throws IOException {
         Map<String, K8sObjects.Doc> docs = byKind(K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/ebpf-traffic-exporter.yaml"))));
-        assertEquals(Set.of("ServiceAccount", "DaemonSet", "Service"), docs.keySet());
+        assertEquals(Set.of("ServiceAccount", "DaemonSet", "Service", "ClusterRole", "ClusterRoleBinding"), docs.keySet());
         DaemonSet plain = (DaemonSet) docs.get("DaemonSet").typed();
         assertLeastPrivilegePod(plain, "HTTP");
+        assertKubernetesMode(docs, "monitoring", "labels");
         List<K8sObjects.Doc> sm = K8sObjects.parse(Files.readString(DEPLOY.resolve("kubernetes/servicemonitor.yaml")));
         assertEquals(List.of("ServiceMonitor"), sm.stream().map(K8sObjects.Doc::kind).toList());
 
@@ -347,6 +398,9 @@ class DeployArtifactsTest {
         assertEquals(a.getResources(), b.getResources());
         assertEquals(a.getLivenessProbe(), b.getLivenessProbe());
         assertEquals(a.getReadinessProbe(), b.getReadinessProbe());
+        assertEquals(a.getEnv(), b.getEnv());
+        assertEquals(plain.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken(),
+                chart.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken());
     }
 
     // --- Docker ---
@@ -385,7 +439,7 @@ class DeployArtifactsTest {
         // A runtime, not a JDK: no compiler, no jmods, and java.desktop is left out.
         assertFalse(Files.exists(dist.resolve("opt/java/bin/javac")));
         String modules = Cmd.run(dist.resolve("opt/java/bin/java").toString(), "--list-modules").ok().stdout();
-        assertEquals(List.of("java.base", "java.logging", "java.net.http", "jdk.httpserver", "jdk.unsupported"),
+        assertEquals(List.of("java.base", "java.logging", "java.net.http", "java.xml", "jdk.httpserver", "jdk.unsupported"),
                 modules.lines().map(l -> l.replaceAll("@.*", "")).sorted().toList());
         String cmd = lines.stream().filter(l -> l.startsWith("CMD ")).findFirst().orElseThrow();
         List<String> cmdArgs = new ArrayList<>();
@@ -394,6 +448,13 @@ class DeployArtifactsTest {
             cmdArgs.add(m.group(1));
         }
         Options.parse(cmdArgs.toArray(new String[0]));
+
+        // --kubernetes on that runtime: the client library links (java.xml) and parses what the informers read.
+        Cmd.Result k8s = Cmd.run(List.of(dist.resolve("opt/java/bin/java").toString(), "-cp",
+                ROOT.resolve("target/ebpf-traffic-exporter.jar") + ":" + ROOT.resolve("target/test-classes"),
+                "dev.ebpftraffic.kubernetes.RuntimeCheck"));
+        assertEquals(0, k8s.exitCode(), k8s.stdout() + k8s.stderr());
+        assertEquals("ok [10.0.0.1] ReplicaSet r j", k8s.stdout().strip());
 
         // The entrypoint starts the jlinked runtime from EBPF_EXPORTER_JAVA_HOME, as in the image.
         Cmd.Result v = Cmd.run(List.of("env", "EBPF_EXPORTER_JAVA_HOME=" + dist.resolve(javaHome.substring(1)),

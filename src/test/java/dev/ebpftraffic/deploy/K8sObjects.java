@@ -30,6 +30,8 @@ public final class K8sObjects {
             "v1/Secret", io.fabric8.kubernetes.api.model.Secret.class,
             "v1/ConfigMap", io.fabric8.kubernetes.api.model.ConfigMap.class,
             "apps/v1/DaemonSet", io.fabric8.kubernetes.api.model.apps.DaemonSet.class,
+            "rbac.authorization.k8s.io/v1/ClusterRole", io.fabric8.kubernetes.api.model.rbac.ClusterRole.class,
+            "rbac.authorization.k8s.io/v1/ClusterRoleBinding", io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding.class,
             "monitoring.coreos.com/v1/ServiceMonitor", io.fabric8.openshift.api.model.monitoring.v1.ServiceMonitor.class,
             "monitoring.coreos.com/v1/PrometheusRule", io.fabric8.openshift.api.model.monitoring.v1.PrometheusRule.class);
 

@@ -32,10 +32,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class StateFileTest {
     private static final long S = 1_000_000_000L;
 
-    private static FlowAggregator aggregator() {
+    private static FlowAggregator aggregator(boolean names) {
         // A small budget, so that folds, "other" and coarse groups are part of the state.
-        return new FlowAggregator(new FlowAggregator.Settings(5, 60 * S, 30 * S, 50), Labeler.plain());
+        return new FlowAggregator(new FlowAggregator.Settings(5, 60 * S, 30 * S, 50), names ? NAMED : Labeler.plain());
     }
+
+    /** Like --kubernetes: each end has a name (two workloads by the last octet), part of the series. */
+    private static final Labeler NAMED = (k, iface) -> {
+        SeriesKey b = Labeler.plain().seriesKey(k, iface);
+        return new SeriesKey(b.iface(), b.direction(), b.src(), b.dst(), b.ipType(),
+                new dev.ebpftraffic.flow.Peer("shop", "w" + (k.src().lo() & 1), "deployment"),
+                dev.ebpftraffic.flow.Peer.EXTERNAL);
+    };
 
     /** What a scrape exports: labels -> {packets, bytes}. */
     private static Map<String, List<Long>> scrape(FlowAggregator a) {
@@ -67,11 +75,12 @@ class StateFileTest {
                 List.of(s.drained(), s.expired(), s.evicted()));
     }
 
-    @Test
-    void roundTripAndExactContinuation(@TempDir Path dir) {
+    @org.junit.jupiter.params.ParameterizedTest(name = "names={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void roundTripAndExactContinuation(boolean names, @TempDir Path dir) {
         Random rnd = new Random(7);
         FakeFlowReader reader = new FakeFlowReader(1000);
-        FlowAggregator original = aggregator();
+        FlowAggregator original = aggregator(names);
         long now = 100 * S;
         for (int i = 0; i < 6; i++) {
             traffic(reader, rnd, 4 + 2 * i);
@@ -101,8 +110,10 @@ class StateFileTest {
         assertEquals(List.of(11, 12, 13), back.mapIds());
         assertEquals(st, back.state());
 
-        FlowAggregator restored = aggregator();
+        FlowAggregator restored = aggregator(names);
         restored.restoreState(back.state().flows(), true, now);
+        assertEquals(names, back.state().flows().series().stream().allMatch(x -> x.key().srcPeer() != null),
+                "the names are saved with the series");
         assertEquals(asSets(st.flows()), asSets(restored.saveState(now)));
 
         // From here on, both see the same kernel: they must export exactly the same, scrape by scrape.
@@ -249,7 +260,7 @@ class StateFileTest {
     @Test
     void damagedOrForeignFilesAreRefusedWithAReason(@TempDir Path dir) throws IOException {
         StateFile file = new StateFile(dir.resolve("state"));
-        FlowAggregator a = aggregator();
+        FlowAggregator a = aggregator(false);
         file.write(new StateFile.Contents("b", List.of(), new CollectorState(a.saveState(0), List.of(), List.of(), null)));
         byte[] whole = Files.readAllBytes(file.path());
         Files.write(file.path(), java.util.Arrays.copyOf(whole, whole.length - 2));

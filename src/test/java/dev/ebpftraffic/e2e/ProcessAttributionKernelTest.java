@@ -311,8 +311,11 @@ class ProcessAttributionKernelTest {
                 + " && r.some(t => t.dataset.direction === 'inbound' && t.dataset.packets === '5' && t.dataset.bytes === '" + 5 * 61 + "')"
                 + " && r.every(t => t.dataset.comm === 'ete-1-" + rnd + "' && t.dataset.workload === '" + serviceName + "'); })()",
                 20_000, "the peer's two rows, exact");
-        assertEquals(Boolean.TRUE, c.eval("document.getElementById('top').hidden && document.getElementById('filters').hidden"
-                + " && !document.getElementById('processes').hidden"), "only the Processes view is shown");
+        // offsetParent is null for an element that is not rendered (its section hidden, or display: none)
+        assertEquals(Boolean.TRUE, c.eval("document.getElementById('top').offsetParent === null"
+                + " && document.getElementById('workloads').offsetParent === null"
+                + " && document.getElementById('filters').offsetParent === null"
+                + " && document.getElementById('processes').offsetParent !== null"), "only the Processes view is shown");
         assertEquals(Boolean.TRUE, c.eval("document.getElementById('api-link').pathname.endsWith('/api/v1/processes')"));
         c.eval("(() => { const e = document.getElementById('p-filter'); e.value = '" + p1.pid() + "';"
                 + " e.dispatchEvent(new Event('input', {bubbles: true})); return true; })()");
@@ -325,7 +328,7 @@ class ProcessAttributionKernelTest {
         java.nio.file.Files.write(out.resolve("processes-view.png"), png);
         assertTrue(png.length > 10_000, "a real picture");
         c.eval("document.querySelector('#views [data-view=\"pairs\"]').click(), true");
-        c.await("document.getElementById('api-link').pathname.endsWith('/api/v1/top') && !document.getElementById('top').hidden"
+        c.await("document.getElementById('api-link').pathname.endsWith('/api/v1/top') && document.getElementById('top').offsetParent !== null"
                 + " && document.getElementById('view-processes').hidden", 5000, "back to the pairs view");
         assertEquals(List.of(), c.pageErrors(), "no JavaScript or console errors");
     }

@@ -114,6 +114,16 @@ public final class Libbpf {
     }
 
     /**
+     * What a start calls after loading the object, in the order it calls them (the reader, the
+     * attach, the first scrape); the open and load calls come first, so the main thread links
+     * them itself. For {@link Native#linkAhead}.
+     */
+    public List<Native.Downcall> startupCalls() {
+        return List.of(mapFd, mapMaxEntries, numPossibleCpus, mapLookupElem, objectFindProgram, programFd, linkCreate,
+                mapLookupBatch, mapUpdateElem);
+    }
+
+    /**
      * A function of this libbpf, linked on its first call. Package-private for the test tree's
      * bindings (bpf_prog_test_run_opts, BTF reads), which the exporter never calls.
      */

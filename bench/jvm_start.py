@@ -4,7 +4,7 @@ inside the receiver namespace, as root).
 
 For each start: the time from fork to the first HTTP 200 on /metrics, and to the first scrape
 that shows both hooks attached ("ready"); the CPU the process used until ready; VmRSS after a few scrapes
-(start_rss_mb, about 3 s after the start) and once settled (idle_rss_mb, 8 s after the start); and, with --series, VmRSS and scrape time after SENDER put that many
+(start_rss_mb, about 3 s after the start) and once settled (idle_rss_mb, 7 s after the start); and, with --series, VmRSS and scrape time after SENDER put that many
 distinct IP pairs through the interface. Variants are measured in alternating, rotating order.
 
     jvm_start.py --variants FILE.json --iface IF --iterations N --port PORT --out CSV
@@ -24,7 +24,7 @@ import time
 import urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
-SETTLE_S = 8.0  # idle RSS is read this long after the start (and one scrape)
+SETTLE_S = 7.0  # idle RSS is read this long after the start (and one scrape)
 
 
 def scrape(port, timeout=5.0):

@@ -41,6 +41,26 @@ class NativeTest {
     }
 
     @Test
+    void linkingAheadLinksEachFunctionOnceAndLeavesAMissingOneToItsCall() throws Throwable {
+        AtomicInteger lookups = new AtomicInteger();
+        Native.Downcall getpid = Native.downcall(name -> {
+            lookups.incrementAndGet();
+            return Linker.nativeLinker().defaultLookup().find(name);
+        }, "getpid", FunctionDescriptor.of(JAVA_INT), n -> new IllegalStateException("no " + n));
+        Native.Downcall missing = Native.downcall(name -> java.util.Optional.<MemorySegment>empty(), "no_such_function",
+                FunctionDescriptor.of(JAVA_INT), n -> new IllegalStateException("the library has no " + n));
+        Thread t = Native.linkAhead("link-ahead-test", java.util.List.of(missing, getpid));
+        t.join(30_000);
+        assertFalse(t.isAlive());
+        assertTrue(t.isDaemon(), "a start that fails early must not wait for it");
+        assertEquals(1, lookups.get(), "linked ahead, past the missing function");
+        assertEquals(ProcessHandle.current().pid(), Native.callInt(() -> (int) getpid.get().invokeExact()));
+        assertEquals(1, lookups.get(), "the call uses the handle linked ahead");
+        IllegalStateException e = assertThrows(IllegalStateException.class, missing::get);
+        assertEquals("the library has no no_such_function", e.getMessage());
+    }
+
+    @Test
     void libcCallsReturnMinusErrno() {
         assertEquals(-Errno.EBADF, (int) Libc.write(-1, MemorySegment.NULL, 0));
         assertEquals("Bad file descriptor", Libc.strerror(Errno.EBADF));

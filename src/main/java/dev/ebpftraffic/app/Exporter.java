@@ -91,15 +91,12 @@ public final class Exporter implements AutoCloseable {
     }
 
     private void doStart(Options o, boolean serve) {
-        // Start-up links some twenty native functions; a second thread links the later ones meanwhile.
-        dev.ebpftraffic.sys.Native.linkAhead("link-ahead-libc", Libc.startupCalls());
         // First, before anything touches the kernel: a bad config or web config is a one-line error.
         TrafficConfig config = o.configFile() == null ? null : TrafficConfig.load(Path.of(o.configFile()));
         Labeler labeler = config == null ? Labeler.plain() : config.labeler();
         List<GroupLabeler.Group> groups = config == null ? List.of() : config.groups();
         WebConfig web = o.webConfigFile() == null ? WebConfig.none() : WebConfig.load(Path.of(o.webConfigFile()));
         Libbpf lib = Libbpf.load(o.libbpfPath());
-        dev.ebpftraffic.sys.Native.linkAhead("link-ahead-libbpf", lib.startupCalls());
         // Until the program is loaded, libbpf's messages are held back: when the load fails for want
         // of privileges they (probe warnings, the verifier's log) only repeat the one-line error, so
         // they go to debug; otherwise they are logged as libbpf meant them.

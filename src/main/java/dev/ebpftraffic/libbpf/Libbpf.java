@@ -114,9 +114,8 @@ public final class Libbpf {
     }
 
     /**
-     * What a start calls after loading the object, in the order it calls them (the reader, the
-     * attach, the first scrape); the open and load calls come first, so the main thread links
-     * them itself. For {@link Native#linkAhead}.
+     * What a start calls after loading the object (the reader, the attach, the first scrape), beyond
+     * what the AOT training run reaches by itself (open, size). For the training run.
      */
     public List<Native.Downcall> startupCalls() {
         return List.of(mapFd, mapMaxEntries, numPossibleCpus, mapLookupElem, objectFindProgram, programFd, linkCreate,

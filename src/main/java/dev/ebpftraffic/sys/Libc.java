@@ -45,9 +45,8 @@ public final class Libc {
     }
 
     /**
-     * What a start calls, in the order it calls them: the interface check, the attach's netlink
-     * socket and pipe, and what the first scrape (membarrier) and the link watcher (poll, read)
-     * call. For {@link Native#linkAhead}.
+     * What a start calls: the interface check, the attach's netlink socket and pipe, and what the
+     * first scrape (membarrier) and the link watcher (poll, read) call. For the AOT training run.
      */
     public static java.util.List<Native.Downcall> startupCalls() {
         return java.util.List.of(IF_NAMETOINDEX, PIPE2, SOCKET, BIND, SEND, RECV, SYSCALL, POLL, READ);

@@ -59,8 +59,8 @@ public final class Native {
         }
 
         /**
-         * Links now, if not yet (for a thread that links ahead of the calls: see {@link #linkAhead}).
-         * A failure is left for the call itself to report.
+         * Links now, if not yet (the AOT cache's training run links what a start links, so that the
+         * cache holds the classes linking loads). A failure is left for the call itself to report.
          */
         public void link() {
             try {
@@ -84,25 +84,6 @@ public final class Native {
     public static Downcall downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor,
                                     Function<String, RuntimeException> missing, Linker.Option... options) {
         return new Downcall(lookup, name, descriptor, missing, options);
-    }
-
-    /**
-     * Links the given functions on a daemon thread, in order, and returns at once. Linking a
-     * function spins classes and costs milliseconds of CPU (tens for the first one), and the
-     * start-up path calls some twenty of them one after the other: a second thread linking the
-     * ones it needs later overlaps that work with the main thread's (dlopen, the kernel's load,
-     * the HTTP server). The calls themselves still happen on their own threads, in their order;
-     * a call that finds its function being linked waits for it.
-     */
-    public static Thread linkAhead(String name, Iterable<Downcall> functions) {
-        Thread t = new Thread(() -> {
-            for (Downcall d : functions) {
-                d.link();
-            }
-        }, name);
-        t.setDaemon(true);
-        t.start();
-        return t;
     }
 
     /** A function of the C library, linked on first use. */

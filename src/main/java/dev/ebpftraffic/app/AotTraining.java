@@ -47,7 +47,7 @@ final class AotTraining {
     static final List<String> START_PATH = List.of(
             "cli.PersistOptions", "iface.IfaceNames", "sys.Libc", "sys.Libc$WithErrno", "sys.Native$LongCall",
             "bpf.IpGroups", "bpf.BpfFlowReader", "bpf.BpfFlowReader$RawSink", "bpf.OverflowSlot", "flow.FlowValue",
-            "metrics.MapMemoryCollector", "workload.Cgroup2Mount", "iface.AttachManager", "iface.AttachManager$Programs",
+            "metrics.MapMemoryCollector", "iface.AttachManager", "iface.AttachManager$Programs",
             "iface.AttachManager$Retire", "iface.AttachManager$Attached", "iface.Netlink", "sys.NetlinkDump",
             "sys.NetlinkDump$Message", "iface.Link", "iface.LinkType", "iface.LinkType$Kind", "bpf.TcAttachment",
             "bpf.TcAttachment$Point", "bpf.TcAttachment$Hook");

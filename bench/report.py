@@ -761,10 +761,10 @@ W("")
 W("- Kernel: what is left above the floor rows is a few ns of parsing; the floor itself is the per-CPU hash's "
   "jhash and key compare. Going below it needs a different structure (e.g. a small per-CPU direct-mapped cache "
   "in front of the hash), which makes exact, monotonic reads from userspace much harder; not worth it at these figures.")
-W("- JVM start-up: with the AOT cache the start path's classes load at once when the JVM starts (AOT class "
-  "linking), so the class-load timeline above no longer shows the steps; bench/JVM.md times them: the JVM itself "
+W("- JVM start-up: classes in the AOT cache load at once when the JVM starts (AOT class linking), so the "
+  "class-load timeline above marks a step only where its class comes from the jar; bench/JVM.md times the steps: the JVM itself "
   "(about 0.15 s), then some twenty FFM links of 10-25 ms each (linking spins classes no AOT cache holds; a second "
-  "thread linking ahead gained nothing on two busy CPUs), 50 ms in the kernel (maps, verifier), the HTTP server, "
+  "thread linking ahead, or training the cache on more classes, gained nothing on two busy CPUs), 50 ms in the kernel (maps, verifier), the HTTP server, "
   "the attach. Fewer distinct native signatures, or a JDK that caches the linkers' classes, are what is left.")
 W("- Throughput: where a target is inconclusive, its confidence interval straddles it: more rounds (`TPUT_SECONDS`, default 180) or a quieter machine narrow it.")
 W("")

@@ -39,19 +39,6 @@ import java.util.Map;
 final class AotTraining {
     static final String FLAG = "--aot-train";
 
-    /**
-     * Classes of a real start that the training cannot run (loading, attaching, netlink): loaded
-     * here without being run, so that the cache holds them parsed, verified and linked. A renamed
-     * class fails the training (and so `make build`) until this list follows.
-     */
-    static final List<String> START_PATH = List.of(
-            "cli.PersistOptions", "iface.IfaceNames", "sys.Libc", "sys.Libc$WithErrno", "sys.Native$LongCall",
-            "bpf.IpGroups", "bpf.BpfFlowReader", "bpf.BpfFlowReader$RawSink", "bpf.OverflowSlot", "flow.FlowValue",
-            "metrics.MapMemoryCollector", "iface.AttachManager", "iface.AttachManager$Programs",
-            "iface.AttachManager$Retire", "iface.AttachManager$Attached", "iface.Netlink", "sys.NetlinkDump",
-            "sys.NetlinkDump$Message", "iface.Link", "iface.LinkType", "iface.LinkType$Kind", "bpf.TcAttachment",
-            "bpf.TcAttachment$Point", "bpf.TcAttachment$Hook");
-
     private AotTraining() {
     }
 
@@ -62,19 +49,8 @@ final class AotTraining {
             port = probe.getLocalPort();
         }
         Options o = Options.parse(new String[] {"--iface", "lo", "--addr", "127.0.0.1:" + port});
-        for (String name : START_PATH) {
-            try {
-                Class.forName("dev.ebpftraffic." + name, false, AotTraining.class.getClassLoader());
-            } catch (ClassNotFoundException e) {
-                System.err.println("aot training: no class dev.ebpftraffic." + name + " (update AotTraining.START_PATH)");
-                return 1;
-            }
-        }
         try {
             Libbpf lib = Libbpf.load(o.libbpfPath());
-            // The classes that linking loads (the spun ones are made again at run time).
-            lib.startupCalls().forEach(dev.ebpftraffic.sys.Native.Downcall::link);
-            dev.ebpftraffic.sys.Libc.startupCalls().forEach(dev.ebpftraffic.sys.Native.Downcall::link);
             try (BpfObject obj = BpfObject.openEmbedded(lib)) {
                 obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             }

@@ -114,15 +114,6 @@ public final class Libbpf {
     }
 
     /**
-     * What a start calls after loading the object (the reader, the attach, the first scrape), beyond
-     * what the AOT training run reaches by itself (open, size). For the training run.
-     */
-    public List<Native.Downcall> startupCalls() {
-        return List.of(mapFd, mapMaxEntries, numPossibleCpus, mapLookupElem, objectFindProgram, programFd, linkCreate,
-                mapLookupBatch, mapUpdateElem);
-    }
-
-    /**
      * A function of this libbpf, linked on its first call. Package-private for the test tree's
      * bindings (bpf_prog_test_run_opts, BTF reads), which the exporter never calls.
      */

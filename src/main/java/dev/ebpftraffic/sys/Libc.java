@@ -44,14 +44,6 @@ public final class Libc {
     private Libc() {
     }
 
-    /**
-     * What a start calls: the interface check, the attach's netlink socket and pipe, and what the
-     * first scrape (membarrier) and the link watcher (poll, read) call. For the AOT training run.
-     */
-    public static java.util.List<Native.Downcall> startupCalls() {
-        return java.util.List.of(IF_NAMETOINDEX, PIPE2, SOCKET, BIND, SEND, RECV, SYSCALL, POLL, READ);
-    }
-
     private static Native.Downcall errnoCall(String name, FunctionDescriptor fd) {
         return Native.libc(name, fd, Native.ERRNO_OPTION);
     }

@@ -58,18 +58,6 @@ public final class Native {
             return h;
         }
 
-        /**
-         * Links now, if not yet (the AOT cache's training run links what a start links, so that the
-         * cache holds the classes linking loads). A failure is left for the call itself to report.
-         */
-        public void link() {
-            try {
-                get();
-            } catch (RuntimeException e) {
-                // the real call throws it again, with its context
-            }
-        }
-
         /** Whether the library has the symbol (without linking it). */
         public boolean present() {
             return handle != null || lookup.find(name).isPresent();

@@ -41,25 +41,6 @@ class NativeTest {
     }
 
     @Test
-    void linkLinksOnceAndLeavesAMissingFunctionToItsCall() throws Throwable {
-        AtomicInteger lookups = new AtomicInteger();
-        Native.Downcall getpid = Native.downcall(name -> {
-            lookups.incrementAndGet();
-            return Linker.nativeLinker().defaultLookup().find(name);
-        }, "getpid", FunctionDescriptor.of(JAVA_INT), n -> new IllegalStateException("no " + n));
-        Native.Downcall missing = Native.downcall(name -> java.util.Optional.<MemorySegment>empty(), "no_such_function",
-                FunctionDescriptor.of(JAVA_INT), n -> new IllegalStateException("the library has no " + n));
-        missing.link(); // no exception: the call reports it
-        getpid.link();
-        getpid.link();
-        assertEquals(1, lookups.get(), "linked once");
-        assertEquals(ProcessHandle.current().pid(), Native.callInt(() -> (int) getpid.get().invokeExact()));
-        assertEquals(1, lookups.get(), "the call uses the handle linked before");
-        IllegalStateException e = assertThrows(IllegalStateException.class, missing::get);
-        assertEquals("the library has no no_such_function", e.getMessage());
-    }
-
-    @Test
     void libcCallsReturnMinusErrno() {
         assertEquals(-Errno.EBADF, (int) Libc.write(-1, MemorySegment.NULL, 0));
         assertEquals("Bad file descriptor", Libc.strerror(Errno.EBADF));

@@ -23,6 +23,9 @@ BEFORE_FLAGS=(-XX:+UseSerialGC -Xms8m -Xmx256m -XX:MaxNewSize=16m -XX:MinHeapFre
               -Xss512k -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError --enable-native-access=ALL-UNNAMED)
 [ -s "$ROOT/target/ebpf-traffic-exporter.aot" ] || { log "no AOT cache: run make build"; exit 1; }
 
+# Start-up is a race between threads (main, linking ahead, the compiler): on a shared machine the
+# starts get most of the CPU, as throughput.sh does for its runs (cgroup v1 cpu.shares).
+bench_cpu_priority "${JVM_CPU_SHARES:-10240}"
 bench_ns_setup
 
 json_cmd() { # name, then argv

@@ -3,8 +3,8 @@
 inside the receiver namespace, as root).
 
 For each start: the time from fork to the first HTTP 200 on /metrics, and to the first scrape
-that shows both hooks attached ("ready"); the CPU the process used until ready; VmRSS once idle
-(after a few scrapes); and, with --series, VmRSS and scrape time after SENDER put that many
+that shows both hooks attached ("ready"); the CPU the process used until ready; VmRSS after a few scrapes
+(start_rss_mb, about 3 s after the start) and once settled (idle_rss_mb, 7 s after the start); and, with --series, VmRSS and scrape time after SENDER put that many
 distinct IP pairs through the interface. Variants are measured in alternating, rotating order.
 
     jvm_start.py --variants FILE.json --iface IF --iterations N --port PORT --out CSV
@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
+SETTLE_S = 7.0  # idle RSS is read this long after the start (and one scrape)
 
 
 def scrape(port, timeout=5.0):
@@ -82,6 +83,13 @@ def one_start(variant, iface, port, series, sender):
             time.sleep(0.5)
             scrape(port)
         time.sleep(1.0)
+        row["start_rss_mb"] = round(rss_kb(p.pid) / 1024, 1)
+        # Settled: the JVM frees the compiler's start-up arenas on a 5 s timer (ChunkPoolCleaner)
+        # and the launcher's trim returns them within a second; until then RSS still holds the
+        # start-up's transient memory, which a long-running exporter does not.
+        time.sleep(max(0.0, t0 + SETTLE_S - time.monotonic()))
+        scrape(port)
+        time.sleep(0.5)
         row["idle_rss_mb"] = round(rss_kb(p.pid) / 1024, 1)
         if series:
             subprocess.run(shlex.split(sender), check=True, stdout=subprocess.DEVNULL)
@@ -122,7 +130,7 @@ def main():
     if a.series:
         wanted = set(a.series_variants.split(","))
         variants = [v for v in variants if v["name"] in wanted]
-    fields = ["iteration", "order", "variant", "first_scrape_s", "ready_s", "start_cpu_s", "idle_rss_mb",
+    fields = ["iteration", "order", "variant", "first_scrape_s", "ready_s", "start_cpu_s", "start_rss_mb", "idle_rss_mb",
               "series", "scrape_10k_s", "scrape_bytes", "series_rss_mb"]
     port = a.port
     with open(a.out, "w", newline="") as f:

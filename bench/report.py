@@ -399,6 +399,7 @@ if jv:
         t = [r for r in jv if r["variant"] == v]
         jvm[v] = dict(first=med([float(r["first_scrape_s"]) for r in t]), ready=med([float(r["ready_s"]) for r in t]),
                       cpu=med([float(r["start_cpu_s"]) for r in t]), rss=med([float(r["idle_rss_mb"]) for r in t]),
+                      start_rss=med([float(r["start_rss_mb"]) for r in t if r.get("start_rss_mb")]),
                       firsts=[float(r["first_scrape_s"]) for r in t], rsss=[float(r["idle_rss_mb"]) for r in t], n=len(t))
     # ratios per iteration against the launcher (same iteration = side by side)
     for v in variants:
@@ -769,14 +770,16 @@ if jvm:
     W("## 4. The JVM's own cost")
     W("")
     W("bench/jvm.sh runs bench/jvm_start.py inside the receiver namespace: per start, the time from fork to the first "
-      "HTTP 200 on /metrics and to the first scrape that shows both hooks attached, the CPU used until then, and VmRSS "
-      "after three scrapes and a second of idling. Variants alternate (rotating, reversed every other iteration). "
+      "HTTP 200 on /metrics and to the first scrape that shows both hooks attached, the CPU used until then, VmRSS "
+      "after three scrapes and a second of idling (about 3 s after the start), and idle RSS: VmRSS 7 s after the start "
+      "and one more scrape, once the JVM has freed the compiler's start-up arenas (a 5 s timer) and the launcher's "
+      "trim has returned them. Variants alternate (rotating, reversed every other iteration). "
       "Launcher flags: `" + open(os.path.join(RES, "launcher_flags.txt")).read().strip() + "`.")
     W("")
-    W("| variant | first scrape (median s) | vs launcher, same iteration | attached (s) | CPU to start (s) | idle RSS (MB) | starts |")
-    W("| --- | --- | --- | --- | --- | --- | --- |")
+    W("| variant | first scrape (median s) | vs launcher, same iteration | attached (s) | CPU to start (s) | RSS at 3 s (MB) | idle RSS (MB) | starts |")
+    W("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for v, x in jvm.items():
-        W(f"| {v} | **{f(x['first'], 3)}** | {f(100 * x['first_ratio'])}% | {f(x['ready'], 3)} | {f(x['cpu'], 2)} | **{f(x['rss'])}** | {x['n']} |")
+        W(f"| {v} | **{f(x['first'], 3)}** | {f(100 * x['first_ratio'])}% | {f(x['ready'], 3)} | {f(x['cpu'], 2)} | {f(x['start_rss'])} | **{f(x['rss'])}** | {x['n']} |")
     W("")
     W("Variants: `launcher` is ./ebpf-traffic-exporter as `make build` makes it: the flags above, the AOT cache "
       "trained by `make build` (`-XX:AOTCache`, JDK 25) and `MALLOC_ARENA_MAX=2`; `launcher-before` is the launcher "
@@ -848,9 +851,11 @@ W("")
 W("- Kernel: what is left above the floor rows is a few ns of parsing; the floor itself is the per-CPU hash's "
   "jhash and key compare. Going below it needs a different structure (e.g. a small per-CPU direct-mapped cache "
   "in front of the hash), which makes exact, monotonic reads from userspace much harder; not worth it at these figures.")
-W("- JVM start-up: the timeline shows the FFM binding (all libbpf downcall handles made eagerly, between `Libbpf` "
-  "and `BpfObject`) and the first scrape's class loading as the big items. Binding handles lazily (only the ~10 "
-  "needed to start), and an AOT cache made at install time (see section 4), are the cheap wins.")
+W("- JVM start-up: classes in the AOT cache load at once when the JVM starts (AOT class linking), so the "
+  "class-load timeline above marks a step only where its class comes from the jar; bench/JVM.md times the steps: the JVM itself "
+  "(about 0.15 s), then some twenty FFM links of 10-25 ms each (linking spins classes no AOT cache holds; a second "
+  "thread linking ahead, or training the cache on more classes, gained nothing on two busy CPUs), 50 ms in the kernel (maps, verifier), the HTTP server, "
+  "the attach. Fewer distinct native signatures, or a JDK that caches the linkers' classes, are what is left.")
 W("- Throughput: where a target is inconclusive, its confidence interval straddles it: more rounds (`TPUT_SECONDS`, default 180) or a quieter machine narrow it.")
 W("")
 W("## How to reproduce")

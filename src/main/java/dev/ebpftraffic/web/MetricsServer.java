@@ -12,6 +12,7 @@ import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 import java.io.BufferedOutputStream;
@@ -90,6 +91,8 @@ public final class MetricsServer implements AutoCloseable {
     private final MetricsHandler metrics;
     /** The client library's formats, configured as its MetricsHandler's (same properties). */
     private final ExpositionFormats formats = ExpositionFormats.init(PrometheusProperties.get());
+    /** The text format of the other families without the library's cost per scrape (one per writer the library gives). */
+    private final java.util.Map<PrometheusTextFormatWriter, TextFamilies> textFamilies = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final PrometheusRegistry registry;
 
@@ -244,8 +247,15 @@ public final class MetricsServer implements AutoCloseable {
         try (OutputStream raw = ex.getResponseBody();
              OutputStream out = gzip ? new GZIPOutputStream(raw, 1 << 16) : new BufferedOutputStream(raw, 1 << 16)) {
             streaming.write(out, openMetrics);
-            writer.write(out, registry.scrape(name -> !streaming.owns(name)));
+            MetricSnapshots rest = registry.scrape(name -> !streaming.owns(name));
+            if (openMetrics || !(writer instanceof PrometheusTextFormatWriter text) || !textFamilies(text).write(out, rest)) {
+                writer.write(out, rest);
+            }
         }
+    }
+
+    private TextFamilies textFamilies(PrometheusTextFormatWriter writer) {
+        return textFamilies.computeIfAbsent(writer, TextFamilies::new);
     }
 
     /** Whether the request's Accept-Encoding names gzip (the metrics and the JSON API both ask). */

@@ -231,7 +231,7 @@ class StateFileTest {
         original.refresh(kernel, now); // counted, not yet scraped
         dev.ebpftraffic.workload.WorkloadAggregator.State ws = original.saveState(now);
         assertFalse(ws.others().isEmpty(), "the budget sent nothing to \"other\": the test would not cover it");
-        CollectorState st = new CollectorState(aggregator().saveState(now), List.of(), List.of(),
+        CollectorState st = new CollectorState(aggregator(false).saveState(now), List.of(), List.of(),
                 new dev.ebpftraffic.flow.ReaderState(41, List.of(), List.of(), 39), ws);
         StateFile file = new StateFile(dir.resolve("state"));
         file.write(new StateFile.Contents("boot-1", List.of(1, 2), st));

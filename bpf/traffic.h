@@ -149,7 +149,9 @@ struct ip_group_key {
  * the epoch left it, before it comes back). 2 x 32 x (32 + 56) bytes = 5.5 KiB per possible CPU.
  */
 #define HOT_SLOTS 32
+#ifndef HOT_AFTER /* bench/hot_ab.sh builds a variant that never uses the hot slots */
 #define HOT_AFTER 1024 /* packets in an entry's epoch (one read, 5 s) before it takes a hot slot */
+#endif
 
 /*
  * Key of "workloads": packets sent or received by a local socket, per the socket's cgroup v2 id

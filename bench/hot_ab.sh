@@ -23,10 +23,10 @@ for p in empty floor shared; do
 done
 JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
 CP=$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar
-V=(before hot nohot)
+V=(${HOT_AB_VARIANTS:-before hot nohot})
 for i in $(seq "$PAIRS"); do
-    for k in 0 1 2; do
-        which=${V[$(( (k + i) % 3 ))]}
+    for k in $(seq 0 $(( ${#V[@]} - 1 ))); do
+        which=${V[$(( (k + i) % ${#V[@]} ))]}
         cp=$CP; [ "$which" != hot ] && cp=$B/$which:$CP
         echo "[hot_ab $(date +%T)] round $i: $which" >&2
         "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$cp" \

@@ -11,7 +11,7 @@ added = {v: {c: [] for c in cases} for v in variants}
 cont = {v: {} for v in variants}
 for v in variants:
     for d in sorted(glob.glob(os.path.join(root, v + "-*"))):
-        rows = list(csv.DictReader(open(os.path.join(d, "kernel_cost.csv"))))
+        rows = list(csv.DictReader(open(os.path.join(d, "kernel_repeat.csv"))))
         for r in rows:
             if r["case"] in added[v]:
                 added[v][r["case"]].append(int(r["prog_ns"]) - int(r["empty_ns"]))

@@ -157,7 +157,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 obj.hasMap(BpfObject.MAP_FLOWS_FULL) ? obj.mapFd(BpfObject.MAP_FLOWS_FULL) : -1,
                 obj.hasMap(BpfObject.MAP_OVERFLOW) ? obj.mapFd(BpfObject.MAP_OVERFLOW) : -1, capacity);
         r.workloadMaps(obj.mapFd(BpfObject.MAP_WORKLOADS), obj.mapFd(BpfObject.MAP_WORKLOAD_OVERFLOW));
-        r.hot = new HotSlots(obj.lib(), obj.mapFd(BpfObject.MAP_HOT4), obj.mapFd(BpfObject.MAP_HOT6));
+        if (obj.hasMap(BpfObject.MAP_HOT4)) { // (bench/hot_ab.sh loads objects from before them)
+            r.hot = new HotSlots(obj.lib(), obj.mapFd(BpfObject.MAP_HOT4), obj.mapFd(BpfObject.MAP_HOT6));
+        }
         return r;
     }
 

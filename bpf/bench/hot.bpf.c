@@ -10,8 +10,9 @@
  *   V_PLAIN   lookup and plain (non-atomic, so inexact across CPUs) adds to the shared value;
  *   V_ATOMIC  lookup and atomic adds: the shipped design before the hot slots;
  *   V_PERCPU  a per-CPU hash, plain adds: the floor;
- *   V_HOT     lookup, atomic adds until the pair has HOT_AFTER packets, then plain adds to a per-CPU
- *             array slot named by the value (the shipped design's hot slots, without the epoch).
+ *   V_HOT     lookup, atomic adds until the pair has 1,024 packets, then plain adds to a per-CPU array
+ *             slot named by the value: a reduced form of traffic.bpf.c's hot slots (one pair, so no
+ *             owner key in the slot and no epoch; it uses a fetch atomic, which traffic.bpf.c avoids).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>

@@ -345,8 +345,10 @@ static __always_inline __u32 hot_index(const __u32 *key, const int words)
 /*
  * Adds to an existing flows entry: to this CPU's copy of the entry's hot slot when it has one and
  * the copy is (or becomes) the entry's, else with atomic adds to the shared value. Once the shared
- * value reaches HOT_AFTER packets the entry names its slot (every CPU that sees that stores the
- * same index). Either way the packet counts once, in a place userspace adds to the entry.
+ * value holds HOT_AFTER packets and more than one CPU has added to it, the entry names its slot
+ * (every CPU that sees that stores the same index). An entry counted by one CPU keeps the atomic
+ * adds: uncontended they cost less than the slot's owner check. Either way the packet counts once,
+ * in a place userspace adds to the entry.
  */
 static __always_inline void add_entry(struct flow_entry *v, const void *key, const int v4, __u64 packets, __u64 bytes)
 {
@@ -371,7 +373,16 @@ static __always_inline void add_entry(struct flow_entry *v, const void *key, con
 	}
 	__sync_fetch_and_add(&v->packets, packets);
 	__sync_fetch_and_add(&v->bytes, bytes);
-	if (!hot && v->packets >= HOT_AFTER)
+	if (hot)
+		return;
+	/* cpus: 1 + the last CPU that added here, and HOT_MULTI once a second CPU did (racy: only a hint) */
+	__u32 me = bpf_get_smp_processor_id() + 1;
+	__u32 cpus = v->cpus;
+	if ((cpus & ~HOT_MULTI) != me) { /* a write only when the CPU changes */
+		cpus = me | (cpus ? HOT_MULTI : 0);
+		v->cpus = cpus;
+	}
+	if ((cpus & HOT_MULTI) && v->packets >= HOT_AFTER)
 		v->hot = hot_index(key, v4 ? sizeof(struct flow4_key) / 4 : sizeof(struct flow6_key) / 4) + 1;
 }
 
@@ -390,7 +401,7 @@ static __always_inline void count(struct __sk_buff *skb, void *flows, const void
 	__u32 which = v4 ? FULL_FLOWS4 : FULL_FLOWS6;
 	__u32 *full = bpf_map_lookup_elem(&flows_full, &which); /* an inlined array lookup */
 	if (!full || !*full) {
-		struct flow_entry init = { .packets = packets, .bytes = bytes };
+		struct flow_entry init = { .packets = packets, .bytes = bytes, .cpus = bpf_get_smp_processor_id() + 1 };
 		long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
 		if (err == 0)
 			return;

@@ -69,7 +69,8 @@ struct flow_value {
  * --map-size), set every CPU's slot on each insert and copy them all on each read; an uncontended
  * atomic add costs about what a plain one does. But one pair hit by several CPUs at once moves the
  * value's cache line between them on every packet (about 75 ns a packet in situ, bench/HOT_PAIR.md),
- * so an entry that reaches HOT_AFTER packets in its epoch names a slot of the per-CPU array "hot4"
+ * so an entry that reaches HOT_AFTER packets in its epoch, counted by more than one CPU, names a slot
+ * of the per-CPU array "hot4"
  * or "hot6" (its family's), and each CPU then counts the entry's packets in its own copy of that
  * slot, once it owns that copy (struct hot4_slot). Userspace adds every CPU's copy to the entry
  * whose key the copy holds; counts never move between an entry and a slot.
@@ -78,8 +79,10 @@ struct flow_entry {
 	__u64 packets;   /* as struct flow_value: what was not counted in a hot slot */
 	__u64 bytes;
 	__u32 hot;       /* 0, or 1 + the index in hot4/hot6 of the entry's slot */
-	__u32 pad;       /* always zero */
+	__u32 cpus;      /* 1 + the last CPU that added to packets, | HOT_MULTI once another one did */
 };
+
+#define HOT_MULTI 0x80000000u
 
 /*
  * A CPU's copy of a slot of "hot4" ("hot6"): owned by the flows4 (flows6) entry whose key it holds,

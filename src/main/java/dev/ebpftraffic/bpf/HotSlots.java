@@ -30,7 +30,7 @@ final class HotSlots implements AutoCloseable {
             JAVA_LONG.withName("packets"),
             JAVA_LONG.withName("bytes"),
             JAVA_INT.withName("hot"),
-            JAVA_INT.withName("pad"));
+            JAVA_INT.withName("cpus"));
     public static final StructLayout SLOT4 = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(FlowKey.LAYOUT4.byteSize(), JAVA_BYTE).withName("key"),
             JAVA_INT.withName("pad"),

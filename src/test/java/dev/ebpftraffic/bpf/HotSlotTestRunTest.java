@@ -26,26 +26,37 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Busy flows entries count in per-CPU hot slots (struct flow_entry, struct hot4_slot in bpf/traffic.h):
- * where each packet lands, on which CPU, and that the reader still gets every pair's count exactly,
- * across epochs, with slots taken by other pairs, and with two CPUs on one pair at once.
+ * where each packet lands, on which CPU, that a pair counted by one CPU takes no slot, and that the reader
+ * still gets every pair's count exactly, across epochs, with slots taken by other pairs, and with two CPUs
+ * on one pair at once.
  */
 @KernelTest
 class HotSlotTestRunTest {
     /** HOT_AFTER in bpf/traffic.h. */
     private static final int HOT_AFTER = 1024;
 
-    /** On one CPU: the shared value takes exactly HOT_AFTER packets, this CPU's copy of the slot the rest. */
+    /**
+     * One packet on another CPU first (an entry takes a slot only once a second CPU added to it), then the
+     * rest on one CPU: the shared value takes exactly HOT_AFTER packets, this CPU's copy of the slot the rest.
+     */
     @Test
     void anEntryNamesItsSlotAtHotAfterPacketsAndTheRestLandsInThisCpusCopy() throws Exception {
-        int cpu = onlineCpus().get(0);
+        List<Integer> cpus = onlineCpus();
+        needTwoCpus(cpus);
+        int cpu = cpus.get(0);
+        int other = cpus.get(1);
         byte[] f = ethernet().ipv4("10.0.0.1", "8.8.8.8").udp(1, 53).payload(20).build();
         byte[] f6 = ethernet().ipv6("fd00::1", "2001:db8::1").udp(1, 53).payload(20).build();
         FlowKey key = flow(INBOUND, "10.0.0.1", "8.8.8.8");
         FlowKey key6 = flow(INBOUND, "fd00::1", "2001:db8::1");
         try (ProgTestRun t = ProgTestRun.load()) {
+            onCpu(other, () -> {
+                t.run(INBOUND, f);
+                t.run(INBOUND, f6);
+            });
             onCpu(cpu, () -> {
-                t.run(INBOUND, f, null, HOT_AFTER - 1);
-                t.run(INBOUND, f6, null, 3000);
+                t.run(INBOUND, f, null, HOT_AFTER - 2);
+                t.run(INBOUND, f6, null, 3000 - 1);
             });
             assertArrayEquals(new long[] {HOT_AFTER - 1, (HOT_AFTER - 1L) * f.length, 0}, t.sharedValue(key), "not hot yet");
             onCpu(cpu, () -> t.run(INBOUND, f, null, 3000 - (HOT_AFTER - 1)));
@@ -77,19 +88,24 @@ class HotSlotTestRunTest {
      */
     @Test
     void readsAcrossEpochsAreExactAndFreeTheOldEpochsSlots() throws Exception {
-        int cpu = onlineCpus().get(0);
+        List<Integer> cpus = onlineCpus();
+        needTwoCpus(cpus);
+        int cpu = cpus.get(0);
+        int other = cpus.get(1);
         byte[] f = ethernet().ipv4("10.0.0.2", "1.1.1.1").udp(1, 53).payload(7).build();
         FlowKey key = flow(OUTBOUND, "10.0.0.2", "1.1.1.1");
         try (ProgTestRun t = ProgTestRun.load()) {
             long total = 0;
             for (int round = 0; round < 5; round++) {
                 int n = 1500 + 700 * round;
-                onCpu(cpu, () -> t.run(OUTBOUND, f, null, n));
+                onCpu(other, () -> t.run(OUTBOUND, f)); // the epoch's entry, made on another CPU
+                onCpu(cpu, () -> t.run(OUTBOUND, f, null, n - 1));
                 total += n;
+                int parity = round % 2; // the epoch counted in
+                assertTrue(ownedCopies(t, parity) > 0, "round " + round + ": the pair counts in a hot slot");
                 assertEquals(Map.of(key, new FlowValue(total, total * f.length)), ProgTestRun.flows(t.reader()), "round " + round);
                 // The read flipped the epoch; the half of the slots the entry used is free again.
-                int freed = round % 2; // the parity the read moved
-                for (int i = freed * HotSlots.SLOTS; i < (freed + 1) * HotSlots.SLOTS; i++) {
+                for (int i = parity * HotSlots.SLOTS; i < (parity + 1) * HotSlots.SLOTS; i++) {
                     for (long[] c : t.hotSlot(true, i)) {
                         assertArrayEquals(new long[] {0, 0, 0}, c, "round " + round + ": slot " + i);
                     }
@@ -105,18 +121,20 @@ class HotSlotTestRunTest {
      */
     @Test
     void morePairsThanSlotsStayExact() throws Exception {
-        int cpu = onlineCpus().get(0);
+        List<Integer> cpus = onlineCpus();
+        needTwoCpus(cpus);
+        int cpu = cpus.get(0);
+        int other = cpus.get(1);
         int pairs = 3 * HotSlots.SLOTS;
         Map<FlowKey, FlowValue> expected = new HashMap<>();
         try (ProgTestRun t = ProgTestRun.load()) {
-            onCpu(cpu, () -> {
-                for (int i = 0; i < pairs; i++) {
-                    byte[] f = ethernet().ipv4("10.5.0." + i, "9.9.9.9").udp(1, 53).payload(i % 30).build();
-                    int n = HOT_AFTER + 100 + i;
-                    t.run(INBOUND, f, null, n);
-                    expected.put(flow(INBOUND, "10.5.0." + i, "9.9.9.9"), new FlowValue(n, (long) n * f.length));
-                }
-            });
+            for (int i = 0; i < pairs; i++) {
+                byte[] f = ethernet().ipv4("10.5.0." + i, "9.9.9.9").udp(1, 53).payload(i % 30).build();
+                int n = HOT_AFTER + 100 + i;
+                onCpu(other, () -> t.run(INBOUND, f));
+                onCpu(cpu, () -> t.run(INBOUND, f, null, n - 1));
+                expected.put(flow(INBOUND, "10.5.0." + i, "9.9.9.9"), new FlowValue(n, (long) n * f.length));
+            }
             int fellBack = 0;
             for (FlowKey k : expected.keySet()) {
                 long[] shared = t.sharedValue(k);
@@ -128,6 +146,33 @@ class HotSlotTestRunTest {
             assertTrue(fellBack >= pairs - HotSlots.SLOTS, "at most one pair per slot: " + fellBack);
             t.assertMaps(expected, Map.of());
         }
+    }
+
+    /** A pair counted by one CPU only keeps the atomic adds, however busy: its shared value has everything. */
+    @Test
+    void aPairOnOneCpuTakesNoSlot() throws Exception {
+        int cpu = onlineCpus().get(0);
+        byte[] f = ethernet().ipv6("fd00::7", "2001:db8::7").udp(1, 53).payload(9).build();
+        FlowKey key = flow(INBOUND, "fd00::7", "2001:db8::7");
+        try (ProgTestRun t = ProgTestRun.load()) {
+            onCpu(cpu, () -> t.run(INBOUND, f, null, 5000));
+            assertArrayEquals(new long[] {5000, 5000L * f.length, 0}, t.sharedValue(key));
+            assertEquals(0, ownedCopies(t, 0));
+            t.assertMaps(Map.of(key, new FlowValue(5000, 5000L * f.length)), Map.of());
+        }
+    }
+
+    /** Copies of any slot of one parity, in hot4 and hot6, that an entry owns. */
+    private static int ownedCopies(ProgTestRun t, int parity) {
+        int n = 0;
+        for (boolean v4 : new boolean[] {true, false}) {
+            for (int i = parity * HotSlots.SLOTS; i < (parity + 1) * HotSlots.SLOTS; i++) {
+                for (long[] c : t.hotSlot(v4, i)) {
+                    n += c[0] != 0 ? 1 : 0;
+                }
+            }
+        }
+        return n;
     }
 
     /** Two CPUs on one pair at once, over several reads: each CPU counts in its own copy, the sum is exact. */
@@ -153,8 +198,11 @@ class HotSlotTestRunTest {
             onBothCpus(cpus.get(0), cpus.get(1), body);
             long n = 1 + 2L * repeat;
             long[] shared = t.sharedValue(key);
+            assertNotEquals(0, shared[2], "two CPUs added to it: it names a slot");
             long[][] copies = t.hotSlot(true, (int) shared[2] - 1);
-            assertTrue(copies[cpus.get(0)][1] > 0 && copies[cpus.get(1)][1] > 0, "both CPUs counted in their own copy");
+            // Which CPU's copy holds how much depends on how the two threads overlapped; together with the
+            // shared value they hold every packet.
+            assertTrue(copies[cpus.get(0)][1] + copies[cpus.get(1)][1] > 0, "the pair counted in its slot");
             assertEquals(n, shared[0] + copies[cpus.get(0)][1] + copies[cpus.get(1)][1]);
             assertEquals(Map.of(key, new FlowValue(n, n * f.length)), ProgTestRun.flows(t.reader()));
             onBothCpus(cpus.get(0), cpus.get(1), body); // epoch 1: the other half of the slots

@@ -102,14 +102,14 @@ bench_cleanup() {
 }
 
 # Starts the exporter through the launcher in namespace B (optionally inside a cgroup);
-# sets EXPORTER_PID. Extra args go to the launcher.
+# sets EXPORTER_PID. Extra args go to the launcher. EXPORTER_LAUNCHER: another build's launcher.
 exporter_start() {
-    local port=$1 cg=${2:-}; shift 2
+    local port=$1 cg=${2:-} launcher=${EXPORTER_LAUNCHER:-$ROOT/ebpf-traffic-exporter}; shift 2
     if [ -n "$cg" ]; then
         sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" \
-            ip netns exec "$NSB" "$ROOT/ebpf-traffic-exporter" --iface "$VB" --addr "127.0.0.1:$port" --log.level warn "$@" &
+            ip netns exec "$NSB" "$launcher" --iface "$VB" --addr "127.0.0.1:$port" --log.level warn "$@" &
     else
-        ip netns exec "$NSB" "$ROOT/ebpf-traffic-exporter" --iface "$VB" --addr "127.0.0.1:$port" --log.level warn "$@" &
+        ip netns exec "$NSB" "$launcher" --iface "$VB" --addr "127.0.0.1:$port" --log.level warn "$@" &
     fi
     EXPORTER_PID=$!
     bench_track "$EXPORTER_PID"

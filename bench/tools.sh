@@ -25,11 +25,13 @@ set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-if [ "${BENCH_QUICK:-0}" = 1 ]; then ROUNDS=1; SECS=2; MAXN=600000; else ROUNDS=2; SECS=3; MAXN=1500000; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then ROUNDS=1; SECS=2; MAXN=600000; else ROUNDS=${BENCH_TOOL_ROUNDS:-2}; SECS=3; MAXN=1500000; fi
 RATES=${BENCH_TOOL_RATES:-50000 200000 0 max2}   # packets/s; 0 = as fast as trafgen can on one core, max2 on two
 # empty-bpf: an empty TC program (bpf/bench/empty.bpf.c) attached with tc, to see what bpf_stats
 # and the hook itself cost per packet on this path; the exporter's added cost is the difference.
-TOOLS="none exporter pmacctd iftop empty-bpf"
+# BENCH_TOOLS picks a subset; "exporter-ref" is the exporter of another build (BENCH_REF_LAUNCHER, its
+# ./ebpf-traffic-exporter), run like "exporter": a before/after comparison in the same run (bench/HOT_PAIR.md).
+TOOLS=${BENCH_TOOLS:-none exporter pmacctd iftop empty-bpf}
 PORT=$((20000 + RANDOM % 20000))
 W=$OUT/tools-work
 mkdir -p "$W"
@@ -75,7 +77,7 @@ iftop_bytes() {
 warm_up() {
     ip netns exec "$NSA" trafgen --dev "$VA" --conf "$W/warmup.cfg" -n "$WARM_N" -b 20000pps -P 1 -q -Q -C >/dev/null 2>&1
     sleep 0.2
-    if [ "$1" = exporter ]; then
+    if [ "$1" = exporter ] || [ "$1" = exporter-ref ]; then
         # One curl per scrape, like the one at the end of the window (a new connection each time).
         ip netns exec "$NSB" sh -c 'i=0; while [ $i -lt "$1" ]; do curl -sf --max-time 10 "$2" > /dev/null || exit 1; i=$((i + 1)); done' \
             sh "$WARM_SCRAPES" "http://127.0.0.1:$PORT/metrics"
@@ -93,8 +95,9 @@ run_one() {
     bench_cgroup "$tool-$rate-$round" cg
     bench_cgroup "sender-$tool-$rate-$round" cgs
     case $tool in
-        exporter)
-            exporter_start "$PORT" "$cg"
+        exporter|exporter-ref)
+            EXPORTER_LAUNCHER=$([ "$tool" = exporter-ref ] && echo "${BENCH_REF_LAUNCHER:?exporter-ref needs BENCH_REF_LAUNCHER}" || echo "$ROOT/ebpf-traffic-exporter") \
+                exporter_start "$PORT" "$cg"
             pid=$EXPORTER_PID
             exporter_wait_ready "$PORT"
             ids=$(exporter_prog_ids) ;;
@@ -141,7 +144,7 @@ EOF
     snd=$(bench_cg_ns "$cgs")
     sleep 1
     case $tool in
-        exporter)
+        exporter|exporter-ref)
             counted=$(exporter_packets "$PORT" "$IPA" "$IPSINK")
             bpf1=$(bpf_runtime $ids)
             cpu1=$(bench_cg_ns "$cg")

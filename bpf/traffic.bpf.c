@@ -3,7 +3,8 @@
  * Per-IP traffic accounting at the TC hook.
  *
  * tc_ingress / tc_egress count packets and bytes per (ifindex, direction, src, dst)
- * into the hashes "flows4" (IPv4) and "flows6" (IPv6), shared by all CPUs (atomic adds). They never change, drop or redirect a packet:
+ * into the hashes "flows4" (IPv4) and "flows6" (IPv6), shared by all CPUs (atomic adds; a pair's
+ * counts move to a per-CPU "hot" slot once it is busy). They never change, drop or redirect a packet:
  * both always return TC_ACT_UNSPEC (== TCX_NEXT), so the next program or the
  * normal path runs as if we were not there.
  *
@@ -66,18 +67,33 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_entry */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow4_key);
-	__type(value, struct flow_value);
+	__type(value, struct flow_entry);
 } flows4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_value */
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared by all CPUs: see struct flow_entry */
 	__uint(max_entries, FLOWS_DEFAULT_ENTRIES); /* userspace may resize before load */
 	__type(key, struct flow6_key);
-	__type(value, struct flow_value);
+	__type(value, struct flow_entry);
 } flows6 SEC(".maps");
+
+/* Per-CPU counts of busy flows4 / flows6 entries (struct flow_entry.hot, struct hot4_slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * HOT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct hot4_slot);
+} hot4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * HOT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct hot6_slot);
+} hot6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -353,6 +369,105 @@ static __always_inline int dst_is_private(const __u8 *dst, const int v4)
 	return v4 ? is_private4(dst) : is_private6(dst);
 }
 
+#define HOT_KEY6 __attribute__((aligned(8))) /* a flows6 key on the stack, for hot_own6 */
+
+/*
+ * Whether this CPU's copy of a hot slot (its key, words 32-bit words) belongs to key: it does when
+ * it holds key, or when it was free, and then key takes it.
+ */
+static __always_inline int hot_own(__u32 *slot, const __u32 *key, const int words)
+{
+	if (!slot[0]) {
+#pragma unroll
+		for (int i = 1; i < words; i++)
+			slot[i] = key[i];
+		slot[0] = key[0]; /* ifdir: never 0 for a real key (ifindex > 0) */
+		return 1;
+	}
+	__u32 diff = 0;
+#pragma unroll
+	for (int i = 0; i < words; i++)
+		diff |= slot[i] ^ key[i]; /* one branch, not one per word */
+	return !diff;
+}
+
+/*
+ * hot_own for a flows6 key, 64 bits at a time: the slot's key is at offset 0 of the value and the
+ * callers' keys are 8-byte aligned (HOT_KEY6), so 4 + 1 compares instead of 9.
+ */
+static __always_inline int hot_own6(struct hot6_slot *h, const struct flow6_key *key)
+{
+	__u64 *s = (__u64 *)&h->key;
+	const __u64 *k = (const __u64 *)key;
+	__u32 *s4 = (__u32 *)&h->key;
+	const __u32 *k4 = (const __u32 *)key;
+
+	if (!s4[0]) {
+		s[1] = k[1];
+		s[2] = k[2];
+		s[3] = k[3];
+		s4[8] = k4[8];
+		s[0] = k[0]; /* ifdir (its low half): never 0 for a real key */
+		return 1;
+	}
+	return !((s[0] ^ k[0]) | (s[1] ^ k[1]) | (s[2] ^ k[2]) | (s[3] ^ k[3]) | (s4[8] ^ k4[8]));
+}
+
+/* The hot slot a flows key names: its epoch parity's half, a hash of the whole key within it. */
+static __always_inline __u32 hot_index(const __u32 *key, const int words)
+{
+	__u32 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < words; i++)
+		h = (h ^ key[i]) * 0x9e3779b1;
+	return (key[0] >> IFDIR_EPOCH_BIT & 1) * HOT_SLOTS + (h >> 16) % HOT_SLOTS;
+}
+
+/*
+ * Adds to an existing flows entry: to this CPU's copy of the entry's hot slot when it has one and
+ * the copy is (or becomes) the entry's, else with atomic adds to the shared value. Once the shared
+ * value holds HOT_AFTER packets and more than one CPU has added to it, the entry names its slot
+ * (every CPU that sees that stores the same index). An entry counted by one CPU keeps the atomic
+ * adds: uncontended they cost less than the slot's owner check. Either way the packet counts once,
+ * in a place userspace adds to the entry.
+ */
+static __always_inline void add_entry(struct flow_entry *v, const void *key, const int v4, __u64 packets, __u64 bytes)
+{
+	__u32 hot = v->hot;
+	if (hot) {
+		__u32 idx = hot - 1;
+		if (v4) {
+			struct hot4_slot *h = bpf_map_lookup_elem(&hot4, &idx); /* an inlined array lookup */
+			if (h && hot_own((__u32 *)&h->key, key, sizeof(struct flow4_key) / 4)) {
+				h->packets += packets;
+				h->bytes += bytes;
+				return;
+			}
+		} else {
+			struct hot6_slot *h = bpf_map_lookup_elem(&hot6, &idx);
+			if (h && hot_own6(h, key)) {
+				h->packets += packets;
+				h->bytes += bytes;
+				return;
+			}
+		}
+	}
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
+	if (hot)
+		return;
+	/* cpus: 1 + the last CPU that added here, and HOT_MULTI once a second CPU did (racy: only a hint) */
+	__u32 me = bpf_get_smp_processor_id() + 1;
+	__u32 cpus = v->cpus;
+	if ((cpus & ~HOT_MULTI) != me) { /* a write only when the CPU changes */
+		cpus = me | (cpus ? HOT_MULTI : 0);
+		v->cpus = cpus;
+	}
+	if ((cpus & HOT_MULTI) && v->packets >= HOT_AFTER)
+		v->hot = hot_index(key, v4 ? sizeof(struct flow4_key) / 4 : sizeof(struct flow6_key) / 4) + 1;
+}
+
 /*
  * Adds one packet (or one GSO skb) to the pair's entry in flows (flows4 or flows6). When the map
  * is full the packet still counts, in the direction's overflow stat, classed by dst.
@@ -360,24 +475,22 @@ static __always_inline int dst_is_private(const __u8 *dst, const int v4)
 static __always_inline void count(struct __sk_buff *skb, void *flows, const void *key, const __u8 *dst,
 				  const int v4, enum direction dir, __u64 packets, __u64 bytes)
 {
-	struct flow_value *v = bpf_map_lookup_elem(flows, key);
+	struct flow_entry *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		__sync_fetch_and_add(&v->packets, packets);
-		__sync_fetch_and_add(&v->bytes, bytes);
+		add_entry(v, key, v4, packets, bytes);
 		return;
 	}
 	__u32 which = v4 ? FULL_FLOWS4 : FULL_FLOWS6;
 	__u32 *full = bpf_map_lookup_elem(&flows_full, &which); /* an inlined array lookup */
 	if (!full || !*full) {
-		struct flow_value init = { .packets = packets, .bytes = bytes };
+		struct flow_entry init = { .packets = packets, .bytes = bytes, .cpus = bpf_get_smp_processor_id() + 1 };
 		long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
 		if (err == 0)
 			return;
 		if (err == -EEXIST) { /* another CPU created it in between */
 			v = bpf_map_lookup_elem(flows, key);
 			if (v) {
-				__sync_fetch_and_add(&v->packets, packets);
-				__sync_fetch_and_add(&v->bytes, bytes);
+				add_entry(v, key, v4, packets, bytes);
 				return;
 			}
 		} else if (full) {
@@ -441,7 +554,7 @@ static __always_inline int account_fast(struct __sk_buff *skb, enum direction di
 		__u32 len = sizeof(*eth) + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		if (len > skb->len || !ip6->payload_len)
 			return 0;
-		struct flow6_key k = { .ifdir = flow_ifdir(skb, dir) };
+		struct flow6_key k HOT_KEY6 = { .ifdir = flow_ifdir(skb, dir) };
 		__builtin_memcpy(k.src, &ip6->saddr, 16);
 		__builtin_memcpy(k.dst, &ip6->daddr, 16);
 		if (is_v4_mapped(k.src) && is_v4_mapped(k.dst))
@@ -604,7 +717,7 @@ static __always_inline int account(struct __sk_buff *skb, enum direction dir, co
 {
 	union scratch buf;
 	struct flow4_key k4;
-	struct flow6_key k6;
+	struct flow6_key k6 HOT_KEY6;
 	__u64 packets = 1;
 	__u64 bytes = skb->len;
 	__u32 off = 0, l3len, iplen;

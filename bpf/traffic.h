@@ -5,6 +5,9 @@
  * struct flow4_key  must match src/main/java/dev/ebpftraffic/flow/FlowKey.java (FlowKey.LAYOUT4) byte for byte.
  * struct flow6_key  must match src/main/java/dev/ebpftraffic/flow/FlowKey.java (FlowKey.LAYOUT6) byte for byte.
  * struct flow_value must match src/main/java/dev/ebpftraffic/flow/FlowValue.java (FlowValue.LAYOUT) byte for byte.
+ * struct flow_entry must match src/main/java/dev/ebpftraffic/bpf/HotSlots.java (HotSlots.ENTRY) byte for byte.
+ * struct hot4_slot  must match src/main/java/dev/ebpftraffic/bpf/HotSlots.java (HotSlots.SLOT4) byte for byte.
+ * struct hot6_slot  must match src/main/java/dev/ebpftraffic/bpf/HotSlots.java (HotSlots.SLOT6) byte for byte.
  * struct stat_key   must match src/main/java/dev/ebpftraffic/bpf/StatKey.java (StatKey.LAYOUT) byte for byte.
  * struct overflow_slot must match src/main/java/dev/ebpftraffic/bpf/OverflowSlot.java (OverflowSlot.LAYOUT) byte for byte.
  * struct ip_group_key must match src/main/java/dev/ebpftraffic/bpf/IpGroups.java (IpGroups.KEY) byte for byte.
@@ -55,15 +58,53 @@ struct flow6_key {
 };
 
 /*
- * The flows maps hold one value for all CPUs, added to with atomic adds; the "stats" map is per-CPU
- * (userspace sums over possible CPUs). A per-CPU flows map would reserve max_entries x possible
- * CPUs x 16 bytes (35 MB per map at 128 CPUs with the default --map-size), set every CPU's slot
- * on each insert and copy them all on each read; an uncontended atomic add measured the same as a
- * plain one here, and one pair hit by two CPUs at once costs about 10 ns more (bench/MAPSCALE.md).
+ * Counts of a pair, an interface stat or a workload. The "stats" and "workloads" maps are per-CPU
+ * (userspace sums over possible CPUs); the flows maps hold struct flow_entry.
  */
 struct flow_value {
 	__u64 packets;   /* wire packets: gso_segs for a GSO/GRO skb */
 	__u64 bytes;     /* skb->len plus the headers of the extra GSO segments */
+};
+
+/*
+ * Value of the flows maps: one for all CPUs, added to with atomic adds. A per-CPU flows map would
+ * reserve max_entries x possible CPUs x 16 bytes (35 MB per map at 128 CPUs with the default
+ * --map-size), set every CPU's slot on each insert and copy them all on each read; an uncontended
+ * atomic add costs about what a plain one does. But one pair hit by several CPUs at once moves the
+ * value's cache line between them on every packet (about 75 ns a packet in situ, bench/HOT_PAIR.md),
+ * so an entry that reaches HOT_AFTER packets in its epoch, counted by more than one CPU, names a slot
+ * of the per-CPU array "hot4"
+ * or "hot6" (its family's), and each CPU then counts the entry's packets in its own copy of that
+ * slot, once it owns that copy (struct hot4_slot). Userspace adds every CPU's copy to the entry
+ * whose key the copy holds; counts never move between an entry and a slot.
+ */
+struct flow_entry {
+	__u64 packets;   /* as struct flow_value: what was not counted in a hot slot */
+	__u64 bytes;
+	__u32 hot;       /* 0, or 1 + the index in hot4/hot6 of the entry's slot */
+	__u32 cpus;      /* 1 + the last CPU that added to packets, | HOT_MULTI once another one did */
+};
+
+#define HOT_MULTI 0x80000000u
+
+/*
+ * A CPU's copy of a slot of "hot4" ("hot6"): owned by the flows4 (flows6) entry whose key it holds,
+ * epoch bit included; free while key.ifdir is 0. The first entry to use a free copy owns it until
+ * userspace zeroes the slot; an entry whose copy is owned by another one keeps the atomic adds.
+ * Only this CPU's programs write the copy, and TC programs do not nest on a CPU.
+ */
+struct hot4_slot {
+	struct flow4_key key;
+	__u32 pad;       /* always zero */
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct hot6_slot {
+	struct flow6_key key;
+	__u32 pad;       /* always zero */
+	__u64 packets;
+	__u64 bytes;
 };
 
 /* What the "stats" map counts, per interface and direction; values are struct flow_value. */
@@ -107,6 +148,16 @@ struct ip_group_key {
 #define FULL_FLOWS6 1
 
 #define OVERFLOW_SLOTS 64 /* per-CPU: 72 bytes x 64 = 4.5 KiB per possible CPU */
+
+/*
+ * Slots per epoch parity of hot4 and of hot6: index parity * HOT_SLOTS + (a hash of the key) %
+ * HOT_SLOTS. Userspace zeroes a parity's slots when it deletes that parity's flows entries (after
+ * the epoch left it, before it comes back). 2 x 32 x (32 + 56) bytes = 5.5 KiB per possible CPU.
+ */
+#define HOT_SLOTS 32
+#ifndef HOT_AFTER /* bench/hot_ab.sh builds a variant that never uses the hot slots */
+#define HOT_AFTER 1024 /* packets in an entry's epoch (one read, 5 s) before it takes a hot slot */
+#endif
 
 /*
  * Key of "workloads": packets sent or received by a local socket, per the socket's cgroup v2 id

@@ -115,6 +115,12 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     private int procCommsFd = -1;
     /** The epoch counter at the last {@link #readProcessDeltas} (Integer.MIN_VALUE: none yet). */
     private int procReadEpoch = Integer.MIN_VALUE;
+    /** The per-CPU counts of busy flows entries ("hot4", "hot6"); null: none. */
+    private HotSlots hot;
+    /** The parity whose hot slots {@link #deleteMoved} frees with its entries; -1: none. */
+    private int hotToZero = -1;
+    /** Bytes per flows value (struct flow_entry), 8-byte aligned. */
+    private static final long ENTRY_STRIDE = (HotSlots.ENTRY.byteSize() + 7) & ~7L;
 
     /** flowCapacity: max_entries of each of the two flows maps; epochFd: the "epoch" array. */
     public BpfFlowReader(Libbpf lib, int flows4Fd, int flows6Fd, int statsFd, int epochFd, int flowCapacity) {
@@ -141,7 +147,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         this.valueStride = (FlowValue.LAYOUT.byteSize() + 7) & ~7L;
         long maxKey = Math.max(FlowKey.LAYOUT6.byteSize(), StatKey.LAYOUT.byteSize());
         this.keys = arena.allocate(maxKey * BATCH, 8);
-        this.values = arena.allocate(valueStride * cpus * BATCH, 8);
+        this.values = arena.allocate(Math.max(valueStride * cpus, ENTRY_STRIDE) * BATCH, 8);
         this.inBatch = arena.allocate(maxKey, 8);
         this.outBatch = arena.allocate(maxKey, 8);
         this.count = arena.allocate(JAVA_INT);
@@ -177,6 +183,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                     obj.mapFd(BpfObject.MAP_WL_PEERS_FULL));
         }
         r.processMaps(obj.mapFd(BpfObject.MAP_PROCS), obj.mapFd(BpfObject.MAP_PROC_OVERFLOW), obj.mapFd(BpfObject.MAP_PROC_COMMS));
+        if (obj.hasMap(BpfObject.MAP_HOT4)) { // (bench/hot_ab.sh loads objects from before them)
+            r.hot = new HotSlots(obj.lib(), obj.mapFd(BpfObject.MAP_HOT4), obj.mapFd(BpfObject.MAP_HOT6));
+        }
         return r;
     }
 
@@ -437,19 +446,40 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         Map<FlowKey, long[]> live = new HashMap<>();
         List<FlowKey> frozen = new ArrayList<>();
         Map<FlowKey, long[]> frozenValues = new HashMap<>();
+        // A busy entry's value is its shared value plus every CPU's copy of its hot slot (bpf/traffic.h,
+        // struct flow_entry). Both parts only grow and counts never move between them, so reading the
+        // slots first and the maps after keeps a live entry's sum monotonic.
+        Map<HotSlots.Owner, long[]> hotCounts = hot == null ? new HashMap<>() : hot.read();
         for (boolean six : new boolean[] {false, true}) {
-            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), 1, (seg, off, p, b) -> {
+            read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), ENTRY_STRIDE, 1, (seg, off, p, b) -> {
                 int ifdir = seg.get(JAVA_INT, off);
                 seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT)); // FlowKey knows no epoch
                 FlowKey k = six ? FlowKey.read6(seg, off) : FlowKey.read4(seg, off);
                 seg.set(JAVA_INT, off, ifdir);
-                if ((ifdir >>> EPOCH_BIT & 1) == old) {
+                int parity = ifdir >>> EPOCH_BIT & 1;
+                long[] h = hotCounts.remove(new HotSlots.Owner(k, parity));
+                long[] v = {p + (h == null ? 0 : h[0]), b + (h == null ? 0 : h[1])};
+                if (parity == old) {
                     frozen.add(k);
-                    frozenValues.put(k, new long[] {p, b});
+                    frozenValues.put(k, v);
                 } else {
-                    live.put(k, new long[] {p, b});
+                    live.put(k, v);
                 }
             });
+        }
+        // Slots of the old epoch whose entry was not found: none in practice (a program takes a slot only
+        // for an entry it found, and only this class deletes entries, with their slots). They are final,
+        // so they count as moved. A slot of the current epoch without an entry is a key being written
+        // just now: it counts in a later read.
+        hotCounts.forEach((o, v) -> {
+            if (o.parity() == old) {
+                long[] acc = base.computeIfAbsent(o.key(), x -> new long[2]);
+                acc[0] += v[0];
+                acc[1] += v[1];
+            }
+        });
+        if (hot != null) {
+            hotToZero = old;
         }
         // Nothing writes to the old epoch's entries any more: each one's value is final. It moves
         // into base now; deleteMoved removes it from the kernel once base is saved.
@@ -489,7 +519,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         if (wl != 0) {
             throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(wl), wl);
         }
-        if (pending.isEmpty()) {
+        if (pending.isEmpty() && hotToZero < 0) {
             return;
         }
         LibbpfException failed = null;
@@ -504,6 +534,10 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
         if (failed != null) {
             throw failed;
+        }
+        if (hotToZero >= 0) { // their owners are gone: the slots are free for the epoch's next turn
+            hot.zero(hotToZero, false);
+            hotToZero = -1;
         }
         clearFull();
     }
@@ -560,7 +594,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             int moved = (k & 1) ^ 1;
             List<FlowKey> stale = new ArrayList<>();
             for (boolean six : new boolean[] {false, true}) {
-                read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), 1, (seg, off, p, b) -> {
+                read(six ? flows6Fd : flows4Fd, (six ? FlowKey.LAYOUT6 : FlowKey.LAYOUT4).byteSize(), ENTRY_STRIDE, 1, (seg, off, p, b) -> {
                     int ifdir = seg.get(JAVA_INT, off);
                     if ((ifdir >>> EPOCH_BIT & 1) == moved) {
                         seg.set(JAVA_INT, off, ifdir & ~(1 << EPOCH_BIT));
@@ -574,6 +608,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                 if (ret < 0 && ret != -Errno.ENOENT) {
                     throw new LibbpfException("cannot delete a BPF map entry: " + Libc.strerror(-ret), -ret);
                 }
+            }
+            if (hot != null) { // their hot slots are in base too
+                hot.zero(moved, true);
             }
         }
         if (k == st.workloadEpoch() && workloadsFd >= 0) {
@@ -812,10 +849,15 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         void accept(MemorySegment keys, long offset, long packets, long bytes);
     }
 
-    /** copies: values per entry, possible CPUs for the per-CPU "stats", 1 for the shared flows maps. */
+    /** A per-CPU map of struct flow_value ("stats", "workloads"): copies = possible CPUs. */
     private void read(int fd, long keySize, int copies, RawSink sink) {
+        read(fd, keySize, valueStride, copies, sink);
+    }
+
+    /** copies: values per entry, possible CPUs for a per-CPU map, 1 for the shared flows maps; stride: bytes per value. */
+    private void read(int fd, long keySize, long stride, int copies, RawSink sink) {
         if (!batchUnsupported) {
-            int err = readBatched(fd, keySize, copies, sink);
+            int err = readBatched(fd, keySize, stride, copies, sink);
             if (err == 0) {
                 return;
             }
@@ -824,11 +866,11 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             batchUnsupported = true; // only reached before the first batch succeeded
         }
-        readOneByOne(fd, keySize, copies, sink);
+        readOneByOne(fd, keySize, stride, copies, sink);
     }
 
     /** Returns 0, or the errno when the very first batch call failed. */
-    private int readBatched(int fd, long keySize, int copies, RawSink sink) {
+    private int readBatched(int fd, long keySize, long stride, int copies, RawSink sink) {
         boolean first = true;
         while (true) {
             count.set(JAVA_INT, 0, BATCH);
@@ -841,7 +883,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             }
             int n = count.get(JAVA_INT, 0);
             for (int i = 0; i < n; i++) {
-                emit(sink, keys, i * keySize, values, i * valueStride * copies, copies);
+                emit(sink, keys, i * keySize, values, i * stride * copies, copies, stride);
             }
             if (ret == -Errno.ENOENT) {
                 return 0;
@@ -851,15 +893,15 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
-    private void readOneByOne(int fd, long keySize, int copies, RawSink sink) {
+    private void readOneByOne(int fd, long keySize, long stride, int copies, RawSink sink) {
         MemorySegment key = keys.asSlice(0, keySize);
         MemorySegment next = keys.asSlice(keySize, keySize);
-        MemorySegment value = values.asSlice(0, valueStride * copies);
+        MemorySegment value = values.asSlice(0, stride * copies);
         int ret = lib.mapGetNextKey(fd, MemorySegment.NULL, next);
         while (ret == 0) {
             MemorySegment.copy(next, 0, key, 0, keySize);
             if (lib.mapLookupElem(fd, key, value) == 0) { // the entry may have been deleted meanwhile
-                emit(sink, key, 0, value, 0, copies);
+                emit(sink, key, 0, value, 0, copies, stride);
             }
             ret = lib.mapGetNextKey(fd, key, next);
         }
@@ -869,10 +911,15 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
     }
 
     private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff, int copies) {
+        emit(sink, keySeg, keyOff, valSeg, valOff, copies, valueStride);
+    }
+
+    /** packets and bytes are at the same offsets in struct flow_value and struct flow_entry. */
+    private void emit(RawSink sink, MemorySegment keySeg, long keyOff, MemorySegment valSeg, long valOff, int copies, long stride) {
         long packets = 0;
         long bytes = 0;
         for (int c = 0; c < copies; c++) {
-            long base = valOff + c * valueStride;
+            long base = valOff + c * stride;
             packets += valSeg.get(JAVA_LONG, base + FlowValue.OFF_PACKETS);
             bytes += valSeg.get(JAVA_LONG, base + FlowValue.OFF_BYTES);
         }
@@ -881,6 +928,9 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public void close() {
+        if (hot != null) {
+            hot.close();
+        }
         arena.close();
     }
 }

@@ -22,10 +22,13 @@ import java.util.Map;
  */
 public final class BpfObject implements AutoCloseable {
     public static final String RESOURCE = "/bpf/traffic.bpf.o";
-    /** Per-CPU hash of IPv4 pairs (struct flow4_key). */
+    /** Hash of IPv4 pairs (struct flow4_key to struct flow_entry), shared by all CPUs. */
     public static final String MAP_FLOWS4 = "flows4";
-    /** Per-CPU hash of IPv6 pairs (struct flow6_key). */
+    /** Hash of IPv6 pairs (struct flow6_key to struct flow_entry), shared by all CPUs. */
     public static final String MAP_FLOWS6 = "flows6";
+    /** Per-CPU arrays where busy flows4 / flows6 entries count (struct hot4_slot, hot6_slot; HotSlots). */
+    public static final String MAP_HOT4 = "hot4";
+    public static final String MAP_HOT6 = "hot6";
     public static final String MAP_STATS = "stats";
     /** One-element array: the epoch the programs put in bit 30 of a flows key's ifdir (BpfFlowReader flips it). */
     public static final String MAP_EPOCH = "epoch";
@@ -173,7 +176,7 @@ public final class BpfObject implements AutoCloseable {
 
     /** Every map of the object, for {@link #mapMemory}. */
     public static final List<String> MAPS = List.of(MAP_FLOWS4, MAP_FLOWS6, MAP_STATS, MAP_OVERFLOW, MAP_EPOCH, MAP_FLOWS_FULL,
-            MAP_IP_GROUPS);
+            MAP_IP_GROUPS, MAP_HOT4, MAP_HOT6);
 
     /**
      * Kernel memory of each map: "memlock" of its fd in /proc/self/fdinfo, which the kernel computes from

@@ -21,7 +21,7 @@ import java.util.function.Consumer;
  * keeps counting while the process is away (a restart, an upgrade, a crash):
  * <pre>
  *   DIR/flows4, DIR/flows6, DIR/stats,       the maps ({@link #MAPS})
- *   DIR/overflow, DIR/epoch,
+ *   DIR/overflow, DIR/epoch, DIR/hot4, DIR/hot6,
  *   DIR/workloads, DIR/workload_overflow
  *   DIR/links/tcx_IFINDEX_ingress|egress      the TCX links (the kernel detaches a link when its
  *                                             last reference, the pin, goes)
@@ -38,12 +38,13 @@ public final class BpfPins {
      * The maps that persist across restarts, in the order they are checked: what the kernel counts
      * while no process runs, and the epoch its flows keys carry (the state file's consistency rests
      * on it); "overflow" holds cumulative counts too (the state file keeps what drains handed out of
-     * them). A new map that must outlive the process is added here; everything else (ip_groups:
+     * them); "hot4"/"hot6" hold part of the flows entries' counts. A new map that must outlive the process is added here; everything else (ip_groups:
      * filled from --config.file; flows_full: a hint that starts cleared) is created fresh by each
      * process, and the old program keeps its own until the link switches to the new one.
      */
     public static final List<String> MAPS = List.of(BpfObject.MAP_FLOWS4, BpfObject.MAP_FLOWS6, BpfObject.MAP_STATS,
-            BpfObject.MAP_OVERFLOW, BpfObject.MAP_EPOCH, BpfObject.MAP_WORKLOADS, BpfObject.MAP_WORKLOAD_OVERFLOW);
+            BpfObject.MAP_OVERFLOW, BpfObject.MAP_EPOCH, BpfObject.MAP_HOT4, BpfObject.MAP_HOT6, BpfObject.MAP_WORKLOADS,
+            BpfObject.MAP_WORKLOAD_OVERFLOW);
     static final String LINKS = "links";
 
     private final LibbpfPins pins;

@@ -107,7 +107,7 @@ public final class KernelCostBench {
             throw new IllegalStateException("no entry after a run");
         }
         MemorySegment fk = arena.allocate(FlowKey.LAYOUT4);
-        MemorySegment fv = arena.allocate(16L * lib.numPossibleCpus(), 8);
+        MemorySegment fv = arena.allocate(Math.max(16L * lib.numPossibleCpus(), 24), 8); // a flows value: struct flow_entry
         int filled = 1; // the measured pair
         int next = 0;
         try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("kernel_fill.csv")))) {

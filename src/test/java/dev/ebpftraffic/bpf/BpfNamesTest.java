@@ -61,6 +61,8 @@ class BpfNamesTest {
             assertEquals(1, obj.maxEntries(BpfObject.MAP_EPOCH));
             assertEquals(2, obj.maxEntries(BpfObject.MAP_FLOWS_FULL));
             assertEquals(OverflowSlot.SLOTS, obj.maxEntries(BpfObject.MAP_OVERFLOW)); // OVERFLOW_SLOTS
+            assertEquals(2 * HotSlots.SLOTS, obj.maxEntries(BpfObject.MAP_HOT4)); // HOT_SLOTS per epoch parity
+            assertEquals(2 * HotSlots.SLOTS, obj.maxEntries(BpfObject.MAP_HOT6));
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, 1000);
             assertEquals(1000, obj.maxEntries(BpfObject.MAP_FLOWS4));
             assertEquals(dev.ebpftraffic.cli.Options.DEFAULT_MAP_SIZE, obj.maxEntries(BpfObject.MAP_FLOWS6));

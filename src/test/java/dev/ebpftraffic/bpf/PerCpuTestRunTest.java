@@ -117,7 +117,7 @@ class PerCpuTestRunTest {
     }
 
     /** Runs body on CPU a and on CPU b at the same time (a thread pinned to each); rethrows either's failure. */
-    private static void onBothCpus(int a, int b, Runnable body) throws InterruptedException {
+    static void onBothCpus(int a, int b, Runnable body) throws InterruptedException {
         AtomicReference<Throwable> other = new AtomicReference<>();
         Thread tb = Thread.ofPlatform().name("cpu" + b).start(() -> {
             try {

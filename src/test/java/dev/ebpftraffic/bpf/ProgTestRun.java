@@ -240,9 +240,60 @@ final class ProgTestRun implements AutoCloseable {
         return s;
     }
 
-    /** The value of one flows entry, raw from bpf_map_lookup_elem, as one row {packets, bytes}: the flows maps are shared by all CPUs. */
+    /**
+     * What the kernel holds for one flows entry of epoch 0, as one row {packets, bytes}: its shared value
+     * (raw from bpf_map_lookup_elem: the flows maps are shared by all CPUs) plus every CPU's copy of a hot
+     * slot that the key owns (struct flow_entry in bpf/traffic.h).
+     */
     long[][] perCpu(FlowKey key) {
-        return raw(key.ipv4() ? BpfObject.MAP_FLOWS4 : BpfObject.MAP_FLOWS6, key.byteSize(), key::write, 1);
+        long[] shared = sharedValue(key);
+        long[] hot = hotCopies(key);
+        return new long[][] {{shared[0] + hot[0], shared[1] + hot[1]}};
+    }
+
+    /** The flows entry's shared value alone {packets, bytes, hot}, raw from bpf_map_lookup_elem (epoch 0). */
+    long[] sharedValue(FlowKey key) {
+        Libbpf l = obj.lib();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = arena.allocate(key.byteSize(), 8);
+            key.write(k, 0);
+            MemorySegment v = arena.allocate(HotSlots.ENTRY);
+            String map = key.ipv4() ? BpfObject.MAP_FLOWS4 : BpfObject.MAP_FLOWS6;
+            int err = l.mapLookupElem(obj.mapFd(map), k, v);
+            assertEquals(0, err, () -> "lookup in " + map + ": " + Libc.strerror(-err));
+            return new long[] {v.get(JAVA_LONG, HotSlots.OFF_ENTRY_PACKETS), v.get(JAVA_LONG, HotSlots.OFF_ENTRY_BYTES),
+                    v.get(JAVA_INT, HotSlots.ENTRY.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("hot")))};
+        }
+    }
+
+    /** The sum of the hot slot copies (any CPU, any slot) that key owns in epoch 0 {packets, bytes}. */
+    long[] hotCopies(FlowKey key) {
+        try (HotSlots h = new HotSlots(obj.lib(), obj.mapFd(BpfObject.MAP_HOT4), obj.mapFd(BpfObject.MAP_HOT6))) {
+            long[] v = h.read().get(new HotSlots.Owner(key, 0));
+            return v == null ? new long[2] : v;
+        }
+    }
+
+    /** The raw copies of one hot slot of hot4 (ipv4) or hot6: per possible CPU {owner ifdir, packets, bytes}. */
+    long[][] hotSlot(boolean ipv4, int index) {
+        Libbpf l = obj.lib();
+        java.lang.foreign.StructLayout layout = ipv4 ? HotSlots.SLOT4 : HotSlots.SLOT6;
+        int cpus = l.numPossibleCpus();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = arena.allocate(JAVA_INT);
+            k.set(JAVA_INT, 0, index);
+            MemorySegment v = arena.allocate(layout.byteSize() * cpus, 8);
+            int err = l.mapLookupElem(obj.mapFd(ipv4 ? BpfObject.MAP_HOT4 : BpfObject.MAP_HOT6), k, v);
+            assertEquals(0, err, () -> "lookup in the hot slots: " + Libc.strerror(-err));
+            long offPackets = layout.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("packets"));
+            long[][] r = new long[cpus][3];
+            for (int c = 0; c < cpus; c++) {
+                long at = c * layout.byteSize();
+                r[c] = new long[] {v.get(JAVA_INT, at), v.get(JAVA_LONG, at + offPackets),
+                        v.get(JAVA_LONG, at + offPackets + 8)};
+            }
+            return r;
+        }
     }
 
     /** The raw values of a "stats" entry, one row per possible CPU (the map is per-CPU). */

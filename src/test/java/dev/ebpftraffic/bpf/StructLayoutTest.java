@@ -196,6 +196,22 @@ class StructLayoutTest {
     }
 
     @Test
+    void flowEntryAndHotSlots() {
+        assertSameStruct("flow_entry", HotSlots.ENTRY);
+        assertEquals(List.of(new Member("packets", 0, 8), new Member("bytes", 8, 8), new Member("hot", 16, 4), new Member("cpus", 20, 4)),
+                structMembers(type(find("flow_entry", BTF_KIND_STRUCT))));
+        assertSameStruct("hot4_slot", HotSlots.SLOT4);
+        assertSameStruct("hot6_slot", HotSlots.SLOT6);
+        assertEquals(List.of(new Member("key", 0, 12), new Member("pad", 12, 4), new Member("packets", 16, 8), new Member("bytes", 24, 8)),
+                structMembers(type(find("hot4_slot", BTF_KIND_STRUCT))));
+        assertEquals(List.of(new Member("key", 0, 36), new Member("pad", 36, 4), new Member("packets", 40, 8), new Member("bytes", 48, 8)),
+                structMembers(type(find("hot6_slot", BTF_KIND_STRUCT))));
+        // packets and bytes where struct flow_value has them: BpfFlowReader reads both the same way
+        assertEquals(FlowValue.OFF_PACKETS, HotSlots.OFF_ENTRY_PACKETS);
+        assertEquals(FlowValue.OFF_BYTES, HotSlots.OFF_ENTRY_BYTES);
+    }
+
+    @Test
     void statKey() {
         assertSameStruct("stat_key", StatKey.LAYOUT);
         assertEquals(8, StatKey.LAYOUT.byteSize());

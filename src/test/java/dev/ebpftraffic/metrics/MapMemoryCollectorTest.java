@@ -56,14 +56,15 @@ class MapMemoryCollectorTest {
             Map<String, Double> b = collect(big);
             assertEquals(new TreeMap<>(Map.of(BpfObject.MAP_FLOWS4, 0, BpfObject.MAP_FLOWS6, 0, BpfObject.MAP_STATS, 0,
                     BpfObject.MAP_OVERFLOW, 0, BpfObject.MAP_EPOCH, 0, BpfObject.MAP_FLOWS_FULL, 0,
-                    BpfObject.MAP_IP_GROUPS, 0)).keySet(), a.keySet());
+                    BpfObject.MAP_IP_GROUPS, 0, BpfObject.MAP_HOT4, 0, BpfObject.MAP_HOT6, 0)).keySet(), a.keySet());
             for (String map : BpfObject.MAPS) {
                 assertEquals((double) memlock(small.mapFd(map)), a.get(map), map);
             }
             assertTrue(a.get(BpfObject.MAP_FLOWS4) > 0);
-            // 1000 -> 2000 entries: buckets 1024 -> 2048 (16 bytes each), elements 80 (IPv4) / 104 (IPv6) bytes.
-            assertEquals(16.0 * 1024 + 80.0 * 1000, b.get(BpfObject.MAP_FLOWS4) - a.get(BpfObject.MAP_FLOWS4));
-            assertEquals(16.0 * 1024 + 104.0 * 1000, b.get(BpfObject.MAP_FLOWS6) - a.get(BpfObject.MAP_FLOWS6));
+            // 1000 -> 2000 entries: buckets 1024 -> 2048 (16 bytes each), elements 88 (IPv4) / 112 (IPv6) bytes.
+            assertEquals(16.0 * 1024 + 88.0 * 1000, b.get(BpfObject.MAP_FLOWS4) - a.get(BpfObject.MAP_FLOWS4));
+            assertEquals(16.0 * 1024 + 112.0 * 1000, b.get(BpfObject.MAP_FLOWS6) - a.get(BpfObject.MAP_FLOWS6));
+            assertEquals(a.get(BpfObject.MAP_HOT4), b.get(BpfObject.MAP_HOT4));
             assertEquals(a.get(BpfObject.MAP_STATS), b.get(BpfObject.MAP_STATS));
         }
     }

@@ -7,8 +7,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$ROOT/target/bench"
 clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu \
     -c "$ROOT/src/test/bpf/workload_cost.bpf.c" -o "$ROOT/target/bench/workload_cost.bpf.o"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -I"$ROOT/bpf" \
+    -c "$ROOT/src/test/bpf/proc_cost.bpf.c" -o "$ROOT/target/bench/proc_cost.bpf.o"
 JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED \
     -cp "$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar" \
     dev.ebpftraffic.bench.WorkloadCostBench --obj "$ROOT/target/bench/workload_cost.bpf.o" \
-    --out "$ROOT/target/bench/results" "$@"
+    --proc "$ROOT/target/bench/proc_cost.bpf.o" --shipped "$ROOT/target/bpf/traffic.bpf.o" --out "$ROOT/target/bench/results" "$@"

@@ -5,6 +5,9 @@
 #    cgroup_wl_egress from target/bpf/traffic.bpf.o, each next to the empty cgroup_skb program in the
 #    same round (alternating order), beside the candidate designs of src/test/bpf/workload_cost.bpf.c
 #    (the cheapest counter that gives a cgroup attribution, cg_skb_in/out, and socket lookups from TC).
+#    Also the shipped per-process pair, cgroup_proc_ingress/egress (on the run's bare socket: no tag,
+#    counted under tgid 0), and, from src/test/bpf/proc_cost.bpf.c, the same code on a tagged socket
+#    (proc_tagged_in/out) beside the tag step alone (proc_tag_only), to subtract.
 # 2. Throughput with attribution on against off, TCP bulk and UDP with 64-byte payloads, iperf3
 #    through veth between two namespaces as in throughput.sh: the exporter runs with --workloads off
 #    on the receiver's veth the whole time (its TC hooks count in both modes), and WorkloadHook.java
@@ -27,11 +30,14 @@ else BUDGET=${WL_TPUT_SECONDS:-120}; set -- --rounds 30 --repeat 1000000; fi
 mkdir -p "$ROOT/target/bench" "$OUT"
 clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu \
     -c "$ROOT/src/test/bpf/workload_cost.bpf.c" -o "$ROOT/target/bench/workload_cost.bpf.o"
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -I"$ROOT/bpf" \
+    -c "$ROOT/src/test/bpf/proc_cost.bpf.c" -o "$ROOT/target/bench/proc_cost.bpf.o"
 JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
 CP=$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar
 log "workload cost: BPF_PROG_TEST_RUN $*"
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadCostBench \
-    --obj "$ROOT/target/bench/workload_cost.bpf.o" --shipped "$ROOT/target/bpf/traffic.bpf.o" --out "$OUT" "$@" \
+    --obj "$ROOT/target/bench/workload_cost.bpf.o" --shipped "$ROOT/target/bpf/traffic.bpf.o" \
+    --proc "$ROOT/target/bench/proc_cost.bpf.o" --out "$OUT" "$@" \
     > "$OUT/workload_cost.md"
 
 RUN_S=${TPUT_RUN_S:-0.3}

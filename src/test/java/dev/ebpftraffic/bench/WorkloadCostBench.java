@@ -43,6 +43,23 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * from the built object (target/bpf/traffic.bpf.o), timed the same way next to the empty cgroup_skb
  * program; before timing, each must count one packet of the frame's IP length in the "workloads" map
  * under this process's cgroup id, its direction and "private" (10/8 on both ends).
+ *
+ * <p>The per-process pair, cgroup_proc_ingress and cgroup_proc_egress, from the same object, timed
+ * the same way: each must count the packet in "workloads" as above and, in "procs", under the same
+ * cgroup id, tgid 0 and its direction. BPF_PROG_TEST_RUN hands the program a bare socket the kernel
+ * makes for the run, with no "proc_sk" storage, so what they measure is the path of an untagged
+ * socket: the storage lookup (miss), the "proc_scanned" lookup (miss) and the "procs" update under
+ * tgid 0. The tagged path (a socket made since the start: storage hit, count under its tgid) is
+ * measured with src/test/bpf/proc_cost.bpf.c, which includes the shipped source: proc_tagged_in/out
+ * tag the run's socket, then run the same code; proc_tag_only is the tag step alone, to subtract;
+ * proc_min_in/out, the cheapest per-process counter measured, tag the socket the same way.
+ *
+ * <p>proc_sock_create runs once per socket, in socket(2), not per packet: its cost is timed per
+ * socket, as socket() + close() of a UDP socket, N at a time, with and without the program attached
+ * (a link) to a cgroup v2 group the bench makes under the root and moves itself into, in alternating
+ * order; before timing, one socket made with it attached must put this process's command name into
+ * "proc_comms" and one made without it must not. The group is removed and the process moved back at
+ * the end, also when something fails.
  */
 public final class WorkloadCostBench {
     private static final int TC_ACT_UNSPEC = -1;
@@ -52,6 +69,8 @@ public final class WorkloadCostBench {
     private static final long STORED_ID = 0x5eed_0000_0001L;
     /** FLOOR_ID in the C source: cg_floor's constant key. */
     private static final long FLOOR_ID = 0xf1000000000000L;
+    /** TAGGED_TGID in src/test/bpf/proc_cost.bpf.c. */
+    private static final int TAGGED_TGID = 424242;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final MethodHandle SOCKET = LINKER.downcallHandle(LINKER.defaultLookup().find("socket").orElseThrow(),
@@ -67,6 +86,8 @@ public final class WorkloadCostBench {
     private final MethodHandle mapUpdate;
     /** The exporter's object, loaded: cgroup_wl_ingress and cgroup_wl_egress, and their "workloads" map. */
     private FileProgram shipped;
+    /** src/test/bpf/proc_cost.bpf.c, loaded: proc_tagged_in/out, proc_tag_only. */
+    private FileProgram procCost;
 
     record Case(String name, String description, int progFd, int emptyFd, int retval, MemorySegment frame) {
     }
@@ -84,17 +105,21 @@ public final class WorkloadCostBench {
         Path shipped = Path.of(KernelCostBench.arg(args, "--shipped", "target/bpf/traffic.bpf.o"));
         int rounds = Integer.parseInt(KernelCostBench.arg(args, "--rounds", "30"));
         int repeat = Integer.parseInt(KernelCostBench.arg(args, "--repeat", "1000000"));
+        Path procObj = Path.of(KernelCostBench.arg(args, "--proc", "target/bench/proc_cost.bpf.o"));
         Files.createDirectories(out);
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         WorkloadCostBench b = new WorkloadCostBench(lib);
         try (FileProgram cgEmpty = FileProgram.open(lib, obj, "cg_empty");
-             FileProgram ship = FileProgram.open(lib, shipped, "cgroup_wl_ingress")) {
+             FileProgram ship = FileProgram.open(lib, shipped, "cgroup_wl_ingress");
+             FileProgram proc = FileProgram.open(lib, procObj, "proc_tag_only")) {
             MemorySegment o = cgEmpty.obj();
             int fd = -1;
             try {
                 fd = b.socketOnLoopback();
                 b.shipped = ship;
+                b.procCost = proc;
                 b.run(o, cgEmpty.fd(), fd, out, rounds, repeat);
+                b.socketCost(out, rounds, Integer.parseInt(KernelCostBench.arg(args, "--sockets", "20000")));
             } finally {
                 Libc.close(fd);
             }
@@ -140,6 +165,28 @@ public final class WorkloadCostBench {
         // struct workload_key: remote_private (byte 9) is 1 for 10/8; epoch (byte 10) 0 in a fresh epoch map.
         check(workloads, wlIn, CG_ALLOW, v4, own, 0 | 1 << 8, cgBytes);
         check(workloads, wlOut, CG_ALLOW, v4, own, 1 | 1 << 8, cgBytes);
+        int procIn = lib.programFd(lib.findProgram(shipped.obj(), "cgroup_proc_ingress"));
+        int procOut = lib.programFd(lib.findProgram(shipped.obj(), "cgroup_proc_egress"));
+        int procs = lib.mapFd(lib.findMap(shipped.obj(), "procs"));
+        checkProc(workloads, procs, procIn, v4, own, 0, 0, cgBytes);
+        checkProc(workloads, procs, procOut, v4, own, 0, 1, cgBytes);
+        int taggedIn = lib.programFd(lib.findProgram(procCost.obj(), "proc_tagged_in"));
+        int taggedOut = lib.programFd(lib.findProgram(procCost.obj(), "proc_tagged_out"));
+        int tagOnly = procCost.fd();
+        int pcWorkloads = lib.mapFd(lib.findMap(procCost.obj(), "workloads"));
+        int pcProcs = lib.mapFd(lib.findMap(procCost.obj(), "procs"));
+        checkProc(pcWorkloads, pcProcs, taggedIn, v4, own, TAGGED_TGID, 0, cgBytes);
+        checkProc(pcWorkloads, pcProcs, taggedOut, v4, own, TAGGED_TGID, 1, cgBytes);
+        int minIn = lib.programFd(lib.findProgram(procCost.obj(), "proc_min_in"));
+        int minOut = lib.programFd(lib.findProgram(procCost.obj(), "proc_min_out"));
+        int minCounts = lib.mapFd(lib.findMap(procCost.obj(), "proc_min_counts"));
+        checkMin(minCounts, minIn, v4, own, 0, cgBytes);
+        checkMin(minCounts, minOut, v4, own, 1, cgBytes);
+        long[] before = sumProc(pcProcs, own, TAGGED_TGID, 0);
+        testRun(tagOnly, v4, 1, CG_ALLOW);
+        if (!Arrays.equals(before, sumProc(pcProcs, own, TAGGED_TGID, 0))) {
+            throw new IllegalStateException("proc_tag_only counted a packet");
+        }
         System.err.printf("workload cost: checked (own cgroup id %d, socket 127.0.0.1:%d)%n", own, port);
 
         List<Case> cases = List.of(
@@ -150,7 +197,14 @@ public final class WorkloadCostBench {
                 new Case("tc_sk_lookup_hit", "TC ingress: parse + bpf_sk_lookup_udp (found) + socket storage + update", tcLookup, tcEmpty, TC_ACT_UNSPEC, hit),
                 new Case("tc_sk_lookup_miss", "TC ingress: parse + bpf_sk_lookup_udp (no socket) + update under 0", tcLookup, tcEmpty, TC_ACT_UNSPEC, miss),
                 new Case("wl_ingress", "shipped cgroup_wl_ingress (bpf/traffic.bpf.c): IP parse, remote class, segments, epoch, update", wlIn, cgEmptyFd, CG_ALLOW, v4),
-                new Case("wl_egress", "shipped cgroup_wl_egress: the same, direction out", wlOut, cgEmptyFd, CG_ALLOW, v4));
+                new Case("wl_egress", "shipped cgroup_wl_egress: the same, direction out", wlOut, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_ingress", "shipped cgroup_proc_ingress: cgroup_wl_ingress + socket storage (miss: the run's bare socket) + proc_scanned miss + procs update (tgid 0)", procIn, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_egress", "shipped cgroup_proc_egress: the same, direction out", procOut, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_tagged_in", "tag step + the code of cgroup_proc_ingress on a tagged socket (storage hit, procs update under its tgid)", taggedIn, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_tagged_out", "tag step + the code of cgroup_proc_egress on a tagged socket", taggedOut, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_min_in", "cheapest per-process counter: tag step + bpf_skb_cgroup_id + storage get (hit) + per-CPU hash update {cgroup, tgid, direction}", minIn, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_min_out", "the same, direction out", minOut, cgEmptyFd, CG_ALLOW, v4),
+                new Case("proc_tag_only", "the tag step alone (socket storage get, hit after the first run; one store)", tagOnly, cgEmptyFd, CG_ALLOW, v4));
         for (Case c : cases) { // warm up
             testRun(c.progFd(), c.frame(), 10_000, c.retval());
             testRun(c.emptyFd(), c.frame(), 10_000, c.retval());
@@ -195,6 +249,120 @@ public final class WorkloadCostBench {
         }
     }
 
+    private static final int BPF_CGROUP_INET_SOCK_CREATE = 2;
+
+    /** Per socket: socket() + close() with and without proc_sock_create attached to a group this process is in. */
+    private void socketCost(Path out, int rounds, int perRound) throws IOException {
+        Cgroup2Mount.Found m = (Cgroup2Mount.Found) Cgroup2Mount.find();
+        Path home = m.mountPoint().resolve(ownCgroupPath());
+        Path group = m.mountPoint().resolve("etx-sockbench-" + Long.toHexString(System.nanoTime() ^ new java.util.Random().nextLong()));
+        String pid = Long.toString(ProcessHandle.current().pid());
+        int prog = lib.programFd(lib.findProgram(shipped.obj(), "proc_sock_create"));
+        int comms = lib.mapFd(lib.findMap(shipped.obj(), "proc_comms"));
+        MemorySegment tgid = arena.allocate(JAVA_INT);
+        tgid.set(JAVA_INT, 0, (int) ProcessHandle.current().pid());
+        MemorySegment comm = arena.allocate(16);
+        Files.createDirectory(group);
+        int cg = -1;
+        int link = -1;
+        long[] without = new long[rounds];
+        long[] with = new long[rounds];
+        try {
+            Files.writeString(group.resolve("cgroup.procs"), pid);
+            cg = Libc.openDirectory(group.toString());
+            if (cg < 0) {
+                throw new IllegalStateException("cannot open " + group + ": " + Libc.strerror(-cg));
+            }
+            // Checked first: made with the program attached, a socket names this process in "proc_comms"; without, not.
+            lib.mapDeleteElem(comms, tgid);
+            sockets(1);
+            if (lib.mapLookupElem(comms, tgid, comm) == 0) {
+                throw new IllegalStateException("proc_comms holds this process before proc_sock_create was attached");
+            }
+            link = attach(prog, cg);
+            sockets(1);
+            if (lib.mapLookupElem(comms, tgid, comm) != 0) {
+                throw new IllegalStateException("proc_sock_create attached to " + group + " did not name this process in proc_comms");
+            }
+            Libc.close(link);
+            link = -1;
+            sockets(perRound / 10); // warm up
+            link = attach(prog, cg);
+            sockets(perRound / 10);
+            Libc.close(link);
+            link = -1;
+            try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("sock_cost.csv")))) {
+                w.println("round,sockets,first,without_ns,with_ns");
+                for (int r = 0; r < rounds; r++) {
+                    for (int half = 0; half < 2; half++) {
+                        boolean attached = (half == 0) == (r % 2 == 1);
+                        if (attached) {
+                            link = attach(prog, cg);
+                            with[r] = sockets(perRound);
+                            Libc.close(link);
+                            link = -1;
+                        } else {
+                            without[r] = sockets(perRound);
+                        }
+                    }
+                    w.printf("%d,%d,%s,%d,%d%n", r, perRound, r % 2 == 1 ? "with" : "without", without[r], with[r]);
+                    w.flush();
+                }
+            }
+        } finally {
+            if (link >= 0) {
+                Libc.close(link);
+            }
+            if (cg >= 0) {
+                Libc.close(cg);
+            }
+            Files.writeString(home.resolve("cgroup.procs"), pid);
+            Files.delete(group);
+        }
+        long[] added = new long[rounds];
+        for (int r = 0; r < rounds; r++) {
+            added[r] = (with[r] - without[r]) / perRound;
+        }
+        Arrays.sort(added);
+        Arrays.sort(without);
+        System.out.println();
+        System.out.println("| per socket | ns added by proc_sock_create (median) | interquartile range | socket() + close() without it (median) |");
+        System.out.println("|---|---|---|---|");
+        System.out.printf("| proc_sock_create | %.1f | %.1f - %.1f | %.1f |%n", quantile(added, 0.5), quantile(added, 0.25),
+                quantile(added, 0.75), quantile(without, 0.5) / perRound);
+    }
+
+    private int attach(int prog, int cg) {
+        int link = lib.linkCreate(prog, cg, BPF_CGROUP_INET_SOCK_CREATE);
+        if (link < 0) {
+            throw new IllegalStateException("cannot attach proc_sock_create: " + Libc.strerror(-link));
+        }
+        return link;
+    }
+
+    /** ns taken by n times socket(AF_INET, SOCK_DGRAM) + close(). */
+    private static long sockets(int n) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            int fd = Libc.socket(2, 2, 0);
+            if (fd < 0) {
+                throw new IllegalStateException("socket() failed: " + Libc.strerror(-fd));
+            }
+            Libc.close(fd);
+        }
+        return System.nanoTime() - t0;
+    }
+
+    /** This process's cgroup v2 path, relative to the mount ("" for the root). */
+    private static String ownCgroupPath() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+            if (line.startsWith("0::/")) {
+                return line.substring(4);
+            }
+        }
+        throw new IllegalStateException("no cgroup v2 line in /proc/self/cgroup");
+    }
+
     private static double quantile(long[] sorted, double q) {
         double pos = q * (sorted.length - 1);
         int lo = (int) Math.floor(pos);
@@ -214,6 +382,48 @@ public final class WorkloadCostBench {
     }
 
     /**
+     * Runs prog once on frame and checks that exactly one packet of len bytes landed in "workloads" under
+     * {id, direction, private} and in "procs" under {id, tgid, direction}.
+     */
+    private void checkProc(int workloadsFd, int procsFd, int progFd, MemorySegment frame, long id, int tgid, int direction, int len) {
+        long[] wBefore = sum(workloadsFd, id, direction | 1 << 8);
+        long[] before = sumProc(procsFd, id, tgid, direction);
+        testRun(progFd, frame, 1, CG_ALLOW);
+        long[] wAfter = sum(workloadsFd, id, direction | 1 << 8);
+        long[] after = sumProc(procsFd, id, tgid, direction);
+        if (wAfter[0] - wBefore[0] != 1 || wAfter[1] - wBefore[1] != len
+                || after[0] - before[0] != 1 || after[1] - before[1] != len) {
+            throw new IllegalStateException("program fd " + progFd + " did not count 1 packet, " + len + " bytes under cgroup id "
+                    + id + " direction " + direction + " in workloads and tgid " + tgid + " in procs: workloads " + Arrays.toString(wBefore)
+                    + " -> " + Arrays.toString(wAfter) + ", procs " + Arrays.toString(before) + " -> " + Arrays.toString(after));
+        }
+    }
+
+    /** As check, for proc_min_counts ({cgroup, tgid, direction as u32}) under TAGGED_TGID. */
+    private void checkMin(int mapFd, int progFd, MemorySegment frame, long id, int direction, int len) {
+        MemorySegment k = arena.allocate(16, 8);
+        k.set(JAVA_LONG, 0, id);
+        k.set(JAVA_INT, 8, TAGGED_TGID);
+        k.set(JAVA_INT, 12, direction);
+        long[] before = sumKey(mapFd, k);
+        testRun(progFd, frame, 1, CG_ALLOW);
+        long[] after = sumKey(mapFd, k);
+        if (after[0] - before[0] != 1 || after[1] - before[1] != len) {
+            throw new IllegalStateException("program fd " + progFd + " did not count 1 packet, " + len + " bytes under tgid "
+                    + TAGGED_TGID + ": " + Arrays.toString(before) + " -> " + Arrays.toString(after));
+        }
+    }
+
+    /** {packets, bytes} summed over CPUs for one key of "procs" (struct proc_key; epoch 0), zeros when absent. */
+    private long[] sumProc(int mapFd, long id, int tgid, int direction) {
+        MemorySegment k = arena.allocate(16, 8);
+        k.set(JAVA_LONG, 0, id);
+        k.set(JAVA_INT, 8, tgid);
+        k.set(JAVA_BYTE, 12, (byte) direction);
+        return sumKey(mapFd, k);
+    }
+
+    /**
      * {packets, bytes} summed over CPUs for one key of wl_counts or workloads (zeros when absent).
      * direction: byte 8 of the key in its low byte, byte 9 (workloads: remote_private) in the next.
      */
@@ -222,6 +432,10 @@ public final class WorkloadCostBench {
         k.set(JAVA_LONG, 0, id);
         k.set(JAVA_BYTE, 8, (byte) direction);
         k.set(JAVA_BYTE, 9, (byte) (direction >> 8));
+        return sumKey(mapFd, k);
+    }
+
+    private long[] sumKey(int mapFd, MemorySegment k) {
         int cpus = lib.numPossibleCpus();
         MemorySegment v = arena.allocate(16L * cpus, 8);
         if (lib.mapLookupElem(mapFd, k, v) != 0) {

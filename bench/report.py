@@ -186,7 +186,10 @@ if kernel.get("ipv4") and kernel.get("floor4"):
                     f"{f(kernel['ipv4']['added'])} vs {f(kernel['floor4']['added'])} ns added",
                     f"+{f(med(d4))} ns", med(d4) <= 5, "1"))
 # Bytes per possible CPU of each map: the kernel's htab/array memory accounting (README "Kernel memory").
-CPU_SLOPE = {"flows4": 128, "flows6": 152, "stats": 4096 * 16 + 32, "overflow": 64 * 72, "hot4": 2 * 32 * 32, "hot6": 2 * 32 * 56}
+# Hashes: 32 bytes of lock counts per CPU; the empty, not preallocated workloads/procs/wl_peers hashes no more.
+CPU_SLOPE = {"flows4": 128, "flows6": 152, "stats": 4096 * 16 + 32, "overflow": 64 * 72, "hot4": 2 * 32 * 32, "hot6": 2 * 32 * 56,
+             "workloads": 32, "procs": 32, "wl_peers": 32, "proc_scanned": 32, "proc_comms": 32, "proc_sk": 16,
+             "workload_overflow": 64, "wl_peers_full": 64, "proc_overflow": 32}
 mem = None
 if mmem:
     tr = [r for r in mmem if r["object"] == "traffic"]

@@ -152,10 +152,15 @@ struct {
 /*
  * Per-workload counters of the cgroup_skb programs below: struct workload_key -> struct flow_value.
  * Drained like the flows maps through the epoch in the key (BpfFlowReader.readWorkloads).
+ * Not preallocated: a preallocated per-CPU hash reserves 16 bytes per possible CPU for every entry
+ * (33 MB at 128 CPUs), while a node has a few hundred cgroups; an element is allocated when a
+ * workload first sends in an epoch, and an insert that fails (full, or no memory) counts in
+ * "workload_overflow".
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, WORKLOADS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct workload_key);
 	__type(value, struct flow_value);
 } workloads SEC(".maps");
@@ -211,10 +216,14 @@ struct {
 	__type(value, struct proc_sk);
 } proc_sk SEC(".maps");
 
-/* struct proc_key -> struct flow_value; drained like "workloads" through the epoch in the key. */
+/*
+ * struct proc_key -> struct flow_value; drained like "workloads" through the epoch in the key, and
+ * not preallocated for the same reason (a failed insert counts in "proc_overflow").
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, PROCS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct proc_key);
 	__type(value, struct flow_value);
 } procs SEC(".maps");

@@ -54,6 +54,10 @@ public final class BpfObject implements AutoCloseable {
     public static final String MAP_PROC_OVERFLOW = "proc_overflow";
     /** LRU hash: tgid to struct proc_comm. */
     public static final String MAP_PROC_COMMS = "proc_comms";
+    /** Socket local storage of the per-process programs: the process that created each socket. */
+    public static final String MAP_PROC_SK = "proc_sk";
+    /** Hash of the sockets proc_scan found at start, until their first packet. */
+    public static final String MAP_PROC_SCANNED = "proc_scanned";
     /** The same as cgroup_wl_*, plus the count per process (--workloads auto). */
     public static final String PROG_PROC_INGRESS = "cgroup_proc_ingress";
     public static final String PROG_PROC_EGRESS = "cgroup_proc_egress";
@@ -174,9 +178,10 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
-    /** Every map of the object, for {@link #mapMemory}. */
+    /** Every map of the object, for {@link #mapMemory} (all are created at load, whatever the flags). */
     public static final List<String> MAPS = List.of(MAP_FLOWS4, MAP_FLOWS6, MAP_STATS, MAP_OVERFLOW, MAP_EPOCH, MAP_FLOWS_FULL,
-            MAP_IP_GROUPS, MAP_HOT4, MAP_HOT6);
+            MAP_IP_GROUPS, MAP_HOT4, MAP_HOT6, MAP_WORKLOADS, MAP_WORKLOAD_OVERFLOW, MAP_WL_PEERS, MAP_WL_PEERS_ON,
+            MAP_WL_PEERS_FULL, MAP_PROC_SK, MAP_PROC_OVERFLOW, MAP_PROCS, MAP_PROC_SCANNED, MAP_PROC_COMMS);
 
     /**
      * Kernel memory of each map: "memlock" of its fd in /proc/self/fdinfo, which the kernel computes from

@@ -107,6 +107,20 @@ final class ProgTestRun implements AutoCloseable {
         }
     }
 
+    /** Opens the embedded object, lets beforeLoad change it (e.g. a map's size) and loads it. */
+    static ProgTestRun load(java.util.function.Consumer<BpfObject> beforeLoad) {
+        BpfObject obj = BpfObject.openEmbedded(lib());
+        try {
+            beforeLoad.accept(obj);
+            IpGroups.size(obj, java.util.List.of());
+            obj.load();
+            return new ProgTestRun(obj);
+        } catch (RuntimeException | Error e) {
+            obj.close();
+            throw e;
+        }
+    }
+
     /** ifindex of loopback in the calling thread's network namespace: the test run's default device. */
     static int loopbackIfindex() {
         int lo = Libc.ifNameToIndex("lo");

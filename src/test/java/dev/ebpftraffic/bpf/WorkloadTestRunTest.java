@@ -115,6 +115,43 @@ class WorkloadTestRunTest {
         }
     }
 
+    /**
+     * "workloads" and "procs" are not preallocated: an entry takes memory when inserted (its element
+     * and 16 bytes per possible CPU), and an insert the kernel refuses (here: the map is full) is
+     * counted in "workload_overflow" / "proc_overflow", exactly, never lost.
+     */
+    @Test
+    void aRefusedInsertCountsInTheOverflowAndAnEntryTakesMemoryOnlyOnceInserted() throws IOException {
+        long self = ownCgroupId();
+        int cpus = dev.ebpftraffic.libbpf.Libbpf.load(dev.ebpftraffic.libbpf.Libbpf.DEFAULT_PATH).numPossibleCpus();
+        byte[] out = ethernet().ipv4("10.0.0.1", "8.8.8.8").udp(1, 53).payload(100).build(); // remote public
+        byte[] in = ethernet().ipv4("10.0.0.2", "10.0.0.1").udp(53, 1).payload(60).build();  // remote private
+        try (ProgTestRun t = ProgTestRun.load(o -> {
+            o.setMaxEntries(BpfObject.MAP_WORKLOADS, 1);
+            o.setMaxEntries(BpfObject.MAP_PROCS, 1);
+        })) {
+            Map<String, Long> empty = t.object().mapMemory();
+            assertEquals(0, t.tryRun(BpfObject.PROG_PROC_EGRESS, out, null, 0, 0, 0).err());
+            Map<String, Long> one = t.object().mapMemory();
+            // htab element (48 + 16-byte key + 8) + free-list node + per-CPU pointer + 16 bytes per possible CPU.
+            assertEquals(96 + 16L * cpus, one.get(BpfObject.MAP_WORKLOADS) - empty.get(BpfObject.MAP_WORKLOADS));
+            assertEquals(96 + 16L * cpus, one.get(BpfObject.MAP_PROCS) - empty.get(BpfObject.MAP_PROCS));
+            for (int i = 0; i < 3; i++) {
+                assertEquals(0, t.tryRun(BpfObject.PROG_PROC_INGRESS, in, null, 0, 0, 0).err());
+            }
+            assertEquals(one, t.object().mapMemory(), "nothing more allocated for refused inserts");
+            t.reader().readFlows((k, p, b) -> { }); // flips the epoch, as every refresh does
+            assertEquals(Map.of(new WorkloadKey(self, Direction.OUTBOUND, false), new FlowValue(1, out.length - 14)),
+                    workloads(t.reader()));
+            long[][] wo = t.reader().readWorkloadOverflow();
+            assertEquals(List.of(3L, 3L * (in.length - 14)), List.of(wo[Direction.INBOUND.code() * 2 + 1][0],
+                    wo[Direction.INBOUND.code() * 2 + 1][1]));
+            long[][] po = t.reader().readProcessOverflow();
+            assertEquals(List.of(3L, 3L * (in.length - 14)), List.of(po[Direction.INBOUND.code()][0], po[Direction.INBOUND.code()][1]));
+            assertEquals(List.of(0L, 0L), List.of(po[Direction.OUTBOUND.code()][0], po[Direction.OUTBOUND.code()][1]));
+        }
+    }
+
     private static Map<WorkloadKey, FlowValue> workloads(BpfFlowReader r) {
         Map<WorkloadKey, long[]> m = new HashMap<>();
         r.readWorkloadDeltas((k, p, b) -> {

@@ -11,8 +11,12 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -48,15 +52,31 @@ class MapMemoryCollectorTest {
                 .mapToLong(l -> Long.parseLong(l.substring(8).trim())).findFirst().orElseThrow();
     }
 
+    /** vlen of the DATASEC '.maps' in the BTF of the object the build embeds. */
+    private static int mapsInObject() throws IOException {
+        Path o = Path.of("target/classes/bpf/traffic.bpf.o");
+        try {
+            Process p = new ProcessBuilder("bpftool", "btf", "dump", "file", o.toString()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertEquals(0, p.waitFor(), out);
+            Matcher m = Pattern.compile("DATASEC '\\.maps' size=\\d+ vlen=(\\d+)").matcher(out);
+            assertTrue(m.find(), out);
+            return Integer.parseInt(m.group(1));
+        } catch (InterruptedException e) {
+            throw new IOException(e);
+        }
+    }
+
     @Test
     void everyMapWithItsMemlockAndTheFlowsMapsGrowPerEntryWithoutACpuTerm() throws IOException {
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         try (BpfObject small = load(lib, 1000); BpfObject big = load(lib, 2000)) {
             Map<String, Double> a = collect(small);
             Map<String, Double> b = collect(big);
-            assertEquals(new TreeMap<>(Map.of(BpfObject.MAP_FLOWS4, 0, BpfObject.MAP_FLOWS6, 0, BpfObject.MAP_STATS, 0,
-                    BpfObject.MAP_OVERFLOW, 0, BpfObject.MAP_EPOCH, 0, BpfObject.MAP_FLOWS_FULL, 0,
-                    BpfObject.MAP_IP_GROUPS, 0, BpfObject.MAP_HOT4, 0, BpfObject.MAP_HOT6, 0)).keySet(), a.keySet());
+            // Every map the object defines (the ".maps" section of its BTF), none left out of the metric.
+            assertEquals(mapsInObject(), a.size());
+            System.out.println("[map memory] " + lib.numPossibleCpus() + " possible CPUs, --map-size 1000: " + a);
+            assertEquals(new TreeSet<>(BpfObject.MAPS), a.keySet());
             for (String map : BpfObject.MAPS) {
                 assertEquals((double) memlock(small.mapFd(map)), a.get(map), map);
             }
@@ -66,6 +86,12 @@ class MapMemoryCollectorTest {
             assertEquals(16.0 * 1024 + 112.0 * 1000, b.get(BpfObject.MAP_FLOWS6) - a.get(BpfObject.MAP_FLOWS6));
             assertEquals(a.get(BpfObject.MAP_HOT4), b.get(BpfObject.MAP_HOT4));
             assertEquals(a.get(BpfObject.MAP_STATS), b.get(BpfObject.MAP_STATS));
+            // The per-CPU workload and process hashes are not preallocated: empty, they hold their
+            // buckets (16 bytes each, 16,384) and the struct, not 16 bytes per possible CPU per entry.
+            int cpus = lib.numPossibleCpus();
+            for (String map : List.of(BpfObject.MAP_WORKLOADS, BpfObject.MAP_PROCS)) {
+                assertEquals(16.0 * 16384 + 896 + 32.0 * cpus, a.get(map), map);
+            }
         }
     }
 }

@@ -546,11 +546,14 @@ sock = rows("sock_cost.csv")
 sock_added = [(int(r["with_ns"]) - int(r["without_ns"])) / int(r["sockets"]) for r in sock]
 sock_base = [int(r["without_ns"]) / int(r["sockets"]) for r in sock]
 wl_thr = paired(wt) if wt else {}
+# Mode "cg": the per-workload pair only (--workloads cgroup), paired with "off" of the same round.
+wl_thr_cg = paired([dict(r, mode="on") if r["mode"] == "cg" else r for r in wt if r["mode"] != "on"]) \
+    if any(r["mode"] == "cg" for r in wt) else {}
 if wl_thr:
     for k, lim, what, measured in (
-            ("tcp", 0.98, "per-workload: TCP bulk with attribution on >= 98% of off",
+            ("tcp", 0.98, "per-workload: TCP bulk with attribution on (--workloads auto: per workload and per process) >= 98% of off",
              lambda x: f"{f(x['on'] / 1e9, 2)} vs {f(x['off'] / 1e9, 2)} Gbit/s"),
-            ("udp_sent", 0.95, "per-workload: UDP 64-byte packets/s with attribution on >= 95% of off",
+            ("udp_sent", 0.95, "per-workload: UDP 64-byte packets/s with attribution on (--workloads auto: per workload and per process) >= 95% of off",
              lambda x: f"{f(x['on'] / 1e3)}k vs {f(x['off'] / 1e3)}k pps")):
         if k in wl_thr:
             x = wl_thr[k]
@@ -907,17 +910,20 @@ if wl_cost or wl_thr:
         W("")
     if wl_thr:
         W("**Throughput** with attribution on against off (iperf3 through veth, as section 2; the exporter runs with "
-          "`--workloads off` on the receiver's veth throughout, and `WorkloadHook` attaches the exporter's own cgroup_skb "
-          "programs to the cgroup v2 root for the *on* runs and detaches them for the *off* runs; each round runs both, in "
-          "alternating order):")
+          "`--workloads off` on the receiver's veth throughout, and `WorkloadHook` attaches the exporter's own cgroup "
+          "programs to the cgroup v2 root: *on* = what `--workloads auto` attaches (cgroup_proc_ingress/egress, "
+          "proc_sock_create, the proc_scan pass), *cgroup only* = cgroup_wl_ingress/egress (`--workloads cgroup`), "
+          "*off* = nothing; each round runs the modes back to back, in an order that changes from round to round):")
         W("")
         W("| | on (median) | off (median) | on / off (median of paired rounds) | 95% CI | rounds |")
         W("| --- | --- | --- | --- | --- | --- |")
-        for k, unit, sc in (("tcp", "Gbit/s", 1e9), ("udp_sent", "kpps sent", 1e3), ("udp", "kpps read by the server", 1e3)):
-            if k in wl_thr:
-                x = wl_thr[k]
-                ci = "n/a" if x["ci"] is None else f"{f(100 * x['ci'][0])}% - {f(100 * x['ci'][1])}%"
-                W(f"| {k} ({unit}) | {f(x['on'] / sc, 2)} | {f(x['off'] / sc, 2)} | **{f(100 * x['ratio'])}%** | {ci} | {len(x['ratios'])} |")
+        for lab, th in (("attribution on (--workloads auto: per workload and per process)", wl_thr),
+                        ("per-workload pair only (--workloads cgroup)", wl_thr_cg)):
+            for k, unit, sc in (("tcp", "Gbit/s", 1e9), ("udp_sent", "kpps sent", 1e3), ("udp", "kpps read by the server", 1e3)):
+                if k in th:
+                    x = th[k]
+                    ci = "n/a" if x["ci"] is None else f"{f(100 * x['ci'][0])}% - {f(100 * x['ci'][1])}%"
+                    W(f"| {lab}: {k} ({unit}) | {f(x['on'] / sc, 2)} | {f(x['off'] / sc, 2)} | **{f(100 * x['ratio'])}%** | {ci} | {len(x['ratios'])} |")
         W("")
 
 W("## Suggestions (not done here)")

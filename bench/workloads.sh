@@ -10,14 +10,17 @@
 #    (proc_tagged_in/out) beside the tag step alone (proc_tag_only), to subtract.
 # 2. Throughput with attribution on against off, TCP bulk and UDP with 64-byte payloads, iperf3
 #    through veth between two namespaces as in throughput.sh: the exporter runs with --workloads off
-#    on the receiver's veth the whole time (its TC hooks count in both modes), and WorkloadHook.java
-#    attaches the exporter's own cgroup_skb programs (the embedded object, through WorkloadAttachment,
-#    as --workloads cgroup does) to the cgroup v2 root for the "on" runs and detaches them for the
-#    "off" runs. Each round runs both modes back to back, in alternating order; the report judges the
-#    median paired ratio by its 95% confidence interval, as for the throughput phase. Attached to the
-#    root, the programs see every local socket of the machine (as in production), not only iperf3's.
+#    on the receiver's veth the whole time (its TC hooks count in all modes), and WorkloadHook.java
+#    attaches the exporter's own cgroup programs (the embedded object, through WorkloadAttachment) to
+#    the cgroup v2 root: mode "on" what --workloads auto attaches (per process: cgroup_proc_ingress/
+#    egress, proc_sock_create, and the proc_scan pass at each attach), mode "cg" the per-workload pair
+#    cgroup_wl_ingress/egress only (as --workloads cgroup), mode "off" nothing. Each round runs the
+#    three modes back to back, in an order that cycles through the six permutations; the report judges
+#    the median paired ratio (on/off, cg/off) by its 95% confidence interval, as for the throughput
+#    phase. Attached to the root, the programs see every local socket of the machine (as in
+#    production), not only iperf3's.
 #
-#   WL_TPUT_SECONDS  time for the paired rounds (default 120; 20 with BENCH_QUICK=1)
+#   WL_TPUT_SECONDS  time for the rounds (default 180; 30 with BENCH_QUICK=1)
 #   TPUT_RUN_S       target length of one iperf3 run (default 0.3)
 #   TPUT_CPU_SHARES  cpu.shares of the phase's cgroup (default 10240; 0: no priority)
 # Needs: ROOT, OUT (exported by run.sh). Writes $OUT/workload_cost.csv and $OUT/workload_tput.csv.
@@ -25,8 +28,8 @@ set -euo pipefail
 . "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${WL_TPUT_SECONDS:-20}; set -- --rounds 6 --repeat 200000
-else BUDGET=${WL_TPUT_SECONDS:-120}; set -- --rounds 30 --repeat 1000000; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then BUDGET=${WL_TPUT_SECONDS:-30}; set -- --rounds 6 --repeat 200000
+else BUDGET=${WL_TPUT_SECONDS:-180}; set -- --rounds 30 --repeat 1000000; fi
 mkdir -p "$ROOT/target/bench" "$OUT"
 clang -O2 -g -Wall -Werror -target bpf -I/usr/include/"$(uname -m)"-linux-gnu \
     -c "$ROOT/src/test/bpf/workload_cost.bpf.c" -o "$ROOT/target/bench/workload_cost.bpf.o"
@@ -52,7 +55,7 @@ coproc HOOK { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp 
 bench_track "$HOOK_PID"
 read -r -t 30 ready <&"${HOOK[0]}" || { log "WorkloadHook did not start"; exit 1; }
 log "workload throughput: $ready"
-hook() { # on|off: attach or detach the cgroup_skb programs, and wait until done
+hook() { # on|cg|off: attach (per process, or per workload only) or detach, and wait until done
     local reply
     echo "$1" >&"${HOOK[1]}"
     read -r -t 10 reply <&"${HOOK[0]}" && [ "$reply" = "$1" ] || { log "WorkloadHook did not answer $1"; return 1; }
@@ -86,19 +89,19 @@ run_iperf() { # round mode proto
         jq -r --arg r "$1" --arg m "$2" '.end.sum as $s | [$r, $m, "udp", $s.bits_per_second, $s.packets, $s.lost_packets, $s.seconds, (($s.packets - $s.lost_packets) / $s.seconds), ($s.packets / $s.seconds), 1, 1, "workloads"] | @csv' "$OUT/iperf.json" | tr -d '"' >> "$CSV"
     fi
 }
-for m in off on; do hook "$m"; iperf tcp; iperf udp; done # warm-up, discarded
+for m in off cg on; do hook "$m"; iperf tcp; iperf udp; done # warm-up, discarded
 iperf tcp
 TCP_BYTES=$(jq -r --arg s "$RUN_S" '[.end.sum_received.bytes / .end.sum_received.seconds * ($s | tonumber), 10000000] | max | floor' "$OUT/iperf.json")
 iperf udp
 UDP_PKTS=$(jq -r --arg s "$RUN_S" '[.end.sum.packets / .end.sum.seconds * ($s | tonumber), 5000] | max | floor' "$OUT/iperf.json")
 log "workload throughput: runs of $TCP_BYTES bytes (TCP) and $UDP_PKTS datagrams (UDP), about $RUN_S s each; ${BUDGET} s of rounds"
+ORDERS=("off on cg" "on cg off" "cg off on" "off cg on" "cg on off" "on off cg")
 r=0
 end=$(awk -v t="$EPOCHREALTIME" -v b="$BUDGET" 'BEGIN { printf "%.3f", t + b }')
 while awk -v t="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(t < e) }'; do
     r=$((r + 1))
     for proto in tcp udp; do
-        if [ $((r % 2)) = 1 ]; then run_iperf "$r" off "$proto"; run_iperf "$r" on "$proto"
-        else run_iperf "$r" on "$proto"; run_iperf "$r" off "$proto"; fi
+        for m in ${ORDERS[$((r % 6))]}; do run_iperf "$r" "$m" "$proto"; done
     done
 done
 hook off

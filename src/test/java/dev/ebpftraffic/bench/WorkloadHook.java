@@ -11,11 +11,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
- * For bench/workloads.sh: loads the exporter's embedded object and attaches (line "on") or detaches
- * (line "off") its per-workload programs, cgroup_wl_ingress and cgroup_wl_egress, on the cgroup v2
- * root through the exporter's own WorkloadAttachment, answering each line with the same word once
- * done. So rounds with attribution on and off alternate without restarting anything. EOF or an
- * error: detaches and exits (and the kernel detaches the links of a process that dies).
+ * For bench/workloads.sh: loads the exporter's embedded object and, on the cgroup v2 root through the
+ * exporter's own WorkloadAttachment, attaches what {@code --workloads auto} attaches (line "on": the
+ * per-process pair cgroup_proc_ingress/egress, proc_sock_create and the proc_scan pass), or the
+ * per-workload pair cgroup_wl_ingress/egress only (line "cg", as {@code --workloads cgroup}), or
+ * detaches (line "off"), answering each line with the same word once done. So rounds alternate
+ * without restarting anything. EOF or an error: detaches and exits (and the kernel detaches the links
+ * of a process that dies).
  */
 public final class WorkloadHook {
     public static void main(String[] args) throws Exception {
@@ -35,13 +37,22 @@ public final class WorkloadHook {
             System.out.flush();
             try {
                 for (String line; (line = in.readLine()) != null; ) {
-                    if (line.equals("on") && a == null) {
-                        a = WorkloadAttachment.attach(obj, root);
-                    } else if (line.equals("off") && a != null) {
+                    if (!line.equals("on") && !line.equals("cg") && !line.equals("off")) {
+                        throw new IllegalArgumentException("expected on, cg or off, got " + line);
+                    }
+                    if (a != null) {
                         a.close();
                         a = null;
-                    } else if (!line.equals("on") && !line.equals("off")) {
-                        throw new IllegalArgumentException("expected on or off, got " + line);
+                    }
+                    if (!line.equals("off")) {
+                        boolean processes = line.equals("on");
+                        a = WorkloadAttachment.attach(obj, root, processes);
+                        if (a.processes() != processes) { // the measured mode must be the one asked for
+                            throw new IllegalStateException("asked for processes=" + processes + ", attached " + a.processes());
+                        }
+                        if (a.scanError() != null) {
+                            System.err.println("proc_scan: " + a.scanError());
+                        }
                     }
                     System.out.println(line);
                     System.out.flush();

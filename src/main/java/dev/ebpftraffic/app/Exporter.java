@@ -250,14 +250,9 @@ public final class Exporter implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        resources.add(() -> {
-            refresher.shutdownNow();
-            if (!refresher.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
-                Log.warn("map refresh still running after " + CLOSE_WAIT.toSeconds() + " s; closing anyway");
-            }
-        });
         if (persistence != null) {
-            // Closed first: on a graceful exit the pinned links stay and the last state is written.
+            // Closed right after the refresher has stopped: on a graceful exit the pinned links stay
+            // and the last state is written by this thread, which nothing interrupts.
             Persistence p = persistence;
             resources.add(() -> {
                 if (started) {
@@ -265,6 +260,16 @@ public final class Exporter implements AutoCloseable {
                 }
             });
         }
+        resources.add(() -> {
+            // Not interrupted first: a refresh that is writing the state file must finish the write
+            // before its reader deletes the kernel entries it moved (an interrupted write fails, and
+            // the deleted entries' counts would then be in no state file).
+            refresher.shutdown();
+            if (!refresher.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                refresher.shutdownNow();
+                Log.warn("map refresh still running after " + CLOSE_WAIT.toSeconds() + " s; closing anyway");
+            }
+        });
         refresher.scheduleWithFixedDelay(collector::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         Log.info("watching --iface " + o.ifaces() + ": " + m.hooks().size() / 2 + " interface(s) attached, "
                 + (m.watchesEvents() ? "new ones attached on rtnetlink link events" : "new ones found by listing every second"));

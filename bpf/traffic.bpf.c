@@ -95,9 +95,17 @@ struct {
 	__type(value, struct hot6_slot);
 } hot6 SEC(".maps");
 
+/*
+ * Per-interface stats (enum stat), struct stat_key -> struct flow_value. Not preallocated: a
+ * preallocated per-CPU hash reserves 16 bytes per possible CPU for every one of its entries (8.7 MB
+ * at 128 CPUs), while a host uses a few keys per interface, each allocated once, on its first
+ * packet. Userspace creates the STATS_LOST_IFINDEX keys before attaching: a packet whose own key
+ * cannot be created (map full, or no memory) counts there instead of being lost.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, STATS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct stat_key);
 	__type(value, struct flow_value);
 } stats SEC(".maps");
@@ -306,6 +314,10 @@ static __noinline void add_stat(struct __sk_buff *skb, enum stat stat, enum dire
 	if (!v) {
 		struct flow_value init = {};
 		bpf_map_update_elem(&stats, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&stats, &key);
+	}
+	if (!v) {
+		key.ifindex = STATS_LOST_IFINDEX; /* created by userspace, never deleted */
 		v = bpf_map_lookup_elem(&stats, &key);
 	}
 	if (v) {
@@ -1154,7 +1166,11 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
-struct bpf_iter_meta;
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
 
 struct bpf_iter__task_file {
 	union { struct bpf_iter_meta *meta; };
@@ -1192,7 +1208,8 @@ int proc_sock_create(struct bpf_sock *ctx)
  * Run once at start, after proc_sock_create is attached: every open file of every process in the
  * exporter's pid namespace (one visit per file table, so threads are not walked again). Each inet
  * socket goes into "proc_scanned" with the first process found holding it; cgroup_proc_* tag it on
- * its first packet, unless proc_sock_create tagged it already (a socket made since).
+ * its first packet, unless proc_sock_create tagged it already (a socket made since). Each socket that
+ * does not fit writes one byte to the iterator's output (WorkloadAttachment counts them).
  */
 SEC("iter/task_file")
 int proc_scan(struct bpf_iter__task_file *ctx)
@@ -1211,7 +1228,13 @@ int proc_scan(struct bpf_iter__task_file *ctx)
 	if (v.family != AF_INET && v.family != AF_INET6)
 		return 0;
 	__u64 addr = (__u64)(unsigned long)sk;
-	if (bpf_map_update_elem(&proc_scanned, &addr, &v, BPF_NOEXIST) == 0)
+	long err = bpf_map_update_elem(&proc_scanned, &addr, &v, BPF_NOEXIST);
+	if (err == 0) {
 		note_comm(v.tgid, task);
+	} else if (err != -EEXIST) {
+		/* Not stored (map full, or no memory): one byte to the reader, which counts them. */
+		char lost = 1;
+		bpf_seq_write(ctx->meta->seq, &lost, 1);
+	}
 	return 0;
 }

@@ -117,7 +117,7 @@ enum stat {
 };
 
 struct stat_key {
-	__u32 ifindex;
+	__u32 ifindex;   /* STATS_LOST_IFINDEX: the packet's own key could not be created */
 	__u8 direction;  /* enum direction */
 	__u8 stat;       /* enum stat */
 	__u16 pad;       /* always zero */
@@ -222,11 +222,22 @@ struct proc_scan {
 };
 
 #define PROCS_ENTRIES 16384 /* processes x cgroups x 2 directions x 2 epochs */
-#define PROC_COMMS_ENTRIES 16384
-#define PROC_SCANNED_ENTRIES 262144 /* not preallocated: only the sockets found take memory */
+#define PROC_COMMS_ENTRIES 4096 /* LRU, preallocated: the names of the processes that made sockets last */
+/*
+ * Not preallocated, but its buckets are (16 bytes each, max_entries rounded up to a power of two):
+ * userspace sizes it before load from the inet sockets present (ProcScan.entries); a socket the
+ * scan cannot store is counted (proc_scan) and counts under tgid 0.
+ */
+#define PROC_SCANNED_ENTRIES 262144
 
 #define WORKLOADS_ENTRIES 16384 /* cgroups x 2 directions x 2 ip types x 2 epochs: far more than a node runs */
 #define STATS_ENTRIES 4096 /* 8 per interface: far more interfaces than any host has */
+/*
+ * The ifindex of the "stats" keys (all STAT_MAX x 2 of them) that userspace creates before it
+ * attaches (BpfFlowReader.createLostStats): where a packet counts when its own key cannot be
+ * inserted. No interface has index 0.
+ */
+#define STATS_LOST_IFINDEX 0
 #define FLOWS_DEFAULT_ENTRIES 16384 /* per map; the default of --map-size (Options.DEFAULT_MAP_SIZE), set again before load */
 #define IP_GROUPS_DEFAULT_ENTRIES 1 /* userspace sets the number of --config.file CIDRs before load */
 

@@ -162,6 +162,10 @@ public final class Exporter implements AutoCloseable {
             if (!processPrograms) {
                 BpfObject.PROCESS_PROGRAMS.forEach(obj::skipProgram);
             }
+            // Its buckets are allocated at load: sized for the sockets the start-up scan will find.
+            obj.setMaxEntries(BpfObject.MAP_PROC_SCANNED, !processPrograms ? 1
+                    : dev.ebpftraffic.bpf.WorkloadAttachment.scanEntries(
+                            dev.ebpftraffic.bpf.WorkloadAttachment.inetSockets(java.nio.file.Path.of("/proc/slabinfo"))));
             if (persistence != null) {
                 persistence.beforeLoad(lib, obj);
             }
@@ -349,6 +353,10 @@ public final class Exporter implements AutoCloseable {
             collector.setProcesses(new dev.ebpftraffic.workload.ProcessTable(o.seriesTtl().toNanos(), resolver::path));
             if (attachment.scanError() != null) {
                 Log.warn(attachment.scanError() + "; sockets opened before the start count under pid 0 (unknown)");
+            }
+            if (attachment.scanMissed() > 0) {
+                Log.warn(attachment.scanMissed() + " sockets open at start did not fit in the proc_scanned map (max_entries "
+                        + obj.maxEntries(BpfObject.MAP_PROC_SCANNED) + "): until they close, their traffic counts under pid 0 (unknown)");
             }
         }
         Log.info("per-workload traffic: attached to the cgroup v2 root " + found.mountPoint()

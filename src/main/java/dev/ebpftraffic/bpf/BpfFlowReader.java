@@ -54,6 +54,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class BpfFlowReader implements FlowReader, AutoCloseable {
     static final int BATCH = 1024;
+    private static final int BPF_NOEXIST = 1;
 
     private final Libbpf lib;
     private final int flows4Fd;
@@ -183,6 +184,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
                     obj.mapFd(BpfObject.MAP_WL_PEERS_FULL));
         }
         r.processMaps(obj.mapFd(BpfObject.MAP_PROCS), obj.mapFd(BpfObject.MAP_PROC_OVERFLOW), obj.mapFd(BpfObject.MAP_PROC_COMMS));
+        r.createLostStats();
         if (obj.hasMap(BpfObject.MAP_HOT4)) { // (bench/hot_ab.sh loads objects from before them)
             r.hot = new HotSlots(obj.lib(), obj.mapFd(BpfObject.MAP_HOT4), obj.mapFd(BpfObject.MAP_HOT6));
         }
@@ -677,11 +679,38 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
         }
     }
 
+    /**
+     * Creates the "stats" keys of StatKey.LOST_IFINDEX (every stat and direction, zero) where they are
+     * missing: the program counts there a packet whose own key it cannot insert ("stats" is not
+     * preallocated: map full, or no memory). Created here, before the programs are attached, so the
+     * program only has to look them up; nothing deletes them.
+     */
+    void createLostStats() {
+        MemorySegment zero = arena.allocate(valueStride * cpus, 8);
+        MemorySegment key = arena.allocate(StatKey.LAYOUT);
+        for (KernelStat stat : KernelStat.values()) {
+            for (dev.ebpftraffic.flow.Direction dir : dev.ebpftraffic.flow.Direction.values()) {
+                new StatKey(StatKey.LOST_IFINDEX, dir, stat).write(key, 0);
+                int ret = lib.mapUpdateElem(statsFd, key, zero, BPF_NOEXIST);
+                if (ret < 0 && ret != -Errno.EEXIST) {
+                    throw new LibbpfException("cannot create the BPF stats entries for packets without one: "
+                            + Libc.strerror(-ret), -ret);
+                }
+            }
+        }
+    }
+
     @Override
     public void readStats(Sink<StatKey> sink) {
         Map<StatKey, long[]> overflow = readOverflow();
+        // The LOST_IFINDEX keys always exist: shown only once something counted there.
+        Sink<StatKey> shown = (k, p, b) -> {
+            if (k.ifindex() != StatKey.LOST_IFINDEX || p != 0 || b != 0) {
+                sink.accept(k, p, b);
+            }
+        };
         if (overflow.isEmpty()) {
-            read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> sink.accept(StatKey.read(seg, off), p, b));
+            read(statsFd, StatKey.LAYOUT.byteSize(), cpus, (seg, off, p, b) -> shown.accept(StatKey.read(seg, off), p, b));
             return;
         }
         Map<StatKey, long[]> merged = new java.util.LinkedHashMap<>();
@@ -691,7 +720,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
             m[0] += v[0];
             m[1] += v[1];
         });
-        merged.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+        merged.forEach((k, v) -> shown.accept(k, v[0], v[1]));
     }
 
     /**

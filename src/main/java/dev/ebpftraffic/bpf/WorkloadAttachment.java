@@ -45,6 +45,7 @@ public final class WorkloadAttachment implements AutoCloseable {
     private int sockCreateLink = -1;
     private boolean processes;
     private String scanError;
+    private long scanMissed;
 
     private WorkloadAttachment(Path root, LinkPins pins) {
         this.root = root;
@@ -84,7 +85,9 @@ public final class WorkloadAttachment implements AutoCloseable {
             if (processes) {
                 a.sockCreateLink = plainLink(lib, obj.programFd(BpfObject.PROG_PROC_SOCK_CREATE), dir,
                         BPF_CGROUP_INET_SOCK_CREATE, root);
-                a.scanError = scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN));
+                long[] missed = {0};
+                a.scanError = scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN), missed);
+                a.scanMissed = missed[0];
             }
             a.ingressLink = a.link(lib, obj.programFd(processes ? BpfObject.PROG_PROC_INGRESS : BpfObject.PROG_CGROUP_INGRESS),
                     dir, id, BPF_CGROUP_INET_INGRESS);
@@ -126,8 +129,11 @@ public final class WorkloadAttachment implements AutoCloseable {
         return fd;
     }
 
-    /** Runs the proc_scan iterator once over every open file; null, or why it could not. */
-    private static String scan(Libbpf lib, int prog) {
+    /**
+     * Runs the proc_scan iterator once over every open file; null, or why it could not. missed[0]: the
+     * sockets it found but could not store in "proc_scanned" (one byte of output each).
+     */
+    static String scan(Libbpf lib, int prog, long[] missed) {
         int link = lib.linkCreate(prog, 0, BPF_TRACE_ITER);
         if (link < 0) {
             return "cannot attach the socket scan (iter/task_file): " + Libc.strerror(-link);
@@ -141,7 +147,7 @@ public final class WorkloadAttachment implements AutoCloseable {
                 java.lang.foreign.MemorySegment buf = arena.allocate(4096);
                 long n;
                 while ((n = Libc.read(iter, buf, buf.byteSize())) > 0) {
-                    // the program prints nothing; reading runs it to the end
+                    missed[0] += n; // reading runs the program to the end
                 }
                 return n < 0 ? "the socket scan failed: " + Libc.strerror((int) -n) : null;
             }
@@ -180,6 +186,51 @@ public final class WorkloadAttachment implements AutoCloseable {
     /** Why the sockets that existed at start could not be scanned, or null. */
     public String scanError() {
         return scanError;
+    }
+
+    /** Sockets the start-up scan found but could not store ("proc_scanned" full): their traffic counts under pid 0. */
+    public long scanMissed() {
+        return scanMissed;
+    }
+
+    /** Bounds of max_entries of "proc_scanned" ({@link #scanEntries}). */
+    public static final int SCAN_ENTRIES_MIN = 4096;
+    public static final int SCAN_ENTRIES_MAX = 262_144;
+
+    /**
+     * max_entries of "proc_scanned" for a host with that many inet sockets (-1: not known): twice as
+     * many, for the sockets made before the scan runs, within [SCAN_ENTRIES_MIN, SCAN_ENTRIES_MAX]. The
+     * map is not preallocated, but its buckets are (16 bytes per max_entries rounded up to a power of two).
+     */
+    public static int scanEntries(long sockets) {
+        if (sockets < 0) {
+            return SCAN_ENTRIES_MAX;
+        }
+        return (int) Math.max(SCAN_ENTRIES_MIN, Math.min(SCAN_ENTRIES_MAX, 2 * sockets));
+    }
+
+    /** The kernel's slab caches of inet sockets, each one struct sock per socket. */
+    private static final java.util.Set<String> SOCKET_SLABS = java.util.Set.of("TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite",
+            "UDPLITEv6", "RAW", "RAWv6", "PING", "PINGv6", "MPTCP", "MPTCPv6", "SCTP", "SCTPv6", "DCCP", "DCCPv6");
+
+    /**
+     * The inet sockets of the whole host (every network namespace): active objects of their slab caches
+     * in /proc/slabinfo (root only); -1 when it cannot be read. An upper bound of what the scan finds
+     * (it also counts sockets no process holds).
+     */
+    public static long inetSockets(Path slabinfo) {
+        try {
+            long n = 0;
+            for (String line : java.nio.file.Files.readAllLines(slabinfo)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length > 1 && SOCKET_SLABS.contains(f[0])) {
+                    n += Long.parseLong(f[1]);
+                }
+            }
+            return n;
+        } catch (java.io.IOException | NumberFormatException e) {
+            return -1;
+        }
     }
 
     public Path root() {

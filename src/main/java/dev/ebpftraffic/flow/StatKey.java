@@ -12,6 +12,12 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /** struct stat_key from bpf/traffic.h: must match it byte for byte (StructLayoutTest checks the BTF). */
 public record StatKey(int ifindex, Direction direction, KernelStat stat) {
+    /**
+     * STATS_LOST_IFINDEX: the keys where the program counts a packet whose own key it could not create
+     * ("stats" full, or no memory); exported under the interface name "ifindex0" (no interface has index 0).
+     */
+    public static final int LOST_IFINDEX = 0;
+
     public static final StructLayout LAYOUT = MemoryLayout.structLayout(
             JAVA_INT.withName("ifindex"),
             JAVA_BYTE.withName("direction"),

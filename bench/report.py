@@ -185,25 +185,58 @@ if kernel.get("ipv4") and kernel.get("floor4"):
     targets.append(("common path: IPv4 existing pair within 5 ns of the floor of its key (bare per-CPU hash, 12-byte key)",
                     f"{f(kernel['ipv4']['added'])} vs {f(kernel['floor4']['added'])} ns added",
                     f"+{f(med(d4))} ns", med(d4) <= 5, "1"))
-# Bytes per possible CPU of each map: the kernel's htab/array memory accounting (README "Kernel memory").
-# Hashes: 32 bytes of lock counts per CPU; the empty, not preallocated workloads/procs/wl_peers hashes no more.
-CPU_SLOPE = {"flows4": 128, "flows6": 152, "stats": 4096 * 16 + 32, "overflow": 64 * 72, "hot4": 2 * 32 * 32, "hot6": 2 * 32 * 56,
-             "workloads": 32, "procs": 32, "wl_peers": 32, "proc_scanned": 32, "proc_comms": 32, "proc_sk": 16,
-             "workload_overflow": 64, "wl_peers_full": 64, "proc_overflow": 32}
+# Kernel memory of each map (README "Kernel memory"; kernel/bpf/hashtab.c and arraymap.c memory accounting):
+# bytes at c possible CPUs, from max_entries (m). "stats" is not preallocated: it holds the 8 keys for
+# packets whose own key cannot be created, 88 + 16 c bytes each; the other hashes that are not
+# preallocated (workloads, procs, wl_peers, proc_scanned) are empty after load.
+STATS_LOST_KEYS = 8
+
+
+def pow2(n):
+    return 1 << (max(1, n) - 1).bit_length()
+
+
+def arr(e, v, percpu, c):
+    return 312 + 8 * e + (e * v * c if percpu else 0)
+
+
+def htab(m, c):
+    return 896 + 16 * pow2(m) + 32 * c
+
+
+MAP_BYTES = {
+    "flows4": lambda m, c: 16 * pow2(m) + 88 * m + 128 * c + 896,
+    "flows6": lambda m, c: 16 * pow2(m) + 112 * m + 152 * c + 896,
+    "stats": lambda m, c: htab(m, c) + STATS_LOST_KEYS * (88 + 16 * c),
+    "overflow": lambda m, c: arr(m, 72, True, c), "hot4": lambda m, c: arr(m, 32, True, c),
+    "hot6": lambda m, c: arr(m, 56, True, c),
+    "epoch": lambda m, c: arr(m, 8, False, c), "flows_full": lambda m, c: arr(m, 8, False, c),
+    "wl_peers_on": lambda m, c: arr(m, 8, False, c), "ip_groups": lambda m, c: 0,
+    "workload_overflow": lambda m, c: arr(m, 16, True, c), "wl_peers_full": lambda m, c: arr(m, 16, True, c),
+    "proc_overflow": lambda m, c: arr(m, 16, True, c), "proc_sk": lambda m, c: 480 + 16 * c,
+    "workloads": htab, "procs": htab, "wl_peers": htab, "proc_scanned": htab,
+    "proc_comms": lambda m, c: htab(m, c) + 72 * m,  # LRU, preallocated
+}
 mem = None
 if mmem:
     tr = [r for r in mmem if r["object"] == "traffic"]
     cpus = int(tr[0]["possible_cpus"])
     here = sum(int(r["memlock"]) for r in tr)
-    fixed = here - sum(CPU_SLOPE.get(r["map"], 0) * cpus for r in tr)
-    slope = sum(CPU_SLOPE.get(r["map"], 0) for r in tr)
-    mem = dict(cpus=cpus, here=here, maps={r["map"]: int(r["memlock"]) for r in tr},
-               at={c: fixed + slope * c for c in (64, 128, 256)},
+    sizes = {r["map"]: int(r["max_entries"]) for r in tr}
+
+    def formula(c):
+        return sum(MAP_BYTES[m](e, c) for m, e in sizes.items())
+    mem = dict(cpus=cpus, here=here, maps={r["map"]: int(r["memlock"]) for r in tr}, formula_here=formula(cpus),
+               sizes=sizes, at={c: formula(c) for c in (64, 128, 256)},
                variants={(r["map"], r["state"]): int(r["memlock"]) for r in mmem if r["object"] == "shared"})
     pc = mem["variants"].get(("percpu_map", "full"))
+    # The formula must give the measured figure here, or its extrapolation means nothing.
     targets.append(("CPU count: kernel memory of all maps <= 16 MB at 128 possible CPUs, default --map-size",
-                    f"{f(here / 1e6, 2)} MB measured at {cpus} CPUs; {f(mem['at'][128] / 1e6, 2)} MB at 128 by the formula",
-                    f"{f(mem['at'][128] / 16e6, 2)}x the budget", mem["at"][128] <= 16e6, "1"))
+                    f"{f(here / 1e6, 2)} MB measured at {cpus} CPUs (formula: {f(mem['formula_here'] / 1e6, 2)} MB); "
+                    f"{f(mem['at'][128] / 1e6, 2)} MB at 128 by the formula",
+                    f"{f(mem['at'][128] / 16e6, 2)}x the budget",
+                    mem["at"][128] <= 16e6 if mem["formula_here"] == here else
+                    ("inconclusive", f"the formula gives {mem['formula_here']:,} B here, measured {here:,} B"), "1"))
 read = None
 if mread:
     per = {}
@@ -680,10 +713,12 @@ if mem:
     W("| map | bytes here |")
     W("| --- | --- |")
     for k, v in mem["maps"].items():
-        W(f"| `{k}` | {v:,} |")
+        W(f"| `{k}` ({mem['sizes'][k]:,} entries) | {v:,} |")
     W(f"| **all** | **{mem['here']:,}** |")
     W("")
-    W("By the formula (README \"Kernel memory\"): " + ", ".join(f"{c} CPUs {f(v / 1e6, 2)} MB" for c, v in mem["at"].items())
+    W(f"By the formula (README \"Kernel memory\"): {mem['formula_here']:,} B here ("
+      + ("equal to the measurement" if mem["formula_here"] == mem["here"] else "NOT equal to the measurement") + "), "
+      + ", ".join(f"{c} CPUs {f(v / 1e6, 2)} MB" for c, v in mem["at"].items())
       + ". The three flows-map variants of bpf/bench/shared.bpf.o at 16,384 entries, here: "
       + ", ".join(f"`{m}` {st_} {v:,} B" for (m, st_), v in mem["variants"].items()) + ".")
     W("")

@@ -75,7 +75,12 @@ public final class MapScaleBench {
              PrintWriter mem = new PrintWriter(Files.newBufferedWriter(out.resolve("map_memory.csv")))) {
             main.setMaxEntries(BpfObject.MAP_FLOWS4, ENTRIES);
             main.setMaxEntries(BpfObject.MAP_FLOWS6, ENTRIES);
+            // As the exporter loads it by default (--workloads auto): proc_scanned sized from this host's
+            // sockets, and the reader creates the lost-packet keys of "stats".
+            main.setMaxEntries(BpfObject.MAP_PROC_SCANNED, dev.ebpftraffic.bpf.WorkloadAttachment.scanEntries(
+                    dev.ebpftraffic.bpf.WorkloadAttachment.inetSockets(Path.of("/proc/slabinfo"))));
             main.load();
+            dev.ebpftraffic.bpf.BpfFlowReader.of(main).close();
             mem.println("possible_cpus,object,map,max_entries,state,memlock");
             for (String m : BpfObject.MAPS) {
                 if (main.hasMap(m)) {

@@ -225,7 +225,7 @@ struct proc_scan {
 #define PROC_COMMS_ENTRIES 4096 /* LRU, preallocated: the names of the processes that made sockets last */
 /*
  * Not preallocated, but its buckets are (16 bytes each, max_entries rounded up to a power of two):
- * userspace sizes it before load from the inet sockets present (ProcScan.entries); a socket the
+ * userspace sizes it before load from the inet sockets present (WorkloadAttachment.scanEntries); a socket the
  * scan cannot store is counted (proc_scan) and counts under tgid 0.
  */
 #define PROC_SCANNED_ENTRIES 262144

@@ -35,8 +35,9 @@
     return p.toString();
   }
 
-  // The views of the tab bar: the API each one polls and how it renders. A view without an entry is
-  // not available in this build (its section says so).
+  // The views of the tab bar: the API each one polls and how it renders; the one shown is polled every
+  // second. Another script adds its view with LiveViews.register (processes.js). Optional: status, the
+  // id of the view's own status line (default #status); noPause, for a view whose panel has no pause box.
   var VIEWS = {
     pairs: { api: './api/v1/top', url: function () { return './api/v1/top?' + params(); },
       render: function (d) { render(d); setStatus(d); } },
@@ -51,11 +52,11 @@
 
   function poll() {
     timer = null;
-    if (state.paused) { return; }
+    var view = VIEWS[state.view];
+    if (state.paused && !(view && view.noPause)) { return; }
     var mine = ++seq;
     if (inFlight) { inFlight.abort(); }
-    var view = VIEWS[state.view];
-    if (!view) { // a view of another script (processes.js), which polls its own API
+    if (!view) { // a view of another script that has not registered (yet)
       inFlight = null;
       return;
     }
@@ -80,7 +81,7 @@
       })
       .catch(function (e) {
         if (e && e.name === 'AbortError') { return; }
-        var s = $('status');
+        var s = $(view.status || 'status');
         s.className = 'error';
         s.textContent = 'cannot read ' + view.api + ': ' + (e && e.message ? e.message : e) + ' (retrying)';
       })
@@ -165,19 +166,61 @@
   }
 
   // Shared with the other views' scripts (processes.js), loaded after this one.
-  window.LiveFormat = { bits: bits, pps: pps, bytes: bytes, sparkline: sparkline, el: el, numCell: numCell };
+  window.LiveFormat = { bits: bits, pps: pps, bytes: bytes, sparkline: sparkline, el: el, numCell: numCell,
+    totals: renderTotals, markSorted: markSorted, sortOnClick: sortOnClick };
+  window.LiveViews = {
+    register: function (name, view) { VIEWS[name] = view; refresh(name); },
+    // Polls now if that view is shown (its filters changed).
+    refresh: refresh
+  };
 
-  function renderTotals(totals) {
+  function refresh(name) {
+    if (state.view === name) { schedule(0); }
+  }
+
+  // The rate columns the three tables share: 2, 10 and 40 s of bits/s and packets/s, and Bytes, in
+  // place of the header row's <th data-rates="ATTR">, whose ATTR names the data attribute that carries
+  // the sort key; and above them a row that groups them.
+  function rateHeaders() {
+    document.querySelectorAll('th[data-rates]').forEach(function (slot) {
+      var row = slot.parentNode;
+      var attr = slot.dataset.rates;
+      var lead = Array.prototype.indexOf.call(row.cells, slot);
+      var tail = row.cells.length - lead; // Bytes and what follows the slot
+      var cells = [];
+      ['bits', 'packets'].forEach(function (unit) {
+        WINDOWS.forEach(function (w) { cells.push([unit + '_' + w, w.replace('s', ' s')]); });
+      });
+      cells.push(['bytes', 'Bytes']);
+      cells.forEach(function (c) {
+        var th = el('th', 'num sortable', c[1]);
+        th.dataset[attr] = c[0];
+        row.insertBefore(th, slot);
+      });
+      row.removeChild(slot);
+      var groups = el('tr', 'groups');
+      [[lead, ''], [3, 'bits/s'], [3, 'packets/s'], [tail, '']].forEach(function (g) {
+        var th = el('th', g[1] ? 'group' : null, g[1] || undefined);
+        th.colSpan = g[0];
+        groups.appendChild(th);
+      });
+      row.parentNode.insertBefore(groups, row);
+    });
+  }
+
+  // The boxes #PREFIXinbound and #PREFIXoutbound (a box without a .pps line shows no packet rate).
+  function renderTotals(totals, prefix) {
     ['inbound', 'outbound'].forEach(function (dir) {
       var t = totals[dir];
-      var box = $('total-' + dir);
+      var box = $((prefix || 'total-') + dir);
       if (!t) { return; }
       WINDOWS.forEach(function (w) {
         var span = box.querySelector('.rates [data-w="' + w + '"]');
         span.textContent = bits(t.bits_per_second[w]);
         span.dataset.value = String(t.bits_per_second[w]);
       });
-      box.querySelector('.pps').textContent = pps(t.packets_per_second['2s']) + ' (2 s)';
+      var rate = box.querySelector('.pps');
+      if (rate) { rate.textContent = pps(t.packets_per_second['2s']) + ' (2 s)'; }
       box.querySelector('.cum').textContent = bytes(t.bytes) + ', ' + t.packets + ' packets';
       box.dataset.bytes = String(t.bytes);
     });
@@ -209,20 +252,7 @@
       tr.appendChild(el('td', 'dir ' + s.direction, s.direction === 'inbound' ? '\u2193 in' : '\u2191 out'));
       tr.appendChild(el('td', 'type', s.ip_type));
       tr.appendChild(el('td', 'iface', s.iface));
-      WINDOWS.forEach(function (w) {
-        var td = numCell(s.bits_per_second[w], bits);
-        td.classList.add('bits-' + w);
-        tr.appendChild(td);
-      });
-      WINDOWS.forEach(function (w) {
-        var td = numCell(s.packets_per_second[w], pps);
-        td.classList.add('packets-' + w);
-        tr.appendChild(td);
-      });
-      var cum = numCell(s.bytes, bytes);
-      cum.classList.add('bytes');
-      cum.title = s.packets + ' packets';
-      tr.appendChild(cum);
+      rateCells(tr, s);
       var sp = el('td', 'spark');
       sp.appendChild(sparkline(s.last_minute_bits_per_second));
       tr.appendChild(sp);
@@ -357,15 +387,37 @@
     document.querySelectorAll('section.view').forEach(function (sec) {
       sec.hidden = sec.id !== 'view-' + state.view;
     });
-    document.dispatchEvent(new Event('viewchange')); // the other views' scripts start or stop polling
   }
 
   function markSort() {
-    document.querySelectorAll('th.sortable').forEach(function (th) {
-      var on = th.dataset.sort === state.sort;
+    markSorted('sort', state);
+  }
+
+  // The headers th[data-ATTR] of a view whose state s has sort and order: which one is sorted, and how.
+  function markSorted(attr, s) {
+    document.querySelectorAll('th[data-' + attr + ']').forEach(function (th) {
+      var on = th.dataset[attr] === s.sort;
       th.classList.toggle('sorted', on);
-      th.classList.toggle('asc', on && state.order === 'asc');
-      th.setAttribute('aria-sort', on ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
+      th.classList.toggle('asc', on && s.order === 'asc');
+      th.setAttribute('aria-sort', on ? (s.order === 'asc' ? 'ascending' : 'descending') : 'none');
+    });
+  }
+
+  // A click (or Enter, Space) on such a header sorts by it, descending; on the sorted one flips the order.
+  function sortOnClick(attr, s, changed) {
+    document.querySelectorAll('th[data-' + attr + ']').forEach(function (th) {
+      th.tabIndex = 0;
+      var pick = function () {
+        if (s.sort === th.dataset[attr]) {
+          s.order = s.order === 'desc' ? 'asc' : 'desc';
+        } else {
+          s.sort = th.dataset[attr];
+          s.order = 'desc';
+        }
+        changed();
+      };
+      th.addEventListener('click', pick);
+      th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
     });
   }
 
@@ -409,6 +461,7 @@
   }
 
   function init() {
+    rateHeaders();
     loadHash();
     markSort();
     showView();
@@ -428,20 +481,7 @@
       if (wlDebounce) { clearTimeout(wlDebounce); }
       wlDebounce = setTimeout(changed, 200);
     });
-    document.querySelectorAll('th.sortable').forEach(function (th) {
-      th.tabIndex = 0;
-      var pick = function () {
-        if (state.sort === th.dataset.sort) {
-          state.order = state.order === 'desc' ? 'asc' : 'desc';
-        } else {
-          state.sort = th.dataset.sort;
-          state.order = 'desc';
-        }
-        changed();
-      };
-      th.addEventListener('click', pick);
-      th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
-    });
+    sortOnClick('sort', state, changed);
     ['direction', 'ip_type', 'iface', 'n'].forEach(function (k) {
       $('f-' + k).addEventListener('change', function (e) { state[k] = e.target.value; changed(); });
     });

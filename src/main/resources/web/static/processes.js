@@ -1,17 +1,12 @@
-// The Processes view (nethogs-like): ./api/v1/processes polled every second while
-// the tab is shown. Formatting comes from live.js (window.LiveFormat). No inline code (CSP).
+// The Processes view (nethogs-like): its filters, sort and rows. live.js polls ./api/v1/processes every
+// second while the tab is shown (window.LiveViews); formatting comes from it too (window.LiveFormat).
+// No inline code (CSP).
 'use strict';
 (function () {
   var WINDOWS = ['2s', '10s', '40s'];
-  var INTERVAL_MS = 1000;
   var state = { sort: 'bits_10s', order: 'desc', direction: '', filter: '', n: '50' };
-  var timer = null;
-  var inFlight = null;
-  var seq = 0;
 
   function $(id) { return document.getElementById(id); }
-
-  function active() { return document.body.dataset.view === 'processes'; }
 
   function params() {
     var p = new URLSearchParams();
@@ -23,60 +18,9 @@
     return p.toString();
   }
 
-  function schedule(ms) {
-    if (timer !== null) { clearTimeout(timer); }
-    timer = setTimeout(poll, ms);
-  }
-
-  function poll() {
-    timer = null;
-    if (!active()) { return; }
-    var mine = ++seq;
-    if (inFlight) { inFlight.abort(); }
-    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
-    inFlight = ctrl;
-    var url = './api/v1/processes?' + params();
-    $('api-link').href = url;
-    fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined })
-      .then(function (r) {
-        return r.text().then(function (t) {
-          if (!r.ok) {
-            var msg = 'HTTP ' + r.status;
-            try { msg += ': ' + JSON.parse(t).error; } catch (e) { msg += ' ' + t.slice(0, 200); }
-            throw new Error(msg);
-          }
-          return JSON.parse(t);
-        });
-      })
-      .then(function (data) {
-        if (mine !== seq || !active()) { return; }
-        render(data);
-      })
-      .catch(function (e) {
-        if (e && e.name === 'AbortError') { return; }
-        var s = $('p-status');
-        s.className = 'error';
-        s.textContent = 'cannot read ./api/v1/processes: ' + (e && e.message ? e.message : e) + ' (retrying)';
-      })
-      .then(function () {
-        if (mine === seq) { inFlight = null; schedule(INTERVAL_MS); }
-      });
-  }
-
   function render(data) {
     var f = window.LiveFormat;
-    ['inbound', 'outbound'].forEach(function (dir) {
-      var t = data.totals[dir];
-      var box = $('p-total-' + dir);
-      if (!t) { return; }
-      WINDOWS.forEach(function (w) {
-        var span = box.querySelector('.rates [data-w="' + w + '"]');
-        span.textContent = f.bits(t.bits_per_second[w]);
-        span.dataset.value = String(t.bits_per_second[w]);
-      });
-      box.querySelector('.cum').textContent = f.bytes(t.bytes) + ', ' + t.packets + ' packets';
-      box.dataset.bytes = String(t.bytes);
-    });
+    f.totals(data.totals, 'p-total-');
     var frag = document.createDocumentFragment();
     data.processes.forEach(function (p) {
       var tr = f.el('tr', p.pid === 0 ? 'unknown' : null);
@@ -119,38 +63,16 @@
   }
 
   function markSort() {
-    document.querySelectorAll('th[data-psort]').forEach(function (th) {
-      var on = th.dataset.psort === state.sort;
-      th.classList.toggle('sorted', on);
-      th.classList.toggle('asc', on && state.order === 'asc');
-      th.setAttribute('aria-sort', on ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
-    });
+    window.LiveFormat.markSorted('psort', state);
   }
 
   function changed() {
     markSort();
-    schedule(0);
+    window.LiveViews.refresh('processes');
   }
 
   function init() {
-    // live.js owns the tab bar and the #fragment; it fires "viewchange" when the view changes.
-    document.addEventListener('viewchange', function () {
-      if (active()) { schedule(0); } else if (inFlight) { inFlight.abort(); inFlight = null; }
-    });
-    document.querySelectorAll('th[data-psort]').forEach(function (th) {
-      th.tabIndex = 0;
-      var pick = function () {
-        if (state.sort === th.dataset.psort) {
-          state.order = state.order === 'desc' ? 'asc' : 'desc';
-        } else {
-          state.sort = th.dataset.psort;
-          state.order = 'desc';
-        }
-        changed();
-      };
-      th.addEventListener('click', pick);
-      th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
-    });
+    window.LiveFormat.sortOnClick('psort', state, changed);
     $('p-direction').addEventListener('change', function (e) { state.direction = e.target.value; changed(); });
     $('p-n').addEventListener('change', function (e) { state.n = e.target.value; changed(); });
     var debounce = null;
@@ -161,7 +83,12 @@
     });
     $('p-filters').addEventListener('submit', function (e) { e.preventDefault(); });
     markSort();
-    if (active()) { schedule(0); } // opened with #view=processes: live.js showed it before this listened
+    // live.js owns the tab bar and the #fragment: it polls this view while it is shown (at once, when the
+    // page was opened with #view=processes).
+    window.LiveViews.register('processes', {
+      api: './api/v1/processes', status: 'p-status', noPause: true,
+      url: function () { return './api/v1/processes?' + params(); }, render: render
+    });
   }
 
   if (document.readyState === 'loading') {

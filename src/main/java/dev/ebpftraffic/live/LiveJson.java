@@ -21,17 +21,8 @@ public final class LiveJson {
 
     public static String write(Snapshot s) {
         StringBuilder b = new StringBuilder(1024 + 900 * s.rows().size());
-        b.append("{\"time\":");
-        string(b, Instant.ofEpochMilli(s.timeMillis()).toString());
-        b.append(",\"covered_seconds\":").append(s.coveredSeconds());
-        b.append(",\"sampling\":").append(s.sampling());
-        b.append(",\"windows\":[\"2s\",\"10s\",\"40s\"]");
         Query q = s.query();
-        b.append(",\"query\":{\"n\":").append(q.n()).append(",\"sort\":");
-        string(b, q.sort().param);
-        b.append(",\"order\":\"").append(q.ascending() ? "asc" : "desc").append('"');
-        b.append(",\"direction\":");
-        string(b, q.direction());
+        head(b, s.timeMillis(), s.coveredSeconds(), s.sampling(), q.n(), q.sort(), q.ascending(), q.direction());
         b.append(",\"ip_type\":");
         string(b, q.ipType());
         b.append(",\"iface\":");
@@ -40,16 +31,7 @@ public final class LiveJson {
         string(b, q.ip());
         b.append("},\"matched\":").append(s.matched());
         b.append(",\"totals\":{");
-        for (int i = 0; i < s.totals().size(); i++) {
-            Snapshot.Total t = s.totals().get(i);
-            if (i > 0) {
-                b.append(',');
-            }
-            string(b, t.direction());
-            b.append(":{");
-            rates(b, t.rates());
-            b.append(",\"bytes\":").append(t.bytes()).append(",\"packets\":").append(t.packets()).append('}');
-        }
+        totals(b, s.totals(), true);
         b.append("},\"ifaces\":[");
         for (int i = 0; i < s.ifaces().size(); i++) {
             if (i > 0) {
@@ -75,19 +57,65 @@ public final class LiveJson {
             b.append(",\"iface\":");
             string(b, r.iface());
             b.append(",\"other\":").append(r.other()).append(',');
-            rates(b, r.rates());
-            b.append(",\"bytes\":").append(r.bytes()).append(",\"packets\":").append(r.packets());
-            b.append(",\"last_minute_bits_per_second\":[");
-            for (int h = 0; h < r.history().length; h++) {
-                if (h > 0) {
-                    b.append(',');
-                }
-                b.append(Math.round(r.history()[h]));
-            }
-            b.append("]}");
+            counters(b, r.rates(), r.bytes(), r.packets());
+            history(b, r.history());
+            b.append('}');
         }
         b.append("]}\n");
         return b.toString();
+    }
+
+    /**
+     * What every endpoint's answer starts with: time, coverage, windows, and the query's shared fields
+     * up to direction (the query object is left open for the endpoint's own).
+     */
+    static void head(StringBuilder b, long timeMillis, int coveredSeconds, boolean sampling, int n, Query.Sort sort,
+                     boolean ascending, String direction) {
+        b.append("{\"time\":");
+        string(b, Instant.ofEpochMilli(timeMillis).toString());
+        b.append(",\"covered_seconds\":").append(coveredSeconds);
+        b.append(",\"sampling\":").append(sampling);
+        b.append(",\"windows\":[\"2s\",\"10s\",\"40s\"]");
+        b.append(",\"query\":{\"n\":").append(n).append(",\"sort\":");
+        string(b, sort.param);
+        b.append(",\"order\":\"").append(ascending ? "asc" : "desc").append('"');
+        b.append(",\"direction\":");
+        string(b, direction);
+    }
+
+    /** The members of a totals object, by direction; without rates where the counts have none (peers_map_full). */
+    static void totals(StringBuilder b, List<Snapshot.Total> totals, boolean rates) {
+        for (int i = 0; i < totals.size(); i++) {
+            Snapshot.Total t = totals.get(i);
+            if (i > 0) {
+                b.append(',');
+            }
+            string(b, t.direction());
+            b.append(":{");
+            if (rates) {
+                rates(b, t.rates());
+                b.append(',');
+            }
+            b.append("\"bytes\":").append(t.bytes()).append(",\"packets\":").append(t.packets()).append('}');
+        }
+    }
+
+    /** A row's rates and cumulative counters. */
+    static void counters(StringBuilder b, Snapshot.Rates r, long bytes, long packets) {
+        rates(b, r);
+        b.append(",\"bytes\":").append(bytes).append(",\"packets\":").append(packets);
+    }
+
+    /** A row's last minute, whole bits per second. */
+    static void history(StringBuilder b, float[] history) {
+        b.append(",\"last_minute_bits_per_second\":[");
+        for (int h = 0; h < history.length; h++) {
+            if (h > 0) {
+                b.append(',');
+            }
+            b.append(Math.round(history[h]));
+        }
+        b.append(']');
     }
 
     /** A 400 answer: one line. */
@@ -161,11 +189,7 @@ public final class LiveJson {
         Map<String, Object> q = obj(o.get("query"));
         Query query = new Query(num(q.get("n")).intValue(), sortOf(q.get("sort")), "asc".equals(q.get("order")),
                 (String) q.get("direction"), (String) q.get("ip_type"), (String) q.get("iface"), (String) q.get("ip"));
-        List<Snapshot.Total> totals = new ArrayList<>();
-        obj(o.get("totals")).forEach((dir, v) -> {
-            Map<String, Object> t = obj(v);
-            totals.add(new Snapshot.Total(dir, rates(t), num(t.get("bytes")).longValue(), num(t.get("packets")).longValue()));
-        });
+        List<Snapshot.Total> totals = totals(obj(o.get("totals")), true);
         List<String> ifaces = new ArrayList<>();
         for (Object i : list(o.get("ifaces"))) {
             ifaces.add((String) i);
@@ -173,14 +197,9 @@ public final class LiveJson {
         List<Snapshot.Row> rows = new ArrayList<>();
         for (Object x : list(o.get("series"))) {
             Map<String, Object> r = obj(x);
-            List<Object> h = list(r.get("last_minute_bits_per_second"));
-            float[] history = new float[h.size()];
-            for (int i = 0; i < history.length; i++) {
-                history[i] = num(h.get(i)).floatValue();
-            }
             rows.add(new Snapshot.Row((String) r.get("src_ip"), (String) r.get("dst_ip"), (String) r.get("direction"),
                     (String) r.get("ip_type"), (String) r.get("iface"), Boolean.TRUE.equals(r.get("other")), rates(r),
-                    num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), history,
+                    num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), history(r),
                     name(r.get("src_name")), name(r.get("dst_name"))));
         }
         long time = Instant.parse((String) o.get("time")).toEpochMilli();
@@ -196,9 +215,31 @@ public final class LiveJson {
         return (String) o;
     }
 
-    private static Query.Sort sortOf(Object s) {
+    /** A query's sort; one this client does not know reads as the default. */
+    static Query.Sort sortOf(Object s) {
         Query.Sort v = Query.Sort.of((String) s);
         return v == null ? Query.Sort.BITS_10S : v;
+    }
+
+    /** A totals object back into totals, by direction; zero rates where it has none (peers_map_full). */
+    static List<Snapshot.Total> totals(Map<String, Object> m, boolean rates) {
+        List<Snapshot.Total> out = new ArrayList<>();
+        m.forEach((dir, v) -> {
+            Map<String, Object> t = obj(v);
+            Snapshot.Rates r = rates ? rates(t) : new Snapshot.Rates(new double[3], new double[3]);
+            out.add(new Snapshot.Total(dir, r, num(t.get("bytes")).longValue(), num(t.get("packets")).longValue()));
+        });
+        return out;
+    }
+
+    /** A row's last_minute_bits_per_second. */
+    static float[] history(Map<String, Object> row) {
+        List<Object> h = list(row.get("last_minute_bits_per_second"));
+        float[] history = new float[h.size()];
+        for (int i = 0; i < history.length; i++) {
+            history[i] = num(h.get(i)).floatValue();
+        }
+        return history;
     }
 
     static Snapshot.Rates rates(Map<String, Object> m) {

@@ -1,9 +1,6 @@
 package dev.ebpftraffic.live;
 
-import java.nio.charset.StandardCharsets;
-import java.util.HashSet;
 import java.util.Locale;
-import java.util.Set;
 
 /**
  * The query of GET /api/v1/processes: as /api/v1/top's ({@link Query}) for n, sort, order and
@@ -22,47 +19,20 @@ public record ProcessQuery(int n, Query.Sort sort, boolean ascending, String dir
 
     /** Parses a raw (still percent-encoded) query string; null or empty is the defaults. */
     public static ProcessQuery parse(String rawQuery) {
-        ProcessQuery q = defaults();
-        if (rawQuery == null || rawQuery.isEmpty()) {
-            return q;
-        }
-        int n = q.n;
-        Query.Sort sort = q.sort;
-        boolean asc = false;
-        String direction = null;
-        String filter = null;
-        Set<String> seen = new HashSet<>();
-        for (String part : rawQuery.split("&", -1)) {
-            if (part.isEmpty()) {
-                continue;
-            }
-            int eq = part.indexOf('=');
-            String name = Query.decode(eq < 0 ? part : part.substring(0, eq));
-            String value = eq < 0 ? "" : Query.decode(part.substring(eq + 1));
-            if (!seen.add(name)) {
-                throw new Query.BadQuery("query parameter \"" + Query.oneLine(name) + "\" is given twice");
-            }
-            switch (name) {
-                case "n" -> n = Query.parseN(value);
-                case "sort" -> {
-                    sort = Query.Sort.of(value);
-                    if (sort == null) {
-                        throw new Query.BadQuery("invalid sort \"" + Query.oneLine(value) + "\": use one of " + Query.Sort.names());
-                    }
+        var p = new Query.Params() {
+            String filter;
+
+            @Override
+            boolean own(String name, String value) {
+                if (!name.equals("filter")) {
+                    return false;
                 }
-                case "order" -> {
-                    switch (value) {
-                        case "asc" -> asc = true;
-                        case "desc" -> asc = false;
-                        default -> throw new Query.BadQuery("invalid order \"" + Query.oneLine(value) + "\": use asc or desc");
-                    }
-                }
-                case "direction" -> direction = Query.oneOf("direction", value, "inbound", "outbound");
-                case "filter" -> filter = value.isEmpty() ? null : Query.checkText("filter", value).toLowerCase(Locale.ROOT);
-                default -> throw new Query.BadQuery("unknown query parameter \"" + Query.oneLine(name) + "\" (known: " + KNOWN + ")");
+                filter = value.isEmpty() ? null : Query.checkText("filter", value, Query.MAX_IP).toLowerCase(Locale.ROOT);
+                return true;
             }
-        }
-        return new ProcessQuery(n, sort, asc, direction, filter);
+        };
+        p.walk(rawQuery, KNOWN);
+        return new ProcessQuery(p.n, p.sort, p.ascending, p.direction, p.filter);
     }
 
     /** Whether a row passes the direction and text filters. */
@@ -79,17 +49,9 @@ public record ProcessQuery(int n, Query.Sort sort, boolean ascending, String dir
 
     /** This query as URL parameters (for `top --from`), defaults left out. */
     public String toParams() {
-        StringBuilder b = new StringBuilder();
-        b.append("n=").append(n).append("&sort=").append(sort.param);
-        if (ascending) {
-            b.append("&order=asc");
-        }
-        if (direction != null) {
-            b.append("&direction=").append(direction);
-        }
-        if (filter != null) {
-            b.append("&filter=").append(java.net.URLEncoder.encode(filter, StandardCharsets.UTF_8));
-        }
+        StringBuilder b = Query.paramsHead(n, sort, ascending);
+        Query.append(b, "direction", direction);
+        Query.append(b, "filter", filter);
         return b.toString();
     }
 

@@ -67,65 +67,109 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
 
     /** Parses a raw (still percent-encoded) query string; null or empty is the defaults. */
     public static Query parse(String rawQuery) {
-        int n = DEFAULT_N;
-        Sort sort = Sort.BITS_10S;
-        boolean asc = false;
-        String direction = null;
-        String ipType = null;
-        String iface = null;
-        String ip = null;
-        if (rawQuery == null || rawQuery.isEmpty()) {
-            return defaults();
-        }
-        Set<String> seen = new HashSet<>();
-        for (String part : rawQuery.split("&", -1)) {
-            if (part.isEmpty()) {
-                continue;
-            }
-            int eq = part.indexOf('=');
-            String name = decode(eq < 0 ? part : part.substring(0, eq));
-            String value = eq < 0 ? "" : decode(part.substring(eq + 1));
-            if (!seen.add(name)) {
-                throw new BadQuery("query parameter \"" + oneLine(name) + "\" is given twice");
-            }
-            switch (name) {
-                case "n" -> n = parseN(value);
-                case "sort" -> {
-                    sort = Sort.of(value);
-                    if (sort == null) {
-                        throw new BadQuery("invalid sort \"" + oneLine(value) + "\": use one of " + Sort.names());
+        var p = new Params() {
+            String ipType;
+            String iface;
+            String ip;
+
+            @Override
+            boolean own(String name, String value) {
+                switch (name) {
+                    case "ip_type" -> ipType = ipType(value);
+                    // Any name the menu offers: Linux allows control characters in names, and a name that
+                    // is not UTF-8 is labelled with \xHH escapes (up to 4 characters a byte). It is only compared.
+                    case "iface" -> iface = value.isEmpty() ? null : checkLength("iface", value, MAX_IP);
+                    case "ip" -> ip = value.isEmpty() ? null : checkText("ip", value, MAX_IP).toLowerCase(Locale.ROOT);
+                    default -> {
+                        return false;
                     }
                 }
-                case "order" -> {
-                    switch (value) {
-                        case "asc" -> asc = true;
-                        case "desc" -> asc = false;
-                        default -> throw new BadQuery("invalid order \"" + oneLine(value) + "\": use asc or desc");
-                    }
-                }
-                case "direction" -> direction = oneOf("direction", value, "inbound", "outbound");
-                case "ip_type" -> ipType = oneOf("ip_type", value, "private", "public");
-                // Any name the menu offers: Linux allows control characters in names, and a name that
-                // is not UTF-8 is labelled with \xHH escapes (up to 4 characters a byte). It is only compared.
-                case "iface" -> iface = value.isEmpty() ? null : checkLength("iface", value);
-                case "ip" -> ip = value.isEmpty() ? null : checkText("ip", value).toLowerCase(Locale.ROOT);
-                default -> throw new BadQuery("unknown query parameter \"" + oneLine(name) + "\" (known: " + KNOWN + ")");
+                return true;
             }
-        }
-        return new Query(n, sort, asc, direction, ipType, iface, ip);
+        };
+        p.walk(rawQuery, KNOWN);
+        return new Query(p.n, p.sort, p.ascending, p.direction, p.ipType, p.iface, p.ip);
     }
 
-    static int parseN(String value) {
+    /**
+     * The query-string walker of the live API's endpoints: each parameter percent-decoded, a name given
+     * twice refused, n, sort, order and direction taken here, the endpoint's own names by {@link #own},
+     * anything else refused with the endpoint's list of known names. Parameters are taken in order, so the
+     * first bad one is the one reported.
+     */
+    abstract static class Params {
+        int n = DEFAULT_N;
+        Sort sort = Sort.BITS_10S;
+        boolean ascending;
+        String direction;
+
+        /** Takes one of the endpoint's own parameters; false for a name it does not know. */
+        abstract boolean own(String name, String value);
+
+        final void walk(String rawQuery, String known) {
+            if (rawQuery == null || rawQuery.isEmpty()) {
+                return;
+            }
+            Set<String> seen = new HashSet<>();
+            for (String part : rawQuery.split("&", -1)) {
+                if (part.isEmpty()) {
+                    continue;
+                }
+                int eq = part.indexOf('=');
+                String name = decode(eq < 0 ? part : part.substring(0, eq));
+                String value = eq < 0 ? "" : decode(part.substring(eq + 1));
+                if (!seen.add(name)) {
+                    throw new BadQuery("query parameter \"" + oneLine(name) + "\" is given twice");
+                }
+                switch (name) {
+                    case "n" -> n = whole("n", value, 1, MAX_N);
+                    case "sort" -> sort = parseSort(value);
+                    case "order" -> ascending = parseAscending(value);
+                    case "direction" -> direction = oneOf("direction", value, "inbound", "outbound");
+                    default -> {
+                        if (!own(name, value)) {
+                            throw new BadQuery("unknown query parameter \"" + oneLine(name) + "\" (known: " + known + ")");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static Sort parseSort(String value) {
+        Sort sort = Sort.of(value);
+        if (sort == null) {
+            throw new BadQuery("invalid sort \"" + oneLine(value) + "\": use one of " + Sort.names());
+        }
+        return sort;
+    }
+
+    /** order=asc or order=desc. */
+    static boolean parseAscending(String value) {
+        return switch (value) {
+            case "asc" -> true;
+            case "desc" -> false;
+            default -> throw new BadQuery("invalid order \"" + oneLine(value) + "\": use asc or desc");
+        };
+    }
+
+    /** A whole number from min to max, for the parameter called name. */
+    static int whole(String name, String value, int min, int max) {
         long v;
         try {
             v = Long.parseLong(value);
         } catch (NumberFormatException e) {
-            throw new BadQuery("invalid n \"" + oneLine(value) + "\": not a whole number");
+            throw new BadQuery("invalid " + name + " \"" + oneLine(value) + "\": not a whole number");
         }
-        if (v < 1 || v > MAX_N) {
-            throw new BadQuery("invalid n " + v + ": must be between 1 and " + MAX_N);
+        if (v < min || v > max) {
+            throw new BadQuery("invalid " + name + " " + v + ": must be between " + min + " and " + max);
         }
         return (int) v;
+    }
+
+    /** ip_type=private or ip_type=public; empty means no filter. */
+    static String ipType(String value) {
+        return oneOf("ip_type", value, "private", "public");
     }
 
     /** Empty means no filter. */
@@ -139,15 +183,16 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return value;
     }
 
-    private static String checkLength(String name, String value) {
-        if (value.length() > MAX_IP) {
-            throw new BadQuery("invalid " + name + ": longer than " + MAX_IP + " characters");
+    static String checkLength(String name, String value, int max) {
+        if (value.length() > max) {
+            throw new BadQuery("invalid " + name + ": longer than " + max + " characters");
         }
         return value;
     }
 
-    static String checkText(String name, String value) {
-        checkLength(name, value);
+    /** At most max characters, none a control character. */
+    static String checkText(String name, String value, int max) {
+        checkLength(name, value, max);
         if (!value.chars().allMatch(c -> c >= 0x20 && c != 0x7f)) {
             throw new BadQuery("invalid " + name + ": control characters");
         }
@@ -171,11 +216,7 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
 
     /** This query as URL parameters (for clients such as `top --from`), defaults left out. */
     public String toParams() {
-        StringBuilder b = new StringBuilder();
-        b.append("n=").append(n).append("&sort=").append(sort.param);
-        if (ascending) {
-            b.append("&order=asc");
-        }
+        StringBuilder b = paramsHead(n, sort, ascending);
         append(b, "direction", direction);
         append(b, "ip_type", ipType);
         append(b, "iface", iface);
@@ -183,7 +224,18 @@ public record Query(int n, Sort sort, boolean ascending, String direction, Strin
         return b.toString();
     }
 
-    private static void append(StringBuilder b, String name, String value) {
+    /** The start of every endpoint's {@code toParams}: n and sort always, order when ascending. */
+    static StringBuilder paramsHead(int n, Sort sort, boolean ascending) {
+        StringBuilder b = new StringBuilder();
+        b.append("n=").append(n).append("&sort=").append(sort.param);
+        if (ascending) {
+            b.append("&order=asc");
+        }
+        return b;
+    }
+
+    /** A filter parameter, left out when null. */
+    static void append(StringBuilder b, String name, String value) {
         if (value != null) {
             b.append('&').append(name).append('=').append(java.net.URLEncoder.encode(value, StandardCharsets.UTF_8));
         }

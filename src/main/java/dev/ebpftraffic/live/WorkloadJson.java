@@ -9,6 +9,7 @@ import static dev.ebpftraffic.live.LiveJson.list;
 import static dev.ebpftraffic.live.LiveJson.num;
 import static dev.ebpftraffic.live.LiveJson.obj;
 import static dev.ebpftraffic.live.LiveJson.string;
+import static dev.ebpftraffic.live.LiveJson.totals;
 
 /** The JSON of /api/v1/workloads (the README documents it), and its reader for `top --from URL`. */
 public final class WorkloadJson {
@@ -17,17 +18,8 @@ public final class WorkloadJson {
 
     public static String write(WorkloadSnapshot s) {
         StringBuilder b = new StringBuilder(1024 + 1500 * s.rows().size());
-        b.append("{\"time\":");
-        string(b, Instant.ofEpochMilli(s.timeMillis()).toString());
-        b.append(",\"covered_seconds\":").append(s.coveredSeconds());
-        b.append(",\"sampling\":").append(s.sampling());
-        b.append(",\"windows\":[\"2s\",\"10s\",\"40s\"]");
         WorkloadQuery q = s.query();
-        b.append(",\"query\":{\"n\":").append(q.n()).append(",\"sort\":");
-        string(b, q.sort().param);
-        b.append(",\"order\":\"").append(q.ascending() ? "asc" : "desc").append('"');
-        b.append(",\"direction\":");
-        string(b, q.direction());
+        LiveJson.head(b, s.timeMillis(), s.coveredSeconds(), s.sampling(), q.n(), q.sort(), q.ascending(), q.direction());
         b.append(",\"ip_type\":");
         string(b, q.ipType());
         b.append(",\"workload\":");
@@ -50,16 +42,9 @@ public final class WorkloadJson {
             b.append(",\"ip_type\":");
             string(b, r.ipType());
             b.append(",\"other\":").append(r.other()).append(',');
-            LiveJson.rates(b, r.rates());
-            b.append(",\"bytes\":").append(r.bytes()).append(",\"packets\":").append(r.packets());
-            b.append(",\"last_minute_bits_per_second\":[");
-            for (int h = 0; h < r.history().length; h++) {
-                if (h > 0) {
-                    b.append(',');
-                }
-                b.append(Math.round(r.history()[h]));
-            }
-            b.append("],\"peers\":[");
+            LiveJson.counters(b, r.rates(), r.bytes(), r.packets());
+            LiveJson.history(b, r.history());
+            b.append(",\"peers\":[");
             for (int p = 0; p < r.peers().size(); p++) {
                 if (p > 0) {
                     b.append(',');
@@ -78,36 +63,19 @@ public final class WorkloadJson {
         return b.toString();
     }
 
-    private static void totals(StringBuilder b, List<Snapshot.Total> totals, boolean rates) {
-        for (int i = 0; i < totals.size(); i++) {
-            Snapshot.Total t = totals.get(i);
-            if (i > 0) {
-                b.append(',');
-            }
-            string(b, t.direction());
-            b.append(":{");
-            if (rates) {
-                LiveJson.rates(b, t.rates());
-                b.append(',');
-            }
-            b.append("\"bytes\":").append(t.bytes()).append(",\"packets\":").append(t.packets()).append('}');
-        }
-    }
-
     private static void peer(StringBuilder b, WorkloadSnapshot.Peer p) {
         b.append("{\"ip\":");
         string(b, p.ip());
         b.append(',');
-        LiveJson.rates(b, p.rates());
-        b.append(",\"bytes\":").append(p.bytes()).append(",\"packets\":").append(p.packets()).append('}');
+        LiveJson.counters(b, p.rates(), p.bytes(), p.packets());
+        b.append('}');
     }
 
     /** Reads what {@link #write} wrote (or a compatible server's answer). */
     public static WorkloadSnapshot read(String json) {
         Map<String, Object> o = obj(LiveJson.parse(json));
         Map<String, Object> q = obj(o.get("query"));
-        Query.Sort sort = Query.Sort.of((String) q.get("sort"));
-        WorkloadQuery query = new WorkloadQuery(num(q.get("n")).intValue(), sort == null ? Query.Sort.BITS_10S : sort,
+        WorkloadQuery query = new WorkloadQuery(num(q.get("n")).intValue(), LiveJson.sortOf(q.get("sort")),
                 "asc".equals(q.get("order")), (String) q.get("direction"), (String) q.get("ip_type"),
                 (String) q.get("workload"), num(q.get("peers")).intValue());
         List<Snapshot.Total> totals = totals(obj(o.get("totals")), true);
@@ -115,11 +83,6 @@ public final class WorkloadJson {
         List<WorkloadSnapshot.Row> rows = new ArrayList<>();
         for (Object x : list(o.get("workloads"))) {
             Map<String, Object> r = obj(x);
-            List<Object> h = list(r.get("last_minute_bits_per_second"));
-            float[] history = new float[h.size()];
-            for (int i = 0; i < history.length; i++) {
-                history[i] = num(h.get(i)).floatValue();
-            }
             List<WorkloadSnapshot.Peer> peers = new ArrayList<>();
             for (Object p : list(r.get("peers"))) {
                 peers.add(peer(obj(p)));
@@ -127,22 +90,12 @@ public final class WorkloadJson {
             Object other = r.get("other_peers");
             rows.add(new WorkloadSnapshot.Row((String) r.get("workload"), (String) r.get("kind"),
                     (String) r.get("direction"), (String) r.get("ip_type"), Boolean.TRUE.equals(r.get("other")),
-                    LiveJson.rates(r), num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), history,
+                    LiveJson.rates(r), num(r.get("bytes")).longValue(), num(r.get("packets")).longValue(), LiveJson.history(r),
                     peers, other == null ? null : peer(obj(other))));
         }
         return new WorkloadSnapshot(Instant.parse((String) o.get("time")).toEpochMilli(),
                 num(o.get("covered_seconds")).intValue(), Boolean.TRUE.equals(o.get("sampling")), query,
                 num(o.get("matched")).intValue(), rows, totals, full);
-    }
-
-    private static List<Snapshot.Total> totals(Map<String, Object> m, boolean rates) {
-        List<Snapshot.Total> out = new ArrayList<>();
-        m.forEach((dir, v) -> {
-            Map<String, Object> t = obj(v);
-            Snapshot.Rates r = rates ? LiveJson.rates(t) : new Snapshot.Rates(new double[3], new double[3]);
-            out.add(new Snapshot.Total(dir, r, num(t.get("bytes")).longValue(), num(t.get("packets")).longValue()));
-        });
-        return out;
     }
 
     private static WorkloadSnapshot.Peer peer(Map<String, Object> p) {

@@ -327,9 +327,17 @@ class ProcessAttributionKernelTest {
         java.nio.file.Files.createDirectories(out);
         java.nio.file.Files.write(out.resolve("processes-view.png"), png);
         assertTrue(png.length > 10_000, "a real picture");
+        // The processes' sort is its own: it leaves the pairs view's sort as it was.
+        c.eval("document.querySelector('th[data-psort=\"bytes\"]').click(), true");
+        c.await("new URLSearchParams(document.getElementById('api-link').search).get('sort') === 'bytes'"
+                + " && document.querySelector('#processes th.sorted').dataset.psort === 'bytes'", 5000, "processes sorted by bytes");
         c.eval("document.querySelector('#views [data-view=\"pairs\"]').click(), true");
         c.await("document.getElementById('api-link').pathname.endsWith('/api/v1/top') && document.getElementById('top').offsetParent !== null"
                 + " && document.getElementById('view-processes').hidden", 5000, "back to the pairs view");
+        c.await("new URLSearchParams(document.getElementById('api-link').search).get('sort') === 'bits_10s'"
+                + " && document.querySelector('#top th.sorted').dataset.sort === 'bits_10s'"
+                + " && document.body.dataset.updated > " + System.currentTimeMillis()
+                + " && !document.getElementById('status').className", 5000, "the pairs view, still sorted by bits_10s, no error");
         assertEquals(List.of(), c.pageErrors(), "no JavaScript or console errors");
     }
 

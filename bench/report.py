@@ -606,7 +606,7 @@ if kernel:
       "whole ns, so single rounds move in 1-ns steps. The `floor` rows (bpf/bench/floor.bpf.c) are a bare per-CPU hash "
       "lookup and increment of a constant key with no parsing: the least any per-flow counter with that key size costs. "
       "`floor4` has the 12-byte key of the IPv4 map (struct flow4_key), `floor6` the 36-byte key of the IPv6 map "
-      "(struct flow6_key), `floor40` the 40-byte key of the single map the program used before. Everything runs on CPU 0: "
+      "(struct flow6_key), `floor40` the 40-byte key of the single map the program used before. Everything runs on one CPU (CPU 0 unless the cpuset excludes it): "
       "`ipv4`/`ipv6` are pairs only that CPU counts (the atomic adds to the shared value), `ipv4_hot`/`ipv6_hot` the same "
       "pairs in a second object, first counted on another CPU, so that they count in their per-CPU hot slot.")
     W("")

@@ -13,8 +13,11 @@ import dev.ebpftraffic.sys.Libc;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -53,6 +56,22 @@ public final class KernelCostBench {
         this.lib = lib;
     }
 
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final MethodHandle SCHED_SETAFFINITY = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("sched_setaffinity").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+
+    /** Pins this thread to cpu; false when the CPU cannot be used (offline, or not in this cpuset). */
+    private boolean pin(int cpu) {
+        MemorySegment mask = arena.allocate(128, 8);
+        mask.set(JAVA_LONG, (cpu / 64) * 8L, 1L << (cpu % 64));
+        try {
+            return (int) SCHED_SETAFFINITY.invokeExact(0, 128L, mask) == 0;
+        } catch (Throwable t) {
+            throw new IllegalStateException("sched_setaffinity", t);
+        }
+    }
+
     record Case(String name, String description, int progFd, MemorySegment frame) {
     }
 
@@ -73,6 +92,7 @@ public final class KernelCostBench {
              BpfObject main = BpfObject.openEmbedded(lib);
              BpfObject full = BpfObject.openEmbedded(lib);
              BpfObject fresh = BpfObject.openEmbedded(lib);
+             BpfObject hot = BpfObject.openEmbedded(lib);
              BpfObject big = BpfObject.openEmbedded(lib)) {
             main.load();
             big.setMaxEntries(BpfObject.MAP_FLOWS4, BIG);
@@ -82,7 +102,8 @@ public final class KernelCostBench {
             full.setMaxEntries(BpfObject.MAP_FLOWS6, 1);
             full.load();
             fresh.load();
-            b.run(out, rounds, repeat, single, empty.fd(), new int[] {floor4.fd(), floor6.fd(), floor40.fd()}, main, full, fresh);
+            hot.load();
+            b.run(out, rounds, repeat, single, empty.fd(), new int[] {floor4.fd(), floor6.fd(), floor40.fd()}, main, full, fresh, hot);
             b.fillLevels(out, rounds, repeat, single, empty.fd(), big);
         }
     }
@@ -169,22 +190,53 @@ public final class KernelCostBench {
     }
 
     private void run(Path out, int rounds, int repeat, int single, int emptyFd, int[] floorFds,
-                     BpfObject main, BpfObject full, BpfObject fresh) throws IOException {
+                     BpfObject main, BpfObject full, BpfObject fresh, BpfObject hot) throws IOException {
         int mainFd = main.programFd(BpfObject.PROG_INGRESS);
         int fullFd = full.programFd(BpfObject.PROG_INGRESS);
         int freshFd = fresh.programFd(BpfObject.PROG_INGRESS);
 
         MemorySegment v4 = frame(udp4("10.1.0.1", "10.2.0.1", 0));
-        List<Case> cases = List.of(
+        MemorySegment v6 = frame(udp6("fd00::1", "fd00::2", 0));
+        /*
+         * Which path an existing pair takes depends on the CPUs that counted it: one CPU, the atomic
+         * adds to the shared value; more than one past HOT_AFTER packets, its per-CPU hot slot. An
+         * unpinned thread measured one or the other depending on where the scheduler had run it. So
+         * everything runs on one CPU (CPU 0 unless the cpuset excludes it), and the "hot" object's
+         * pairs are first counted on another CPU:
+         * ipv4/ipv6 are the atomic path (a pair whose packets one CPU handles, as RSS steers a flow),
+         * ipv4_hot/ipv6_hot the slot path of a pair counted by several CPUs.
+         */
+        int hotFd = hot.programFd(BpfObject.PROG_INGRESS);
+        int home = -1;
+        boolean spread = false;
+        for (int cpu = 0; cpu < lib.numPossibleCpus() && !spread; cpu++) {
+            if (pin(cpu)) {
+                if (home < 0) {
+                    home = cpu; // the first CPU this process may use: everything timed runs there
+                } else {
+                    testRun(hotFd, v4, 2_000);
+                    testRun(hotFd, v6, 2_000);
+                    spread = true;
+                }
+            }
+        }
+        if (home < 0 || !pin(home)) {
+            throw new IllegalStateException("kernel cost: no CPU to run on");
+        }
+        List<Case> cases = new java.util.ArrayList<>(List.of(
                 new Case("ipv4", "IPv4 UDP, existing flow", mainFd, v4),
-                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, frame(udp6("fd00::1", "fd00::2", 0))),
+                new Case("ipv6", "IPv6 UDP, existing flow", mainFd, v6),
                 new Case("vlan_ipv4", "IPv4 UDP, one 802.1Q tag, existing flow", mainFd, frame(udp4("10.1.0.1", "10.2.0.2", 1))),
                 new Case("qinq_ipv6", "IPv6 UDP, 802.1ad + 802.1Q tags, existing flow", mainFd, frame(udp6("fd00::1", "2001:db8::2", 2))),
                 new Case("map_full", "IPv4 UDP, flows4 map full: miss, map-full flag, overflow slot", fullFd, v4),
                 new Case("non_ip", "ARP: non-IP stat", mainFd, frame(arp())),
                 new Case("floor4", "reference: bare per-CPU hash lookup+update, 12-byte key (flow4_key), no parsing", floorFds[0], v4),
                 new Case("floor6", "reference: bare per-CPU hash lookup+update, 36-byte key (flow6_key), no parsing", floorFds[1], v4),
-                new Case("floor40", "reference: the same with the 40-byte key of the earlier single flows map", floorFds[2], v4));
+                new Case("floor40", "reference: the same with the 40-byte key of the earlier single flows map", floorFds[2], v4)));
+        if (spread) { // one CPU only: no slot path to measure
+            cases.add(new Case("ipv4_hot", "IPv4 UDP, existing flow counted by two CPUs: its hot slot", hotFd, v4));
+            cases.add(new Case("ipv6_hot", "IPv6 UDP, existing flow counted by two CPUs: its hot slot", hotFd, v6));
+        }
 
         // The full map holds one other flow, so the measured frame always overflows.
         testRun(fullFd, frame(udp4("10.9.9.9", "10.9.9.8", 0)), 1);

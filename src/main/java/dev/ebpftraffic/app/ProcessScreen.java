@@ -3,19 +3,12 @@ package dev.ebpftraffic.app;
 import dev.ebpftraffic.live.ProcessQuery;
 import dev.ebpftraffic.live.ProcessSnapshot;
 import dev.ebpftraffic.live.Query;
-import dev.ebpftraffic.live.Snapshot;
 
-import java.time.Instant;
-import java.time.ZoneId;
-import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 import static dev.ebpftraffic.app.TopScreen.bits;
 import static dev.ebpftraffic.app.TopScreen.bytes;
 import static dev.ebpftraffic.app.TopScreen.cut;
-import static dev.ebpftraffic.app.TopScreen.fit;
 import static dev.ebpftraffic.app.TopScreen.left;
 import static dev.ebpftraffic.app.TopScreen.pad;
 
@@ -25,9 +18,6 @@ import static dev.ebpftraffic.app.TopScreen.pad;
  * A pure function of the snapshot, the view state and the terminal size.
  */
 final class ProcessScreen {
-    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT)
-            .withZone(ZoneId.systemDefault());
-
     /** What the user chose with the keys, and what the status line says. */
     record View(ProcessQuery query, String source, String editing, String message) {
     }
@@ -36,55 +26,17 @@ final class ProcessScreen {
     }
 
     static List<String> render(ProcessSnapshot s, View v, int width, int height) {
-        List<String> out = new ArrayList<>();
         ProcessQuery q = v.query();
-        String title = "ebpf-traffic-exporter top · processes · " + v.source();
-        String clock = s == null ? "" : CLOCK.format(Instant.ofEpochMilli(s.timeMillis()));
-        out.add(TopScreen.BOLD + fit(pad(title, width - clock.length() - 1) + " " + clock, width) + TopScreen.RESET);
+        TopChrome c = new TopChrome(TopChrome.title("processes", v.source()), s == null ? null : s.timeMillis(), width, height);
         if (s == null) {
-            out.add(fit(v.message() == null ? "waiting for data..." : v.message(), width));
-            while (out.size() < height - 1) {
-                out.add("");
-            }
-            out.add(fit(help(v), width));
-            return out;
+            return c.waiting(v.message(), help(v));
         }
-        for (Snapshot.Total t : s.totals()) {
-            String arrow = t.direction().equals("inbound") ? "IN " : "OUT";
-            double[] b = t.rates().bitsPerSecond();
-            out.add(fit(arrow + "  2s " + left(bits(b[0]) + "/s", 9) + "  10s " + left(bits(b[1]) + "/s", 9) + "  40s "
-                    + left(bits(b[2]) + "/s", 9) + "   " + bytes(t.bytes()) + " since start", width));
-        }
-        StringBuilder status = new StringBuilder();
-        status.append("sort ").append(TopScreen.sortName(q.sort())).append(q.ascending() ? " ↑" : " ↓");
-        status.append(" · dir ").append(q.direction() == null ? "both" : q.direction());
-        if (v.editing() != null) {
-            status.append(" · filter: ").append(v.editing()).append('_');
-        } else if (q.filter() != null) {
-            status.append(" · filter ~ ").append(q.filter());
-        }
-        status.append(" · ").append(s.matched()).append(" rows");
-        if (s.coveredSeconds() < 40) {
-            status.append(" · ").append(s.coveredSeconds()).append(" s of history");
-        }
-        if (v.message() != null) {
-            status.append(" · ").append(v.message());
-        }
-        out.add(fit(status.toString(), width));
+        StringBuilder status = TopChrome.status(q.sort(), q.ascending(), q.direction());
+        TopChrome.filter(status, "filter", v.editing(), "filter", q.filter());
         Layout l = Layout.of(s.rows(), width, packetSort(q.sort()));
-        out.add(TopScreen.REVERSE + fit(pad(l.header(q.sort()), width), width) + TopScreen.RESET);
-        int room = height - out.size() - 1;
-        for (int i = 0; i < Math.min(room, s.rows().size()); i++) {
-            out.add(fit(l.row(s.rows().get(i)), width));
-        }
-        if (s.rows().isEmpty()) {
-            out.add(fit("  no process matches", width));
-        }
-        while (out.size() < height - 1) {
-            out.add("");
-        }
-        out.add(fit(help(v), width));
-        return out;
+        return c.totals(s.totals(), false)
+                .status(status, s.matched(), "rows", s.coveredSeconds(), v.message())
+                .table(l.header(q.sort()), s.rows().size(), i -> l.row(s.rows().get(i)), "  no process matches", help(v));
     }
 
     static String help(View v) {
@@ -133,16 +85,10 @@ final class ProcessScreen {
             StringBuilder b = new StringBuilder();
             b.append(left("PID", PID)).append(' ').append(pad("COMMAND", COMM)).append(' ')
                     .append(pad("WORKLOAD", workload)).append(' ').append(pad("DIR", 3)).append(' ');
-            String[] w = {"2s", "10s", "40s"};
-            Query.Sort[] sorts = packets
-                    ? new Query.Sort[] {Query.Sort.PACKETS_2S, Query.Sort.PACKETS_10S, Query.Sort.PACKETS_40S}
-                    : new Query.Sort[] {Query.Sort.BITS_2S, Query.Sort.BITS_10S, Query.Sort.BITS_40S};
-            for (int i = 0; i < 3; i++) {
-                b.append(left((sort == sorts[i] ? "*" : "") + (packets ? "p/s " : "b/s ") + w[i], RATE)).append(' ');
-            }
-            b.append(left((sort == Query.Sort.BYTES || sort == Query.Sort.PACKETS ? "*" : "") + (packets ? "PACKETS" : "BYTES"), 8));
+            TopChrome.rateHeads(b, sort, packets, RATE);
+            b.append(TopChrome.totalHead(sort, packets ? "PACKETS" : "BYTES"));
             if (spark > 0) {
-                b.append(' ').append(pad(spark > 11 ? "LAST MINUTE" : "LAST MIN", spark));
+                b.append(' ').append(TopChrome.sparkHead(spark));
             }
             return b.toString();
         }
@@ -153,10 +99,7 @@ final class ProcessScreen {
                     .append(pad(cut(r.comm(), COMM), COMM)).append(' ')
                     .append(pad(cut(r.workload(), workload), workload)).append(' ')
                     .append(pad(r.direction().equals("inbound") ? "in" : "out", 3)).append(' ');
-            double[] v = packets ? r.rates().packetsPerSecond() : r.rates().bitsPerSecond();
-            for (int i = 0; i < 3; i++) {
-                b.append(left(packets ? TopScreen.packets(v[i]) : bits(v[i]), RATE)).append(' ');
-            }
+            TopChrome.rates(b, packets ? r.rates().packetsPerSecond() : r.rates().bitsPerSecond(), packets, RATE);
             b.append(left(packets ? TopScreen.packets(r.packets()) : bytes(r.bytes()), 8));
             if (spark > 0) {
                 b.append(' ').append(TopScreen.sparkline(r.history(), spark));

@@ -6,10 +6,6 @@ import dev.ebpftraffic.live.Snapshot;
 
 import dev.ebpftraffic.cli.ControlChars;
 
-import java.time.Instant;
-import java.time.ZoneId;
-import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -25,8 +21,6 @@ final class TopScreen {
     static final String SPARKS = "▁▂▃▄▅▆▇█";
     /** Lines that are not rows: title, two totals, blank, header; and the key help at the bottom. */
     static final int CHROME = 6;
-    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT)
-            .withZone(ZoneId.systemDefault());
 
     /** What the user chose with the keys, and what the status line says. */
     record View(Query query, String source, String editing, String message, String view, String workloadFilter) {
@@ -45,59 +39,19 @@ final class TopScreen {
     }
 
     static List<String> render(Snapshot s, View v, int width, int height) {
-        List<String> out = new ArrayList<>();
         Query q = v.query();
-        String title = "ebpf-traffic-exporter top · " + v.source();
-        String clock = s == null ? "" : CLOCK.format(Instant.ofEpochMilli(s.timeMillis()));
-        out.add(BOLD + fit(pad(title, width - clock.length() - 1) + " " + clock, width) + RESET);
+        TopChrome c = new TopChrome(TopChrome.title(null, v.source()), s == null ? null : s.timeMillis(), width, height);
         if (s == null) {
-            out.add(fit(v.message() == null ? "waiting for data..." : v.message(), width));
-            while (out.size() < height - 1) {
-                out.add("");
-            }
-            out.add(fit(help(v), width));
-            return out;
+            return c.waiting(v.message(), help(v));
         }
-        for (Snapshot.Total t : s.totals()) {
-            String arrow = t.direction().equals("inbound") ? "IN " : "OUT";
-            double[] b = t.rates().bitsPerSecond();
-            out.add(fit(arrow + "  2s " + left(bits(b[0]) + "/s", 9) + "  10s " + left(bits(b[1]) + "/s", 9) + "  40s "
-                    + left(bits(b[2]) + "/s", 9) + "   " + left(packets(t.rates().packetsPerSecond()[0]), 6) + " p/s (2s)   "
-                    + bytes(t.bytes()) + " since start", width));
-        }
-        StringBuilder status = new StringBuilder();
-        status.append("sort ").append(sortName(q.sort())).append(q.ascending() ? " ↑" : " ↓");
-        status.append(" · dir ").append(q.direction() == null ? "both" : q.direction());
+        StringBuilder status = TopChrome.status(q.sort(), q.ascending(), q.direction());
         status.append(" · type ").append(q.ipType() == null ? "both" : q.ipType());
         status.append(" · iface ").append(q.iface() == null ? "all" : q.iface());
-        if (v.editing() != null) {
-            status.append(" · ip filter: ").append(v.editing()).append('_');
-        } else if (q.ip() != null) {
-            status.append(" · ip ~ ").append(q.ip());
-        }
-        status.append(" · ").append(s.matched()).append(" series");
-        if (s.coveredSeconds() < 40) {
-            status.append(" · ").append(s.coveredSeconds()).append(" s of history");
-        }
-        if (v.message() != null) {
-            status.append(" · ").append(v.message());
-        }
-        out.add(fit(status.toString(), width));
-
+        TopChrome.filter(status, "ip filter", v.editing(), "ip", q.ip());
         Layout l = Layout.of(s.rows(), width);
-        out.add(REVERSE + fit(pad(l.header(q.sort()), width), width) + RESET);
-        int room = height - out.size() - 1;
-        for (int i = 0; i < Math.min(room, s.rows().size()); i++) {
-            out.add(fit(l.row(s.rows().get(i)), width));
-        }
-        if (s.rows().isEmpty()) {
-            out.add(fit("  no series match", width));
-        }
-        while (out.size() < height - 1) {
-            out.add("");
-        }
-        out.add(fit(help(v), width));
-        return out;
+        return c.totals(s.totals(), true)
+                .status(status, s.matched(), "series", s.coveredSeconds(), v.message())
+                .table(l.header(q.sort()), s.rows().size(), i -> l.row(s.rows().get(i)), "  no series match", help(v));
     }
 
     static String help(View v) {
@@ -169,20 +123,13 @@ final class TopScreen {
             if (typeIface) {
                 b.append(pad("TYPE", 4)).append(' ').append(pad("IFACE", iface)).append(' ');
             }
-            String[] w = {"2s", "10s", "40s"};
-            Query.Sort[] bitSorts = {Query.Sort.BITS_2S, Query.Sort.BITS_10S, Query.Sort.BITS_40S};
-            Query.Sort[] pktSorts = {Query.Sort.PACKETS_2S, Query.Sort.PACKETS_10S, Query.Sort.PACKETS_40S};
-            for (int i = 0; i < 3; i++) {
-                b.append(left((sort == bitSorts[i] ? "*" : "") + "b/s " + w[i], RATE)).append(' ');
-            }
+            TopChrome.rateHeads(b, sort, false, RATE);
             if (packets) {
-                for (int i = 0; i < 3; i++) {
-                    b.append(left((sort == pktSorts[i] ? "*" : "") + "p/s " + w[i], RATE)).append(' ');
-                }
+                TopChrome.rateHeads(b, sort, true, RATE);
             }
-            b.append(left((sort == Query.Sort.BYTES || sort == Query.Sort.PACKETS ? "*" : "") + "BYTES", 8));
+            b.append(TopChrome.totalHead(sort, "BYTES"));
             if (spark > 0) {
-                b.append(' ').append(pad(spark > 11 ? "LAST MINUTE" : "LAST MIN", spark));
+                b.append(' ').append(TopChrome.sparkHead(spark));
             }
             return b.toString();
         }
@@ -195,14 +142,9 @@ final class TopScreen {
                 b.append(pad(r.ipType().equals("private") ? "priv" : "pub", 4)).append(' ')
                         .append(pad(cut(ControlChars.escape(r.iface()), iface), iface)).append(' ');
             }
-            for (double v : r.rates().bitsPerSecond()) {
-                b.append(left(bits(v), RATE)).append(' ');
-            }
+            TopChrome.rates(b, r.rates().bitsPerSecond(), false, RATE);
             if (packets) {
-                double[] p = r.rates().packetsPerSecond();
-                for (int i = 0; i < 3; i++) {
-                    b.append(left(TopScreen.packets(p[i]), RATE)).append(' ');
-                }
+                TopChrome.rates(b, r.rates().packetsPerSecond(), true, RATE);
             }
             b.append(left(bytes(r.bytes()), 8));
             if (spark > 0) {

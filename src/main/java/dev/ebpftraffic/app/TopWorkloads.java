@@ -1,23 +1,13 @@
 package dev.ebpftraffic.app;
 
 import dev.ebpftraffic.live.Query;
-import dev.ebpftraffic.live.Snapshot;
 import dev.ebpftraffic.live.WorkloadSnapshot;
 
-import java.time.Instant;
-import java.time.ZoneId;
-import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
-import static dev.ebpftraffic.app.TopScreen.BOLD;
-import static dev.ebpftraffic.app.TopScreen.RESET;
-import static dev.ebpftraffic.app.TopScreen.REVERSE;
 import static dev.ebpftraffic.app.TopScreen.bits;
 import static dev.ebpftraffic.app.TopScreen.bytes;
 import static dev.ebpftraffic.app.TopScreen.cut;
-import static dev.ebpftraffic.app.TopScreen.fit;
 import static dev.ebpftraffic.app.TopScreen.left;
 import static dev.ebpftraffic.app.TopScreen.pad;
 
@@ -27,65 +17,22 @@ import static dev.ebpftraffic.app.TopScreen.pad;
  * view (title, totals, status, header, key help), so {@link TopScreen#rowsFor} holds for both.
  */
 final class TopWorkloads {
-    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT)
-            .withZone(ZoneId.systemDefault());
-
     private TopWorkloads() {
     }
 
     static List<String> render(WorkloadSnapshot s, TopScreen.View v, int width, int height) {
-        List<String> out = new ArrayList<>();
         Query q = v.query();
-        String title = "ebpf-traffic-exporter top · workloads · " + v.source();
-        String clock = s == null ? "" : CLOCK.format(Instant.ofEpochMilli(s.timeMillis()));
-        out.add(BOLD + fit(pad(title, width - clock.length() - 1) + " " + clock, width) + RESET);
+        TopChrome c = new TopChrome(TopChrome.title("workloads", v.source()), s == null ? null : s.timeMillis(), width, height);
         if (s == null) {
-            out.add(fit(v.message() == null ? "waiting for data..." : v.message(), width));
-            while (out.size() < height - 1) {
-                out.add("");
-            }
-            out.add(fit(help(v), width));
-            return out;
+            return c.waiting(v.message(), help(v));
         }
-        for (Snapshot.Total t : s.totals()) {
-            String arrow = t.direction().equals("inbound") ? "IN " : "OUT";
-            double[] b = t.rates().bitsPerSecond();
-            out.add(fit(arrow + "  2s " + left(bits(b[0]) + "/s", 9) + "  10s " + left(bits(b[1]) + "/s", 9) + "  40s "
-                    + left(bits(b[2]) + "/s", 9) + "   " + left(TopScreen.packets(t.rates().packetsPerSecond()[0]), 6)
-                    + " p/s (2s)   " + bytes(t.bytes()) + " since start", width));
-        }
-        StringBuilder status = new StringBuilder();
-        status.append("sort ").append(TopScreen.sortName(q.sort())).append(q.ascending() ? " ↑" : " ↓");
-        status.append(" · dir ").append(q.direction() == null ? "both" : q.direction());
+        StringBuilder status = TopChrome.status(q.sort(), q.ascending(), q.direction());
         status.append(" · type ").append(q.ipType() == null ? "both" : q.ipType());
-        if (v.editing() != null) {
-            status.append(" · workload filter: ").append(v.editing()).append('_');
-        } else if (v.workloadFilter() != null) {
-            status.append(" · workload ~ ").append(v.workloadFilter());
-        }
-        status.append(" · ").append(s.matched()).append(" series");
-        if (s.coveredSeconds() < 40) {
-            status.append(" · ").append(s.coveredSeconds()).append(" s of history");
-        }
-        if (v.message() != null) {
-            status.append(" · ").append(v.message());
-        }
-        out.add(fit(status.toString(), width));
-
+        TopChrome.filter(status, "workload filter", v.editing(), "workload", v.workloadFilter());
         Layout l = Layout.of(s.rows(), width);
-        out.add(REVERSE + fit(pad(l.header(q.sort()), width), width) + RESET);
-        int room = height - out.size() - 1;
-        for (int i = 0; i < Math.min(room, s.rows().size()); i++) {
-            out.add(fit(l.row(s.rows().get(i), width), width));
-        }
-        if (s.rows().isEmpty()) {
-            out.add(fit("  no workload series match", width));
-        }
-        while (out.size() < height - 1) {
-            out.add("");
-        }
-        out.add(fit(help(v), width));
-        return out;
+        return c.totals(s.totals(), true)
+                .status(status, s.matched(), "series", s.coveredSeconds(), v.message())
+                .table(l.header(q.sort()), s.rows().size(), i -> l.row(s.rows().get(i), width), "  no workload series match", help(v));
     }
 
     static String help(TopScreen.View v) {
@@ -132,20 +79,13 @@ final class TopWorkloads {
             StringBuilder b = new StringBuilder();
             b.append(pad("WORKLOAD", name)).append(' ').append(pad("KIND", KIND)).append(' ').append(pad("DIR", 3)).append(' ')
                     .append(pad("TYPE", 4)).append(' ');
-            String[] w = {"2s", "10s", "40s"};
-            Query.Sort[] bitSorts = {Query.Sort.BITS_2S, Query.Sort.BITS_10S, Query.Sort.BITS_40S};
-            Query.Sort[] pktSorts = {Query.Sort.PACKETS_2S, Query.Sort.PACKETS_10S, Query.Sort.PACKETS_40S};
-            for (int i = 0; i < 3; i++) {
-                b.append(left((sort == bitSorts[i] ? "*" : "") + "b/s " + w[i], RATE)).append(' ');
-            }
+            TopChrome.rateHeads(b, sort, false, RATE);
             if (packets) {
-                for (int i = 0; i < 3; i++) {
-                    b.append(left((sort == pktSorts[i] ? "*" : "") + "p/s " + w[i], RATE)).append(' ');
-                }
+                TopChrome.rateHeads(b, sort, true, RATE);
             }
-            b.append(left((sort == Query.Sort.BYTES || sort == Query.Sort.PACKETS ? "*" : "") + "BYTES", 8)).append(' ');
+            b.append(TopChrome.totalHead(sort, "BYTES")).append(' ');
             if (spark > 0) {
-                b.append(pad("LAST MIN", spark)).append(' ');
+                b.append(TopChrome.sparkHead(spark)).append(' ');
             }
             return b.append("TOP PEERS (b/s 10s)").toString();
         }
@@ -155,14 +95,9 @@ final class TopWorkloads {
             b.append(pad(cut(r.workload(), name), name)).append(' ').append(pad(cut(r.kind(), KIND), KIND)).append(' ')
                     .append(pad(r.direction().equals("inbound") ? "in" : "out", 3)).append(' ')
                     .append(pad(r.ipType().equals("private") ? "priv" : "pub", 4)).append(' ');
-            for (double v : r.rates().bitsPerSecond()) {
-                b.append(left(bits(v), RATE)).append(' ');
-            }
+            TopChrome.rates(b, r.rates().bitsPerSecond(), false, RATE);
             if (packets) {
-                double[] p = r.rates().packetsPerSecond();
-                for (int i = 0; i < 3; i++) {
-                    b.append(left(TopScreen.packets(p[i]), RATE)).append(' ');
-                }
+                TopChrome.rates(b, r.rates().packetsPerSecond(), true, RATE);
             }
             b.append(left(bytes(r.bytes()), 8)).append(' ');
             if (spark > 0) {

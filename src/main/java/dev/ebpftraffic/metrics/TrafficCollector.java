@@ -298,12 +298,27 @@ public final class TrafficCollector implements MultiCollector {
     public void writeTrafficText(OutputStream out, boolean openMetrics) throws IOException {
         long start = System.nanoTime();
         List<TrafficText.Row> rows;
+        streamedWorkloads.remove();
         synchronized (this) {
             read();
             rows = text.copy(flows);
+            List<MetricSnapshot> shown = null;
+            if (workloads != null) {
+                // The workload families of this scrape, from the same read: the one write below holds them too.
+                shown = new ArrayList<>();
+                TrafficSnapshots.workloads(workloads, shown);
+            }
             persist(); // before the response: Prometheus never sees more than the state file holds
+            if (shown != null) {
+                streamedWorkloads.set(shown);
+            }
         }
-        TrafficText.write(rows, out, openMetrics);
+        try {
+            TrafficText.write(rows, out, openMetrics);
+        } catch (IOException | RuntimeException e) {
+            streamedWorkloads.remove(); // no rest of this scrape will follow
+            throw e;
+        }
         synchronized (this) {
             lastScrapeSeconds = (System.nanoTime() - start) / 1e9;
         }
@@ -331,14 +346,20 @@ public final class TrafficCollector implements MultiCollector {
             read();
             TrafficSnapshots.traffic(flows, out);
         }
+        List<MetricSnapshot> streamed = streamedWorkloads.get();
+        streamedWorkloads.remove();
         boolean workloadFamilies = workloads != null && (included.test(WORKLOAD_BYTES) || included.test(WORKLOAD_PACKETS));
-        if (workloadFamilies) {
+        boolean write = traffic;
+        if (workloadFamilies && !traffic && streamed != null) {
+            out.addAll(streamed); // rendered and saved by the streaming writer's read: no second read, no second write
+        } else if (workloadFamilies) {
             if (!traffic) {
-                refreshWorkloads(clock.getAsLong()); // the streaming writer refreshed the rest just before
+                refreshWorkloads(clock.getAsLong()); // asked for alone (no streamed families before it)
             }
             TrafficSnapshots.workloads(workloads, out);
+            write = true;
         }
-        if (traffic || workloadFamilies) {
+        if (write) {
             persist(); // before the response, with what the workload families show too
         }
         if (traffic) {
@@ -363,6 +384,14 @@ public final class TrafficCollector implements MultiCollector {
     }
 
     // ---- state across restarts ---------------------------------------------------------------
+
+    /**
+     * The workload families that {@link #writeTrafficText} rendered, with the per-IP ones, from one
+     * read and saved by one state write, for the {@link #collect} of the families it does not stream
+     * that follows it on the same thread (the server renders a scrape in one thread). Rendering them
+     * there again would read "workloads" again and write the state a second time in one scrape.
+     */
+    private final ThreadLocal<List<MetricSnapshot>> streamedWorkloads = new ThreadLocal<>();
 
     /** Receives the collector's state after every refresh that a scrape or the timer made. */
     public interface StateSink {

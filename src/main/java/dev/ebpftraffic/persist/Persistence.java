@@ -161,7 +161,7 @@ public final class Persistence {
         }
     }
 
-    /** First step of a graceful exit: links stay attached, and the last state is written. */
+    /** First step of a graceful exit: links stay attached, and the last state is written (the collector reads no more). */
     public void exiting() {
         if (pins != null) {
             pins.keepLinks();
@@ -171,6 +171,10 @@ public final class Persistence {
         }
         if (collector != null) {
             collector.refresh(); // reads and writes the state
+            // That write stays the last: scrapes until the server stops serve these totals without
+            // reading the maps or writing. One that did could move kernel entries and then fail its write
+            // when the server's close interrupts it, and the moved counts would be in no state file.
+            collector.close();
         }
     }
 

@@ -1,10 +1,13 @@
 package dev.ebpftraffic.e2e;
 
+import dev.ebpftraffic.testing.Bpffs;
 import dev.ebpftraffic.testing.Cmd;
 import dev.ebpftraffic.testing.ExporterProcess;
 import dev.ebpftraffic.testing.KernelTest;
-import dev.ebpftraffic.testing.Metrics;
 import dev.ebpftraffic.testing.NetNs;
+import dev.ebpftraffic.testing.Restarts;
+import dev.ebpftraffic.testing.SeriesScraper;
+import dev.ebpftraffic.testing.StateDir;
 import dev.ebpftraffic.testing.SteadyUdp;
 import dev.ebpftraffic.testing.TestCgroups;
 import dev.ebpftraffic.workload.Cgroup2Mount;
@@ -18,7 +21,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -60,15 +62,25 @@ class WorkloadRestartKernelTest {
         Path origin = ownGroup(root);
         String id = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
         String service = "ete-restart-" + id + ".service";
-        Path stateDir = Files.createTempDirectory("ete-test-state-");
-        try (NetNs net = NetNs.pair(); RestartTest.Bpffs fs = new RestartTest.Bpffs(); TestCgroups cgroups = TestCgroups.under(root)) {
+        try (StateDir sd = new StateDir(); NetNs net = NetNs.pair(); Bpffs fs = new Bpffs(); TestCgroups cgroups = TestCgroups.under(root)) {
             net.addPair(A, B, 24);
             Path group = cgroups.create("system.slice/" + service);
             Path pins = fs.mount.resolve("ete-test-wl-" + id);
-            Path state = stateDir.resolve("state");
-            boolean selfCrash = signal.endsWith("-write");
-            Map<String, String> env = selfCrash ? Map.of("EBPF_TRAFFIC_EXPORTER_TEST_CRASH", signal) : Map.of();
-            ExporterProcess exporter = start(net, "wl-restart-" + signal + "-1", env, pins, state);
+            Path state = sd.file;
+            List<Integer> linkIds = new ArrayList<>();
+            Restarts run = new Restarts(signal)
+                    // The workloads entries handed out (before-write: not yet saved; after-write: saved, not yet deleted).
+                    .crashLeavesBothEpochs("workloads", () -> workloadEpochs(pins.resolve("workloads")))
+                    .whileDown(stopped -> {
+                        // While no exporter runs, the pinned cgroup links stay attached and keep counting.
+                        List<Integer> ids = List.of(linkId(pins, "cgroup_ingress"), linkId(pins, "cgroup_egress"));
+                        if (!linkIds.isEmpty()) {
+                            assertEquals(linkIds, ids, "the next process takes the pinned links over, it does not make new ones");
+                        }
+                        linkIds.clear();
+                        linkIds.addAll(ids);
+                    });
+            ExporterProcess exporter = start(net, "wl-restart-" + signal + "-1", run.env(), pins, state);
             // Both sockets belong to the service's cgroup for their life; nothing else is made while this JVM is in it.
             SteadyUdp udp;
             TestCgroups.move(ProcessHandle.current().pid(), group);
@@ -77,68 +89,22 @@ class WorkloadRestartKernelTest {
             } finally {
                 TestCgroups.move(ProcessHandle.current().pid(), origin);
             }
-            List<String> logs = new ArrayList<>();
-            List<Integer> linkIds = new ArrayList<>();
-            try (RestartTest.Scraper scraper = new RestartTest.Scraper(exporter, metrics -> serviceSeries(metrics, service))) {
-                try {
-                    for (int round = 2; round <= 3; round++) {
-                        int code;
-                        if (selfCrash) {
-                            code = exporter.waitForExit(Duration.ofSeconds(20)); // halts by itself after 1.5 s
-                        } else {
-                            RestartTest.sleep(1500);
-                            code = signal.equals("SIGTERM") ? exporter.stop() : exporter.kill();
-                        }
-                        logs.add(exporter.stderr());
-                        assertEquals(signal.equals("SIGTERM") ? 143 : 137, code == 0 ? 143 : code,
-                                "exit code after " + signal + "\n" + exporter.stderr());
-                        if (signal.equals("SIGTERM")) {
-                            assertEquals(List.of(), ExporterProcess.errorLines(exporter.stderr()), exporter.stderr());
-                        }
-                        if (selfCrash) {
-                            // The window was hit: the workloads entries handed out (before-write: not yet saved;
-                            // after-write: saved, not yet deleted) are still in the kernel beside the current epoch's.
-                            assertEquals(Set.of(0, 1), workloadEpochs(pins.resolve("workloads")),
-                                    "epochs of the pinned workloads entries after a crash " + signal);
-                        }
-                        // While no exporter runs, the pinned cgroup links stay attached and keep counting.
-                        List<Integer> ids = List.of(linkId(pins, "cgroup_ingress"), linkId(pins, "cgroup_egress"));
-                        if (!linkIds.isEmpty()) {
-                            assertEquals(linkIds, ids, "the next process takes the pinned links over, it does not make new ones");
-                        }
-                        linkIds = ids;
-                        RestartTest.sleep(700);
-                        exporter = start(net, "wl-restart-" + signal + "-" + round, round < 3 ? env : Map.of(), pins, state);
-                        scraper.switchTo(exporter);
-                        String err = exporter.stderr();
-                        assertTrue(err.contains("reusing the pinned maps"), err);
-                        assertTrue(err.contains("counters continue, with what the kernel counted meanwhile"), err);
-                        assertFalse(err.contains("is not the last one"), err);
-                    }
-                    RestartTest.sleep(1500);
-                } finally {
-                    udp.stop(); // every datagram arrived: sent() is exact
-                }
-                RestartTest.sleep(600);
-                scraper.scrapeOnce();
-                scraper.scrapeOnce(); // the second flip hands out what the first one's epoch still held
-                long[] out = scraper.increase(l -> l.contains("direction=outbound"));
-                long[] in = scraper.increase(l -> l.contains("direction=inbound"));
-                logs.add(exporter.stderr());
-                String ctx = signal + ": " + scraper.scrapes() + " scrapes, series " + scraper.seriesNames() + "\n"
-                        + String.join("\n---\n", logs);
+            try (SeriesScraper scraper = new SeriesScraper(exporter, SeriesScraper.families(WorkloadAttributionKernelTest.WB,
+                    WorkloadAttributionKernelTest.WP, s -> service.equals(s.label("workload"))))) {
+                // Two last scrapes: the second flip hands out what the first one's epoch still held.
+                exporter = run.twice("wl-restart-" + signal, exporter, udp, scraper,
+                        (name, env) -> start(net, name, env, pins, state), 2);
+                String ctx = run.context(scraper);
                 assertTrue(udp.sent() > PER_SECOND * 4, "too little traffic: " + udp.sent());
-                assertEquals(udp.sent(), out[1], "outbound packets: sum(increase()) vs sent; " + ctx);
-                assertEquals(udp.sent() * IP_BYTES, out[0], "outbound bytes; " + ctx);
-                assertEquals(udp.sent(), in[1], "inbound packets: sum(increase()) vs sent; " + ctx);
-                assertEquals(udp.sent() * IP_BYTES, in[0], "inbound bytes; " + ctx);
-                assertEquals(0, out[2] + in[2], "no counter reset across restarts; " + ctx);
+                Restarts.assertExact("outbound", udp.sent(), udp.sent() * IP_BYTES,
+                        scraper.increase(l -> l.contains("direction=outbound")), ctx);
+                Restarts.assertExact("inbound", udp.sent(), udp.sent() * IP_BYTES,
+                        scraper.increase(l -> l.contains("direction=inbound")), ctx);
             }
 
-            int code = exporter.stop();
-            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code);
+            Restarts.stop(exporter);
             assertEquals(linkIds, List.of(linkId(pins, "cgroup_ingress"), linkId(pins, "cgroup_egress")), "kept after SIGTERM");
-            Cmd.Result u = RestartTest.uninstall(net, pins, state);
+            Cmd.Result u = Restarts.uninstall(net.b, pins, state);
             assertTrue(u.stdout().contains("removed " + pins.resolve("links").resolve("cgroup_ingress")), u.stdout());
             assertTrue(u.stdout().contains("removed " + pins.resolve("workloads")), u.stdout());
             assertFalse(Files.exists(pins), "pin directory still there: " + pins);
@@ -147,8 +113,6 @@ class WorkloadRestartKernelTest {
                 assertNotEquals(0, Cmd.run("bpftool", "link", "show", "id", Integer.toString(linkId)).exitCode(),
                         "link " + linkId + " still exists after uninstall");
             }
-        } finally {
-            RestartTest.deleteDirectory(stateDir);
         }
     }
 
@@ -158,22 +122,6 @@ class WorkloadRestartKernelTest {
                 "--bpf.pin-path", pins.toString(), "--state.file", state.toString()));
         e.awaitAttached(Duration.ofSeconds(30));
         return e;
-    }
-
-    /** The service's series in one scrape: labels to {bytes, packets}. */
-    private static Map<String, long[]> serviceSeries(Metrics m, String service) {
-        Map<String, long[]> now = new LinkedHashMap<>();
-        for (Metrics.Sample s : m.samples(WorkloadAttributionKernelTest.WB)) {
-            if (service.equals(s.label("workload"))) {
-                now.computeIfAbsent(s.labels().toString(), k -> new long[2])[0] = (long) s.value();
-            }
-        }
-        for (Metrics.Sample s : m.samples(WorkloadAttributionKernelTest.WP)) {
-            if (service.equals(s.label("workload"))) {
-                now.computeIfAbsent(s.labels().toString(), k -> new long[2])[1] = (long) s.value();
-            }
-        }
-        return now;
     }
 
     private static Path ownGroup(Path mount) throws IOException {

@@ -91,4 +91,35 @@ class StateWriteSkipTest {
         assertFalse(rewritten(state), "unchanged again");
         assertEquals(List.of(), errors);
     }
+
+    /**
+     * A graceful exit's state write is the last one: a scrape after it (the server still answers
+     * until it closes) neither reads the maps nor writes the file, and shows the totals of the exit's
+     * read. A scrape that read could move kernel entries that no later write saves.
+     */
+    @Test
+    void noScrapeReadsOrWritesAfterTheExitWrite(@TempDir Path dir) throws IOException {
+        Path state = dir.resolve("state");
+        FakeFlowReader reader = new FakeFlowReader(1000);
+        reader.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 5, 500);
+        List<String> errors = new ArrayList<>();
+        TrafficCollector c = new TrafficCollector(reader,
+                new FlowAggregator(new FlowAggregator.Settings(0, 3600 * S, 3600 * S, Integer.MAX_VALUE), Labeler.plain()),
+                i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add);
+        Persistence p = new Persistence(null, state, x -> { }, errors::add);
+        p.restore(c);
+        scrape(c);
+        scrape(c); // shows 5
+        reader.send(FakeFlowReader.key(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2"), 2, 200);
+        p.exiting(); // reads the 2 (and writes if it must)
+        stamp(state);
+        int reads = reader.reads;
+
+        reader.send(FakeFlowReader.key(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2"), 3, 300);
+        String shown = scrape(c);
+        assertTrue(shown.endsWith(" 7]"), "the totals of the exit's read: " + shown);
+        assertEquals(reads, reader.reads, "the maps were read after the exit write");
+        assertFalse(rewritten(state), "the state file was written after the exit write");
+        assertEquals(List.of(), errors);
+    }
 }

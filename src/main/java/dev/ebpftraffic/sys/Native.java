@@ -80,10 +80,7 @@ public final class Native {
             throw new IllegalArgumentException(name + ": arity " + arity + (errno ? " with errno" : ""));
         }
         FunctionDescriptor fd = words(arity <= REGISTER_ARGS ? REGISTER_ARGS : arity);
-        Downcall d = errno ? new Downcall(lookup, name, fd, missing, ERRNO_OPTION) : new Downcall(lookup, name, fd, missing);
-        d.arity = arity;
-        d.errno = errno;
-        return d;
+        return new Downcall(lookup, name, fd, missing, arity, errno, errno ? new Linker.Option[]{ERRNO_OPTION} : new Linker.Option[0]);
     }
 
     /**
@@ -114,11 +111,13 @@ public final class Native {
         private final Linker.Option[] options;
         private volatile MethodHandle handle;
         /** Of a {@link #function}: its C arity and whether it captures errno; -1 for a descriptor of its own. */
-        private int arity = -1;
-        private boolean errno;
+        private final int arity;
+        private final boolean errno;
 
         private Downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor,
-                         Function<String, RuntimeException> missing, Linker.Option... options) {
+                         Function<String, RuntimeException> missing, int arity, boolean errno, Linker.Option... options) {
+            this.arity = arity;
+            this.errno = errno;
             this.lookup = lookup;
             this.name = name;
             this.descriptor = descriptor;
@@ -244,7 +243,7 @@ public final class Native {
     /** A function of lookup, linked on first use; missing(name) is thrown when the library lacks it. */
     public static Downcall downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor,
                                     Function<String, RuntimeException> missing, Linker.Option... options) {
-        return new Downcall(lookup, name, descriptor, missing, options);
+        return new Downcall(lookup, name, descriptor, missing, -1, false, options);
     }
 
     /** A function of the C library, linked on first use. */

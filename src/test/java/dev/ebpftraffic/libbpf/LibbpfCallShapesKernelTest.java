@@ -164,6 +164,49 @@ class LibbpfCallShapesKernelTest {
         } // closes the object: bpf_object__close, the void result
     }
 
+    @Test
+    void pinCallsReturnExactResults() throws Exception {
+        Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
+        LibbpfPins pins = new LibbpfPins(lib);
+        Path dir = Path.of("/sys/fs/bpf/shapes-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        Files.createDirectory(dir);
+        try (BpfObject o = BpfObject.openEmbedded(lib); BpfObject fresh = BpfObject.openEmbedded(lib)) {
+            MemorySegment flows4 = lib.findMap(objectOf(o), BpfObject.MAP_FLOWS4);
+            lib.mapSetMaxEntries(flows4, 777);
+            LibbpfPins.MapInfo defined = pins.definition(flows4, 777);
+            o.load();
+            int fd = o.mapFd(BpfObject.MAP_FLOWS4);
+            LibbpfPins.MapInfo loaded = pins.mapInfo(fd);
+            assertTrue(defined.sameLayout(loaded), defined + " against " + loaded);
+            assertEquals(BPF_MAP_TYPE_HASH, loaded.type());
+            assertTrue(loaded.id() > 0);
+
+            Path pin = dir.resolve("flows4");
+            assertEquals(-Errno.ENOENT, pins.get(pin.toString()), "nothing pinned yet");
+            assertEquals(0, pins.pin(fd, pin.toString()));
+            assertEquals(-Errno.EEXIST, pins.pin(fd, pin.toString()));
+            int again = pins.get(pin.toString());
+            assertTrue(again >= 0);
+            try {
+                assertEquals(loaded.id(), pins.mapInfo(again).id(), "the same map");
+                MemorySegment freshFlows4 = lib.findMap(objectOf(fresh), BpfObject.MAP_FLOWS4);
+                assertEquals(0, pins.reuseFd(freshFlows4, again));
+            } finally {
+                Libc.close(again);
+            }
+            assertEquals(-Errno.EBADF, pins.linkUpdate(-1, -1));
+            LibbpfException e = assertThrows(LibbpfException.class, () -> pins.mapInfo(-1));
+            assertEquals(EBADFD, e.errno());
+        } finally {
+            try (var s = Files.list(dir)) {
+                for (Path p : s.toList()) {
+                    Files.delete(p);
+                }
+            }
+            Files.delete(dir);
+        }
+    }
+
     /** The bpf_object pointer of an open BpfObject (its mapHandle's owner is not exposed; reopen to get it). */
     private static MemorySegment objectOf(BpfObject o) throws ReflectiveOperationException {
         java.lang.reflect.Field f = BpfObject.class.getDeclaredField("obj");

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -52,33 +51,34 @@ public final class Libbpf {
     private final SymbolLookup lib;
     /** Every function bound so far: its presence is checked at load, its linking waits for its first call. */
     private final List<Native.Downcall> bound = new ArrayList<>();
-    private final Native.Downcall setPrint = bind("libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
-    private final Native.Downcall objectOpenMem = bindErrno("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-    private final Native.Downcall objectLoad = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall objectClose = bind("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
-    private final Native.Downcall objectFindMap = bindErrno("bpf_object__find_map_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-    private final Native.Downcall objectFindProgram = bindErrno("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-    private final Native.Downcall objectBtf = bind("bpf_object__btf", FunctionDescriptor.of(ADDRESS, ADDRESS));
-    private final Native.Downcall mapSetMaxEntries = bind("bpf_map__set_max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private final Native.Downcall mapMaxEntries = bind("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall mapFd = bind("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall programFd = bind("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall linkCreate = bind("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private final Native.Downcall programSetAutoload = bind("bpf_program__set_autoload", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
-    private final Native.Downcall iterCreate = bind("bpf_iter_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private final Native.Downcall tcHookCreate = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall tcHookDestroy = bind("bpf_tc_hook_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private final Native.Downcall tcAttach = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall tcDetach = bind("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall objGetInfoByFd = bind("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall mapLookupBatch = bind("bpf_map_lookup_batch",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    private final Native.Downcall mapGetNextKey = bind("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall mapLookupElem = bind("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall mapUpdateElem = bind("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
-    private final Native.Downcall mapDeleteElem = bind("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private final Native.Downcall mapLookupAndDeleteElem = bind("bpf_map_lookup_and_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private final Native.Downcall numPossibleCpus = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
+    // Every function in the shared shape of Native.function (see Native.words why that is exact): the
+    // comment after each gives its C signature, which the calls below follow (int results narrowed).
+    private final Native.Downcall setPrint = fn("libbpf_set_print", 1, false); // fn ptr (fn ptr)
+    private final Native.Downcall objectOpenMem = fn("bpf_object__open_mem", 3, true); // ptr (ptr, size_t, ptr)
+    private final Native.Downcall objectLoad = fn("bpf_object__load", 1, false); // int (ptr)
+    private final Native.Downcall objectClose = fn("bpf_object__close", 1, false); // void (ptr)
+    private final Native.Downcall objectFindMap = fn("bpf_object__find_map_by_name", 2, true); // ptr (ptr, ptr)
+    private final Native.Downcall objectFindProgram = fn("bpf_object__find_program_by_name", 2, true); // ptr (ptr, ptr)
+    private final Native.Downcall objectBtf = fn("bpf_object__btf", 1, false); // ptr (ptr)
+    private final Native.Downcall mapSetMaxEntries = fn("bpf_map__set_max_entries", 2, false); // int (ptr, __u32)
+    private final Native.Downcall mapMaxEntries = fn("bpf_map__max_entries", 1, false); // __u32 (ptr)
+    private final Native.Downcall mapFd = fn("bpf_map__fd", 1, false); // int (ptr)
+    private final Native.Downcall programFd = fn("bpf_program__fd", 1, false); // int (ptr)
+    private final Native.Downcall linkCreate = fn("bpf_link_create", 4, false); // int (int, int, enum, ptr)
+    private final Native.Downcall programSetAutoload = fn("bpf_program__set_autoload", 2, false); // int (ptr, bool)
+    private final Native.Downcall iterCreate = fn("bpf_iter_create", 1, false); // int (int)
+    private final Native.Downcall tcHookCreate = fn("bpf_tc_hook_create", 1, false); // int (ptr)
+    private final Native.Downcall tcHookDestroy = fn("bpf_tc_hook_destroy", 1, false); // int (ptr)
+    private final Native.Downcall tcAttach = fn("bpf_tc_attach", 2, false); // int (ptr, ptr)
+    private final Native.Downcall tcDetach = fn("bpf_tc_detach", 2, false); // int (ptr, ptr)
+    private final Native.Downcall objGetInfoByFd = fn("bpf_obj_get_info_by_fd", 3, false); // int (int, ptr, ptr)
+    private final Native.Downcall mapLookupBatch = fn("bpf_map_lookup_batch", 7, false); // int (int, ptr x 6)
+    private final Native.Downcall mapGetNextKey = fn("bpf_map_get_next_key", 3, false); // int (int, ptr, ptr)
+    private final Native.Downcall mapLookupElem = fn("bpf_map_lookup_elem", 3, false); // int (int, ptr, ptr)
+    private final Native.Downcall mapUpdateElem = fn("bpf_map_update_elem", 4, false); // int (int, ptr, ptr, __u64)
+    private final Native.Downcall mapDeleteElem = fn("bpf_map_delete_elem", 2, false); // int (int, ptr)
+    private final Native.Downcall mapLookupAndDeleteElem = fn("bpf_map_lookup_and_delete_elem", 3, false); // int (int, ptr, ptr)
+    private final Native.Downcall numPossibleCpus = fn("libbpf_num_possible_cpus", 0, false); // int (void)
 
     private Libbpf(String path, SymbolLookup lib) {
         this.path = path;
@@ -126,8 +126,11 @@ public final class Libbpf {
         return d;
     }
 
-    private Native.Downcall bindErrno(String name, FunctionDescriptor fd) {
-        return bind(name, fd, Native.ERRNO_OPTION);
+    /** A function of this libbpf in the shared shape of Native.function, linked on its first call. */
+    private Native.Downcall fn(String name, int arity, boolean errno) {
+        Native.Downcall d = Native.function(lib, name, arity, errno, this::missing);
+        bound.add(d);
+        return d;
     }
 
     private LibbpfException missing(String name) {
@@ -152,7 +155,7 @@ public final class Libbpf {
             MethodHandle target = MethodHandles.lookup().findStatic(Libbpf.class, "printUpcall",
                     MethodType.methodType(int.class, int.class, MemorySegment.class, MemorySegment.class));
             MemorySegment stub = Native.LINKER.upcallStub(target, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
-            MemorySegment ignored = (MemorySegment) setPrint.get().invokeExact(stub);
+            long ignored = setPrint.call(Native.addr(stub));
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -183,7 +186,7 @@ public final class Libbpf {
     public MemorySegment objectOpenMem(MemorySegment buf) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(Native.CAPTURE);
-            MemorySegment obj = Native.call(() -> (MemorySegment) objectOpenMem.get().invokeExact(state, buf, buf.byteSize(), MemorySegment.NULL));
+            MemorySegment obj = Native.pointer(objectOpenMem.callErrno(state, Native.addr(buf), buf.byteSize(), 0L));
             if (obj.equals(MemorySegment.NULL)) {
                 int errno = Native.errno(state);
                 throw new LibbpfException("cannot open the BPF object: " + Libc.strerror(errno), errno);
@@ -194,14 +197,11 @@ public final class Libbpf {
 
     /** bpf_object__load: returns 0 or -errno. */
     public int objectLoad(MemorySegment obj) {
-        return Native.callInt(() -> (int) objectLoad.get().invokeExact(obj));
+        return (int) objectLoad.call(Native.addr(obj));
     }
 
     public void objectClose(MemorySegment obj) {
-        Native.call(() -> {
-            objectClose.get().invokeExact(obj);
-            return null;
-        });
+        long ignored = objectClose.call(Native.addr(obj)); // void: nothing to read
     }
 
     public MemorySegment findMap(MemorySegment obj, String name) {
@@ -215,7 +215,7 @@ public final class Libbpf {
     private static MemorySegment findByName(Native.Downcall find, MemorySegment obj, String what, String name) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(Native.CAPTURE);
-            MemorySegment p = Native.call(() -> (MemorySegment) find.get().invokeExact(state, obj, arena.allocateFrom(name)));
+            MemorySegment p = Native.pointer(find.callErrno(state, Native.addr(obj), Native.addr(arena.allocateFrom(name))));
             if (p.equals(MemorySegment.NULL)) {
                 throw new LibbpfException("the BPF object has no " + what + " named " + name, Native.errno(state));
             }
@@ -224,40 +224,40 @@ public final class Libbpf {
     }
 
     public int mapSetMaxEntries(MemorySegment map, int entries) {
-        return Native.callInt(() -> (int) mapSetMaxEntries.get().invokeExact(map, entries));
+        return (int) mapSetMaxEntries.call(Native.addr(map), (long) entries);
     }
 
     public int mapMaxEntries(MemorySegment map) {
-        return Native.callInt(() -> (int) mapMaxEntries.get().invokeExact(map));
+        return (int) mapMaxEntries.call(Native.addr(map));
     }
 
     public int mapFd(MemorySegment map) {
-        return Native.callInt(() -> (int) mapFd.get().invokeExact(map));
+        return (int) mapFd.call(Native.addr(map));
     }
 
     public int programFd(MemorySegment prog) {
-        return Native.callInt(() -> (int) programFd.get().invokeExact(prog));
+        return (int) programFd.call(Native.addr(prog));
     }
 
     public MemorySegment objectBtf(MemorySegment obj) {
-        return Native.call(() -> (MemorySegment) objectBtf.get().invokeExact(obj));
+        return Native.pointer(objectBtf.call(Native.addr(obj)));
     }
 
     // ---- attach ----------------------------------------------------------------------------
 
     /** bpf_link_create(prog_fd, ifindex, attach_type, NULL): a link fd, or -errno. */
     public int linkCreate(int progFd, int targetFd, int attachType) {
-        return Native.callInt(() -> (int) linkCreate.get().invokeExact(progFd, targetFd, attachType, MemorySegment.NULL));
+        return (int) linkCreate.call((long) progFd, (long) targetFd, (long) attachType, 0L);
     }
 
     /** bpf_program__set_autoload: before load, whether the program is loaded at all; 0 or -errno. */
     public int programSetAutoload(MemorySegment prog, boolean autoload) {
-        return Native.callInt(() -> (int) programSetAutoload.get().invokeExact(prog, autoload));
+        return (int) programSetAutoload.call(Native.addr(prog), autoload ? 1L : 0L);
     }
 
     /** bpf_iter_create(link_fd): a file whose read() runs the iterator program, or -errno. */
     public int iterCreate(int linkFd) {
-        return Native.callInt(() -> (int) iterCreate.get().invokeExact(linkFd));
+        return (int) iterCreate.call((long) linkFd);
     }
 
     public int tcHookCreate(MemorySegment hook) {
@@ -284,7 +284,7 @@ public final class Libbpf {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment len = arena.allocate(JAVA_INT);
             len.set(JAVA_INT, 0, (int) info.byteSize());
-            return Native.callInt(() -> (int) objGetInfoByFd.get().invokeExact(fd, info, len));
+            return (int) objGetInfoByFd.call((long) fd, Native.addr(info), Native.addr(len));
         }
     }
 
@@ -293,33 +293,34 @@ public final class Libbpf {
     /** bpf_map_lookup_batch with NULL opts; returns 0, -ENOENT at the end, or -errno. */
     public int mapLookupBatch(int fd, MemorySegment inBatch, MemorySegment outBatch, MemorySegment keys,
                               MemorySegment values, MemorySegment count) {
-        return Native.callInt(() -> (int) mapLookupBatch.get().invokeExact(fd, inBatch, outBatch, keys, values, count, MemorySegment.NULL));
+        return (int) mapLookupBatch.call((long) fd, Native.addr(inBatch), Native.addr(outBatch),
+                Native.addr(keys), Native.addr(values), Native.addr(count), 0L);
     }
 
     public int mapGetNextKey(int fd, MemorySegment key, MemorySegment nextKey) {
-        return Native.callInt(() -> (int) mapGetNextKey.get().invokeExact(fd, key, nextKey));
+        return (int) mapGetNextKey.call((long) fd, Native.addr(key), Native.addr(nextKey));
     }
 
     public int mapLookupElem(int fd, MemorySegment key, MemorySegment value) {
-        return Native.callInt(() -> (int) mapLookupElem.get().invokeExact(fd, key, value));
+        return (int) mapLookupElem.call((long) fd, Native.addr(key), Native.addr(value));
     }
 
     /** bpf_map_update_elem: 0 or -errno; flags BPF_ANY (0), BPF_NOEXIST (1), BPF_EXIST (2). */
     public int mapUpdateElem(int fd, MemorySegment key, MemorySegment value, long flags) {
-        return Native.callInt(() -> (int) mapUpdateElem.get().invokeExact(fd, key, value, flags));
+        return (int) mapUpdateElem.call((long) fd, Native.addr(key), Native.addr(value), flags);
     }
 
     public int mapDeleteElem(int fd, MemorySegment key) {
-        return Native.callInt(() -> (int) mapDeleteElem.get().invokeExact(fd, key));
+        return (int) mapDeleteElem.call((long) fd, Native.addr(key));
     }
 
     /** bpf_map_lookup_and_delete_elem (hash maps: Linux 5.14+): 0 or -errno. */
     public int mapLookupAndDeleteElem(int fd, MemorySegment key, MemorySegment value) {
-        return Native.callInt(() -> (int) mapLookupAndDeleteElem.get().invokeExact(fd, key, value));
+        return (int) mapLookupAndDeleteElem.call((long) fd, Native.addr(key), Native.addr(value));
     }
 
     public int numPossibleCpus() {
-        int n = Native.callInt(() -> (int) numPossibleCpus.get().invokeExact());
+        int n = (int) numPossibleCpus.call();
         if (n <= 0) {
             throw new LibbpfException("cannot read the number of possible CPUs: " + Libc.strerror(-n), -n);
         }
@@ -327,10 +328,10 @@ public final class Libbpf {
     }
 
     private static int call1(Native.Downcall f, MemorySegment a) {
-        return Native.callInt(() -> (int) f.get().invokeExact(a));
+        return (int) f.call(Native.addr(a));
     }
 
     private static int call2(Native.Downcall f, MemorySegment a, MemorySegment b) {
-        return Native.callInt(() -> (int) f.get().invokeExact(a, b));
+        return (int) f.call(Native.addr(a), Native.addr(b));
     }
 }

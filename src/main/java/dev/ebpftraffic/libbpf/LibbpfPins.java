@@ -4,13 +4,9 @@ import dev.ebpftraffic.sys.Libc;
 import dev.ebpftraffic.sys.Native;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
-import java.lang.invoke.MethodHandle;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -24,7 +20,6 @@ public final class LibbpfPins {
     public static final int BPF_LINK_TYPE_TCX = 11;
     /** enum bpf_link_type: BPF_LINK_TYPE_CGROUP. */
     public static final int BPF_LINK_TYPE_CGROUP = 3;
-    private static final Linker LINKER = Linker.nativeLinker();
 
     /** What bpf_obj_get_info_by_fd says about a map (struct bpf_map_info's first fields). */
     public record MapInfo(int id, int type, int keySize, int valueSize, int maxEntries, int flags) {
@@ -49,79 +44,73 @@ public final class LibbpfPins {
     public record CgroupLinkInfo(int type, int progId, long cgroupId, int attachType) {
     }
 
-    private final MethodHandle objPin;
-    private final MethodHandle objGet;
-    private final MethodHandle infoByFd;
-    private final MethodHandle reuseFd;
-    private final MethodHandle linkUpdate;
-    private final MethodHandle mapType;
-    private final MethodHandle mapKeySize;
-    private final MethodHandle mapValueSize;
-    private final MethodHandle mapFlags;
+    // In the shared shape of Native.function (Native.words says why that is exact), linked on first
+    // use; the comment after each gives its C signature, which the calls below follow.
+    private final Native.Downcall objPin; // int (int, ptr)
+    private final Native.Downcall objGet; // int (ptr)
+    private final Native.Downcall infoByFd; // int (int, ptr, ptr)
+    private final Native.Downcall reuseFd; // int (ptr, int)
+    private final Native.Downcall linkUpdate; // int (int, int, ptr)
+    private final Native.Downcall mapType; // enum (ptr)
+    private final Native.Downcall mapKeySize; // __u32 (ptr)
+    private final Native.Downcall mapValueSize; // __u32 (ptr)
+    private final Native.Downcall mapFlags; // __u32 (ptr)
 
     public LibbpfPins(Libbpf lib) {
         SymbolLookup l = SymbolLookup.libraryLookup(lib.path(), Arena.global());
-        objPin = handle(l, "bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-        objGet = handle(l, "bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        infoByFd = handle(l, "bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        reuseFd = handle(l, "bpf_map__reuse_fd", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-        linkUpdate = handle(l, "bpf_link_update", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-        mapType = handle(l, "bpf_map__type", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        mapKeySize = handle(l, "bpf_map__key_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        mapValueSize = handle(l, "bpf_map__value_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        mapFlags = handle(l, "bpf_map__map_flags", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        objPin = fn(l, "bpf_obj_pin", 2);
+        objGet = fn(l, "bpf_obj_get", 1);
+        infoByFd = fn(l, "bpf_obj_get_info_by_fd", 3);
+        reuseFd = fn(l, "bpf_map__reuse_fd", 2);
+        linkUpdate = fn(l, "bpf_link_update", 3);
+        mapType = fn(l, "bpf_map__type", 1);
+        mapKeySize = fn(l, "bpf_map__key_size", 1);
+        mapValueSize = fn(l, "bpf_map__value_size", 1);
+        mapFlags = fn(l, "bpf_map__map_flags", 1);
     }
 
-    private static MethodHandle handle(SymbolLookup l, String name, FunctionDescriptor fd) {
-        MemorySegment s = l.find(name).orElseThrow(() -> new LibbpfException(
-                "libbpf has no symbol " + name + ": libbpf >= 1.0 is required (apt-get install libbpf1)", 0));
-        return LINKER.downcallHandle(s, fd);
+    /** A too old libbpf is refused here, as before, not at the function's first call. */
+    private static Native.Downcall fn(SymbolLookup l, String name, int arity) {
+        Native.Downcall d = Native.function(l, name, arity, false, LibbpfPins::missing);
+        if (!d.present()) {
+            throw missing(name);
+        }
+        return d;
+    }
+
+    private static LibbpfException missing(String name) {
+        return new LibbpfException("libbpf has no symbol " + name + ": libbpf >= 1.0 is required (apt-get install libbpf1)", 0);
     }
 
     /** bpf_obj_pin: 0 or -errno. */
     public int pin(int fd, String path) {
         try (Arena a = Arena.ofConfined()) {
-            return (int) objPin.invokeExact(fd, a.allocateFrom(path));
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
+            return (int) objPin.call(fd, Native.addr(a.allocateFrom(path)));
         }
     }
 
     /** bpf_obj_get: an fd, or -errno (-ENOENT when nothing is pinned there). */
     public int get(String path) {
         try (Arena a = Arena.ofConfined()) {
-            return (int) objGet.invokeExact(a.allocateFrom(path));
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
+            return (int) objGet.call(Native.addr(a.allocateFrom(path)));
         }
     }
 
     /** bpf_map__reuse_fd: the object's map uses this map (libbpf dups fd). 0 or -errno. */
     public int reuseFd(MemorySegment map, int fd) {
-        try {
-            return (int) reuseFd.invokeExact(map, fd);
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+        return (int) reuseFd.call(Native.addr(map), fd);
     }
 
     /** bpf_link_update(link, prog, NULL): swaps the link's program atomically. 0 or -errno. */
     public int linkUpdate(int linkFd, int progFd) {
-        try {
-            return (int) linkUpdate.invokeExact(linkFd, progFd, MemorySegment.NULL);
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+        return (int) linkUpdate.call(linkFd, progFd, 0L);
     }
 
     /** The map definition of an opened, not yet loaded object's map (sizes as they will be created). */
     public MapInfo definition(MemorySegment map, int maxEntries) {
-        try {
-            return new MapInfo(0, (int) mapType.invokeExact(map), (int) mapKeySize.invokeExact(map),
-                    (int) mapValueSize.invokeExact(map), maxEntries, (int) mapFlags.invokeExact(map));
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+        long m = Native.addr(map);
+        return new MapInfo(0, (int) mapType.call(m), (int) mapKeySize.call(m), (int) mapValueSize.call(m), maxEntries,
+                (int) mapFlags.call(m));
     }
 
     /** The kernel's view of a map fd; throws when fd is not a map. */
@@ -156,12 +145,7 @@ public final class LibbpfPins {
         MemorySegment info = a.allocate(256, 8);
         MemorySegment len = a.allocate(JAVA_INT);
         len.set(JAVA_INT, 0, 256);
-        int err;
-        try {
-            err = (int) infoByFd.invokeExact(fd, info, len);
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+        int err = (int) infoByFd.call(fd, Native.addr(info), Native.addr(len));
         if (err < 0) {
             throw new LibbpfException("cannot read the info of BPF fd " + fd + ": " + Libc.strerror(-err), -err);
         }

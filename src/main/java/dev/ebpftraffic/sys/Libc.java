@@ -15,21 +15,23 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * netlink readers. Calls that fail with errno return -errno.
  */
 public final class Libc {
-    private static final Native.Downcall IF_NAMETOINDEX = Native.libc("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final Native.Downcall IF_INDEXTONAME = Native.libc("if_indextoname", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
-    private static final Native.Downcall STRERROR = Native.libc("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final Native.Downcall VSNPRINTF = Native.libc("vsnprintf", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
+    // The non-variadic functions in the shared shape of Native.function (see Native.words why that is
+    // exact); the comment after each gives its C signature, which the calls below follow (int results narrowed).
+    private static final Native.Downcall IF_NAMETOINDEX = Native.libcFunction("if_nametoindex", 1, false); // unsigned (ptr)
+    private static final Native.Downcall IF_INDEXTONAME = Native.libcFunction("if_indextoname", 2, false); // ptr (unsigned, ptr)
+    private static final Native.Downcall STRERROR = Native.libcFunction("strerror", 1, false); // ptr (int)
+    private static final Native.Downcall VSNPRINTF = Native.libcFunction("vsnprintf", 4, false); // int (ptr, size_t, ptr, va_list)
     private static final Native.Downcall SYSCALL = Native.libc("syscall",
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(1));
-    private static final Native.Downcall CLOSE = errnoCall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final Native.Downcall SOCKET = errnoCall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final Native.Downcall BIND = errnoCall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final Native.Downcall SEND = errnoCall("send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final Native.Downcall RECV = errnoCall("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final Native.Downcall POLL = errnoCall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final Native.Downcall PIPE2 = errnoCall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final Native.Downcall WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final Native.Downcall READ = errnoCall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final Native.Downcall CLOSE = Native.libcFunction("close", 1, true); // int (int)
+    private static final Native.Downcall SOCKET = Native.libcFunction("socket", 3, true); // int (int, int, int)
+    private static final Native.Downcall BIND = Native.libcFunction("bind", 3, true); // int (int, ptr, socklen_t)
+    private static final Native.Downcall SEND = Native.libcFunction("send", 4, true); // ssize_t (int, ptr, size_t, int)
+    private static final Native.Downcall RECV = Native.libcFunction("recv", 4, true); // ssize_t (int, ptr, size_t, int)
+    private static final Native.Downcall POLL = Native.libcFunction("poll", 3, true); // int (ptr, nfds_t, int)
+    private static final Native.Downcall PIPE2 = Native.libcFunction("pipe2", 2, true); // int (ptr, int)
+    private static final Native.Downcall WRITE = Native.libcFunction("write", 3, true); // ssize_t (int, ptr, size_t)
+    private static final Native.Downcall READ = Native.libcFunction("read", 3, true); // ssize_t (int, ptr, size_t)
 
     private static final Native.Downcall OPEN = Native.libc("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
             Native.ERRNO_OPTION, java.lang.foreign.Linker.Option.firstVariadicArg(2));
@@ -42,10 +44,6 @@ public final class Libc {
     private static final int MEMBARRIER_CMD_GLOBAL = 1;
 
     private Libc() {
-    }
-
-    private static Native.Downcall errnoCall(String name, FunctionDescriptor fd) {
-        return Native.libc(name, fd, Native.ERRNO_OPTION);
     }
 
     /** A call that captures errno: its result, or -errno when it is negative. */
@@ -62,6 +60,11 @@ public final class Libc {
         }
     }
 
+    /** The result r of a call that wrote errno into state, or -errno when r is negative. */
+    private static long orErrno(long r, MemorySegment state) {
+        return r < 0 ? -Native.errno(state) : r;
+    }
+
     /** open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC): an fd, or -errno. For a cgroup to attach to. */
     public static int openDirectory(String path) {
         try (Arena arena = Arena.ofConfined()) {
@@ -72,47 +75,71 @@ public final class Libc {
 
     /** socket(2): an fd, or -errno. */
     public static int socket(int domain, int type, int protocol) {
-        return (int) withErrno(st -> (int) SOCKET.get().invokeExact(st, domain, type, protocol));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return (int) orErrno((int) SOCKET.callErrno(st, domain, type, protocol), st);
+        }
     }
 
     /** bind(2): 0 or -errno. */
     public static int bind(int fd, MemorySegment addr, int addrLen) {
-        return (int) withErrno(st -> (int) BIND.get().invokeExact(st, fd, addr, addrLen));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return (int) orErrno((int) BIND.callErrno(st, fd, Native.addr(addr), addrLen), st);
+        }
     }
 
     /** send(2): bytes sent, or -errno. */
     public static long send(int fd, MemorySegment buf, long len, int flags) {
-        return withErrno(st -> (long) SEND.get().invokeExact(st, fd, buf, len, flags));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return orErrno(SEND.callErrno(st, fd, Native.addr(buf), len, flags), st);
+        }
     }
 
     /** recv(2): bytes received, or -errno. */
     public static long recv(int fd, MemorySegment buf, long len, int flags) {
-        return withErrno(st -> (long) RECV.get().invokeExact(st, fd, buf, len, flags));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return orErrno(RECV.callErrno(st, fd, Native.addr(buf), len, flags), st);
+        }
     }
 
     /** poll(2) on nfds struct pollfd at fds: how many are ready, 0 on a timeout, or -errno. */
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
-        return (int) withErrno(st -> (int) POLL.get().invokeExact(st, fds, nfds, timeoutMillis));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return (int) orErrno((int) POLL.callErrno(st, Native.addr(fds), nfds, timeoutMillis), st);
+        }
     }
 
     /** pipe2(2) into two ints at fds: 0 or -errno. */
     public static int pipe2(MemorySegment fds, int flags) {
-        return (int) withErrno(st -> (int) PIPE2.get().invokeExact(st, fds, flags));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return (int) orErrno((int) PIPE2.callErrno(st, Native.addr(fds), flags), st);
+        }
     }
 
     /** read(2): bytes read, or -errno. */
     public static long read(int fd, MemorySegment buf, long len) {
-        return withErrno(st -> (long) READ.get().invokeExact(st, fd, buf, len));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return orErrno(READ.callErrno(st, fd, Native.addr(buf), len), st);
+        }
     }
 
     /** write(2): bytes written, or -errno. */
     public static long write(int fd, MemorySegment buf, long len) {
-        return withErrno(st -> (long) WRITE.get().invokeExact(st, fd, buf, len));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            return orErrno(WRITE.callErrno(st, fd, Native.addr(buf), len), st);
+        }
     }
 
     /** vsnprintf(3) for libbpf's log callback (va_list by pointer on x86-64 and aarch64). */
     public static int vsnprintf(MemorySegment buf, long size, MemorySegment format, MemorySegment vaList) {
-        return Native.callInt(() -> (int) VSNPRINTF.get().invokeExact(buf, size, format, vaList));
+        return (int) VSNPRINTF.call(Native.addr(buf), size, Native.addr(format), Native.addr(vaList));
     }
 
     /**
@@ -130,7 +157,7 @@ public final class Libc {
             return 0;
         }
         try (Arena arena = Arena.ofConfined()) {
-            return Native.callInt(() -> (int) IF_NAMETOINDEX.get().invokeExact(arena.allocateFrom(name)));
+            return (int) IF_NAMETOINDEX.call(Native.addr(arena.allocateFrom(name)));
         }
     }
 
@@ -138,7 +165,7 @@ public final class Libc {
     public static String ifIndexToName(int ifindex) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(IF_NAMESIZE);
-            MemorySegment r = Native.call(() -> (MemorySegment) IF_INDEXTONAME.get().invokeExact(ifindex, buf));
+            MemorySegment r = Native.pointer(IF_INDEXTONAME.call(ifindex, Native.addr(buf)));
             if (r.equals(MemorySegment.NULL)) {
                 return null;
             }
@@ -152,7 +179,7 @@ public final class Libc {
     }
 
     public static String strerror(int errno) {
-        MemorySegment s = Native.call(() -> (MemorySegment) STRERROR.get().invokeExact(errno));
+        MemorySegment s = Native.pointer(STRERROR.call(errno));
         return s.reinterpret(256).getString(0);
     }
 
@@ -160,7 +187,10 @@ public final class Libc {
         if (fd < 0) {
             return;
         }
-        long ignored = withErrno(st -> (int) CLOSE.get().invokeExact(st, fd));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(Native.CAPTURE);
+            long ignored = CLOSE.callErrno(st, fd); // nothing to do about a failed close
+        }
     }
 
     /**

@@ -434,29 +434,12 @@ public final class Top {
                 }
                 return true;
             }
-            boolean packets = switch (query.sort()) {
-                case PACKETS_2S, PACKETS_10S, PACKETS_40S, PACKETS -> true;
-                default -> false;
-            };
             switch (k) {
                 case 'q', 'Q', 3 -> {
                     return false;
                 }
                 case 'v' -> view = view.next();
-                case '1' -> query = query.withSort(packets ? Query.Sort.PACKETS_2S : Query.Sort.BITS_2S);
-                case '2' -> query = query.withSort(packets ? Query.Sort.PACKETS_10S : Query.Sort.BITS_10S);
-                case '3' -> query = query.withSort(packets ? Query.Sort.PACKETS_40S : Query.Sort.BITS_40S);
-                case 'p' -> query = query.withSort(switch (query.sort()) {
-                    case BITS_2S -> Query.Sort.PACKETS_2S;
-                    case BITS_10S -> Query.Sort.PACKETS_10S;
-                    case BITS_40S -> Query.Sort.PACKETS_40S;
-                    case PACKETS_2S -> Query.Sort.BITS_2S;
-                    case PACKETS_10S -> Query.Sort.BITS_10S;
-                    case PACKETS_40S -> Query.Sort.BITS_40S;
-                    case BYTES -> Query.Sort.PACKETS;
-                    case PACKETS -> Query.Sort.BYTES;
-                });
-                case 'b' -> query = query.withSort(Query.Sort.BYTES);
+                case '1', '2', '3', 'p', 'b' -> query = query.withSort(sortKey(query.sort(), k));
                 case 'r' -> query = new Query(query.n(), query.sort(), !query.ascending(), query.direction(),
                         query.ipType(), query.iface(), query.ip());
                 case 'd' -> query = query.withDirection(next(query.direction(), List.of("inbound", "outbound")));

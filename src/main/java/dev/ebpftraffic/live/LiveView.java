@@ -222,11 +222,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
             double[][] t = rateTotals.getOrDefault(dir, new double[2][RateTracker.WINDOWS.length]);
             totals.add(new Snapshot.Total(dir, new Snapshot.Rates(t[0], t[1]), c[1], c[0]));
         }
-        Comparator<WorkloadSnapshot.Row> order = Comparator.comparingDouble(r -> r.sortValue(q.sort()));
-        if (!q.ascending()) {
-            order = order.reversed();
-        }
-        order = order.thenComparing(Comparator.comparingLong(WorkloadSnapshot.Row::bytes).reversed())
+        Comparator<WorkloadSnapshot.Row> order = SortableRow.<WorkloadSnapshot.Row>order(q.sort(), q.ascending())
                 .thenComparing(WorkloadSnapshot.Row::other)
                 .thenComparing(WorkloadSnapshot.Row::workload).thenComparing(WorkloadSnapshot.Row::direction)
                 .thenComparing(WorkloadSnapshot.Row::ipType);
@@ -238,11 +234,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
     }
 
     private static Comparator<WorkloadSnapshot.Peer> peerOrder(WorkloadQuery q) {
-        Comparator<WorkloadSnapshot.Peer> c = Comparator.comparingDouble(p -> p.sortValue(q.sort()));
-        if (!q.ascending()) {
-            c = c.reversed();
-        }
-        return c.thenComparing(Comparator.comparingLong(WorkloadSnapshot.Peer::bytes).reversed())
+        return SortableRow.<WorkloadSnapshot.Peer>order(q.sort(), q.ascending())
                 .thenComparing(WorkloadSnapshot.Peer::ip);
     }
 
@@ -327,11 +319,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 }
             }
         });
-        Comparator<Snapshot.Row> order = Comparator.comparingDouble(r -> r.sortValue(q.sort()));
-        if (!q.ascending()) {
-            order = order.reversed();
-        }
-        order = order.thenComparing(Comparator.comparingLong(Snapshot.Row::bytes).reversed())
+        Comparator<Snapshot.Row> order = SortableRow.<Snapshot.Row>order(q.sort(), q.ascending())
                 .thenComparing(Snapshot.Row::other) // a pair before "other" on a tie
                 .thenComparing(Snapshot.Row::src).thenComparing(Snapshot.Row::dst)
                 .thenComparing(Snapshot.Row::direction).thenComparing(Snapshot.Row::iface)
@@ -378,11 +366,7 @@ public final class LiveView implements LiveApi, AutoCloseable {
                 totals.add(new Snapshot.Total(d.label(), new Snapshot.Rates(r.bitsPerSecond(), r.packetsPerSecond()), c[1], c[0]));
             }
         });
-        Comparator<ProcessSnapshot.Row> order = Comparator.comparingDouble(r -> r.sortValue(q.sort()));
-        if (!q.ascending()) {
-            order = order.reversed();
-        }
-        order = order.thenComparing(Comparator.comparingLong(ProcessSnapshot.Row::bytes).reversed())
+        Comparator<ProcessSnapshot.Row> order = SortableRow.<ProcessSnapshot.Row>order(q.sort(), q.ascending())
                 .thenComparingInt(ProcessSnapshot.Row::pid).thenComparing(ProcessSnapshot.Row::workload)
                 .thenComparing(ProcessSnapshot.Row::direction);
         all.sort(order);

@@ -13,15 +13,13 @@ import java.util.Set;
  * and rows the table forgot are dropped. The first refresh after {@link #reset} is only a baseline.
  */
 final class ProcessRates implements ProcessTable.Listener {
-    private final long epoch;
+    private final RateTracker.Clock clock;
     private final Map<ProcessTable.Row, RateTracker.Ring> rows = new HashMap<>();
     private final RateTracker.Ring[] directions = new RateTracker.Ring[2];
     private final Map<ProcessTable.Row, long[]> pending = new HashMap<>();
-    private long baseline = Long.MIN_VALUE;
-    private long last = Long.MIN_VALUE;
 
     ProcessRates(long epochNanos) {
-        this.epoch = epochNanos;
+        this.clock = new RateTracker.Clock(epochNanos);
     }
 
     @Override
@@ -38,17 +36,13 @@ final class ProcessRates implements ProcessTable.Listener {
 
     @Override
     public synchronized void end(long now) {
-        boolean first = baseline == Long.MIN_VALUE;
-        if (first || now <= last) {
-            if (first) {
-                baseline = now;
-            }
-            last = Math.max(last, now);
+        RateTracker.Clock.Span span = clock.advance(now);
+        if (span == null) {
             pending.clear();
             return;
         }
-        double t0 = seconds(last);
-        double t1 = seconds(now);
+        double t0 = span.t0();
+        double t1 = span.t1();
         for (Map.Entry<ProcessTable.Row, long[]> e : pending.entrySet()) {
             rows.computeIfAbsent(e.getKey(), k -> new RateTracker.Ring()).spread(t0, t1, e.getValue());
             int d = e.getKey().direction().code();
@@ -58,7 +52,6 @@ final class ProcessRates implements ProcessTable.Listener {
             directions[d].spread(t0, t1, e.getValue());
         }
         pending.clear();
-        last = now;
         long current = (long) Math.floor(t1);
         rows.values().removeIf(r -> r.newest <= current - RateTracker.HISTORY);
     }
@@ -68,8 +61,7 @@ final class ProcessRates implements ProcessTable.Listener {
         pending.clear();
         directions[0] = null;
         directions[1] = null;
-        baseline = Long.MIN_VALUE;
-        last = Long.MIN_VALUE;
+        clock.reset();
     }
 
     /** Drops the rings of rows the table no longer has. */
@@ -77,17 +69,8 @@ final class ProcessRates implements ProcessTable.Listener {
         rows.keySet().retainAll(live);
     }
 
-    private double seconds(long nanos) {
-        return (nanos - epoch) / 1e9;
-    }
-
     synchronized int coveredSeconds() {
-        if (baseline == Long.MIN_VALUE) {
-            return 0;
-        }
-        long from = (long) Math.ceil(seconds(baseline));
-        long current = (long) Math.floor(seconds(last));
-        return (int) Math.max(0, Math.min(RateTracker.HISTORY, current - from));
+        return clock.coveredSeconds();
     }
 
     synchronized RateTracker.Rates rates(ProcessTable.Row row) {
@@ -98,26 +81,7 @@ final class ProcessRates implements ProcessTable.Listener {
         return rates(directions[code]);
     }
 
-    /** As RateTracker's: the W complete seconds before the current one, over W (or the seconds covered). */
     private RateTracker.Rates rates(RateTracker.Ring r) {
-        int covered = coveredSeconds();
-        double[] bits = new double[RateTracker.WINDOWS.length];
-        double[] packets = new double[RateTracker.WINDOWS.length];
-        float[] history = new float[covered];
-        if (r == null) {
-            return new RateTracker.Rates(bits, packets, history);
-        }
-        long current = (long) Math.floor(seconds(last));
-        for (int i = 0; i < RateTracker.WINDOWS.length; i++) {
-            int w = Math.min(RateTracker.WINDOWS[i], covered);
-            if (w > 0) {
-                bits[i] = 8 * r.sum(r.bytes, current - w, current - 1) / w;
-                packets[i] = r.sum(r.packets, current - w, current - 1) / w;
-            }
-        }
-        for (int i = 0; i < covered; i++) {
-            history[i] = 8 * r.at(r.bytes, current - covered + i);
-        }
-        return new RateTracker.Rates(bits, packets, history);
+        return clock.rates(r);
     }
 }

@@ -20,18 +20,6 @@ public record ProcessSnapshot(long timeMillis, int coveredSeconds, boolean sampl
      * @param history bits per second, one value per complete second, oldest first (at most 60)
      */
     public record Row(int pid, String comm, String workload, String kind, String direction, Snapshot.Rates rates,
-                      long bytes, long packets, float[] history) {
-        double sortValue(Query.Sort s) {
-            return switch (s) {
-                case BITS_2S -> rates.bitsPerSecond()[0];
-                case BITS_10S -> rates.bitsPerSecond()[1];
-                case BITS_40S -> rates.bitsPerSecond()[2];
-                case PACKETS_2S -> rates.packetsPerSecond()[0];
-                case PACKETS_10S -> rates.packetsPerSecond()[1];
-                case PACKETS_40S -> rates.packetsPerSecond()[2];
-                case BYTES -> bytes;
-                case PACKETS -> packets;
-            };
-        }
+                      long bytes, long packets, float[] history) implements SortableRow {
     }
 }

@@ -34,18 +34,16 @@ public final class RateTracker implements TrafficCollector.LiveListener {
     /** The three smoothing windows, as iftop's columns. */
     public static final int[] WINDOWS = {2, 10, 40};
 
-    private final long epoch;
+    private final Clock clock;
     private final Map<Object, Ring> rows = new HashMap<>();
     private final Map<OtherKey, Ring> groups = new HashMap<>();
     private final Map<Object, long[]> pendingRows = new HashMap<>();
     private final Map<OtherKey, long[]> pendingGroups = new HashMap<>();
     private final Map<OtherKey, long[]> overflowSeen = new HashMap<>();
     private final Map<OtherKey, long[]> overflowNow = new HashMap<>();
-    private long baseline = Long.MIN_VALUE; // time of the first refresh since reset
-    private long last = Long.MIN_VALUE;     // time of the latest refresh
 
     public RateTracker(long epochNanos) {
-        this.epoch = epochNanos;
+        this.clock = new Clock(epochNanos);
     }
 
     /** Rates over the windows and the last minute, for one row or group. */
@@ -100,7 +98,7 @@ public final class RateTracker implements TrafficCollector.LiveListener {
 
     @Override
     public synchronized void end(long now) {
-        boolean first = baseline == Long.MIN_VALUE;
+        boolean first = !clock.started();
         for (Map.Entry<OtherKey, long[]> e : overflowNow.entrySet()) {
             long[] seen = overflowSeen.put(e.getKey(), e.getValue());
             if (first) {
@@ -115,27 +113,21 @@ public final class RateTracker implements TrafficCollector.LiveListener {
             }
         }
         overflowNow.clear();
-        if (first || now <= last) {
-            if (first) {
-                baseline = now;
-            }
-            last = Math.max(last, now);
+        Clock.Span span = clock.advance(now);
+        if (span == null) {
             pendingRows.clear();
             pendingGroups.clear();
             return;
         }
-        double t0 = seconds(last);
-        double t1 = seconds(now);
         for (Map.Entry<Object, long[]> e : pendingRows.entrySet()) {
-            rows.computeIfAbsent(e.getKey(), k -> new Ring()).spread(t0, t1, e.getValue());
+            rows.computeIfAbsent(e.getKey(), k -> new Ring()).spread(span.t0(), span.t1(), e.getValue());
         }
         for (Map.Entry<OtherKey, long[]> e : pendingGroups.entrySet()) {
-            groups.computeIfAbsent(e.getKey(), k -> new Ring()).spread(t0, t1, e.getValue());
+            groups.computeIfAbsent(e.getKey(), k -> new Ring()).spread(span.t0(), span.t1(), e.getValue());
         }
         pendingRows.clear();
         pendingGroups.clear();
-        last = now;
-        long current = (long) Math.floor(t1);
+        long current = (long) Math.floor(span.t1());
         rows.values().removeIf(r -> r.newest <= current - HISTORY);
         groups.values().removeIf(r -> r.newest <= current - HISTORY);
     }
@@ -148,28 +140,14 @@ public final class RateTracker implements TrafficCollector.LiveListener {
         pendingGroups.clear();
         overflowSeen.clear();
         overflowNow.clear();
-        baseline = Long.MIN_VALUE;
-        last = Long.MIN_VALUE;
+        clock.reset();
     }
 
     // ---- read by the live view --------------------------------------------------------------
 
-    private double seconds(long nanos) {
-        return (nanos - epoch) / 1e9;
-    }
-
-    /** The second the latest refresh fell in; the buckets before it are complete. */
-    private long currentSecond() {
-        return (long) Math.floor(seconds(last));
-    }
-
     /** Complete seconds since the baseline, at most HISTORY: what the rates are averaged over at most. */
     public synchronized int coveredSeconds() {
-        if (baseline == Long.MIN_VALUE) {
-            return 0;
-        }
-        long from = (long) Math.ceil(seconds(baseline));
-        return (int) Math.max(0, Math.min(HISTORY, currentSecond() - from));
+        return clock.coveredSeconds();
     }
 
     /** Rates of a row: an exported series (SeriesKey) or an "other" series (OtherKey). */
@@ -183,25 +161,7 @@ public final class RateTracker implements TrafficCollector.LiveListener {
     }
 
     private Rates rates(Ring r) {
-        int covered = coveredSeconds();
-        if (r == null) {
-            return Rates.zero(covered);
-        }
-        long current = currentSecond();
-        double[] bits = new double[WINDOWS.length];
-        double[] packets = new double[WINDOWS.length];
-        for (int i = 0; i < WINDOWS.length; i++) {
-            int w = Math.min(WINDOWS[i], covered);
-            if (w > 0) {
-                bits[i] = 8 * r.sum(r.bytes, current - w, current - 1) / w;
-                packets[i] = r.sum(r.packets, current - w, current - 1) / w;
-            }
-        }
-        float[] history = new float[covered];
-        for (int i = 0; i < covered; i++) {
-            history[i] = 8 * r.at(r.bytes, current - covered + i);
-        }
-        return new Rates(bits, packets, history);
+        return clock.rates(r);
     }
 
     /** Rates of every group (interface, direction, ip_type) with traffic in the last minute. */
@@ -217,6 +177,93 @@ public final class RateTracker implements TrafficCollector.LiveListener {
     /** Rings held (rows and groups): for tests of the memory bound. */
     public synchronized int rings() {
         return rows.size() + groups.size();
+    }
+
+    /**
+     * The time base of a tracker's rings, shared by the live views' trackers: the refreshes' times
+     * relative to an epoch, the baseline rule and the rates read from a ring. Not thread-safe: its
+     * tracker calls it under its own lock.
+     */
+    static final class Clock {
+        private final long epoch;
+        private long baseline = Long.MIN_VALUE; // time of the first refresh since reset
+        private long last = Long.MIN_VALUE;     // time of the latest refresh
+
+        /** The time a refresh's deltas cover, in seconds since the epoch. */
+        record Span(double t0, double t1) {
+        }
+
+        Clock(long epochNanos) {
+            this.epoch = epochNanos;
+        }
+
+        /** Whether a refresh happened since reset (the baseline). */
+        boolean started() {
+            return baseline != Long.MIN_VALUE;
+        }
+
+        /**
+         * Moves to the refresh at now. Null when its deltas are not to be spread: the first refresh
+         * after reset (only a baseline: its deltas cover an unknown time) or one not after the latest.
+         */
+        Span advance(long now) {
+            if (baseline == Long.MIN_VALUE || now <= last) {
+                if (baseline == Long.MIN_VALUE) {
+                    baseline = now;
+                }
+                last = Math.max(last, now);
+                return null;
+            }
+            Span span = new Span(seconds(last), seconds(now));
+            last = now;
+            return span;
+        }
+
+        void reset() {
+            baseline = Long.MIN_VALUE;
+            last = Long.MIN_VALUE;
+        }
+
+        private double seconds(long nanos) {
+            return (nanos - epoch) / 1e9;
+        }
+
+        /** The second the latest refresh fell in; the buckets before it are complete. */
+        private long currentSecond() {
+            return (long) Math.floor(seconds(last));
+        }
+
+        /** Complete seconds since the baseline, at most HISTORY: what the rates are averaged over at most. */
+        int coveredSeconds() {
+            if (baseline == Long.MIN_VALUE) {
+                return 0;
+            }
+            long from = (long) Math.ceil(seconds(baseline));
+            return (int) Math.max(0, Math.min(HISTORY, currentSecond() - from));
+        }
+
+        /** A ring's rates: over W seconds, the W complete seconds before the current one over W (or the seconds covered). */
+        Rates rates(Ring r) {
+            int covered = coveredSeconds();
+            if (r == null) {
+                return Rates.zero(covered);
+            }
+            long current = currentSecond();
+            double[] bits = new double[WINDOWS.length];
+            double[] packets = new double[WINDOWS.length];
+            for (int i = 0; i < WINDOWS.length; i++) {
+                int w = Math.min(WINDOWS[i], covered);
+                if (w > 0) {
+                    bits[i] = 8 * r.sum(r.bytes, current - w, current - 1) / w;
+                    packets[i] = r.sum(r.packets, current - w, current - 1) / w;
+                }
+            }
+            float[] history = new float[covered];
+            for (int i = 0; i < covered; i++) {
+                history[i] = 8 * r.at(r.bytes, current - covered + i);
+            }
+            return new Rates(bits, packets, history);
+        }
     }
 
     /** Bytes and packets per one-second bucket, the last HISTORY seconds. */

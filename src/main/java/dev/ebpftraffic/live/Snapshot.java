@@ -28,7 +28,8 @@ public record Snapshot(long timeMillis, int coveredSeconds, boolean sampling, Qu
      * @param srcName the host name of src from reverse DNS, null when unknown, pending or off (dstName alike)
      */
     public record Row(String src, String dst, String direction, String ipType, String iface, boolean other,
-                      Rates rates, long bytes, long packets, float[] history, String srcName, String dstName) {
+                      Rates rates, long bytes, long packets, float[] history, String srcName, String dstName)
+            implements SortableRow {
         /** A row without host names. */
         public Row(String src, String dst, String direction, String ipType, String iface, boolean other,
                    Rates rates, long bytes, long packets, float[] history) {
@@ -37,19 +38,6 @@ public record Snapshot(long timeMillis, int coveredSeconds, boolean sampling, Qu
 
         Row withNames(String srcName, String dstName) {
             return new Row(src, dst, direction, ipType, iface, other, rates, bytes, packets, history, srcName, dstName);
-        }
-
-        double sortValue(Query.Sort s) {
-            return switch (s) {
-                case BITS_2S -> rates.bitsPerSecond()[0];
-                case BITS_10S -> rates.bitsPerSecond()[1];
-                case BITS_40S -> rates.bitsPerSecond()[2];
-                case PACKETS_2S -> rates.packetsPerSecond()[0];
-                case PACKETS_10S -> rates.packetsPerSecond()[1];
-                case PACKETS_40S -> rates.packetsPerSecond()[2];
-                case BYTES -> bytes;
-                case PACKETS -> packets;
-            };
         }
     }
 

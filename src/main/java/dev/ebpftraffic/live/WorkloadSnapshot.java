@@ -27,29 +27,10 @@ public record WorkloadSnapshot(long timeMillis, int coveredSeconds, boolean samp
      */
     public record Row(String workload, String kind, String direction, String ipType, boolean other,
                       Snapshot.Rates rates, long bytes, long packets, float[] history,
-                      List<Peer> peers, Peer otherPeers) {
-        double sortValue(Query.Sort s) {
-            return value(s, rates, bytes, packets);
-        }
+                      List<Peer> peers, Peer otherPeers) implements SortableRow {
     }
 
     /** A remote address of a series: rates, and bytes and packets since sampling began. */
-    public record Peer(String ip, Snapshot.Rates rates, long bytes, long packets) {
-        double sortValue(Query.Sort s) {
-            return value(s, rates, bytes, packets);
-        }
-    }
-
-    static double value(Query.Sort s, Snapshot.Rates rates, long bytes, long packets) {
-        return switch (s) {
-            case BITS_2S -> rates.bitsPerSecond()[0];
-            case BITS_10S -> rates.bitsPerSecond()[1];
-            case BITS_40S -> rates.bitsPerSecond()[2];
-            case PACKETS_2S -> rates.packetsPerSecond()[0];
-            case PACKETS_10S -> rates.packetsPerSecond()[1];
-            case PACKETS_40S -> rates.packetsPerSecond()[2];
-            case BYTES -> bytes;
-            case PACKETS -> packets;
-        };
+    public record Peer(String ip, Snapshot.Rates rates, long bytes, long packets) implements SortableRow {
     }
 }

@@ -25,7 +25,7 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
     /** Peers with a ring of their own, over all series: bounds the memory of a server with many clients. */
     public static final int MAX_PEERS = 4096;
 
-    private final long epoch;
+    private final RateTracker.Clock clock;
     private final int maxPeers;
     private final Map<Key, RateTracker.Ring> rows = new HashMap<>();
     private final Map<Key, Map<IpAddress, Peer>> peers = new HashMap<>();
@@ -34,8 +34,6 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
     private final Map<Key, Map<IpAddress, long[]>> pendingPeers = new HashMap<>();
     private final long[][] peersFull = new long[4][2];
     private int peerCount;
-    private long baseline = Long.MIN_VALUE;
-    private long last = Long.MIN_VALUE;
 
     /** A peer's ring and what it counted since sampling began. */
     static final class Peer {
@@ -49,7 +47,7 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
     }
 
     WorkloadTracker(long epochNanos, int maxPeers) {
-        this.epoch = epochNanos;
+        this.clock = new RateTracker.Clock(epochNanos);
         this.maxPeers = maxPeers;
     }
 
@@ -77,7 +75,7 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
 
     @Override
     public synchronized void peersFull(Direction direction, String ipType, long packets, long bytes) {
-        if (baseline == Long.MIN_VALUE) {
+        if (!clock.started()) {
             return; // before the baseline: not this sampling's
         }
         int i = direction.code() * 2 + ("private".equals(ipType) ? 1 : 0);
@@ -87,17 +85,14 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
 
     @Override
     public synchronized void end(long now) {
-        if (baseline == Long.MIN_VALUE || now <= last) {
-            if (baseline == Long.MIN_VALUE) {
-                baseline = now; // the first refresh covers an unknown time: only a baseline
-            }
-            last = Math.max(last, now);
+        RateTracker.Clock.Span span = clock.advance(now); // null for the baseline: it covers an unknown time
+        if (span == null) {
             pendingRows.clear();
             pendingPeers.clear();
             return;
         }
-        double t0 = seconds(last);
-        double t1 = seconds(now);
+        double t0 = span.t0();
+        double t1 = span.t1();
         // First forget what was quiet for a minute (its room goes to new peers), then add this refresh.
         long stale = (long) Math.floor(t1) - RateTracker.HISTORY;
         rows.values().removeIf(r -> r.newest <= stale);
@@ -129,7 +124,6 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
         });
         pendingRows.clear();
         pendingPeers.clear();
-        last = now;
     }
 
     /** Forgets everything; the next refresh is a new baseline. */
@@ -144,27 +138,14 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
             f[1] = 0;
         }
         peerCount = 0;
-        baseline = Long.MIN_VALUE;
-        last = Long.MIN_VALUE;
+        clock.reset();
     }
 
     // ---- read by the live view ----------------------------------------------------------------
 
-    private double seconds(long nanos) {
-        return (nanos - epoch) / 1e9;
-    }
-
-    private long currentSecond() {
-        return (long) Math.floor(seconds(last));
-    }
-
     /** Complete seconds since the baseline, at most a minute. */
     public synchronized int coveredSeconds() {
-        if (baseline == Long.MIN_VALUE) {
-            return 0;
-        }
-        long from = (long) Math.ceil(seconds(baseline));
-        return (int) Math.max(0, Math.min(RateTracker.HISTORY, currentSecond() - from));
+        return clock.coveredSeconds();
     }
 
     public synchronized RateTracker.Rates rates(Key series) {
@@ -203,25 +184,6 @@ public final class WorkloadTracker implements WorkloadAggregator.LiveListener {
     }
 
     private RateTracker.Rates rates(RateTracker.Ring r) {
-        int covered = coveredSeconds();
-        int n = RateTracker.WINDOWS.length;
-        double[] bits = new double[n];
-        double[] packets = new double[n];
-        float[] history = new float[covered];
-        if (r == null) {
-            return new RateTracker.Rates(bits, packets, history);
-        }
-        long current = currentSecond();
-        for (int i = 0; i < n; i++) {
-            int w = Math.min(RateTracker.WINDOWS[i], covered);
-            if (w > 0) {
-                bits[i] = 8 * r.sum(r.bytes, current - w, current - 1) / w;
-                packets[i] = r.sum(r.packets, current - w, current - 1) / w;
-            }
-        }
-        for (int i = 0; i < covered; i++) {
-            history[i] = 8 * r.at(r.bytes, current - covered + i);
-        }
-        return new RateTracker.Rates(bits, packets, history);
+        return clock.rates(r);
     }
 }

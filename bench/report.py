@@ -975,9 +975,11 @@ W("- Kernel: what is left above the floor rows is a few ns of parsing; the floor
   "in front of the hash), which makes exact, monotonic reads from userspace much harder; not worth it at these figures.")
 W("- JVM start-up: classes in the AOT cache load at once when the JVM starts (AOT class linking), so the "
   "class-load timeline above marks a step only where its class comes from the jar; bench/JVM.md times the steps: the JVM itself "
-  "(about 0.15 s), then some twenty FFM links of 10-25 ms each (linking spins classes no AOT cache holds; a second "
-  "thread linking ahead, or training the cache on more classes, gained nothing on two busy CPUs), 50 ms in the kernel (maps, verifier), the HTTP server, "
-  "the attach. Fewer distinct native signatures, or a JDK that caches the linkers' classes, are what is left.")
+  "(about 0.15 s), then the FFM links (the binding calls every non-variadic function in one descriptor shape, so an idle "
+  "start spins 4 downcall stubs instead of 19; a second thread linking ahead, or training the cache on more classes, gained "
+  "nothing on two busy CPUs), 50 ms in the kernel (maps, verifier), the HTTP server, the attach. Idle RSS: a bare JVM with "
+  "the launcher's flags is about 37 MB here, the rest is the libraries' classes and their heap objects (bench/JVM.md); "
+  "a native image, or far fewer library classes, is what is left.")
 W("- Throughput: where a target is inconclusive, its confidence interval straddles it: more rounds (`TPUT_SECONDS`, default 180) or a quieter machine narrow it.")
 W("")
 W("## How to reproduce")

@@ -4,6 +4,7 @@ import dev.ebpftraffic.bpf.BpfFlowReader;
 import dev.ebpftraffic.bpf.BpfObject;
 import dev.ebpftraffic.bpf.IpGroups;
 import dev.ebpftraffic.bpf.TcAttachment;
+import dev.ebpftraffic.bpf.WorkloadAttachment;
 import dev.ebpftraffic.cli.Log;
 import dev.ebpftraffic.cli.Options;
 import dev.ebpftraffic.cli.PersistOptions;
@@ -152,7 +153,7 @@ public final class Exporter implements AutoCloseable {
             IpGroups.size(obj, groups);
             processPrograms = o.workloads().equals("auto");
             if (processPrograms) {
-                String why = dev.ebpftraffic.bpf.WorkloadAttachment.processSupport(System.getProperty("os.version"),
+                String why = WorkloadAttachment.processSupport(System.getProperty("os.version"),
                         java.nio.file.Files.exists(java.nio.file.Path.of("/sys/kernel/btf/vmlinux")));
                 if (why != null) {
                     Log.info(why + ": per-process traffic is off");
@@ -164,8 +165,7 @@ public final class Exporter implements AutoCloseable {
             }
             // Its buckets are allocated at load: sized for the sockets the start-up scan will find.
             obj.setMaxEntries(BpfObject.MAP_PROC_SCANNED, !processPrograms ? 1
-                    : dev.ebpftraffic.bpf.WorkloadAttachment.scanEntries(
-                            dev.ebpftraffic.bpf.WorkloadAttachment.inetSockets(java.nio.file.Path.of("/proc/slabinfo"))));
+                    : WorkloadAttachment.scanEntries(WorkloadAttachment.inetSockets(Path.of("/proc/slabinfo"))));
             if (persistence != null) {
                 persistence.beforeLoad(lib, obj);
             }
@@ -315,19 +315,19 @@ public final class Exporter implements AutoCloseable {
             Log.info(msg + "; per-workload traffic is off");
             return false;
         }
-        dev.ebpftraffic.bpf.WorkloadAttachment attachment;
+        WorkloadAttachment attachment;
         try {
             attachment = null;
             if (!required && processPrograms) { // auto: per process too, where the kernel lets us
                 try {
-                    attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
+                    attachment = WorkloadAttachment.attach(obj, found.mountPoint(),
                             persistence == null ? null : persistence.cgroupLinkPins(lib), true);
                 } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
                     Log.warn(ex.getMessage() + "; per-process traffic is off, per-workload traffic goes on");
                 }
             }
             if (attachment == null) {
-                attachment = dev.ebpftraffic.bpf.WorkloadAttachment.attach(obj, found.mountPoint(),
+                attachment = WorkloadAttachment.attach(obj, found.mountPoint(),
                         persistence == null ? null : persistence.cgroupLinkPins(lib), false);
             }
         } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {

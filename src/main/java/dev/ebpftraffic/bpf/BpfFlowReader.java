@@ -333,7 +333,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public long[][] readPeerOverflow() {
-        return readArray4(peersFullFd);
+        return readArray(peersFullFd, 4); // index: direction * 2 + remote_private
     }
 
     /** The maps of the per-process programs ("procs", "proc_overflow", "proc_comms"). */
@@ -385,23 +385,7 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public long[][] readProcessOverflow() {
-        long[][] out = new long[2][2];
-        if (procOverflowFd < 0) {
-            return out;
-        }
-        for (int dir = 0; dir < 2; dir++) {
-            epochKey.set(JAVA_INT, 0, dir);
-            int ret = lib.mapLookupElem(procOverflowFd, epochKey, drainValue);
-            if (ret < 0) {
-                throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
-            }
-            int d = dir;
-            emit((seg, off, p, b) -> {
-                out[d][0] = p;
-                out[d][1] = b;
-            }, epochKey, 0, drainValue, 0, cpus);
-        }
-        return out;
+        return readArray(procOverflowFd, 2); // index: direction
     }
 
     @Override
@@ -416,22 +400,22 @@ public final class BpfFlowReader implements FlowReader, AutoCloseable {
 
     @Override
     public long[][] readWorkloadOverflow() {
-        return readArray4(workloadOverflowFd);
+        return readArray(workloadOverflowFd, 4); // index: direction * 2 + remote_private
     }
 
-    /** A per-CPU array of 4 struct flow_value (index direction * 2 + remote_private), summed over CPUs. */
-    private long[][] readArray4(int fd) {
-        long[][] out = new long[4][2];
+    /** A per-CPU array of n struct flow_value, summed over CPUs (zeros when the map is absent). */
+    private long[][] readArray(int fd, int n) {
+        long[][] out = new long[n][2];
         if (fd < 0) {
             return out;
         }
-        for (int dir = 0; dir < 4; dir++) {
-            epochKey.set(JAVA_INT, 0, dir);
+        for (int i = 0; i < n; i++) {
+            epochKey.set(JAVA_INT, 0, i);
             int ret = lib.mapLookupElem(fd, epochKey, drainValue);
             if (ret < 0) {
                 throw new LibbpfException("cannot read BPF map: " + Libc.strerror(-ret), -ret);
             }
-            int d = dir;
+            int d = i;
             emit((seg, off, p, b) -> {
                 out[d][0] = p;
                 out[d][1] = b;

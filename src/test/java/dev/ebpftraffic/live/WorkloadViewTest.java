@@ -2,13 +2,9 @@ package dev.ebpftraffic.live;
 
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
-import dev.ebpftraffic.flow.FlowKey;
-import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.IpAddress;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.flow.PeerKey;
-import dev.ebpftraffic.flow.StatKey;
-import dev.ebpftraffic.flow.WorkloadKey;
 import dev.ebpftraffic.metrics.BuildInfo;
 import dev.ebpftraffic.metrics.TrafficCollector;
 import dev.ebpftraffic.testing.FakeFlowReader;
@@ -40,16 +36,14 @@ class WorkloadViewTest {
     static final long DOCKER = 202;
     static final String CTR = "4f3a9c2e8b1d".repeat(5) + "abcd";
 
-    /** FakeFlowReader for the flows, plus "workloads" and "wl_peers" deltas and the peer flag. */
-    static final class Reader implements FlowReader {
-        final FakeFlowReader flows = new FakeFlowReader(64);
-        final Map<WorkloadKey, long[]> workloads = new LinkedHashMap<>();
+    /** FakeFlowReader (flows, "workloads"), plus "wl_peers" deltas and the peer flag. */
+    static final class Reader extends FakeFlowReader {
         final Map<PeerKey, long[]> peers = new LinkedHashMap<>();
         final List<Boolean> flag = new ArrayList<>();
         long[][] peersFull = new long[4][2];
 
-        synchronized void workload(long cg, Direction d, boolean priv, long p, long b) {
-            add(workloads, new WorkloadKey(cg, d, priv), p, b);
+        Reader() {
+            super(64);
         }
 
         /** A packet of a peer: counted in "workloads" always, in "wl_peers" only while the flag is on. */
@@ -58,40 +52,10 @@ class WorkloadViewTest {
             boolean priv = remote.startsWith("10.") || remote.startsWith("fd");
             workload(cg, d, priv, p, b);
             if (!flag.isEmpty() && flag.getLast()) {
-                add(peers, new PeerKey(cg, ip, d, priv), p, b);
+                long[] v = peers.computeIfAbsent(new PeerKey(cg, ip, d, priv), x -> new long[2]);
+                v[0] += p;
+                v[1] += b;
             }
-        }
-
-        private static <K> void add(Map<K, long[]> m, K k, long p, long b) {
-            long[] v = m.computeIfAbsent(k, x -> new long[2]);
-            v[0] += p;
-            v[1] += b;
-        }
-
-        @Override
-        public void readFlows(Sink<FlowKey> sink) {
-            flows.readFlows(sink);
-        }
-
-        @Override
-        public void readStats(Sink<StatKey> sink) {
-            flows.readStats(sink);
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            return flows.drainFlow(key, sink);
-        }
-
-        @Override
-        public int flowCapacity() {
-            return flows.flowCapacity();
-        }
-
-        @Override
-        public synchronized void readWorkloadDeltas(Sink<WorkloadKey> sink) {
-            workloads.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-            workloads.clear();
         }
 
         int peerReads;

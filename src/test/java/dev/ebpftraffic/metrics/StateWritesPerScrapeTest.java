@@ -3,10 +3,7 @@ package dev.ebpftraffic.metrics;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
 import dev.ebpftraffic.flow.FlowKey;
-import dev.ebpftraffic.flow.FlowReader;
 import dev.ebpftraffic.flow.Labeler;
-import dev.ebpftraffic.flow.StatKey;
-import dev.ebpftraffic.flow.WorkloadKey;
 import dev.ebpftraffic.testing.FakeFlowReader;
 import dev.ebpftraffic.web.ListenAddress;
 import dev.ebpftraffic.web.MetricsServer;
@@ -23,9 +20,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -40,49 +35,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class StateWritesPerScrapeTest {
     static final long NGINX = 101;
 
-    /** Flows from a FakeFlowReader, plus deltas of the "workloads" map as the kernel hands them out. */
-    static final class Reader implements FlowReader {
-        final FakeFlowReader flows = new FakeFlowReader(16);
-        final Map<WorkloadKey, long[]> pending = new LinkedHashMap<>();
-
-        synchronized void workload(Direction d, long packets, long bytes) {
-            long[] v = pending.computeIfAbsent(new WorkloadKey(NGINX, d, true), k -> new long[2]);
-            v[0] += packets;
-            v[1] += bytes;
-        }
-
-        @Override
-        public void readFlows(Sink<FlowKey> sink) {
-            flows.readFlows(sink);
-        }
-
-        @Override
-        public void readStats(Sink<StatKey> sink) {
-            flows.readStats(sink);
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            return flows.drainFlow(key, sink);
-        }
-
-        @Override
-        public boolean drainStat(StatKey key, Sink<StatKey> sink) {
-            return flows.drainStat(key, sink);
-        }
-
-        @Override
-        public int flowCapacity() {
-            return flows.flowCapacity();
-        }
-
-        @Override
-        public synchronized void readWorkloadDeltas(Sink<WorkloadKey> sink) {
-            pending.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-            pending.clear();
-        }
-    }
-
     /** The sum of a family's samples in a text or OpenMetrics response. */
     static long sum(String body, String family) {
         return body.lines().filter(l -> l.startsWith(family + "{"))
@@ -92,7 +44,7 @@ class StateWritesPerScrapeTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"text/plain;version=0.0.4", "application/openmetrics-text;version=1.0.0"})
     void aScrapeWritesTheStateAtMostOnceAndItHoldsWhatTheScrapeShows(String accept) throws Exception {
-        Reader reader = new Reader();
+        FakeFlowReader reader = new FakeFlowReader(16);
         List<String> errors = new ArrayList<>();
         TrafficCollector collector = new TrafficCollector(reader,
                 new FlowAggregator(new FlowAggregator.Settings(0, Long.MAX_VALUE / 4, Long.MAX_VALUE / 4, Integer.MAX_VALUE),
@@ -104,8 +56,8 @@ class StateWritesPerScrapeTest {
         PrometheusRegistry registry = new PrometheusRegistry();
         registry.register(collector);
         FlowKey pair = FakeFlowReader.key(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2");
-        reader.flows.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 5, 500);
-        reader.workload(Direction.INBOUND, 3, 300);
+        reader.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 5, 500);
+        reader.workload(NGINX, Direction.INBOUND, true, 3, 300);
         StreamingFamilies traffic = StreamingFamilies.of(TrafficCollector::isTrafficName, collector::writeTrafficText);
         MetricsServer server = MetricsServer.start(new ListenAddress("127.0.0.1", 0), registry,
                 new MetricsServer.Settings("/metrics", WebConfig.none(), () -> true, "v", traffic));
@@ -116,8 +68,8 @@ class StateWritesPerScrapeTest {
             for (int scrape = 1; scrape <= 6; scrape++) {
                 boolean counts = scrape <= 4; // then two scrapes over a kernel that counted nothing new
                 if (counts && scrape > 1) {
-                    reader.flows.send(pair, 2, 200);
-                    reader.workload(Direction.INBOUND, 4, 400);
+                    reader.send(pair, 2, 200);
+                    reader.workload(NGINX, Direction.INBOUND, true, 4, 400);
                     sentPackets += 2;
                     sentWorkload += 4;
                 }

@@ -1,13 +1,10 @@
 package dev.ebpftraffic.metrics;
 
-import dev.ebpftraffic.flow.FlowReader;
-import dev.ebpftraffic.flow.StatKey;
+import dev.ebpftraffic.testing.FakeFlowReader;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowAggregator;
-import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.Labeler;
 import dev.ebpftraffic.workload.WorkloadAggregator;
-import dev.ebpftraffic.flow.WorkloadKey;
 import dev.ebpftraffic.testing.IncreaseOracle;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -17,7 +14,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -40,52 +36,7 @@ class WorkloadCollectorTest {
             DOCKER, "/system.slice/docker-" + "b".repeat(64) + ".scope",
             1L, "/");
 
-    /** Deltas as the kernel map would hand them out, plus the overflow counters. */
-    static final class Reader implements FlowReader {
-        final Map<WorkloadKey, long[]> pending = new LinkedHashMap<>();
-        final long[][] overflow = new long[4][2];
-
-        void send(long cgroup, Direction d, boolean priv, long packets, long bytes) {
-            long[] v = pending.computeIfAbsent(new WorkloadKey(cgroup, d, priv), k -> new long[2]);
-            v[0] += packets;
-            v[1] += bytes;
-        }
-
-        @Override
-        public void readFlows(Sink<FlowKey> sink) {
-        }
-
-        @Override
-        public void readStats(Sink<StatKey> sink) {
-        }
-
-        @Override
-        public boolean drainFlow(FlowKey key, Sink<FlowKey> sink) {
-            return false;
-        }
-
-        @Override
-        public int flowCapacity() {
-            return 1;
-        }
-
-        @Override
-        public void readWorkloadDeltas(Sink<WorkloadKey> sink) {
-            pending.forEach((k, v) -> sink.accept(k, v[0], v[1]));
-            pending.clear();
-        }
-
-        @Override
-        public long[][] readWorkloadOverflow() {
-            long[][] c = new long[4][];
-            for (int i = 0; i < 4; i++) {
-                c[i] = overflow[i].clone();
-            }
-            return c;
-        }
-    }
-
-    Reader reader = new Reader();
+    FakeFlowReader reader = new FakeFlowReader(1);
     long now;
     PrometheusRegistry registry = new PrometheusRegistry();
 
@@ -108,12 +59,12 @@ class WorkloadCollectorTest {
     @Test
     void exposition() throws IOException {
         collector(0, Long.MAX_VALUE / 4);
-        reader.send(NGINX, Direction.INBOUND, false, 10, 1000);
-        reader.send(NGINX, Direction.OUTBOUND, false, 8, 800);
-        reader.send(POD, Direction.OUTBOUND, true, 3, 300);
-        reader.send(DOCKER, Direction.INBOUND, true, 2, 200);
-        reader.send(GONE, Direction.OUTBOUND, true, 1, 50);
-        reader.overflow[1 * 2 + 0] = new long[] {4, 400}; // outbound, public
+        reader.workload(NGINX, Direction.INBOUND, false, 10, 1000);
+        reader.workload(NGINX, Direction.OUTBOUND, false, 8, 800);
+        reader.workload(POD, Direction.OUTBOUND, true, 3, 300);
+        reader.workload(DOCKER, Direction.INBOUND, true, 2, 200);
+        reader.workload(GONE, Direction.OUTBOUND, true, 1, 50);
+        reader.workloadOverflow[1 * 2 + 0] = new long[] {4, 400}; // outbound, public
         String first = scrape();
         assertEquals(text(0), first, "every series shows 0 in its first scrape");
         assertEquals(text(1), scrape());
@@ -174,14 +125,14 @@ class WorkloadCollectorTest {
                 long b = p * (60 + rnd.nextInt(1400));
                 // Long quiet spells for some ids, so that series expire and come back.
                 long id = ids[rnd.nextInt(round % 50 < 25 ? 2 : ids.length)];
-                reader.send(id, rnd.nextBoolean() ? Direction.INBOUND : Direction.OUTBOUND, rnd.nextBoolean(), p, b);
+                reader.workload(id, rnd.nextBoolean() ? Direction.INBOUND : Direction.OUTBOUND, rnd.nextBoolean(), p, b);
                 fedPackets += p;
                 fedBytes += b;
             }
             if (rnd.nextInt(20) == 0) {
                 int i = rnd.nextInt(4);
-                reader.overflow[i][0] += 1;
-                reader.overflow[i][1] += 100;
+                reader.workloadOverflow[i][0] += 1;
+                reader.workloadOverflow[i][1] += 100;
                 fedPackets += 1;
                 fedBytes += 100;
             }

@@ -6,6 +6,7 @@ import dev.ebpftraffic.flow.StatKey;
 import dev.ebpftraffic.flow.Direction;
 import dev.ebpftraffic.flow.FlowKey;
 import dev.ebpftraffic.flow.IpAddress;
+import dev.ebpftraffic.flow.WorkloadKey;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -13,8 +14,9 @@ import java.util.Map;
 /**
  * The kernel maps in memory, values as a reader sums them over CPUs: for testing everything
  * above the kernel without one. Tests set values, or send traffic like the BPF program would.
+ * Extended by tests that add maps of their own (peers).
  */
-public final class FakeFlowReader implements FlowReader {
+public class FakeFlowReader implements FlowReader {
     public final Map<FlowKey, long[]> flows = new LinkedHashMap<>();
     public final Map<StatKey, long[]> stats = new LinkedHashMap<>();
     public final int capacity;
@@ -27,6 +29,10 @@ public final class FakeFlowReader implements FlowReader {
     /** The next this many drainFlow calls fail, leaving the entry, as a failed lookup-and-delete does. */
     public int failDrains;
     public int reads;
+    /** Deltas of the "workloads" map not read yet, as the kernel hands them out. */
+    public final Map<WorkloadKey, long[]> workloads = new LinkedHashMap<>();
+    /** "workload_overflow", cumulative, at index direction code * 2 + (remote private ? 1 : 0). */
+    public final long[][] workloadOverflow = new long[4][2];
 
     public FakeFlowReader(int capacity) {
         this.capacity = capacity;
@@ -108,5 +114,27 @@ public final class FakeFlowReader implements FlowReader {
     @Override
     public int flowCapacity() {
         return capacity;
+    }
+
+    /** Packets of a workload (cgroup id) as the cgroup programs would count them. */
+    public synchronized void workload(long cgroup, Direction d, boolean remotePrivate, long packets, long bytes) {
+        long[] v = workloads.computeIfAbsent(new WorkloadKey(cgroup, d, remotePrivate), k -> new long[2]);
+        v[0] += packets;
+        v[1] += bytes;
+    }
+
+    @Override
+    public synchronized void readWorkloadDeltas(Sink<WorkloadKey> sink) {
+        workloads.forEach((k, v) -> sink.accept(k, v[0], v[1]));
+        workloads.clear();
+    }
+
+    @Override
+    public synchronized long[][] readWorkloadOverflow() {
+        long[][] c = new long[4][];
+        for (int i = 0; i < 4; i++) {
+            c[i] = workloadOverflow[i].clone();
+        }
+        return c;
     }
 }

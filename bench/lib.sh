@@ -115,6 +115,32 @@ exporter_start() {
     bench_track "$EXPORTER_PID"
 }
 
+# One iperf3 client run from namespace A (CPU 0) to dst:5201, JSON to $OUT/iperf.json; the rest of
+# the arguments are iperf3's (length, protocol). Back to back, the server may still be closing the
+# previous test ("the server is busy"): retried; any other error fails.
+iperf_client() {
+    local dst=$1 i; shift
+    for i in $(seq 100); do
+        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$dst" -p 5201 "$@" -J > "$OUT/iperf.json" || true
+        jq -e '.error' "$OUT/iperf.json" > /dev/null 2>&1 || return 0
+        grep -q 'server is busy' "$OUT/iperf.json" || { log "iperf3: $(jq -r .error "$OUT/iperf.json")"; return 1; }
+        sleep 0.05
+    done
+    log "iperf3: the server stayed busy"
+    return 1
+}
+
+# iperf_client sized by count once calibrated (TCP_BYTES, UDP_PKTS: empty for a 1 s run). proto dst
+iperf_sized() {
+    if [ "$1" = tcp ]; then
+        if [ -n "$TCP_BYTES" ]; then iperf_client "$2" -n "$TCP_BYTES"; else iperf_client "$2" -t 1; fi
+    elif [ -n "$UDP_PKTS" ]; then
+        iperf_client "$2" -u -l 64 -b 0 -k "$UDP_PKTS"
+    else
+        iperf_client "$2" -u -l 64 -b 0 -t 1
+    fi
+}
+
 scrape() { ip netns exec "$NSB" curl -sf --max-time 10 "http://127.0.0.1:$1/metrics"; }
 
 # Waits until both hooks are attached (up to 20 s).

@@ -71,15 +71,7 @@ mode() {
     esac
 }
 PKTS=${PKTS:-60000}
-iperf() { # one client run of PKTS 64-byte datagrams, JSON to $OUT/iperf.json
-    local i
-    for i in $(seq 100); do
-        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$IPB" -p 5201 -u -l 64 -b 0 -k "$PKTS" -J > "$OUT/iperf.json" || true
-        jq -e '.error' "$OUT/iperf.json" > /dev/null 2>&1 || return 0
-        sleep 0.05
-    done
-    log "iperf3 failed: $(jq -r .error "$OUT/iperf.json")"; return 1
-}
+iperf() { iperf_client "$IPB" -u -l 64 -b 0 -k "$PKTS"; } # one run of PKTS 64-byte datagrams
 sent() { jq -r '.end.sum.packets' "$OUT/iperf.json"; }
 order() { # round: the modes rotated by the round, reversed in odd rounds
     local -a m=($MODES); local n=${#m[@]} k

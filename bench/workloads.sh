@@ -64,22 +64,7 @@ hook() { # on|cg|off: attach (per process, or per workload only) or detach, and 
 CSV=$OUT/workload_tput.csv
 echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block,subject" > "$CSV"
 TCP_BYTES="" UDP_PKTS=""
-iperf() { # proto: one client run to B, JSON to $OUT/iperf.json; sized by count once calibrated
-    local len i
-    if [ "$1" = tcp ]; then
-        len=(-n "$TCP_BYTES"); [ -n "$TCP_BYTES" ] || len=(-t 1)
-    else
-        len=(-u -l 64 -b 0 -k "$UDP_PKTS"); [ -n "$UDP_PKTS" ] || len=(-u -l 64 -b 0 -t 1)
-    fi
-    for i in $(seq 100); do
-        ip netns exec "$NSA" taskset -c 0 iperf3 -c "$IPB" -p 5201 "${len[@]}" -J > "$OUT/iperf.json" || true
-        jq -e '.error' "$OUT/iperf.json" > /dev/null 2>&1 || return 0
-        grep -q 'server is busy' "$OUT/iperf.json" || { log "iperf3: $(jq -r .error "$OUT/iperf.json")"; return 1; }
-        sleep 0.05
-    done
-    log "iperf3: the server stayed busy"
-    return 1
-}
+iperf() { iperf_sized "$1" "$IPB"; } # proto: one run to B
 run_iperf() { # round mode proto
     hook "$2"
     iperf "$3"

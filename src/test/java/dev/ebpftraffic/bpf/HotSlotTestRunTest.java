@@ -8,12 +8,10 @@ import org.junit.jupiter.api.Test;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.TimeUnit;
 
 import static dev.ebpftraffic.bpf.PerCpuTestRunTest.flow;
 import static dev.ebpftraffic.bpf.PerCpuTestRunTest.needTwoCpus;
-import static dev.ebpftraffic.bpf.PerCpuTestRunTest.onBothCpus;
+import static dev.ebpftraffic.bpf.PerCpuTestRunTest.bothCpusRun;
 import static dev.ebpftraffic.bpf.PerCpuTestRunTest.onCpu;
 import static dev.ebpftraffic.bpf.PerCpuTestRunTest.onlineCpus;
 import static dev.ebpftraffic.flow.Direction.INBOUND;
@@ -185,17 +183,7 @@ class HotSlotTestRunTest {
         int repeat = 100_000;
         try (ProgTestRun t = ProgTestRun.load()) {
             t.run(INBOUND, f);
-            CyclicBarrier start = new CyclicBarrier(2);
-            Runnable body = () -> {
-                try {
-                    start.await(30, TimeUnit.SECONDS);
-                    t.run(INBOUND, f, null, repeat);
-                } catch (Exception e) {
-                    start.reset();
-                    throw new IllegalStateException(e);
-                }
-            };
-            onBothCpus(cpus.get(0), cpus.get(1), body);
+            bothCpusRun(t, cpus.get(0), cpus.get(1), f, repeat);
             long n = 1 + 2L * repeat;
             long[] shared = t.sharedValue(key);
             assertNotEquals(0, shared[2], "two CPUs added to it: it names a slot");
@@ -205,7 +193,7 @@ class HotSlotTestRunTest {
             assertTrue(copies[cpus.get(0)][1] + copies[cpus.get(1)][1] > 0, "the pair counted in its slot");
             assertEquals(n, shared[0] + copies[cpus.get(0)][1] + copies[cpus.get(1)][1]);
             assertEquals(Map.of(key, new FlowValue(n, n * f.length)), ProgTestRun.flows(t.reader()));
-            onBothCpus(cpus.get(0), cpus.get(1), body); // epoch 1: the other half of the slots
+            bothCpusRun(t, cpus.get(0), cpus.get(1), f, repeat); // epoch 1: the other half of the slots
             n += 2L * repeat;
             assertEquals(Map.of(key, new FlowValue(n, n * f.length)), ProgTestRun.flows(t.reader()));
         }

@@ -116,6 +116,20 @@ class PerCpuTestRunTest {
         rethrow(failure.get());
     }
 
+    /** t runs frame f repeat times (one BPF_PROG_TEST_RUN) on CPU a and on CPU b, both starting together. */
+    static void bothCpusRun(ProgTestRun t, int a, int b, byte[] f, int repeat) throws InterruptedException {
+        CyclicBarrier start = new CyclicBarrier(2);
+        onBothCpus(a, b, () -> {
+            try {
+                start.await(30, TimeUnit.SECONDS);
+                t.run(INBOUND, f, null, repeat);
+            } catch (Exception e) {
+                start.reset(); // releases the other thread if it waits
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
     /** Runs body on CPU a and on CPU b at the same time (a thread pinned to each); rethrows either's failure. */
     static void onBothCpus(int a, int b, Runnable body) throws InterruptedException {
         AtomicReference<Throwable> other = new AtomicReference<>();
@@ -251,17 +265,7 @@ class PerCpuTestRunTest {
         byte[] f = ethernet().ipv4("10.0.0.1", "8.8.8.8").udp(1, 53).payload(20).build();
         try (ProgTestRun t = ProgTestRun.load()) {
             t.run(INBOUND, f); // the entry exists: both CPUs take the add path
-            CyclicBarrier start = new CyclicBarrier(2);
-            Runnable body = () -> {
-                try {
-                    start.await(30, TimeUnit.SECONDS);
-                    t.run(INBOUND, f, null, repeat);
-                } catch (Exception e) {
-                    start.reset();
-                    throw new IllegalStateException(e);
-                }
-            };
-            onBothCpus(a, b, body);
+            bothCpusRun(t, a, b, f, repeat);
             long n = 1 + 2L * repeat;
             assertArrayEquals(new long[][] {{n, n * f.length}}, t.perCpu(flow(INBOUND, "10.0.0.1", "8.8.8.8")));
         }

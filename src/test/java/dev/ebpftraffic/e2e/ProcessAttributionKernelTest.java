@@ -322,10 +322,7 @@ class ProcessAttributionKernelTest {
         c.await("new URLSearchParams(document.getElementById('api-link').search).get('filter') === '" + p1.pid() + "'"
                 + " && [...document.querySelectorAll('#p-rows tr')].every(t => t.dataset.pid === '" + p1.pid() + "')", 5000, "pid filter");
         c.await("!document.getElementById('p-status').className", 3000, "no error shown");
-        byte[] png = c.screenshot();
-        Path out = ExporterProcess.projectRoot().resolve("target/live-view");
-        java.nio.file.Files.createDirectories(out);
-        java.nio.file.Files.write(out.resolve("processes-view.png"), png);
+        byte[] png = c.screenshot("processes-view.png", false);
         assertTrue(png.length > 10_000, "a real picture");
         // The processes' sort is its own: it leaves the pairs view's sort as it was.
         c.eval("document.querySelector('th[data-psort=\"bytes\"]').click(), true");

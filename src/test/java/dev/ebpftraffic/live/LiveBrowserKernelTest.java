@@ -227,14 +227,7 @@ class LiveBrowserKernelTest {
                     + " && Number((/(\\d+) s of history/.exec(document.getElementById('status').textContent) || [0, 99])[1]) >= 20",
                     30_000, "20 s of history");
             c.await("!document.getElementById('status').className", 3000, "no error shown");
-            byte[] png = c.screenshot();
-            Path out = ExporterProcess.projectRoot().resolve("target/live-view");
-            Files.createDirectories(out);
-            Files.write(out.resolve("live-view.png"), png);
-            if (Boolean.getBoolean("live.updateDocs")) {
-                Files.createDirectories(ExporterProcess.projectRoot().resolve("docs"));
-                Files.write(ExporterProcess.projectRoot().resolve("docs/live-view.png"), png);
-            }
+            byte[] png = c.screenshot("live-view.png", true);
             assertTrue(png.length > 10_000, "a real picture");
             assertEquals(List.of(), c.pageErrors(), "no JavaScript or console errors");
         }
@@ -277,7 +270,7 @@ class LiveBrowserKernelTest {
                     15_000, "the stream with a rate, over TLS with basic auth");
             assertEquals(List.of(), c.pageErrors(), "no errors: the page, its script and style pass the CSP");
             Files.createDirectories(ExporterProcess.projectRoot().resolve("target/live-view"));
-            Files.write(ExporterProcess.projectRoot().resolve("target/live-view/live-view-tls.png"), c.screenshot());
+            c.screenshot("live-view-tls.png", false);
         }
     }
 

@@ -9,8 +9,6 @@ import dev.ebpftraffic.testing.TestWorkloads;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -119,14 +117,7 @@ class WorkloadsBrowserKernelTest {
                     + " && Number((/(\\d+) s of history/.exec(document.getElementById('status').textContent) || [0, 99])[1]) >= 20",
                     30_000, "20 s of history");
             c.await("!document.getElementById('status').className", 3000, "no error shown");
-            byte[] png = c.screenshot();
-            Path out = ExporterProcess.projectRoot().resolve("target/live-view");
-            Files.createDirectories(out);
-            Files.write(out.resolve("workloads-view.png"), png);
-            if (Boolean.getBoolean("live.updateDocs")) {
-                Files.createDirectories(ExporterProcess.projectRoot().resolve("docs"));
-                Files.write(ExporterProcess.projectRoot().resolve("docs/workloads-view.png"), png);
-            }
+            byte[] png = c.screenshot("workloads-view.png", true);
             assertTrue(png.length > 10_000, "a real picture");
 
             // The tab bar: Pairs shows the pairs table and drops the view from the fragment; Processes is off

@@ -244,6 +244,22 @@ public final class Chromium implements AutoCloseable {
         return Base64.getDecoder().decode(data);
     }
 
+    /**
+     * A PNG of the page as it is now, also written to target/live-view/NAME; with -Dlive.updateDocs=true
+     * and docs (a picture the README shows) to docs/NAME as well.
+     */
+    public byte[] screenshot(String name, boolean docs) throws IOException {
+        byte[] png = screenshot();
+        Path root = ExporterProcess.projectRoot();
+        Files.createDirectories(root.resolve("target/live-view"));
+        Files.write(root.resolve("target/live-view").resolve(name), png);
+        if (docs && Boolean.getBoolean("live.updateDocs")) {
+            Files.createDirectories(root.resolve("docs"));
+            Files.write(root.resolve("docs").resolve(name), png);
+        }
+        return png;
+    }
+
     public List<String> pageErrors() {
         return List.copyOf(pageErrors);
     }

@@ -156,17 +156,17 @@ mins = rows("map_insert.csv")
 mcont = rows("map_contention.csv")
 
 
-def judged_max(ratios, limit):
-    """By the 95% CI of the median ratio: pass if it lies at or below the limit, FAIL if above."""
-    ci = median_ci(ratios)
+def judged_max(xs, limit, interval=lambda lo, hi, lim: f"{f(lo, 2)}x - {f(hi, 2)}x contains the limit {f(lim, 0)}x"):
+    """By the 95% CI of the median of xs (ratios by default): pass if it lies at or below the limit, FAIL if above."""
+    ci = median_ci(xs)
     if ci is None:
-        return ("inconclusive", f"{len(ratios)} rounds: too few for a 95% confidence interval of the median")
+        return ("inconclusive", f"{len(xs)} rounds: too few for a 95% confidence interval of the median")
     lo, hi, _ = ci
     if hi <= limit:
         return True
     if lo > limit:
         return False
-    return ("inconclusive", f"the median's 95% confidence interval {f(lo, 2)}x - {f(hi, 2)}x contains the limit {f(limit, 0)}x")
+    return ("inconclusive", "the median's 95% confidence interval " + interval(lo, hi, limit))
 
 
 flood = None
@@ -514,16 +514,8 @@ if wc:
                           ci=median_ci(added), xs=added, rounds=rr)
 
     def judged_ns(xs, limit):
-        """By the 95% CI of the median ns added: pass if it lies at or below the limit, FAIL if above."""
-        ci = median_ci(xs)
-        if ci is None:
-            return ("inconclusive", f"{len(xs)} rounds: too few for a 95% confidence interval of the median")
-        lo, hi, _ = ci
-        if hi <= limit:
-            return True
-        if lo > limit:
-            return False
-        return ("inconclusive", f"the median's 95% confidence interval {f(lo)} - {f(hi)} ns contains the limit {f(limit, 0)} ns")
+        """judged_max of ns added."""
+        return judged_max(xs, limit, lambda lo, hi, lim: f"{f(lo)} - {f(hi)} ns contains the limit {f(lim, 0)} ns")
 
     for c, ref, d in (("wl_ingress", "cg_skb_in", "ingress"), ("wl_egress", "cg_skb_out", "egress")):
         if c not in wl_cost:

@@ -141,6 +141,30 @@ iperf_sized() {
     fi
 }
 
+# The receiver side of the workload benches (workloads.sh, udp_hooks.sh): namespaces, an iperf3
+# server on CPU 1, the exporter with --workloads off on B's veth (its TC hooks count in every mode)
+# and WorkloadHook, which attaches the exporter's own cgroup programs on request (hook). Needs
+# JAVA_HOME and CP; sets PORT and HOOK_READY (what WorkloadHook found).
+workload_bench_setup() {
+    PORT=$((20000 + RANDOM % 20000))
+    bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
+    bench_ns_setup
+    ip netns exec "$NSB" taskset -c 1 iperf3 -s -p 5201 >/dev/null 2>&1 &
+    bench_track $!
+    exporter_start "$PORT" "" --workloads off
+    exporter_wait_ready "$PORT"
+    coproc HOOK { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadHook; }
+    bench_track "$HOOK_PID"
+    read -r -t 30 HOOK_READY <&"${HOOK[0]}" || { log "WorkloadHook did not start"; exit 1; }
+}
+
+# on|cg|off: WorkloadHook attaches (per process, or per workload only) or detaches, and answers when done.
+hook() {
+    local reply
+    echo "$1" >&"${HOOK[1]}"
+    read -r -t 10 reply <&"${HOOK[0]}" && [ "$reply" = "$1" ] || { log "WorkloadHook did not answer $1"; return 1; }
+}
+
 scrape() { ip netns exec "$NSB" curl -sf --max-time 10 "http://127.0.0.1:$1/metrics"; }
 
 # Waits until both hooks are attached (up to 20 s).

@@ -48,17 +48,7 @@ bpftool prog loadall "$OUT/obj/udp_hooks.bpf.o" "$PIN/a" pinmaps "$PIN/am"
 
 JAVA_HOME=$("$ROOT/scripts/find-jdk.sh")
 CP=$ROOT/target/test-classes:$ROOT/target/ebpf-traffic-exporter.jar
-PORT=$((20000 + RANDOM % 20000))
-bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
-bench_ns_setup
-ip netns exec "$NSB" taskset -c 1 iperf3 -s -p 5201 >/dev/null 2>&1 &
-bench_track $!
-exporter_start "$PORT" "" --workloads off
-exporter_wait_ready "$PORT"
-coproc HOOK { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadHook; }
-bench_track "$HOOK_PID"
-read -r -t 30 ready <&"${HOOK[0]}" || { log "WorkloadHook did not start"; exit 1; }
-hook() { local reply; echo "$1" >&"${HOOK[1]}"; read -r -t 10 reply <&"${HOOK[0]}" && [ "$reply" = "$1" ] || { log "WorkloadHook did not answer $1"; return 1; }; }
+workload_bench_setup
 mode() {
     detach
     case $1 in

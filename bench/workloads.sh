@@ -44,22 +44,8 @@ log "workload cost: BPF_PROG_TEST_RUN $*"
     > "$OUT/workload_cost.md"
 
 RUN_S=${TPUT_RUN_S:-0.3}
-PORT=$((20000 + RANDOM % 20000))
-bench_cpu_priority "${TPUT_CPU_SHARES:-10240}"
-bench_ns_setup
-ip netns exec "$NSB" taskset -c 1 iperf3 -s -p 5201 >/dev/null 2>&1 &
-bench_track $!
-exporter_start "$PORT" "" --workloads off
-exporter_wait_ready "$PORT"
-coproc HOOK { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$CP" dev.ebpftraffic.bench.WorkloadHook; }
-bench_track "$HOOK_PID"
-read -r -t 30 ready <&"${HOOK[0]}" || { log "WorkloadHook did not start"; exit 1; }
-log "workload throughput: $ready"
-hook() { # on|cg|off: attach (per process, or per workload only) or detach, and wait until done
-    local reply
-    echo "$1" >&"${HOOK[1]}"
-    read -r -t 10 reply <&"${HOOK[0]}" && [ "$reply" = "$1" ] || { log "WorkloadHook did not answer $1"; return 1; }
-}
+workload_bench_setup
+log "workload throughput: $HOOK_READY"
 
 CSV=$OUT/workload_tput.csv
 echo "round,mode,proto,bits_per_second,packets,lost,seconds,pps,sent_pps,pair,block,subject" > "$CSV"

@@ -214,7 +214,7 @@ MAP_BYTES = {
     "flows6": lambda m, c: 16 * pow2(m) + 112 * m + 152 * c + 896,
     "stats": lambda m, c: htab(m, c) + STATS_LOST_KEYS * (88 + 16 * c),
     "overflow": lambda m, c: arr(m, 72, True, c), "hot4": lambda m, c: arr(m, 32, True, c),
-    "hot6": lambda m, c: arr(m, 56, True, c),
+    "hot6": lambda m, c: arr(m, 64, True, c),
     "epoch": lambda m, c: arr(m, 8, False, c), "flows_full": lambda m, c: arr(m, 8, False, c),
     "wl_peers_on": lambda m, c: arr(m, 8, False, c), "ip_groups": lambda m, c: 0,
     "workload_overflow": lambda m, c: arr(m, 16, True, c), "wl_peers_full": lambda m, c: arr(m, 16, True, c),

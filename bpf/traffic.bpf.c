@@ -390,7 +390,7 @@ static __always_inline int dst_is_private(const __u8 *dst, const int v4)
 	return v4 ? is_private4(dst) : is_private6(dst);
 }
 
-#define HOT_KEY6 __attribute__((aligned(8))) /* a flows6 key on the stack, for hot_own6 */
+#define HOT_KEY6 __attribute__((aligned(8))) /* a flows6 key on the stack, for hot_take6 */
 
 /*
  * Whether this CPU's copy of a hot slot (its key, words 32-bit words) belongs to key: it does when
@@ -413,25 +413,26 @@ static __always_inline int hot_own(__u32 *slot, const __u32 *key, const int word
 }
 
 /*
- * hot_own for a flows6 key, 64 bits at a time: the slot's key is at offset 0 of the value and the
- * callers' keys are 8-byte aligned (HOT_KEY6), so 4 + 1 compares instead of 9.
+ * A flows6 entry v (key key) takes this CPU's copy of a hot6 slot when the copy is free. The caller
+ * checked first that the copy is not already v's (struct hot6_slot: owner). The callers' keys are
+ * 8-byte aligned (HOT_KEY6), so the key is copied 64 bits at a time.
  */
-static __always_inline int hot_own6(struct hot6_slot *h, const struct flow6_key *key)
+static __always_inline int hot_take6(struct hot6_slot *h, struct flow_entry *v, const struct flow6_key *key)
 {
 	__u64 *s = (__u64 *)&h->key;
 	const __u64 *k = (const __u64 *)key;
 	__u32 *s4 = (__u32 *)&h->key;
 	const __u32 *k4 = (const __u32 *)key;
 
-	if (!s4[0]) {
-		s[1] = k[1];
-		s[2] = k[2];
-		s[3] = k[3];
-		s4[8] = k4[8];
-		s[0] = k[0]; /* ifdir (its low half): never 0 for a real key */
-		return 1;
-	}
-	return !((s[0] ^ k[0]) | (s[1] ^ k[1]) | (s[2] ^ k[2]) | (s[3] ^ k[3]) | (s4[8] ^ k4[8]));
+	if (s4[0])
+		return 0; /* another entry's */
+	s[1] = k[1];
+	s[2] = k[2];
+	s[3] = k[3];
+	s4[8] = k4[8];
+	h->owner = (__u64)(long)v;
+	s[0] = k[0]; /* ifdir (its low half), last: never 0 for a real key */
+	return 1;
 }
 
 /* The hot slot a flows key names: its epoch parity's half, a hash of the whole key within it. */
@@ -467,7 +468,7 @@ static __always_inline void add_entry(struct flow_entry *v, const void *key, con
 			}
 		} else {
 			struct hot6_slot *h = bpf_map_lookup_elem(&hot6, &idx);
-			if (h && hot_own6(h, key)) {
+			if (h && (h->owner == (__u64)(long)v || hot_take6(h, v, key))) {
 				h->packets += packets;
 				h->bytes += bytes;
 				return;
@@ -575,7 +576,8 @@ static __always_inline int account_fast(struct __sk_buff *skb, enum direction di
 		__u32 len = sizeof(*eth) + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		if (len > skb->len || !ip6->payload_len)
 			return 0;
-		struct flow6_key k HOT_KEY6 = { .ifdir = flow_ifdir(skb, dir) };
+		struct flow6_key k HOT_KEY6; /* every byte written below: no zeroing first */
+		k.ifdir = flow_ifdir(skb, dir);
 		__builtin_memcpy(k.src, &ip6->saddr, 16);
 		__builtin_memcpy(k.dst, &ip6->daddr, 16);
 		if (is_v4_mapped(k.src) && is_v4_mapped(k.dst))

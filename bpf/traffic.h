@@ -100,11 +100,19 @@ struct hot4_slot {
 	__u64 bytes;
 };
 
+/*
+ * owner: the address of the owning flows6 element, for the kernel's check only (userspace credits by
+ * key, and zeroes it with the rest of the slot). One 64-bit compare instead of the 36-byte key's:
+ * that compare cost the hot slot path 2-3 ns per packet (bench/HOT_PAIR.md). An element's address
+ * names one live entry; an element is reused only after userspace deletes its entry, and it frees
+ * that entry's slots before an entry of the same epoch parity can be created again.
+ */
 struct hot6_slot {
 	struct flow6_key key;
 	__u32 pad;       /* always zero */
 	__u64 packets;
 	__u64 bytes;
+	__u64 owner;     /* the owning flows6 element's address while key.ifdir is not 0 */
 };
 
 /* What the "stats" map counts, per interface and direction; values are struct flow_value. */
@@ -152,7 +160,7 @@ struct ip_group_key {
 /*
  * Slots per epoch parity of hot4 and of hot6: index parity * HOT_SLOTS + (a hash of the key) %
  * HOT_SLOTS. Userspace zeroes a parity's slots when it deletes that parity's flows entries (after
- * the epoch left it, before it comes back). 2 x 32 x (32 + 56) bytes = 5.5 KiB per possible CPU.
+ * the epoch left it, before it comes back). 2 x 32 x (32 + 64) bytes = 6 KiB per possible CPU.
  */
 #define HOT_SLOTS 32
 #ifndef HOT_AFTER /* bench/hot_ab.sh builds a variant that never uses the hot slots */

@@ -40,7 +40,8 @@ final class HotSlots implements AutoCloseable {
             MemoryLayout.sequenceLayout(FlowKey.LAYOUT6.byteSize(), JAVA_BYTE).withName("key"),
             JAVA_INT.withName("pad"),
             JAVA_LONG.withName("packets"),
-            JAVA_LONG.withName("bytes"));
+            JAVA_LONG.withName("bytes"),
+            JAVA_LONG.withName("owner")); // the kernel's owner check only; zeroed with the slot
     /** HOT_SLOTS in bpf/traffic.h: slots per epoch parity, in each of the two arrays. */
     public static final int SLOTS = 32;
     static final long OFF_ENTRY_PACKETS = ENTRY.byteOffset(MemoryLayout.PathElement.groupElement("packets"));

@@ -204,7 +204,8 @@ class StructLayoutTest {
         assertSameStruct("hot6_slot", HotSlots.SLOT6);
         assertEquals(List.of(new Member("key", 0, 12), new Member("pad", 12, 4), new Member("packets", 16, 8), new Member("bytes", 24, 8)),
                 structMembers(type(find("hot4_slot", BTF_KIND_STRUCT))));
-        assertEquals(List.of(new Member("key", 0, 36), new Member("pad", 36, 4), new Member("packets", 40, 8), new Member("bytes", 48, 8)),
+        assertEquals(List.of(new Member("key", 0, 36), new Member("pad", 36, 4), new Member("packets", 40, 8), new Member("bytes", 48, 8),
+                        new Member("owner", 56, 8)),
                 structMembers(type(find("hot6_slot", BTF_KIND_STRUCT))));
         // packets and bytes where struct flow_value has them: BpfFlowReader reads both the same way
         assertEquals(FlowValue.OFF_PACKETS, HotSlots.OFF_ENTRY_PACKETS);

@@ -58,7 +58,7 @@ class MapMemoryBudgetTest {
         m.put("flows_full", array(2, 8, false, c));
         m.put("ip_groups", 0L);
         m.put("hot4", array(64, 32, true, c));
-        m.put("hot6", array(64, 56, true, c));
+        m.put("hot6", array(64, 64, true, c));
         m.put("workloads", htab(16384, c));
         m.put("workload_overflow", array(4, 16, true, c));
         m.put("wl_peers", htab(8192, c));

@@ -86,12 +86,25 @@ class HotSlotTestRunTest {
      */
     @Test
     void readsAcrossEpochsAreExactAndFreeTheOldEpochsSlots() throws Exception {
+        readsAcrossEpochs(true, "10.0.0.2", "1.1.1.1");
+    }
+
+    /**
+     * The same for IPv6, whose copies the kernel checks by the owning element's address (struct hot6_slot):
+     * each round's entry is a new one (the read deletes the last round's), and the freed copies are all zero.
+     */
+    @Test
+    void readsAcrossEpochsAreExactAndFreeTheOldEpochsSlotsIpv6() throws Exception {
+        readsAcrossEpochs(false, "fd00::2", "2001:db8::53");
+    }
+
+    private static void readsAcrossEpochs(boolean v4, String src, String dst) throws Exception {
         List<Integer> cpus = onlineCpus();
         needTwoCpus(cpus);
         int cpu = cpus.get(0);
         int other = cpus.get(1);
-        byte[] f = ethernet().ipv4("10.0.0.2", "1.1.1.1").udp(1, 53).payload(7).build();
-        FlowKey key = flow(OUTBOUND, "10.0.0.2", "1.1.1.1");
+        byte[] f = (v4 ? ethernet().ipv4(src, dst) : ethernet().ipv6(src, dst)).udp(1, 53).payload(7).build();
+        FlowKey key = flow(OUTBOUND, src, dst);
         try (ProgTestRun t = ProgTestRun.load()) {
             long total = 0;
             for (int round = 0; round < 5; round++) {
@@ -104,7 +117,7 @@ class HotSlotTestRunTest {
                 assertEquals(Map.of(key, new FlowValue(total, total * f.length)), ProgTestRun.flows(t.reader()), "round " + round);
                 // The read flipped the epoch; the half of the slots the entry used is free again.
                 for (int i = parity * HotSlots.SLOTS; i < (parity + 1) * HotSlots.SLOTS; i++) {
-                    for (long[] c : t.hotSlot(true, i)) {
+                    for (long[] c : t.hotSlot(v4, i)) {
                         assertArrayEquals(new long[] {0, 0, 0}, c, "round " + round + ": slot " + i);
                     }
                 }
@@ -119,6 +132,16 @@ class HotSlotTestRunTest {
      */
     @Test
     void morePairsThanSlotsStayExact() throws Exception {
+        morePairsThanSlots(true);
+    }
+
+    /** The same for IPv6: a copy is the entry's when it holds the entry's element address (struct hot6_slot). */
+    @Test
+    void morePairsThanSlotsStayExactIpv6() throws Exception {
+        morePairsThanSlots(false);
+    }
+
+    private static void morePairsThanSlots(boolean v4) throws Exception {
         List<Integer> cpus = onlineCpus();
         needTwoCpus(cpus);
         int cpu = cpus.get(0);
@@ -127,11 +150,13 @@ class HotSlotTestRunTest {
         Map<FlowKey, FlowValue> expected = new HashMap<>();
         try (ProgTestRun t = ProgTestRun.load()) {
             for (int i = 0; i < pairs; i++) {
-                byte[] f = ethernet().ipv4("10.5.0." + i, "9.9.9.9").udp(1, 53).payload(i % 30).build();
+                String src = v4 ? "10.5.0." + i : "fd00::5:" + i;
+                String dst = v4 ? "9.9.9.9" : "2001:db8::9";
+                byte[] f = (v4 ? ethernet().ipv4(src, dst) : ethernet().ipv6(src, dst)).udp(1, 53).payload(i % 30).build();
                 int n = HOT_AFTER + 100 + i;
                 onCpu(other, () -> t.run(INBOUND, f));
                 onCpu(cpu, () -> t.run(INBOUND, f, null, n - 1));
-                expected.put(flow(INBOUND, "10.5.0." + i, "9.9.9.9"), new FlowValue(n, (long) n * f.length));
+                expected.put(flow(INBOUND, src, dst), new FlowValue(n, (long) n * f.length));
             }
             int fellBack = 0;
             for (FlowKey k : expected.keySet()) {

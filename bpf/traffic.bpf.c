@@ -451,8 +451,8 @@ static __always_inline __u32 hot_index(const __u32 *key, const int words)
  * the copy is (or becomes) the entry's, else with atomic adds to the shared value. Once the shared
  * value holds HOT_AFTER packets and more than one CPU has added to it, the entry names its slot
  * (every CPU that sees that stores the same index). An entry counted by one CPU keeps the atomic
- * adds: uncontended they cost less than the slot's owner check. Either way the packet counts once,
- * in a place userspace adds to the entry.
+ * adds: uncontended they cost what the slot does, and the few slots stay free for the entries that
+ * need them. Either way the packet counts once, in a place userspace adds to the entry.
  */
 static __always_inline void add_entry(struct flow_entry *v, const void *key, const int v4, __u64 packets, __u64 bytes)
 {

@@ -50,10 +50,18 @@ build: generate
 	  '# the cache is another jar (an upgrade that left the old cache): the JVM (25) does not check that' \
 	  '# and would run the cache'"'"'s classes, so the launcher leaves such a cache out (a shell builtin, no fork).' \
 	  'aot="$$dir/$(AOT_CACHE)" jar="$$dir/$(JAR)"' \
-	  '# The Kubernetes client is a jar of its own, put on the class path only with a --kubernetes flag: the' \
+	  '# The Kubernetes client is a jar of its own, put on the class path only with --kubernetes (not off): the' \
 	  '# JDK opens every jar of the class path at start (its service lookups list them all), and an open jar' \
 	  '# keeps its central directory on the heap, 1 MB for the client. The AOT cache allows the appended jar.' \
-	  'run=-jar; for a; do case $$a in --kubernetes*) run=-cp;; esac; done' \
+	  'run=-jar prev=' \
+	  'for a; do' \
+	  '  case $$a in' \
+	  '    --kubernetes=off|--kubernetes) ;;' \
+	  '    --kubernetes*) run=-cp;;' \
+	  '    *) if [ "$$prev" = --kubernetes ] && [ "$$a" != off ]; then run=-cp; fi;;' \
+	  '  esac' \
+	  '  prev=$$a' \
+	  'done' \
 	  'if [ $$run = -cp ]; then set -- "$$jar:$$dir/$(KUBE_JAR)" dev.ebpftraffic.app.Main "$$@"; else set -- "$$jar" "$$@"; fi' \
 	  'if [ -r "$$aot" ] && ! [ "$$jar" -nt "$$aot" ]; then set -- -XX:AOTCache="$$aot" -Xlog:aot=off -Xlog:cds=off $$run "$$@"; else set -- $$run "$$@"; fi' \
 	  '# Two malloc arenas instead of 8 per CPU: the JVM threads allocate little natively (README, "Resource use").' \

@@ -46,6 +46,40 @@ class LauncherKubernetesJarKernelTest {
         return files;
     }
 
+    /** The class path the installed launcher gives the JVM for these flags (the JVM prints it with -XshowSettings). */
+    static List<String> classPath(Install in, String... flags) {
+        List<String> cmd = new ArrayList<>(List.of("env", "JDK_JAVA_OPTIONS=-XshowSettings:properties", in.launcher().toString()));
+        cmd.addAll(List.of(flags));
+        cmd.add("--version");
+        Cmd.Result r = Cmd.run(cmd);
+        assertEquals(0, r.exitCode(), r.stdout() + r.stderr());
+        List<String> lines = r.stderr().lines().toList();
+        List<String> cp = new ArrayList<>();
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).strip().startsWith("java.class.path = ")) {
+                cp.add(lines.get(i).strip().substring("java.class.path = ".length()));
+                for (int j = i + 1; j < lines.size() && !lines.get(j).contains(" = "); j++) {
+                    cp.add(lines.get(j).strip());
+                }
+            }
+        }
+        return cp;
+    }
+
+    @Test
+    void theClientsJarIsOnTheClassPathOnlyWhenTheModeIsOn() {
+        try (Install in = new Install()) {
+            String jar = in.launcher().resolveSibling("target/ebpf-traffic-exporter.jar").toString();
+            String kubeJar = in.launcher().resolveSibling("target/ebpf-traffic-exporter-kubernetes.jar").toString();
+            assertEquals(List.of(jar), classPath(in));
+            assertEquals(List.of(jar), classPath(in, "--kubernetes", "off"));
+            assertEquals(List.of(jar), classPath(in, "--kubernetes=off"));
+            assertEquals(List.of(jar, kubeJar), classPath(in, "--kubernetes", "labels"));
+            assertEquals(List.of(jar, kubeJar), classPath(in, "--kubernetes=aggregate"));
+            assertEquals(List.of(jar, kubeJar), classPath(in, "--log.level", "warn", "--kubernetes", "aggregate"));
+        }
+    }
+
     @Test
     void theClientsJarIsOpenedOnlyWithTheFlag() throws IOException {
         try (Install in = new Install()) {

@@ -11,6 +11,8 @@
 MULTIARCH  := $(shell uname -m)-linux-gnu
 BPF_OBJ    := target/bpf/traffic.bpf.o
 JAR        := target/ebpf-traffic-exporter.jar
+# The Kubernetes client, on the class path only with a --kubernetes flag (pom.xml, bench/JVM.md).
+KUBE_JAR   := target/ebpf-traffic-exporter-kubernetes.jar
 LAUNCHER   := ebpf-traffic-exporter
 AOT_CACHE  := target/ebpf-traffic-exporter.aot
 BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(MULTIARCH) -Ibpf
@@ -48,7 +50,20 @@ build: generate
 	  '# the cache is another jar (an upgrade that left the old cache): the JVM (25) does not check that' \
 	  '# and would run the cache'"'"'s classes, so the launcher leaves such a cache out (a shell builtin, no fork).' \
 	  'aot="$$dir/$(AOT_CACHE)" jar="$$dir/$(JAR)"' \
-	  'if [ -r "$$aot" ] && ! [ "$$jar" -nt "$$aot" ]; then set -- -XX:AOTCache="$$aot" -Xlog:aot=off -Xlog:cds=off -jar "$$jar" "$$@"; else set -- -jar "$$jar" "$$@"; fi' \
+	  '# The Kubernetes client is a jar of its own, put on the class path only with --kubernetes (not off): the' \
+	  '# JDK opens every jar of the class path at start (its service lookups list them all), and an open jar' \
+	  '# keeps its central directory on the heap, 1 MB for the client. The AOT cache allows the appended jar.' \
+	  'run=-jar prev=' \
+	  'for a; do' \
+	  '  case $$a in' \
+	  '    --kubernetes=off|--kubernetes) ;;' \
+	  '    --kubernetes*) run=-cp;;' \
+	  '    *) if [ "$$prev" = --kubernetes ] && [ "$$a" != off ]; then run=-cp; fi;;' \
+	  '  esac' \
+	  '  prev=$$a' \
+	  'done' \
+	  'if [ $$run = -cp ]; then set -- "$$jar:$$dir/$(KUBE_JAR)" dev.ebpftraffic.app.Main "$$@"; else set -- "$$jar" "$$@"; fi' \
+	  'if [ -r "$$aot" ] && ! [ "$$jar" -nt "$$aot" ]; then set -- -XX:AOTCache="$$aot" -Xlog:aot=off -Xlog:cds=off $$run "$$@"; else set -- $$run "$$@"; fi' \
 	  '# Two malloc arenas instead of 8 per CPU: the JVM threads allocate little natively (README, "Resource use").' \
 	  'MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} exec "$$JAVA_HOME/bin/java" $(JVM_FLAGS) "$$@"' > $(LAUNCHER)
 	@chmod +x $(LAUNCHER)
@@ -88,14 +103,15 @@ print-jvm-flags:
 	@echo $(JVM_FLAGS)
 
 # Installs what `make build` made, as deploy/systemd/ebpf-traffic-exporter.service expects it:
-# $(PREFIX)/ebpf-traffic-exporter (launcher), target/*.jar, the AOT cache, scripts/find-jdk.sh, the unit, the
+# $(PREFIX)/ebpf-traffic-exporter (launcher), target/*.jar (the exporter and the Kubernetes client), the AOT cache, scripts/find-jdk.sh, the unit, the
 # sysusers.d entry and /etc/default/ebpf-traffic-exporter (kept if present). DESTDIR for staging.
 PREFIX ?= /opt/ebpf-traffic-exporter
 install:
-	@test -f $(JAR) -a -x $(LAUNCHER) || { echo "run make build first" >&2; exit 1; }
+	@test -f $(JAR) -a -f $(KUBE_JAR) -a -x $(LAUNCHER) || { echo "run make build first" >&2; exit 1; }
 	install -d -m 0755 $(DESTDIR)$(PREFIX) $(DESTDIR)$(PREFIX)/target $(DESTDIR)$(PREFIX)/scripts
 	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/$(LAUNCHER)
 	install -m 0644 $(JAR) $(DESTDIR)$(PREFIX)/$(JAR)
+	install -m 0644 $(KUBE_JAR) $(DESTDIR)$(PREFIX)/$(KUBE_JAR)
 	@# The AOT cache goes with the jar it was trained on (the launcher finds it next to the jar), installed
 	@# after it: the launcher uses a cache only if the jar is not newer. No cache built: an old one goes.
 	if [ -f $(AOT_CACHE) ]; then install -m 0644 $(AOT_CACHE) $(DESTDIR)$(PREFIX)/$(AOT_CACHE); \

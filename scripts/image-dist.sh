@@ -1,7 +1,7 @@
 #!/bin/sh
 # Lays out the files of the container image under DEST (run after `make build`):
 #   DEST/opt/java                                   a Java runtime made with jlink from the build's JDK
-#   DEST/opt/ebpf-traffic-exporter/...              the launcher, the jar and find-jdk.sh, as `make install` lays them out,
+#   DEST/opt/ebpf-traffic-exporter/...              the launcher, the jars and find-jdk.sh, as `make install` lays them out,
 #                                                   and an AOT cache trained with the jlinked runtime (a cache is valid
 #                                                   only for the runtime that made it, so the build's is not copied)
 # The Dockerfile's build stage runs it, and so does scripts/podman-image.sh on the host.
@@ -18,7 +18,7 @@ MODULES=java.base,java.logging,java.net.http,java.xml,jdk.httpserver,jdk.unsuppo
 [ $# -eq 1 ] || { echo "usage: $0 DEST" >&2; exit 2; }
 dest=$1
 cd "$(dirname "$0")/.."
-for f in target/ebpf-traffic-exporter.jar ebpf-traffic-exporter; do
+for f in target/ebpf-traffic-exporter.jar target/ebpf-traffic-exporter-kubernetes.jar ebpf-traffic-exporter; do
     [ -f "$f" ] || { echo "$f is missing: run make build first" >&2; exit 1; }
 done
 jdk=${JAVA_HOME:-$(scripts/find-jdk.sh)}
@@ -35,6 +35,7 @@ mkdir -p "$app/target" "$app/scripts" "$dest/opt"
     --compress=zip-6 --output "$dest/opt/java"
 install -m 0755 ebpf-traffic-exporter "$app/ebpf-traffic-exporter"
 install -m 0644 target/ebpf-traffic-exporter.jar "$app/target/ebpf-traffic-exporter.jar"
+install -m 0644 target/ebpf-traffic-exporter-kubernetes.jar "$app/target/ebpf-traffic-exporter-kubernetes.jar"
 install -m 0755 scripts/find-jdk.sh "$app/scripts/find-jdk.sh"
 # The same training run as `make aot-cache`, with the runtime the image starts. The paths differ from
 # the image's (/opt/...): the JVM matches the jar by the longest common prefix of its path.

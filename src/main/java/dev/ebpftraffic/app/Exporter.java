@@ -387,6 +387,9 @@ public final class Exporter implements AutoCloseable {
         return rdns::lookup;
     }
 
+    /** The Kubernetes client's jar (pom.xml), next to the exporter's. */
+    static final String KUBERNETES_JAR = "ebpf-traffic-exporter-kubernetes.jar";
+
     private java.util.function.LongSupplier clusterErrors = () -> 0;
     private java.util.function.Supplier<Map<dev.ebpftraffic.kubernetes.ClusterNames.Kind, Boolean>> clusterWatching = Map::of;
 
@@ -397,6 +400,12 @@ public final class Exporter implements AutoCloseable {
      * are loaded only here.
      */
     private Labeler startKubernetes(Options.Kubernetes k, Labeler base) {
+        // The client is a jar of its own that the launcher adds to the class path for --kubernetes
+        // (an idle exporter does not open it); started another way, it may be missing.
+        if (Exporter.class.getClassLoader().getResource("io/fabric8/kubernetes/client/KubernetesClient.class") == null) {
+            throw new IllegalStateException("--kubernetes needs the Kubernetes client, " + KUBERNETES_JAR
+                    + " next to the exporter's jar, on the class path: start the exporter with its launcher, which adds it");
+        }
         dev.ebpftraffic.kubernetes.ClusterNames names = new dev.ebpftraffic.kubernetes.ClusterNames();
         dev.ebpftraffic.kubernetes.ClusterWatch watch = dev.ebpftraffic.kubernetes.ClusterWatch.start(k.kubeconfig(), names, Log::warn);
         resources.add(watch);

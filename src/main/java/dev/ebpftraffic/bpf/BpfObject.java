@@ -101,7 +101,8 @@ public final class BpfObject implements AutoCloseable {
         }
         Arena arena = Arena.ofShared();
         try {
-            // libbpf keeps pointing into this buffer until the object is closed.
+            // libbpf reads the ELF from this buffer while it opens the object and copies what it keeps
+            // (programs, BTF, map definitions); load() frees it, and close() if there was no load.
             MemorySegment buf = arena.allocate(bytes.length, 8);
             buf.copyFrom(MemorySegment.ofArray(bytes));
             return new BpfObject(lib, arena, lib.objectOpenMem(buf));
@@ -133,6 +134,9 @@ public final class BpfObject implements AutoCloseable {
     /** Creates the maps and loads the programs into the kernel. */
     public void load() {
         int err = lib.objectLoad(obj);
+        // No libbpf reads the ELF after the load (1.x lets go of it at the end of open); the 450 KB copy
+        // would otherwise stay resident for the exporter's life.
+        freeBuffer();
         if (err < 0) {
             throw new LibbpfException(loadErrorMessage(-err), -err);
         }
@@ -237,9 +241,15 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
+    private void freeBuffer() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
     @Override
     public void close() {
         lib.objectClose(obj);
-        arena.close();
+        freeBuffer();
     }
 }

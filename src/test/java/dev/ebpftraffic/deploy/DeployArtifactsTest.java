@@ -451,7 +451,8 @@ class DeployArtifactsTest {
 
         // --kubernetes on that runtime: the client library links (java.xml) and parses what the informers read.
         Cmd.Result k8s = Cmd.run(List.of(dist.resolve("opt/java/bin/java").toString(), "-cp",
-                ROOT.resolve("target/ebpf-traffic-exporter.jar") + ":" + ROOT.resolve("target/test-classes"),
+                ROOT.resolve("target/ebpf-traffic-exporter.jar") + ":" + ROOT.resolve("target/ebpf-traffic-exporter-kubernetes.jar")
+                        + ":" + ROOT.resolve("target/test-classes"),
                 "dev.ebpftraffic.kubernetes.RuntimeCheck"));
         assertEquals(0, k8s.exitCode(), k8s.stdout() + k8s.stderr());
         assertEquals("ok [10.0.0.1] ReplicaSet r j", k8s.stdout().strip());

@@ -45,10 +45,13 @@ class LauncherAotCacheTest {
     }
 
     /** Runs `launcher --version` with class loading logged to a file; returns [output, the log]. */
-    String[] version(String tag) throws IOException {
+    String[] version(String tag, String... flags) throws IOException {
         Path log = dir.resolve(tag + ".log");
-        Cmd.Result r = Cmd.run(List.of("env", "JDK_JAVA_OPTIONS=-Xlog:class+load=info:file=" + log,
-                install.launcher().toString(), "--version"));
+        List<String> cmd = new java.util.ArrayList<>(List.of("env", "JDK_JAVA_OPTIONS=-Xlog:class+load=info:file=" + log,
+                install.launcher().toString()));
+        cmd.addAll(List.of(flags));
+        cmd.add("--version");
+        Cmd.Result r = Cmd.run(cmd);
         assertEquals(0, r.exitCode(), r.stdout() + r.stderr());
         // The launcher's JVM notes the JDK_JAVA_OPTIONS it picked up; nothing else may be on stderr.
         String err = r.stderr().lines().filter(l -> !l.startsWith("NOTE: Picked up JDK_JAVA_OPTIONS")).reduce("", String::concat);
@@ -89,5 +92,14 @@ class LauncherAotCacheTest {
 
         Files.write(cache(), bytes); // back: it is used again
         assertTrue(mainFromCache(version("restored")[1]));
+    }
+
+    /** A --kubernetes flag appends the client's jar to the class path; the cache (trained without it) is still used. */
+    @Test
+    void theCacheIsUsedWithTheKubernetesJar() throws IOException {
+        String[] plain = version("plain");
+        String[] kube = version("kubernetes", "--kubernetes", "labels");
+        assertEquals(plain[0], kube[0]);
+        assertTrue(mainFromCache(kube[1]), "the cache was not used with --kubernetes");
     }
 }

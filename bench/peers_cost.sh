@@ -1,7 +1,7 @@
 #!/bin/bash
 # Per-packet cost of the live view's per-workload peers (WorkloadPeersCostBench.java): cgroup_wl_egress
 # before the peers map (git REF, default main) and now, flag off and on, BPF_PROG_TEST_RUN.
-#   sudo bench/peers_cost.sh [REF] [--rounds N] [--repeat N]
+#   sudo bench/peers_cost.sh [REF] [--rounds N] [--repeat N] [--prog P]   (P: another cgroup_skb program of both objects)
 # Needs root, `make build` and the test classes (scripts/mvn -q test-compile).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

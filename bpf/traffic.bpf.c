@@ -926,8 +926,9 @@ static __always_inline void count_peer(const struct workload_key *wk, const __u8
 				return;
 		}
 	}
-	v->packets += packets;
-	v->bytes += bytes;
+	/* Atomic, as in add_value below (why there). */
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
 }
 
 /*
@@ -954,11 +955,17 @@ static __always_inline void count_peer(const struct workload_key *wk, const __u8
  *     programs). On an Ethernet device without VLAN tags the per-IP family's bytes are these plus
  *     14 per packet; packets are the same.
  * The verdict is always 1 (let the packet through).
+ *
+ * Atomic adds, unlike the TC programs' plain ones to per-CPU values: those run in softirq or with
+ * bottom halves off, so nothing else runs on their CPU meanwhile. The cgroup egress hook runs in the
+ * sending process with bottom halves on and only migration off: a softirq (or, on a preemptible
+ * kernel, another task) on the same CPU can run this program on the same per-CPU value between a
+ * plain load and store, and one of the two adds would be lost.
  */
 static __always_inline void add_value(struct flow_value *v, __u64 packets, __u64 bytes)
 {
-	v->packets += packets;
-	v->bytes += bytes;
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
 }
 
 /*

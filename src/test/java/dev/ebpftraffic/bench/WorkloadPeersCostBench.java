@@ -46,9 +46,11 @@ public final class WorkloadPeersCostBench {
         int repeat = Integer.parseInt(KernelCostBench.arg(args, "--repeat", "1000000"));
         Libbpf lib = Libbpf.load(Libbpf.DEFAULT_PATH);
         WorkloadPeersCostBench b = new WorkloadPeersCostBench(lib);
+        // --prog cgroup_proc_egress (or an ingress program): the same comparison for another program.
+        String prog = KernelCostBench.arg(args, "--prog", "cgroup_wl_egress");
         try (FileProgram e = FileProgram.open(lib, empty, "cg_empty");
-             FileProgram o = FileProgram.open(lib, old, "cgroup_wl_egress");
-             FileProgram n = FileProgram.open(lib, cur, "cgroup_wl_egress")) {
+             FileProgram o = FileProgram.open(lib, old, prog);
+             FileProgram n = FileProgram.open(lib, cur, prog)) {
             int flag = lib.mapFd(lib.findMap(n.obj(), "wl_peers_on"));
             b.run(e.fd(), List.of(
                     new Case("before (no peers map)", o.fd(), () -> { }),

@@ -146,7 +146,9 @@ public final class Exporter implements AutoCloseable {
         RuntimeException failure = null;
         BpfObject[] loaded = {null};
         try {
-            BpfObject obj = BpfObject.openEmbedded(lib);
+            // The per-process programs that need the kernel's BTF are loaded after the rest, on a thread
+            // of their own while the HTTP server starts (see loadCoreInBackground).
+            BpfObject obj = BpfObject.openEmbeddedSplit(lib);
             resources.add(obj);
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
@@ -192,6 +194,9 @@ public final class Exporter implements AutoCloseable {
             throw failure;
         }
         BpfObject obj = loaded[0];
+        if (processPrograms) {
+            loadCoreInBackground(obj);
+        }
         if (persistence != null) {
             persistence.afterLoad(obj);
         }
@@ -320,6 +325,7 @@ public final class Exporter implements AutoCloseable {
             attachment = null;
             if (!required && processPrograms) { // auto: per process too, where the kernel lets us
                 try {
+                    awaitCore();
                     attachment = WorkloadAttachment.attach(obj, found.mountPoint(),
                             persistence == null ? null : persistence.cgroupLinkPins(lib), true);
                 } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
@@ -363,6 +369,41 @@ public final class Exporter implements AutoCloseable {
                 + (attachment.processes() ? ", per process too" : ""));
         return true;
     }
+
+    /**
+     * Loads {@link BpfObject#CORE_PROGRAMS} on a thread of its own: the kernel's BTF is parsed and the
+     * programs verified while this thread builds the collector and binds the HTTP port (the other CPU).
+     * Nothing is attached until {@link #awaitCore} has returned; a BpfObject closed meanwhile waits for it.
+     */
+    private void loadCoreInBackground(BpfObject obj) {
+        coreLoad = Thread.ofPlatform().name("bpf-core-load").daemon().start(() -> {
+            try {
+                obj.loadCore();
+            } catch (RuntimeException e) {
+                coreFailure = e;
+            }
+        });
+    }
+
+    /** Waits for {@link #loadCoreInBackground}; throws what it failed with (a LibbpfException when the kernel refused). */
+    private void awaitCore() {
+        Thread t = coreLoad;
+        if (t == null) {
+            return;
+        }
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while loading the per-process programs", e);
+        }
+        if (coreFailure != null) {
+            throw coreFailure;
+        }
+    }
+
+    private Thread coreLoad;
+    private volatile RuntimeException coreFailure;
 
     /**
      * The live view's host names: a resolver that asks only for the rows shown, or none with

@@ -45,14 +45,16 @@ json_cmd() { # name, then argv
     echo "]"
 } > "$W/variants.json"
 
+# nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup v2 mount, and the start
+# measured would be one without per-workload traffic (not the default start).
 log "jvm: start-up and idle RSS, $ITER rounds"
-ip netns exec "$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
+nsenter --net="/var/run/netns/$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
     --iterations "$ITER" --port "$PORT" --out "$OUT/jvm.csv"
 PORT=$((PORT + 100))
 
 log "jvm: 10k series, $SITER rounds"
 sv=launcher,launcher-before
-ip netns exec "$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
+nsenter --net="/var/run/netns/$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
     --iterations "$SITER" --port "$PORT" --out "$OUT/jvm_series.csv" --series 10000 --series-variants "$sv" \
     --sender "ip netns exec $NSA /usr/bin/python3 $ROOT/bench/gen_series.py $VA $MACA $MACB $IPSINK 10000"
 PORT=$((PORT + 100))

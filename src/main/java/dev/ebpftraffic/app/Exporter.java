@@ -241,6 +241,10 @@ public final class Exporter implements AutoCloseable {
         if (!startWorkloads(o, obj, lib, collector) && persistence != null) {
             persistence.workloadsOff();
         }
+        if (coreLoad != null) { // attached or not, the second object's copy of the programs is not needed again
+            awaitQuietly();
+            obj.closeCore();
+        }
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
@@ -399,6 +403,14 @@ public final class Exporter implements AutoCloseable {
         }
         if (coreFailure != null) {
             throw coreFailure;
+        }
+    }
+
+    private void awaitQuietly() {
+        try {
+            awaitCore();
+        } catch (RuntimeException e) {
+            // reported where the per-process attach wanted them
         }
     }
 

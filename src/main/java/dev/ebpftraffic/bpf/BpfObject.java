@@ -344,6 +344,18 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees the second object of a split load (libbpf's copy of the ELF's programs and BTF) once its
+     * programs are attached or no longer wanted: the links hold the programs. Their fds are gone after it.
+     */
+    public synchronized void closeCore() {
+        MemorySegment c = core;
+        core = null;
+        if (c != null) {
+            lib.objectClose(c);
+        }
+    }
+
     /** Waits for a {@link #loadCore} under way. */
     @Override
     public synchronized void close() {

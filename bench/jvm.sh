@@ -61,7 +61,7 @@ PORT=$((PORT + 100))
 
 # Where start-up time goes: one launcher start with class-loading timestamps.
 log "jvm: start-up timeline"
-ip netns exec "$NSB" env MALLOC_ARENA_MAX=2 "$JAVA" "${FLAGS[@]}" -XX:AOTCache="$ROOT/target/ebpf-traffic-exporter.aot" \
+nsenter --net="/var/run/netns/$NSB" env MALLOC_ARENA_MAX=2 "$JAVA" "${FLAGS[@]}" -XX:AOTCache="$ROOT/target/ebpf-traffic-exporter.aot" \
     -Xlog:class+load:file="$W/classload.log":uptime -jar "$JAR" \
     --iface "$VB" --addr "127.0.0.1:$PORT" --log.level warn > /dev/null 2>&1 &
 EXPORTER_PID=$!; bench_track "$EXPORTER_PID"

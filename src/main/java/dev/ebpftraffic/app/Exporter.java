@@ -64,6 +64,8 @@ public final class Exporter implements AutoCloseable {
     private boolean closed;
     /** Whether the per-process programs were loaded (--workloads auto on a kernel that can run them). */
     private boolean processPrograms;
+    /** Why the per-process programs that read kernel structures could not be loaded, or null. */
+    private dev.ebpftraffic.libbpf.LibbpfException coreFailure;
     private LiveView live;
     private Persistence persistence; // null: restarts start from 0
     private ReverseDnsOptions reverseDns = ReverseDnsOptions.defaults();
@@ -146,8 +148,8 @@ public final class Exporter implements AutoCloseable {
         RuntimeException failure = null;
         BpfObject[] loaded = {null};
         try {
-            // The per-process programs that need the kernel's BTF are loaded after the rest, on a thread
-            // of their own while the HTTP server starts (see loadCoreInBackground).
+            // The per-process programs that need the kernel's BTF are loaded apart (below), only with
+            // --workloads auto on a kernel that can run them.
             BpfObject obj = BpfObject.openEmbeddedSplit(lib);
             resources.add(obj);
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
@@ -195,7 +197,13 @@ public final class Exporter implements AutoCloseable {
         }
         BpfObject obj = loaded[0];
         if (processPrograms) {
-            loadCoreInBackground(obj);
+            // Right after the first load, on this thread: loaded later (after the port is bound, or on a
+            // thread of its own) the start's idle RSS came out up to 2 MB higher (bench/JVM.md).
+            try {
+                obj.loadCore();
+            } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+                coreFailure = ex; // reported by the per-process attach, which then does without
+            }
         }
         if (persistence != null) {
             persistence.afterLoad(obj);
@@ -241,10 +249,7 @@ public final class Exporter implements AutoCloseable {
         if (!startWorkloads(o, obj, lib, collector) && persistence != null) {
             persistence.workloadsOff();
         }
-        if (coreLoad != null) { // attached or not, the second object's copy of the programs is not needed again
-            awaitQuietly();
-            obj.closeCore();
-        }
+        obj.closeCore(); // attached or not, the second object's copy of the programs is not needed again
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
@@ -329,7 +334,9 @@ public final class Exporter implements AutoCloseable {
             attachment = null;
             if (!required && processPrograms) { // auto: per process too, where the kernel lets us
                 try {
-                    awaitCore();
+                    if (coreFailure != null) {
+                        throw coreFailure;
+                    }
                     attachment = WorkloadAttachment.attach(obj, found.mountPoint(),
                             persistence == null ? null : persistence.cgroupLinkPins(lib), true);
                 } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
@@ -373,49 +380,6 @@ public final class Exporter implements AutoCloseable {
                 + (attachment.processes() ? ", per process too" : ""));
         return true;
     }
-
-    /**
-     * Loads {@link BpfObject#CORE_PROGRAMS} on a thread of its own: the kernel's BTF is parsed and the
-     * programs verified while this thread builds the collector and binds the HTTP port (the other CPU).
-     * Nothing is attached until {@link #awaitCore} has returned; a BpfObject closed meanwhile waits for it.
-     */
-    private void loadCoreInBackground(BpfObject obj) {
-        coreLoad = Thread.ofPlatform().name("bpf-core-load").daemon().start(() -> {
-            try {
-                obj.loadCore();
-            } catch (RuntimeException e) {
-                coreFailure = e;
-            }
-        });
-    }
-
-    /** Waits for {@link #loadCoreInBackground}; throws what it failed with (a LibbpfException when the kernel refused). */
-    private void awaitCore() {
-        Thread t = coreLoad;
-        if (t == null) {
-            return;
-        }
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while loading the per-process programs", e);
-        }
-        if (coreFailure != null) {
-            throw coreFailure;
-        }
-    }
-
-    private void awaitQuietly() {
-        try {
-            awaitCore();
-        } catch (RuntimeException e) {
-            // reported where the per-process attach wanted them
-        }
-    }
-
-    private Thread coreLoad;
-    private volatile RuntimeException coreFailure;
 
     /**
      * The live view's host names: a resolver that asks only for the rows shown, or none with

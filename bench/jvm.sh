@@ -45,21 +45,23 @@ json_cmd() { # name, then argv
     echo "]"
 } > "$W/variants.json"
 
+# nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup v2 mount, and the start
+# measured would be one without per-workload traffic (not the default start).
 log "jvm: start-up and idle RSS, $ITER rounds"
-ip netns exec "$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
+nsenter --net="/var/run/netns/$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
     --iterations "$ITER" --port "$PORT" --out "$OUT/jvm.csv"
 PORT=$((PORT + 100))
 
 log "jvm: 10k series, $SITER rounds"
 sv=launcher,launcher-before
-ip netns exec "$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
+nsenter --net="/var/run/netns/$NSB" /usr/bin/python3 "$ROOT/bench/jvm_start.py" --variants "$W/variants.json" --iface "$VB" \
     --iterations "$SITER" --port "$PORT" --out "$OUT/jvm_series.csv" --series 10000 --series-variants "$sv" \
     --sender "ip netns exec $NSA /usr/bin/python3 $ROOT/bench/gen_series.py $VA $MACA $MACB $IPSINK 10000"
 PORT=$((PORT + 100))
 
 # Where start-up time goes: one launcher start with class-loading timestamps.
 log "jvm: start-up timeline"
-ip netns exec "$NSB" env MALLOC_ARENA_MAX=2 "$JAVA" "${FLAGS[@]}" -XX:AOTCache="$ROOT/target/ebpf-traffic-exporter.aot" \
+nsenter --net="/var/run/netns/$NSB" env MALLOC_ARENA_MAX=2 "$JAVA" "${FLAGS[@]}" -XX:AOTCache="$ROOT/target/ebpf-traffic-exporter.aot" \
     -Xlog:class+load:file="$W/classload.log":uptime -jar "$JAR" \
     --iface "$VB" --addr "127.0.0.1:$PORT" --log.level warn > /dev/null 2>&1 &
 EXPORTER_PID=$!; bench_track "$EXPORTER_PID"

@@ -3,7 +3,7 @@
 inside the receiver namespace, as root).
 
 For each start: the time from fork to the first HTTP 200 on /metrics, and to the first scrape
-that shows both hooks attached ("ready"); the CPU the process used until ready; VmRSS after a few scrapes
+that shows both hooks attached ("ready"); the CPU the process (and the launcher's children) used until ready; VmRSS after a few scrapes
 (start_rss_mb, about 3 s after the start) and once settled (idle_rss_mb, 7 s after the start); and, with --series, VmRSS and scrape time after SENDER put that many
 distinct IP pairs through the interface. Variants are measured in alternating, rotating order.
 
@@ -43,7 +43,9 @@ def rss_kb(pid):
 def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (all threads)
+    # utime + stime (all threads) + cutime + cstime: the children the process waited for, i.e. what
+    # a launcher script ran before it exec'd the JVM in the same process.
+    return sum(int(x) for x in fields[11:15]) / TICK
 
 
 def gauge(body, name):

@@ -853,8 +853,10 @@ if tools:
 if jvm:
     W("## 4. The JVM's own cost")
     W("")
-    W("bench/jvm.sh runs bench/jvm_start.py inside the receiver namespace: per start, the time from fork to the first "
-      "HTTP 200 on /metrics and to the first scrape that shows both hooks attached, the CPU used until then, VmRSS "
+    W("bench/jvm.sh runs bench/jvm_start.py inside the receiver namespace (entered with nsenter, so that the cgroup v2 "
+      "mount stays visible and the start is the default one, per-workload and per-process traffic attached): per start, "
+      "the time from fork to the first HTTP 200 on /metrics and to the first scrape that shows both hooks attached, the "
+      "CPU used until then (the JVM's threads and what the launcher script ran before it), VmRSS "
       "after three scrapes and a second of idling (about 3 s after the start), and idle RSS: VmRSS 7 s after the start "
       "and one more scrape, once the JVM has freed the compiler's start-up arenas (a 5 s timer) and the launcher's "
       "trim has returned them. Variants alternate (rotating, reversed every other iteration). "

@@ -51,7 +51,7 @@ final class AotTraining {
         Options o = Options.parse(new String[] {"--iface", "lo", "--addr", "127.0.0.1:" + port});
         try {
             Libbpf lib = Libbpf.load(o.libbpfPath());
-            try (BpfObject obj = BpfObject.openEmbedded(lib)) {
+            try (BpfObject obj = BpfObject.openEmbeddedSplit(lib)) {
                 obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             }
         } catch (RuntimeException e) {

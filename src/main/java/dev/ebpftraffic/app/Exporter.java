@@ -64,6 +64,8 @@ public final class Exporter implements AutoCloseable {
     private boolean closed;
     /** Whether the per-process programs were loaded (--workloads auto on a kernel that can run them). */
     private boolean processPrograms;
+    /** Why the per-process programs that read kernel structures could not be loaded, or null. */
+    private dev.ebpftraffic.libbpf.LibbpfException coreFailure;
     private LiveView live;
     private Persistence persistence; // null: restarts start from 0
     private ReverseDnsOptions reverseDns = ReverseDnsOptions.defaults();
@@ -146,7 +148,9 @@ public final class Exporter implements AutoCloseable {
         RuntimeException failure = null;
         BpfObject[] loaded = {null};
         try {
-            BpfObject obj = BpfObject.openEmbedded(lib);
+            // The per-process programs that need the kernel's BTF are loaded apart (below), only with
+            // --workloads auto on a kernel that can run them.
+            BpfObject obj = BpfObject.openEmbeddedSplit(lib);
             resources.add(obj);
             obj.setMaxEntries(BpfObject.MAP_FLOWS4, o.mapSize());
             obj.setMaxEntries(BpfObject.MAP_FLOWS6, o.mapSize());
@@ -192,6 +196,15 @@ public final class Exporter implements AutoCloseable {
             throw failure;
         }
         BpfObject obj = loaded[0];
+        if (processPrograms) {
+            // Right after the first load, on this thread: loaded later (after the port is bound, or on a
+            // thread of its own) the start's idle RSS came out up to 2 MB higher (bench/JVM.md).
+            try {
+                obj.loadCore();
+            } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {
+                coreFailure = ex; // reported by the per-process attach, which then does without
+            }
+        }
         if (persistence != null) {
             persistence.afterLoad(obj);
         }
@@ -236,6 +249,7 @@ public final class Exporter implements AutoCloseable {
         if (!startWorkloads(o, obj, lib, collector) && persistence != null) {
             persistence.workloadsOff();
         }
+        obj.closeCore(); // attached or not, the second object's copy of the programs is not needed again
 
         AttachManager.Programs programs = new AttachManager.Programs(
                 obj.programFd(BpfObject.PROG_INGRESS), obj.programFd(BpfObject.PROG_EGRESS),
@@ -320,6 +334,9 @@ public final class Exporter implements AutoCloseable {
             attachment = null;
             if (!required && processPrograms) { // auto: per process too, where the kernel lets us
                 try {
+                    if (coreFailure != null) {
+                        throw coreFailure;
+                    }
                     attachment = WorkloadAttachment.attach(obj, found.mountPoint(),
                             persistence == null ? null : persistence.cgroupLinkPins(lib), true);
                 } catch (dev.ebpftraffic.libbpf.LibbpfException ex) {

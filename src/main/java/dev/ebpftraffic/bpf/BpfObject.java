@@ -77,19 +77,80 @@ public final class BpfObject implements AutoCloseable {
     public static final String PROG_INGRESS_L3 = "tc_ingress_l3";
     public static final String PROG_EGRESS_L3 = "tc_egress_l3";
 
+    /**
+     * The programs that read kernel structures through CO-RE. libbpf parses the kernel's BTF
+     * (/sys/kernel/btf/vmlinux, 5.5 MB here: about 80 ms of CPU) on every load of an object that has CO-RE
+     * relocations, whether the programs that carry them are loaded or not.
+     */
+    public static final List<String> CORE_PROGRAMS = List.of(PROG_PROC_SOCK_CREATE, PROG_PROC_SCAN);
+    /** An empty BTF (header and an empty string section): what the split load relocates against. */
+    private static final byte[] EMPTY_BTF = {(byte) 0x9f, (byte) 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 1, 0, 0, 0, 0};
+
     private final Libbpf lib;
     private final Arena arena;
     private final MemorySegment obj;
+    private final MemorySegment image; // the ELF, read by libbpf's opens; freed once no open is to come (freeBuffer)
     private boolean loaded;
+    private int emptyBtfFd = -1; // split: the empty BTF file until load
+    private boolean split;
+    private volatile MemorySegment core; // split: CORE_PROGRAMS once loadCore() has run
 
-    private BpfObject(Libbpf lib, Arena arena, MemorySegment obj) {
+    private BpfObject(Libbpf lib, Arena arena, MemorySegment obj, MemorySegment image) {
         this.lib = lib;
         this.arena = arena;
         this.obj = obj;
+        this.image = image;
     }
 
     /** Opens the object embedded in the jar; nothing reaches the kernel yet. */
     public static BpfObject openEmbedded(Libbpf lib) {
+        return open(lib, null);
+    }
+
+    /**
+     * As {@link #openEmbedded}, but {@link #load} leaves {@link #CORE_PROGRAMS} out and does not parse
+     * the kernel's BTF: the object's CO-RE relocations are made against an empty BTF (an unnamed file,
+     * /proc/self/fd/N), and only the programs left out carry any. {@link #loadCore} loads them
+     * afterwards, on any thread, in a second libbpf object of the same ELF that uses this one's maps.
+     * Where no such file can be made, this is {@link #openEmbedded} (and loadCore does nothing).
+     */
+    public static BpfObject openEmbeddedSplit(Libbpf lib) {
+        int fd = Libc.openTmpfile("/dev/shm");
+        if (fd < 0) {
+            fd = Libc.openTmpfile(System.getProperty("java.io.tmpdir", "/tmp"));
+        }
+        if (fd < 0 || !writeAll(fd, EMPTY_BTF)) {
+            Libc.close(fd);
+            return openEmbedded(lib);
+        }
+        BpfObject o;
+        try {
+            o = open(lib, "/proc/self/fd/" + fd);
+        } catch (RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+        o.emptyBtfFd = fd;
+        o.split = true;
+        try {
+            CORE_PROGRAMS.forEach(o::skipProgram);
+        } catch (RuntimeException e) {
+            o.close();
+            throw e;
+        }
+        return o;
+    }
+
+    private static boolean writeAll(int fd, byte[] bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment b = a.allocate(bytes.length);
+            b.copyFrom(MemorySegment.ofArray(bytes));
+            return Libc.write(fd, b, bytes.length) == bytes.length;
+        }
+    }
+
+    private static BpfObject open(Libbpf lib, String btfCustomPath) {
         byte[] bytes;
         try (InputStream in = BpfObject.class.getResourceAsStream(RESOURCE)) {
             if (in == null) {
@@ -105,7 +166,7 @@ public final class BpfObject implements AutoCloseable {
             // (programs, BTF, map definitions); load() frees it, and close() if there was no load.
             MemorySegment buf = arena.allocate(bytes.length, 8);
             buf.copyFrom(MemorySegment.ofArray(bytes));
-            return new BpfObject(lib, arena, lib.objectOpenMem(buf));
+            return new BpfObject(lib, arena, btfCustomPath == null ? lib.objectOpenMem(buf) : lib.objectOpenMem(buf, btfCustomPath), buf);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -132,15 +193,61 @@ public final class BpfObject implements AutoCloseable {
     }
 
     /** Creates the maps and loads the programs into the kernel. */
-    public void load() {
+    public synchronized void load() {
         int err = lib.objectLoad(obj);
-        // No libbpf reads the ELF after the load (1.x lets go of it at the end of open); the 450 KB copy
-        // would otherwise stay resident for the exporter's life.
-        freeBuffer();
+        Libc.close(emptyBtfFd); // read by the load (CO-RE relocations), not needed after it
+        emptyBtfFd = -1;
+        if (!split) {
+            // No libbpf reads the ELF after the open (1.x lets go of it at the end of open); the 450 KB
+            // copy would otherwise stay resident for the exporter's life. A split object keeps it for
+            // loadCore's second object, which frees it.
+            freeBuffer();
+        }
         if (err < 0) {
             throw new LibbpfException(loadErrorMessage(-err), -err);
         }
         loaded = true;
+    }
+
+    /**
+     * After {@link #load} of a split object: loads {@link #CORE_PROGRAMS} (the kernel's BTF is parsed
+     * now) in a second object whose maps are this one's; their fds then come from {@link #programFd}.
+     * Does nothing when the object is not split or they are loaded already. Throws when the kernel
+     * refuses them; this object stays as it was.
+     */
+    public synchronized void loadCore() {
+        requireLoaded();
+        if (!split || core != null) {
+            return;
+        }
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("the BPF object's image is freed (closeCore ran)");
+        }
+        MemorySegment c = lib.objectOpenMem(image);
+        freeBuffer(); // the open copied what the second object keeps
+        try {
+            for (MemorySegment p : lib.programs(c)) {
+                int err = lib.programSetAutoload(p, CORE_PROGRAMS.contains(lib.programName(p)));
+                if (err < 0) {
+                    throw new LibbpfException("cannot choose the programs to load: " + Libc.strerror(-err), -err);
+                }
+            }
+            for (MemorySegment m : lib.maps(c)) {
+                String name = lib.mapName(m);
+                int err = lib.mapReuseFd(m, lib.mapFd(lib.findMap(obj, name)));
+                if (err < 0) {
+                    throw new LibbpfException("cannot share map " + name + " with the per-process programs: " + Libc.strerror(-err), -err);
+                }
+            }
+            int err = lib.objectLoad(c);
+            if (err < 0) {
+                throw new LibbpfException(loadErrorMessage(-err), -err);
+            }
+        } catch (RuntimeException e) {
+            lib.objectClose(c);
+            throw e;
+        }
+        core = c;
     }
 
     static String loadErrorMessage(int errno) {
@@ -159,6 +266,13 @@ public final class BpfObject implements AutoCloseable {
 
     public int programFd(String name) {
         requireLoaded();
+        if (split && CORE_PROGRAMS.contains(name)) {
+            MemorySegment c = core;
+            if (c == null) {
+                throw new IllegalStateException("program " + name + " is not loaded yet (loadCore)");
+            }
+            return lib.programFd(lib.findProgram(c, name));
+        }
         return lib.programFd(lib.findProgram(obj, name));
     }
 
@@ -247,9 +361,30 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees the second object of a split load (libbpf's copy of the ELF's programs and BTF) once its
+     * programs are attached or no longer wanted: the links hold the programs. Their fds are gone after it.
+     */
+    public synchronized void closeCore() {
+        MemorySegment c = core;
+        core = null;
+        if (c != null) {
+            lib.objectClose(c);
+        }
+        freeBuffer();
+    }
+
+    /** Waits for a {@link #loadCore} under way. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        MemorySegment c = core;
+        core = null;
+        if (c != null) {
+            lib.objectClose(c);
+        }
         lib.objectClose(obj);
+        Libc.close(emptyBtfFd);
+        emptyBtfFd = -1;
         freeBuffer();
     }
 }

@@ -79,6 +79,11 @@ public final class Libbpf {
     private final Native.Downcall mapDeleteElem = fn("bpf_map_delete_elem", 2, false); // int (int, ptr)
     private final Native.Downcall mapLookupAndDeleteElem = fn("bpf_map_lookup_and_delete_elem", 3, false); // int (int, ptr, ptr)
     private final Native.Downcall numPossibleCpus = fn("libbpf_num_possible_cpus", 0, false); // int (void)
+    private final Native.Downcall objectNextMap = fn("bpf_object__next_map", 2, false); // ptr (ptr, ptr)
+    private final Native.Downcall objectNextProgram = fn("bpf_object__next_program", 2, false); // ptr (ptr, ptr)
+    private final Native.Downcall mapName = fn("bpf_map__name", 1, false); // ptr (ptr)
+    private final Native.Downcall programName = fn("bpf_program__name", 1, false); // ptr (ptr)
+    private final Native.Downcall mapReuseFd = fn("bpf_map__reuse_fd", 2, false); // int (ptr, int)
 
     private Libbpf(String path, SymbolLookup lib) {
         this.path = path;
@@ -193,6 +198,58 @@ public final class Libbpf {
             }
             return obj;
         }
+    }
+
+    /**
+     * bpf_object__open_mem with opts.btf_custom_path: CO-RE relocations are made against that BTF file
+     * instead of the kernel's (struct bpf_object_open_opts of libbpf 1.0+: sz at 0, btf_custom_path at 48;
+     * a shorter sz than libbpf's own is how an older caller is told apart, and is accepted).
+     */
+    public MemorySegment objectOpenMem(MemorySegment buf, String btfCustomPath) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment opts = arena.allocate(56, 8);
+            opts.set(JAVA_LONG, 0, 56);
+            opts.set(ADDRESS, 48, arena.allocateFrom(btfCustomPath)); // libbpf copies the string
+            MemorySegment state = arena.allocate(Native.CAPTURE);
+            MemorySegment obj = Native.pointer(objectOpenMem.callErrno(state, Native.addr(buf), buf.byteSize(), Native.addr(opts)));
+            if (obj.equals(MemorySegment.NULL)) {
+                int errno = Native.errno(state);
+                throw new LibbpfException("cannot open the BPF object: " + Libc.strerror(errno), errno);
+            }
+            return obj;
+        }
+    }
+
+    /** The object's maps, in order (names as libbpf gives them, internal .rodata/.bss maps included). */
+    public List<MemorySegment> maps(MemorySegment obj) {
+        return walk(objectNextMap, obj);
+    }
+
+    /** The object's programs, in order. */
+    public List<MemorySegment> programs(MemorySegment obj) {
+        return walk(objectNextProgram, obj);
+    }
+
+    private static List<MemorySegment> walk(Native.Downcall next, MemorySegment obj) {
+        List<MemorySegment> all = new ArrayList<>();
+        MemorySegment p = MemorySegment.NULL;
+        while (!(p = Native.pointer(next.call(Native.addr(obj), p.address()))).equals(MemorySegment.NULL)) {
+            all.add(p);
+        }
+        return all;
+    }
+
+    public String mapName(MemorySegment map) {
+        return Native.pointer(mapName.call(Native.addr(map))).reinterpret(256).getString(0);
+    }
+
+    public String programName(MemorySegment prog) {
+        return Native.pointer(programName.call(Native.addr(prog))).reinterpret(256).getString(0);
+    }
+
+    /** bpf_map__reuse_fd: before load, the map is this existing one (fd duplicated) instead of a new one; 0 or -errno. */
+    public int mapReuseFd(MemorySegment map, int fd) {
+        return (int) mapReuseFd.call(Native.addr(map), (long) fd);
     }
 
     /** bpf_object__load: returns 0 or -errno. */

@@ -73,6 +73,19 @@ public final class Libc {
         }
     }
 
+    /**
+     * open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600): a file with no name, gone when its last fd is closed
+     * (reachable meanwhile as /proc/self/fd/N); an fd, or -errno (EOPNOTSUPP where the file system cannot).
+     */
+    public static int openTmpfile(String dir) {
+        int oDirectory = "aarch64".equals(System.getProperty("os.arch")) ? 040000 : 0200000;
+        int flags = 020000000 | oDirectory | 2 | 02000000; // __O_TMPFILE | O_DIRECTORY, O_RDWR, O_CLOEXEC
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = arena.allocateFrom(dir);
+            return (int) withErrno(st -> (int) OPEN.get().invokeExact(st, p, flags, 0600));
+        }
+    }
+
     /** socket(2): an fd, or -errno. */
     public static int socket(int domain, int type, int protocol) {
         try (Arena arena = Arena.ofConfined()) {

@@ -55,6 +55,28 @@ class ProcScanSizeTest {
         assertEquals(-1, WorkloadAttachment.inetSockets(dir.resolve("missing")));
     }
 
+    /** Entries of a "proc_scanned" map (fd): {all of them, those of this process}. */
+    static long[] scanned(Libbpf lib, int fd) {
+        long pid = ProcessHandle.current().pid();
+        long[] n = {0, 0};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(JAVA_LONG);
+            MemorySegment next = arena.allocate(JAVA_LONG);
+            MemorySegment value = arena.allocate(8, 8); // struct proc_scan
+            MemorySegment prev = MemorySegment.NULL;
+            while (lib.mapGetNextKey(fd, prev, next) == 0) {
+                n[0]++;
+                assertEquals(0, lib.mapLookupElem(fd, next, value));
+                if (value.get(JAVA_INT, 0) == pid) {
+                    n[1]++;
+                }
+                key.copyFrom(next);
+                prev = key;
+            }
+        }
+        return n;
+    }
+
     /** Loads the object with "proc_scanned" of that size, holds 3 UDP sockets, runs the scan once. */
     private static void scanWith(int scannedEntries, long[] missed, long[] stored, long[] ours) throws IOException {
         Libbpf lib = ProgTestRun.lib();
@@ -67,23 +89,9 @@ class ProcScanSizeTest {
             }
             String err = WorkloadAttachment.scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN), missed);
             assertEquals(null, err);
-            int fd = obj.mapFd(BpfObject.MAP_PROC_SCANNED);
-            long pid = ProcessHandle.current().pid();
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment key = arena.allocate(JAVA_LONG);
-                MemorySegment next = arena.allocate(JAVA_LONG);
-                MemorySegment value = arena.allocate(8, 8); // struct proc_scan
-                MemorySegment prev = MemorySegment.NULL;
-                while (lib.mapGetNextKey(fd, prev, next) == 0) {
-                    stored[0]++;
-                    assertEquals(0, lib.mapLookupElem(fd, next, value));
-                    if (value.get(JAVA_INT, 0) == pid) {
-                        ours[0]++;
-                    }
-                    key.copyFrom(next);
-                    prev = key;
-                }
-            }
+            long[] s = scanned(lib, obj.mapFd(BpfObject.MAP_PROC_SCANNED));
+            stored[0] = s[0];
+            ours[0] = s[1];
         } finally {
             for (DatagramChannel c : held) {
                 c.close();

@@ -5,15 +5,11 @@ import dev.ebpftraffic.testing.KernelTest;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.nio.channels.DatagramChannel;
 import java.util.ArrayList;
 import java.util.List;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -100,23 +96,7 @@ class SplitLoadKernelTest {
             assertEquals(null, WorkloadAttachment.scan(lib, obj.programFd(BpfObject.PROG_PROC_SCAN), missed));
             assertEquals(0, missed[0]);
             // The scan ran in the second object; what it stored is in the first one's "proc_scanned".
-            int fd = obj.mapFd(BpfObject.MAP_PROC_SCANNED);
-            long pid = ProcessHandle.current().pid();
-            int ours = 0;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment key = arena.allocate(JAVA_LONG);
-                MemorySegment next = arena.allocate(JAVA_LONG);
-                MemorySegment value = arena.allocate(8, 8); // struct proc_scan
-                MemorySegment prev = MemorySegment.NULL;
-                while (lib.mapGetNextKey(fd, prev, next) == 0) {
-                    assertEquals(0, lib.mapLookupElem(fd, next, value));
-                    if (value.get(JAVA_INT, 0) == pid) {
-                        ours++;
-                    }
-                    key.copyFrom(next);
-                    prev = key;
-                }
-            }
+            long ours = ProcScanSizeTest.scanned(lib, obj.mapFd(BpfObject.MAP_PROC_SCANNED))[1];
             assertTrue(ours >= 3, "this process's sockets in proc_scanned: " + ours);
         } finally {
             for (DatagramChannel c : held) {

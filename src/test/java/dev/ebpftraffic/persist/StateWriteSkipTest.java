@@ -41,6 +41,13 @@ class StateWriteSkipTest {
         return !Files.getLastModifiedTime(p).equals(STAMP);
     }
 
+    /** A collector over the fake reader: no budget, hour-long TTL and drain, one interface "eth0". */
+    private static TrafficCollector collector(FakeFlowReader reader, List<String> errors) {
+        return new TrafficCollector(reader,
+                new FlowAggregator(new FlowAggregator.Settings(0, 3600 * S, 3600 * S, Integer.MAX_VALUE), Labeler.plain()),
+                i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add);
+    }
+
     /** One scrape through the streaming writer: the packets it shows for the one pair. */
     private static String scrape(TrafficCollector c) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -60,9 +67,7 @@ class StateWriteSkipTest {
         FakeFlowReader reader = new FakeFlowReader(1000);
         reader.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 5, 500);
         List<String> errors = new ArrayList<>();
-        TrafficCollector c = new TrafficCollector(reader,
-                new FlowAggregator(new FlowAggregator.Settings(0, 3600 * S, 3600 * S, Integer.MAX_VALUE), Labeler.plain()),
-                i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add);
+        TrafficCollector c = collector(reader, errors);
         Persistence p = new Persistence(null, state, x -> { }, errors::add);
         p.restore(c); // no file yet: writes the first one
         stamp(state);
@@ -103,9 +108,7 @@ class StateWriteSkipTest {
         FakeFlowReader reader = new FakeFlowReader(1000);
         reader.flow(2, Direction.INBOUND, "10.0.0.1", "10.0.0.2", 5, 500);
         List<String> errors = new ArrayList<>();
-        TrafficCollector c = new TrafficCollector(reader,
-                new FlowAggregator(new FlowAggregator.Settings(0, 3600 * S, 3600 * S, Integer.MAX_VALUE), Labeler.plain()),
-                i -> "eth0", List::of, new BuildInfo("v", "j"), errors::add);
+        TrafficCollector c = collector(reader, errors);
         Persistence p = new Persistence(null, state, x -> { }, errors::add);
         p.restore(c);
         scrape(c);
